@@ -1,0 +1,76 @@
+"""What the runner tells the world: event dataclasses and the EventSink protocol.
+
+The runner emits; sinks (the state recorder, the progress display, hooks, the graph run
+log, the API stream) listen. A sink must not raise: the runner treats a raising sink as a bug.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from orecart.model import MemberRun, Run
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run: Run
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run: Run
+
+
+@dataclass(frozen=True)
+class MemberStarted:
+    run_id: str
+    member: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class MemberOutput:
+    run_id: str
+    member: str
+    line: str  # already redacted
+
+
+@dataclass(frozen=True)
+class MemberRetrying:
+    run_id: str
+    member: str
+    attempt: int  # the attempt that is about to start
+    delay: float
+    error: str
+
+
+@dataclass(frozen=True)
+class MemberFinished:
+    """A member run reached a terminal status (including skipped and cancelled)."""
+
+    member_run: MemberRun
+
+
+Event = RunStarted | RunFinished | MemberStarted | MemberOutput | MemberRetrying | MemberFinished
+
+
+def event_kind(event: Event) -> str:
+    """A stable snake_case name for an event, as stored and streamed."""
+    name = type(event).__name__
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+class EventSink(Protocol):
+    def emit(self, event: Event) -> None: ...
+
+
+class Fanout:
+    """An EventSink that passes every event to several sinks, in order."""
+
+    def __init__(self, *sinks: EventSink) -> None:
+        self.sinks = list(sinks)
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.emit(event)

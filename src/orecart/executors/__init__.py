@@ -1,0 +1,97 @@
+"""Where member runs execute: the Executor protocol and the registry of executors by name.
+
+An executor runs one attempt of one member run and hands back a ``Future`` of a ``Result``.
+It never raises for a loader's failure (that is a result) and never touches the state
+store: the runner records everything.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from orecart.errors import ExecutorError
+from orecart.model import Member, MemberStatus
+
+#: Called with (member name, one line of output, without its newline), from any thread.
+OutputSink = Callable[[str, str], None]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One attempt of one member run, with everything it needs resolved."""
+
+    run_id: str
+    pipeline: str
+    member: Member
+    attempt: int
+    env: Mapping[str, str]  # exactly what the member receives; holds secrets, never stored
+    base_dir: Path  # the pipeline file's folder; relative cwd and volumes start here
+    artifacts: Path  # this member run's own output folder (ORECART_ARTIFACTS)
+    inputs: Mapping[str, Path]  # artifact folders of what it needs, by member name
+    log_path: Path  # the member-run log; attempts append to it
+    secrets: frozenset[str] = frozenset()  # secret values to redact from its output
+    digest: str | None = None  # the image digest the planner fingerprinted (docker)
+    keep: bool = False  # keep failed containers for debugging
+    labels: Mapping[str, str] = field(default_factory=dict)  # orecart.* labels
+
+
+@dataclass(frozen=True)
+class Result:
+    """How one attempt ended. ``status`` is succeeded, failed, errored or aborted."""
+
+    status: MemberStatus
+    exit_code: int | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    digest: str | None = None
+    delta: Mapping[str, Any] | None = None
+
+
+class Executor(Protocol):
+    """Runs member runs. Implementations: local (processes), docker, dask."""
+
+    def submit(self, task: Task, output: OutputSink) -> Future[Result]:
+        """Start one attempt; the future always completes with a Result, never an exception."""
+        ...
+
+    def resolve(self, member: Member) -> str | None:
+        """The identity of what will run (an image digest), or None when there is none."""
+        ...
+
+    def abort(self) -> None:
+        """Stop everything in flight now; their futures complete with status aborted."""
+        ...
+
+    def close(self) -> None:
+        """Release resources; called once after the run."""
+        ...
+
+
+EXECUTORS: dict[str, str] = {
+    "local": "orecart.executors.local:LocalExecutor",
+    "docker": "orecart.executors.docker:DockerExecutor",
+    "dask": "orecart.executors.dask:DaskExecutor",
+}
+
+
+def load_executor(name: str, **options: Any) -> Executor:
+    """Create the executor registered under ``name``, importing its module only now."""
+    try:
+        target = EXECUTORS[name]
+    except KeyError:
+        known = ", ".join(sorted(EXECUTORS))
+        raise ExecutorError(f"unknown executor {name!r}; known: {known}") from None
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ExecutorError(f"executor {name!r} is not available: {exc}") from exc
+    executor: Executor = getattr(module, class_name)(**options)
+    return executor

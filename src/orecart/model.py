@@ -1,0 +1,303 @@
+"""The frozen model every other module speaks: pipelines, members, runs and their statuses.
+
+Values here are validated once, in ``orecart.spec``; everything downstream trusts them.
+Change a value with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+
+class RunStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    ABORTED = "aborted"
+
+    @property
+    def terminal(self) -> bool:
+        return self in RUN_TERMINAL
+
+
+RUN_TERMINAL = frozenset(
+    {RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.ABORTED}
+)
+
+
+class MemberStatus(StrEnum):
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # the loader ran and reported failure (exit code, post-check)
+    ERRORED = "errored"  # it could not be run at all
+    SKIPPED = "skipped"  # the ledger says it already did this work here
+    CANCELLED = "cancelled"  # not started: a need did not succeed, or the run was cancelled
+    ABORTED = "aborted"  # orecart was interrupted or died while it ran
+
+    @property
+    def terminal(self) -> bool:
+        return self in MEMBER_TERMINAL
+
+    @property
+    def ok(self) -> bool:
+        """True when dependents may go on: the member succeeded now or earlier."""
+        return self in MEMBER_OK
+
+
+MEMBER_TERMINAL = frozenset(
+    {
+        MemberStatus.SUCCEEDED,
+        MemberStatus.FAILED,
+        MemberStatus.ERRORED,
+        MemberStatus.SKIPPED,
+        MemberStatus.CANCELLED,
+        MemberStatus.ABORTED,
+    }
+)
+MEMBER_OK = frozenset({MemberStatus.SUCCEEDED, MemberStatus.SKIPPED})
+
+
+class Rerun(StrEnum):
+    ON_CHANGE = "on-change"  # run when the fingerprint changed or a need ran since
+    ALWAYS = "always"
+    NEVER = "never"  # once it succeeded anywhere in the ledger, never again
+
+
+class PullPolicy(StrEnum):
+    ALWAYS = "always"
+    IF_MISSING = "if-missing"
+    NEVER = "never"
+
+
+class Format(StrEnum):
+    NATIVE = "native"
+    MOTHERLODE = "motherlode"
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How often a failed or errored member run is tried again, and how long to wait."""
+
+    retries: int = 0  # attempts after the first
+    backoff: float = 1.0  # seconds before the first retry
+    factor: float = 2.0  # each further wait is this many times longer
+    max_backoff: float = 300.0
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before attempt number ``attempt`` (2 is the first retry)."""
+        return float(min(self.max_backoff, self.backoff * self.factor ** max(0, attempt - 2)))
+
+
+@dataclass(frozen=True)
+class Volume:
+    source: str  # host path (relative paths are relative to the pipeline file) or volume name
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class RegistryAuth:
+    username: str
+    password: str
+
+    def __repr__(self) -> str:  # never print the password by accident
+        return f"RegistryAuth(username={self.username!r}, password='***')"
+
+
+@dataclass(frozen=True)
+class Sidecar:
+    """A helper container started before its member on a per-run network (copili)."""
+
+    name: str
+    image: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    command: tuple[str, ...] | str | None = None
+
+
+@dataclass(frozen=True)
+class Container:
+    """How an image member runs: everything the Docker executor needs."""
+
+    image: str  # name[:tag][@sha256:...]
+    pull: PullPolicy = PullPolicy.ALWAYS
+    command: tuple[str, ...] | str | None = None
+    entrypoint: tuple[str, ...] | str | None = None
+    volumes: tuple[Volume, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network_mode: str | None = None
+    user: str | None = None
+    working_dir: str | None = None
+    cpus: float | None = None
+    memory: str | None = None  # docker's form: "512m", "2g"
+    sidecars: tuple[Sidecar, ...] = ()
+    auth: RegistryAuth | None = None
+    service: bool = False  # copili's is_service_container: started, not waited for
+
+
+@dataclass(frozen=True)
+class Check:
+    """A Cypher query that must return ``expect`` after its member (or the pipeline) ran."""
+
+    name: str
+    query: str
+    expect: Any = True
+
+
+@dataclass(frozen=True)
+class Member:
+    """One loader: a local command (``run`` or ``shell``) or a container (``container``)."""
+
+    name: str
+    run: tuple[str, ...] | None = None
+    shell: str | None = None
+    container: Container | None = None
+    cwd: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    needs: tuple[str, ...] = ()
+    pool: str | None = None
+    timeout: float | None = None  # seconds
+    retry: Retry = Retry()
+    rerun: Rerun = Rerun.ON_CHANGE
+    info_link: str | None = None
+    desc: str | None = None
+    secrets: frozenset[str] = frozenset()  # names in env whose values are secret
+    exclude_env: frozenset[str] = frozenset()  # pipeline env names this member does not get
+    complete_when: str | None = None  # Cypher returning one boolean
+    checks: tuple[Check, ...] = ()
+    snapshot: bool = False  # take graph counts before and after
+    line: int = 0  # where the member starts in its file, for messages
+
+    @property
+    def kind(self) -> str:
+        return "image" if self.container else "run"
+
+
+@dataclass(frozen=True)
+class Graph:
+    """The target Neo4j database."""
+
+    uri: str
+    user: str = "neo4j"
+    password: str = ""
+    database: str | None = None
+    wait: float = 60.0  # seconds to wait for the database to become ready
+
+    def __repr__(self) -> str:
+        return f"Graph(uri={self.uri!r}, user={self.user!r}, database={self.database!r})"
+
+
+@dataclass(frozen=True)
+class Backup:
+    before: bool = False
+    after: bool = False
+    dir: str = "backups"
+    keep: int | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    max_parallel: int | None = None  # None: the machine's CPU count
+    state: str | None = None  # state store URL; None: sqlite beside the pipeline file
+    fail_fast: bool = False
+    network_mode: str | None = None  # default for container members
+    pull: PullPolicy = PullPolicy.ALWAYS  # default for container members
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    name: str
+    source: Path  # the pipeline file
+    members: tuple[Member, ...]
+    format: Format = Format.NATIVE
+    env: Mapping[str, str] = field(default_factory=dict)
+    pools: Mapping[str, int] = field(default_factory=dict)
+    settings: Settings = Settings()
+    hooks: tuple[str, ...] = ()
+    graph: Graph | None = None
+    secrets: frozenset[str] = frozenset()  # env names declared secret under `secrets:`
+    checks: tuple[Check, ...] = ()
+    keys: Mapping[str, str] = field(default_factory=dict)  # Label -> key property for diffs
+    backup: Backup | None = None
+    profile: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)  # the -p values it was built with
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+    def member(self, name: str) -> Member:
+        for member in self.members:
+            if member.name == name:
+                return member
+        raise KeyError(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.members)
+
+
+@dataclass(frozen=True)
+class Run:
+    """One execution of a pipeline."""
+
+    id: str
+    pipeline: str
+    status: RunStatus
+    source: str = ""  # the pipeline file
+    params: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    host: str = ""
+    pid: int = 0
+    version: str = ""  # orecart's version
+    backups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of one member run."""
+
+    run_id: str
+    member: str
+    number: int
+    status: MemberStatus
+    exit_code: int | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MemberRun:
+    """One member inside one run."""
+
+    run_id: str
+    member: str
+    status: MemberStatus
+    attempts: int = 0
+    exit_code: int | None = None
+    error: str | None = None  # why it failed, errored, was cancelled or aborted
+    reason: str | None = None  # the planner's reason for running or skipping it
+    fingerprint: str | None = None
+    image: str | None = None
+    digest: str | None = None
+    log_path: str | None = None
+    artifacts: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    delta: Mapping[str, Any] | None = None  # graph diff of this member run
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
