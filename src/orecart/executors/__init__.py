@@ -55,7 +55,7 @@ class Result:
 
 
 class Executor(Protocol):
-    """Runs member runs. Implementations: local (processes), docker, dask."""
+    """Runs member runs. Implementations: local (processes) and docker."""
 
     def submit(self, task: Task, output: OutputSink) -> Future[Result]:
         """Start one attempt; the future always completes with a Result, never an exception."""
@@ -77,7 +77,6 @@ class Executor(Protocol):
 EXECUTORS: dict[str, str] = {
     "local": "orecart.executors.local:LocalExecutor",
     "docker": "orecart.executors.docker:DockerExecutor",
-    "dask": "orecart.executors.dask:DaskExecutor",
 }
 
 
