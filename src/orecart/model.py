@@ -227,6 +227,7 @@ class Pipeline:
     keys: Mapping[str, str] = field(default_factory=dict)  # Label -> key property for diffs
     backup: Backup | None = None
     profile: str | None = None
+    excluded: frozenset[str] = frozenset()  # members the profile leaves out of this run
     params: Mapping[str, str] = field(default_factory=dict)  # the -p values it was built with
 
     @property
