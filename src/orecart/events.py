@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from orecart.model import MemberRun, Run
+from orecart.model import Attempt, MemberRun, Run
 
 
 @dataclass(frozen=True)
@@ -24,8 +24,9 @@ class RunFinished:
 
 @dataclass(frozen=True)
 class MemberStarted:
-    run_id: str
-    member: str
+    """An attempt of a member run started; ``member_run`` is its running record."""
+
+    member_run: MemberRun
     attempt: int
 
 
@@ -46,13 +47,26 @@ class MemberRetrying:
 
 
 @dataclass(frozen=True)
+class AttemptFinished:
+    attempt: Attempt
+
+
+@dataclass(frozen=True)
 class MemberFinished:
     """A member run reached a terminal status (including skipped and cancelled)."""
 
     member_run: MemberRun
 
 
-Event = RunStarted | RunFinished | MemberStarted | MemberOutput | MemberRetrying | MemberFinished
+Event = (
+    RunStarted
+    | RunFinished
+    | MemberStarted
+    | MemberOutput
+    | MemberRetrying
+    | AttemptFinished
+    | MemberFinished
+)
 
 
 def event_kind(event: Event) -> str:
