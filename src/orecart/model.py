@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -235,12 +236,13 @@ class Pipeline:
         return self.source.parent
 
     def member(self, name: str) -> Member:
-        for member in self.members:
-            if member.name == name:
-                return member
-        raise KeyError(name)
+        return self.by_name[name]
 
-    @property
+    @cached_property
+    def by_name(self) -> Mapping[str, Member]:
+        return {m.name: m for m in self.members}
+
+    @cached_property
     def names(self) -> tuple[str, ...]:
         return tuple(m.name for m in self.members)
 
@@ -302,3 +304,21 @@ class MemberRun:
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+def to_data(value: Any) -> Any:
+    """A JSON-ready copy of a model value: dataclasses become dicts, times ISO strings."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {name: to_data(getattr(value, name)) for name in value.__dataclass_fields__}
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, StrEnum):
+        return str(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Mapping):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, tuple | list | frozenset | set):
+        items = [to_data(v) for v in value]
+        return sorted(items) if isinstance(value, frozenset | set) else items
+    return value

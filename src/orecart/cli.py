@@ -1,0 +1,360 @@
+"""The `orecart` command. Each command: parse -> one service call -> render -> exit code.
+
+Exit codes (one table, used everywhere):
+    0   every member succeeded or was skipped (or the command did what was asked)
+    1   some member failed, errored or was cancelled; or the run could not be completed
+    2   invalid input: a bad pipeline file, selection, option or run id
+    3   another run of the same pipeline holds the lock
+    130 interrupted (Ctrl-C or SIGTERM)
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from enum import IntEnum
+from pathlib import Path
+from types import FrameType
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from orecart import display
+from orecart.errors import LockedError, NotFoundError, OrecartError, SelectionError, SpecError
+from orecart.model import RunStatus, to_data
+from orecart.planner import Selection
+from orecart.runner import Runner
+from orecart.service import Outcome, RunDetail, RunOptions, Service, Source, orecart_version
+
+
+class Exit(IntEnum):
+    OK = 0
+    FAILED = 1
+    INVALID = 2
+    LOCKED = 3
+    INTERRUPTED = 130
+
+
+app = typer.Typer(
+    name="orecart",
+    help="Run data loaders as one dependency-ordered pipeline that fills a Neo4j graph, "
+    "and keep an exact record of what ran.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def guarded(command: Callable[P, R]) -> Callable[P, R]:
+    """Turn orecart's errors into a one-line message and the exit code of the table."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except LockedError as exc:
+            err.print(f"[red]error:[/] {exc}", markup=True)
+            raise typer.Exit(Exit.LOCKED) from None
+        except (SpecError, SelectionError, NotFoundError) as exc:
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(Exit.INVALID) from None
+        except OrecartError as exc:
+            err.print(f"error: {exc}", markup=False)
+            raise typer.Exit(Exit.FAILED) from None
+
+    return wrapper
+
+
+# -- shared options ----------------------------------------------------------------------
+
+FileArg = Annotated[Path, typer.Argument(help="The pipeline file (YAML or JSON).")]
+Profile = Annotated[
+    str | None,
+    typer.Option("--profile", envvar="ORECART_PROFILE", help="Apply this profile of the file."),
+]
+Params = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="A run parameter NAME=VALUE, as ${params.NAME}."),
+]
+State = Annotated[
+    str | None,
+    typer.Option("--state", envvar="ORECART_STATE",
+                 help="State store URL (default: .orecart/state.db beside the file)."),
+]
+GraphUri = Annotated[
+    str | None, typer.Option("--graph", help="Target Neo4j (bolt://...), over the file's.")
+]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+Names = Annotated[list[str] | None, typer.Option(metavar="MEMBER")]
+
+
+def _params(values: list[str] | None) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for value in values or []:
+        name, sep, text = value.partition("=")
+        if not sep or not name:
+            raise SpecError(f"expected NAME=VALUE, got {value!r}", field="--param")
+        params[name] = text
+    return params
+
+
+def _source(file: Path, profile: str | None, params: list[str] | None, state: str | None,
+            graph: str | None = None) -> Source:
+    if not file.exists():
+        raise SpecError(f"no such pipeline file: {file}")
+    return Source(file=file, profile=profile, params=_params(params), state=state, graph=graph)
+
+
+def _selection(only: list[str] | None, start: list[str] | None, skip: list[str] | None,
+               only_failed: bool, force: bool) -> Selection:
+    return Selection(frozenset(only or ()), frozenset(start or ()), frozenset(skip or ()),
+                     only_failed, force)
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(to_data(data)))
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"orecart {orecart_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """orecart: loaders in any language, one pipeline, an exact record."""
+
+
+# -- commands ----------------------------------------------------------------------------
+
+
+@app.command()
+@guarded
+def validate(file: FileArg, profile: Profile = None, param: Params = None) -> None:
+    """Check a pipeline file: syntax, keys, types, needs, cycles, variables."""
+    pipeline = Service().load(_source(file, profile, param, None))
+    kind = "Motherlode/copili" if pipeline.format == "motherlode" else "native"
+    out.print(f"ok: {file}: pipeline {pipeline.name!r} ({kind} format), "
+              f"{len(pipeline.members)} members")
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the native pipeline format."""
+    from orecart.spec import pipeline_schema
+
+    sys.stdout.write(json.dumps(pipeline_schema(), indent=2) + "\n")
+
+
+@app.command()
+@guarded
+def plan(
+    file: FileArg,
+    only: Names = None,
+    start: Annotated[list[str] | None, typer.Option("--from", metavar="MEMBER",
+                     help="This member and everything downstream.")] = None,
+    skip: Names = None,
+    only_failed: bool = False,
+    force: bool = False,
+    profile: Profile = None,
+    param: Params = None,
+    state: State = None,
+    graph: GraphUri = None,
+    as_json: Json = False,
+) -> None:
+    """Show what a run would do, member by member, and why (a dry run)."""
+    source = _source(file, profile, param, state, graph)
+    the_plan = Service().plan(source, _selection(only, start, skip, only_failed, force))
+    if as_json:
+        _print_json(the_plan.to_dict())
+        return
+    out.print(display.plan_table(the_plan))
+    out.print(display.plan_summary(the_plan))
+
+
+@app.command()
+@guarded
+def run(
+    file: FileArg,
+    only: Annotated[list[str] | None, typer.Option(metavar="MEMBER",
+                    help="Run only these members (repeatable).")] = None,
+    start: Annotated[list[str] | None, typer.Option("--from", metavar="MEMBER",
+                     help="Run this member and everything downstream.")] = None,
+    skip: Annotated[list[str] | None, typer.Option(metavar="MEMBER",
+                    help="Do not run this member (repeatable).")] = None,
+    only_failed: Annotated[bool, typer.Option(help="Run what did not succeed last run.")] = False,
+    force: Annotated[bool, typer.Option(help="Run even what the ledger says is done.")] = False,
+    fail_fast: Annotated[bool | None, typer.Option(
+        "--fail-fast/--no-fail-fast", help="Start nothing new after a failure.")] = None,
+    max_parallel: Annotated[int | None, typer.Option(min=1, help="At most N at once.")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep failed containers for debugging.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide member output.")] = False,
+    profile: Profile = None,
+    param: Params = None,
+    state: State = None,
+    graph: GraphUri = None,
+    as_json: Json = False,
+) -> None:
+    """Run the pipeline: members in dependency order, in parallel where they can be."""
+    source = _source(file, profile, param, state, graph)
+    options = RunOptions(_selection(only, start, skip, only_failed, force), max_parallel,
+                         fail_fast, keep)
+    service = Service()
+    progress = _progress(service, source, options, quiet or as_json)
+    with _interrupts() as wire, progress as sink:
+        outcome = service.run(source, options, [sink], on_start=wire)
+    _report_run(outcome, as_json)
+    raise typer.Exit(_run_exit(outcome))
+
+
+def _progress(service: Service, source: Source, options: RunOptions, quiet: bool) -> Any:
+    console = err if quiet else out
+    if console.is_terminal and not quiet:
+        the_plan = service.plan(source, options.selection)
+        return display.LiveProgress(console, the_plan)
+    return nullcontext(display.PlainProgress(err if quiet else out, quiet=quiet))
+
+
+@contextmanager
+def _interrupts() -> Iterator[Callable[[Runner], None]]:
+    """SIGINT/SIGTERM stop the run (members aborted); a second one kills at once."""
+    runners: list[Runner] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for runner in runners:
+            runner.interrupt()
+        if not runners:
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield runners.append
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _report_run(outcome: Outcome, as_json: bool) -> None:
+    if as_json:
+        _print_json({"run": outcome.run, "members": outcome.member_runs})
+    else:
+        err.print(display.member_table(outcome.run, outcome.member_runs))
+    for note in outcome.notes:
+        err.print(f"warning: hook failed: {note}", markup=False)
+
+
+def _run_exit(outcome: Outcome) -> Exit:
+    if outcome.run.status is RunStatus.ABORTED:
+        return Exit.INTERRUPTED
+    return Exit.OK if outcome.ok else Exit.FAILED
+
+
+@app.command()
+@guarded
+def status(file: FileArg, profile: Profile = None, param: Params = None, state: State = None,
+           as_json: Json = False) -> None:
+    """The latest run of the pipeline and each member's status."""
+    detail = Service().status(_source(file, profile, param, state))
+    if detail is None:
+        if as_json:
+            _print_json({"run": None, "members": []})
+        else:
+            out.print("no runs yet")
+        return
+    _print_detail(detail, as_json)
+
+
+def _print_detail(detail: RunDetail, as_json: bool) -> None:
+    if as_json:
+        _print_json({"run": detail.run, "members": detail.member_runs,
+                     "attempts": detail.attempts})
+    else:
+        out.print(display.member_table(detail.run, detail.member_runs))
+
+
+@app.command()
+@guarded
+def runs(file: FileArg, limit: Annotated[int, typer.Option(min=1)] = 20,
+         state: State = None, as_json: Json = False) -> None:
+    """The run history of the pipeline, newest first."""
+    history = Service().runs(_source(file, None, None, state), limit)
+    if as_json:
+        _print_json(history)
+    else:
+        out.print(display.runs_table(history))
+
+
+PipelineOpt = Annotated[
+    Path, typer.Option("--pipeline", "-P", envvar="ORECART_PIPELINE",
+                       help="The pipeline file whose state store holds the run.")
+]
+
+
+@app.command()
+@guarded
+def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id or prefix.")],
+         pipeline: PipelineOpt = Path("pipeline.yaml"), state: State = None,
+         as_json: Json = False) -> None:
+    """One run in detail: parameters, members, attempts."""
+    _print_detail(Service().show(_source(pipeline, None, None, state), run_id), as_json)
+
+
+@app.command()
+@guarded
+def logs(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id or prefix.")],
+    member: Annotated[str | None, typer.Argument(help="Only this member's log.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
+    pipeline: PipelineOpt = Path("pipeline.yaml"),
+    state: State = None,
+) -> None:
+    """Print the logs of a run's members (all, or one)."""
+    service = Service()
+    source = _source(pipeline, None, None, state)
+    paths = service.log_files(source, run_id, member)
+    for path in paths:
+        if len(paths) > 1:
+            out.print(f"==> {path.stem} <==", markup=False)
+        if path.exists():
+            sys.stdout.write(path.read_text(errors="replace"))
+    if follow:
+        _follow(service, source, run_id, paths)
+
+
+def _follow(service: Service, source: Source, run_id: str, paths: list[Path]) -> None:
+    offsets = {p: p.stat().st_size if p.exists() else 0 for p in paths}
+    while True:
+        for path in offsets:
+            if path.exists() and path.stat().st_size > offsets[path]:
+                with path.open("rb") as handle:
+                    handle.seek(offsets[path])
+                    chunk = handle.read()
+                offsets[path] += len(chunk)
+                sys.stdout.write(chunk.decode(errors="replace"))
+                sys.stdout.flush()
+        if service.show(source, run_id).run.status.terminal:
+            return
+        time.sleep(0.5)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

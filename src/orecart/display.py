@@ -1,0 +1,188 @@
+"""How runs, plans and histories look on a terminal: Rich tables, a live progress table,
+and plain lines when the output is not a terminal. Rendering only; no decisions here."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from types import TracebackType
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from orecart.events import (
+    Event,
+    MemberFinished,
+    MemberOutput,
+    MemberRetrying,
+    MemberStarted,
+    RunFinished,
+    RunStarted,
+)
+from orecart.model import MemberRun, MemberStatus, Run
+from orecart.planner import Decision, Plan
+
+STYLE = {
+    "succeeded": "green",
+    "skipped": "cyan",
+    "running": "yellow",
+    "pending": "dim",
+    "queued": "dim",
+    "failed": "red",
+    "errored": "red bold",
+    "cancelled": "magenta",
+    "aborted": "red",
+    "run": "yellow",
+    "skip": "cyan",
+    "cancel": "magenta",
+}
+
+
+def styled(value: str) -> Text:
+    return Text(value, style=STYLE.get(value, ""))
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return ""
+    if value < 60:
+        return f"{value:.1f}s"
+    minutes, rest = divmod(int(value), 60)
+    return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def plan_table(plan: Plan) -> Table:
+    table = Table(title=f"plan for {plan.pipeline.name}", title_justify="left")
+    for column in ("member", "decision", "reason", "needs"):
+        table.add_column(column)
+    for step in plan.steps:
+        table.add_row(step.member.name, styled(str(step.decision)), step.reason,
+                      ", ".join(step.member.needs))
+    return table
+
+
+def plan_summary(plan: Plan) -> str:
+    counts = {d: plan.count(d) for d in Decision}
+    return ", ".join(f"{counts[d]} {d}" for d in Decision)
+
+
+def member_table(run: Run, member_runs: Sequence[MemberRun]) -> Table:
+    title = f"run {run.id} of {run.pipeline}: {run.status}"
+    table = Table(title=title, title_justify="left")
+    for column in ("member", "status", "attempts", "exit", "duration", "detail"):
+        table.add_column(column)
+    for mr in member_runs:
+        exit_code = "" if mr.exit_code is None else str(mr.exit_code)
+        detail = mr.error or mr.reason or ""
+        table.add_row(mr.member, styled(str(mr.status)), str(mr.attempts or ""), exit_code,
+                      seconds(mr.duration), detail)
+    return table
+
+
+def runs_table(runs: Sequence[Run]) -> Table:
+    table = Table(title_justify="left")
+    for column in ("run", "pipeline", "status", "started", "duration", "params"):
+        table.add_column(column)
+    for run in runs:
+        duration = (run.finished_at - run.started_at).total_seconds() if (
+            run.finished_at and run.started_at) else None
+        params = " ".join(f"{k}={v}" for k, v in run.params.items())
+        table.add_row(run.id, run.pipeline, styled(str(run.status)), when(run.started_at),
+                      seconds(duration), params)
+    return table
+
+
+class PlainProgress:
+    """One line per event, for logs and pipes: `member | output` and status lines."""
+
+    def __init__(self, console: Console, quiet: bool = False) -> None:
+        self.console, self.quiet = console, quiet
+        self._lock = threading.Lock()
+
+    def emit(self, event: Event) -> None:
+        line = self._line(event)
+        if line is not None:
+            with self._lock:
+                self.console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    def _line(self, event: Event) -> str | None:
+        match event:
+            case RunStarted(run):
+                return f"run {run.id} of {run.pipeline} started"
+            case MemberStarted(mr, attempt):
+                return f"{mr.member}: started (attempt {attempt})"
+            case MemberOutput(_, member, line) if not self.quiet:
+                return f"{member} | {line}"
+            case MemberRetrying(_, member, attempt, delay, error):
+                return f"{member}: {error}; attempt {attempt} in {delay:.1f}s"
+            case MemberFinished(mr):
+                return f"{mr.member}: {mr.status}{_detail(mr)}"
+            case RunFinished(run):
+                return f"run {run.id}: {run.status}"
+        return None
+
+
+class LiveProgress:
+    """A live table of every member's status, with output lines printed above it."""
+
+    def __init__(self, console: Console, plan: Plan, quiet: bool = False) -> None:
+        self.console, self.quiet = console, quiet
+        self.rows: dict[str, MemberRun | None] = {s.member.name: None for s in plan.steps}
+        self.title = plan.pipeline.name
+        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> LiveProgress:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.live.update(self._render())
+        self.live.__exit__(kind, value, tb)
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            match event:
+                case MemberOutput(_, member, line) if not self.quiet:
+                    self.live.console.print(Text(f"{member} | ", style="dim") + Text(line))
+                case MemberStarted(mr, _) | MemberFinished(mr):
+                    self.rows[mr.member] = mr
+                    self.live.update(self._render())
+                case RunStarted(run) | RunFinished(run):
+                    self.title = f"run {run.id} of {run.pipeline}: {run.status}"
+                    self.live.update(self._render())
+
+    def _render(self) -> RenderableType:
+        table = Table(title=self.title, title_justify="left")
+        for column in ("member", "status", "attempt", "duration", "detail"):
+            table.add_column(column)
+        now = datetime.now(UTC)
+        for name, mr in self.rows.items():
+            if mr is None:
+                table.add_row(name, styled("pending"), "", "", "")
+                continue
+            end = mr.finished_at or (now if mr.status is MemberStatus.RUNNING else None)
+            took = (end - mr.started_at).total_seconds() if end and mr.started_at else None
+            table.add_row(name, styled(str(mr.status)), str(mr.attempts or ""), seconds(took),
+                          mr.error or (mr.reason if mr.status is MemberStatus.SKIPPED else "")
+                          or "")
+        return Group(table)
+
+
+def _detail(mr: MemberRun) -> str:
+    parts = []
+    if mr.duration is not None:
+        parts.append(seconds(mr.duration))
+    if mr.error:
+        parts.append(mr.error)
+    elif mr.status is MemberStatus.SKIPPED and mr.reason:
+        parts.append(mr.reason)
+    return f" ({'; '.join(parts)})" if parts else ""

@@ -1,0 +1,100 @@
+"""Plugins called around runs and member runs, through pluggy.
+
+Hook implementations come from the ``orecart`` entry-point group and from the pipeline's
+``hooks:`` list (dotted module paths, or ``module:object``). A hook that raises does not
+stop the run: the error is kept and reported once the run is over.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import pluggy
+
+from orecart.errors import SpecError
+from orecart.events import Event, MemberFinished, MemberStarted, RunFinished, RunStarted
+from orecart.model import MemberRun, MemberStatus, Pipeline, Run, RunStatus
+
+PROJECT = "orecart"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+_MEMBER_ERRORS = frozenset({MemberStatus.FAILED, MemberStatus.ERRORED, MemberStatus.ABORTED})
+
+
+class HookSpecs:
+    """The hooks a plugin may implement (all optional)."""
+
+    @hookspec
+    def before_pipeline_run(self, run: Run, pipeline: Pipeline) -> None:
+        """A run starts."""
+
+    @hookspec
+    def after_pipeline_run(self, run: Run, pipeline: Pipeline) -> None:
+        """A run ended, whatever its status."""
+
+    @hookspec
+    def on_pipeline_error(self, run: Run, pipeline: Pipeline) -> None:
+        """A run ended failed or aborted."""
+
+    @hookspec
+    def before_member_run(self, member_run: MemberRun, attempt: int) -> None:
+        """An attempt of a member run starts."""
+
+    @hookspec
+    def after_member_run(self, member_run: MemberRun) -> None:
+        """A member run reached its final status (skipped and cancelled included)."""
+
+    @hookspec
+    def on_member_error(self, member_run: MemberRun) -> None:
+        """A member run ended failed, errored or aborted."""
+
+
+def plugin_manager(pipeline: Pipeline) -> pluggy.PluginManager:
+    """Hooks from installed packages (entry points) and from the pipeline file."""
+    manager = pluggy.PluginManager(PROJECT)
+    manager.add_hookspecs(HookSpecs)
+    manager.load_setuptools_entrypoints(PROJECT)
+    for path in pipeline.hooks:
+        manager.register(_load(path, pipeline), name=path)
+    return manager
+
+
+def _load(path: str, pipeline: Pipeline) -> Any:
+    module_name, _, attribute = path.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+        return getattr(module, attribute) if attribute else module
+    except (ImportError, AttributeError) as exc:
+        raise SpecError(f"cannot load hook {path!r}: {exc}", field="hooks") from exc
+
+
+class HookSink:
+    """An EventSink that calls the hooks; their errors are collected, not raised."""
+
+    def __init__(self, manager: pluggy.PluginManager, pipeline: Pipeline) -> None:
+        self.hook = manager.hook
+        self.pipeline = pipeline
+        self.errors: list[str] = []
+
+    def emit(self, event: Event) -> None:
+        try:
+            self._dispatch(event)
+        except Exception as exc:  # a plugin's bug must not take the run down
+            self.errors.append(f"{type(event).__name__}: {exc!r}")
+
+    def _dispatch(self, event: Event) -> None:
+        match event:
+            case RunStarted(run):
+                self.hook.before_pipeline_run(run=run, pipeline=self.pipeline)
+            case RunFinished(run):
+                self.hook.after_pipeline_run(run=run, pipeline=self.pipeline)
+                if run.status in (RunStatus.FAILED, RunStatus.ABORTED):
+                    self.hook.on_pipeline_error(run=run, pipeline=self.pipeline)
+            case MemberStarted(member_run, attempt):
+                self.hook.before_member_run(member_run=member_run, attempt=attempt)
+            case MemberFinished(member_run):
+                self.hook.after_member_run(member_run=member_run)
+                if member_run.status in _MEMBER_ERRORS:
+                    self.hook.on_member_error(member_run=member_run)

@@ -1,0 +1,293 @@
+"""Pure planning: Pipeline + selection + what the ledger knows -> Plan. No I/O here.
+
+The plan lists every member in dependency order with one decision and the reason for it:
+``run``, ``skip`` (and which earlier run already did the work) or ``cancel``. The rerun rule
+of DESIGN.md lives in ``_decide``: a member is skipped when the ledger holds a success for
+the same fingerprint and nothing it needs has run since.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from orecart.errors import CycleError, SelectionError
+from orecart.model import Member, MemberRun, MemberStatus, Pipeline, Rerun
+from orecart.secrets import MASK, is_secret_name
+
+
+class Decision(StrEnum):
+    RUN = "run"
+    SKIP = "skip"
+    CANCEL = "cancel"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user asked for on the command line."""
+
+    only: frozenset[str] = frozenset()
+    start: frozenset[str] = frozenset()  # --from: these and everything downstream
+    skip: frozenset[str] = frozenset()
+    only_failed: bool = False
+    force: bool = False
+
+    def names(self) -> frozenset[str]:
+        return self.only | self.start | self.skip
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the world holds, gathered by the service before planning."""
+
+    successes: Mapping[str, MemberRun] = field(default_factory=dict)  # from the ledger
+    last_statuses: Mapping[str, MemberStatus] = field(default_factory=dict)
+    digests: Mapping[str, str | None] = field(default_factory=dict)  # image members only
+    complete: Mapping[str, bool] = field(default_factory=dict)  # complete_when results
+
+
+@dataclass(frozen=True)
+class Step:
+    member: Member
+    decision: Decision
+    reason: str
+    fingerprint: str
+    digest: str | None = None
+    done_by: str | None = None  # the run whose success makes this a skip
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "member": self.member.name,
+            "decision": str(self.decision),
+            "reason": self.reason,
+            "fingerprint": self.fingerprint,
+            "digest": self.digest,
+            "done_by": self.done_by,
+            "needs": list(self.member.needs),
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    pipeline: Pipeline
+    steps: tuple[Step, ...]
+
+    def step(self, name: str) -> Step:
+        for step in self.steps:
+            if step.member.name == name:
+                return step
+        raise KeyError(name)
+
+    def count(self, decision: Decision) -> int:
+        return sum(1 for s in self.steps if s.decision is decision)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline": self.pipeline.name,
+            "profile": self.pipeline.profile,
+            "params": dict(self.pipeline.params),
+            "steps": [s.to_dict() for s in self.steps],
+        }
+
+
+def plan(pipeline: Pipeline, selection: Selection = Selection(), facts: Facts = Facts()) -> Plan:
+    """Decide, for every member in dependency order, whether it runs, is skipped or cancelled."""
+    _check_selection(pipeline, selection)
+    chosen = _selected(pipeline, selection, facts)
+    decided: dict[str, Step] = {}
+    for name in topological_order(pipeline):
+        member = pipeline.member(name)
+        digest = facts.digests.get(name)
+        fp = fingerprint(member, pipeline, digest)
+        decision, reason, done_by = _decide(
+            member, fp, digest, pipeline, selection, chosen, facts, decided
+        )
+        if decision is Decision.SKIP and done_by is None and name in facts.successes:
+            done_by = facts.successes[name].run_id  # its artifacts are still the inputs
+        decided[name] = Step(member, decision, reason, fp, digest, done_by)
+    return Plan(pipeline, tuple(decided.values()))
+
+
+def topological_order(pipeline: Pipeline) -> list[str]:
+    """Members ordered so every member comes after its needs; file order breaks ties."""
+    index = {m.name: i for i, m in enumerate(pipeline.members)}
+    waiting = {m.name: len(set(m.needs)) for m in pipeline.members}
+    dependents: dict[str, list[str]] = {m.name: [] for m in pipeline.members}
+    for member in pipeline.members:
+        for need in set(member.needs):
+            dependents[need].append(member.name)
+    ready = [(index[n], n) for n, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        _, name = heapq.heappop(ready)
+        order.append(name)
+        for dependent in dependents[name]:
+            waiting[dependent] -= 1
+            if waiting[dependent] == 0:
+                heapq.heappush(ready, (index[dependent], dependent))
+    if len(order) < len(index):
+        raise CycleError(_find_cycle(pipeline, set(index) - set(order)))
+    return order
+
+
+def downstream(pipeline: Pipeline, names: frozenset[str]) -> frozenset[str]:
+    """The named members and every member that needs them, directly or not."""
+    result = set(names)
+    for name in topological_order(pipeline):
+        if any(need in result for need in pipeline.member(name).needs):
+            result.add(name)
+    return frozenset(result)
+
+
+def fingerprint(member: Member, pipeline: Pipeline, digest: str | None) -> str:
+    """A hash of what the member does: its definition after expansion (secrets excluded),
+    the environment it gets from the pipeline, its image digest and the run parameters."""
+    declared = pipeline.secrets | member.secrets
+    env = {k: v for k, v in pipeline.env.items() if k not in member.exclude_env}
+    env.update(member.env)
+    container = asdict(member.container) if member.container else None
+    if container:
+        container.pop("auth", None)
+    identity = {
+        "run": member.run,
+        "shell": member.shell,
+        "cwd": member.cwd,
+        "container": container,
+        "env": {k: MASK if is_secret_name(k, declared) else v for k, v in sorted(env.items())},
+        "digest": digest,
+        "params": dict(sorted(pipeline.params.items())),
+        "format": str(pipeline.format),
+    }
+    text = json.dumps(identity, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _check_selection(pipeline: Pipeline, selection: Selection) -> None:
+    known = set(pipeline.names)
+    unknown = sorted(selection.names() - known)
+    if unknown:
+        raise SelectionError(
+            f"no member named {', '.join(map(repr, unknown))} in pipeline {pipeline.name!r}"
+        )
+
+
+def _selected(pipeline: Pipeline, selection: Selection, facts: Facts) -> frozenset[str] | None:
+    """The members the user named (None: no narrowing, every member is a candidate)."""
+    chosen: set[str] | None = None
+    if selection.only or selection.start:
+        chosen = set(selection.only) | set(downstream(pipeline, selection.start))
+    if selection.only_failed:
+        failed = {n for n in pipeline.names if not _last_ok(facts, n)}
+        chosen = failed if chosen is None else chosen & failed
+    return None if chosen is None else frozenset(chosen)
+
+
+def _last_ok(facts: Facts, name: str) -> bool:
+    status = facts.last_statuses.get(name)
+    return status is not None and status.ok
+
+
+Verdict = tuple[Decision, str, str | None]
+
+
+def _decide(
+    member: Member,
+    fp: str,
+    digest: str | None,
+    pipeline: Pipeline,
+    selection: Selection,
+    chosen: frozenset[str] | None,
+    facts: Facts,
+    decided: Mapping[str, Step],
+) -> Verdict:
+    name = member.name
+    if name in pipeline.excluded:
+        return Decision.SKIP, f"excluded by profile {pipeline.profile!r}", None
+    if name in selection.skip:
+        return Decision.SKIP, "skipped with --skip", None
+    if chosen is not None and name not in chosen:
+        why = "succeeded in the last run" if selection.only_failed else "not selected"
+        return Decision.SKIP, why, None
+    blocked = _blocked_need(member, decided, facts)
+    if blocked:
+        return Decision.CANCEL, blocked, None
+    if selection.force:
+        return Decision.RUN, "forced with --force", None
+    if chosen is not None and not selection.only_failed:
+        return Decision.RUN, "selected", None
+    return _rerun_rule(member, fp, digest, facts, decided)
+
+
+def _blocked_need(member: Member, decided: Mapping[str, Step], facts: Facts) -> str | None:
+    """Why the member cannot run: a need is cancelled, or skipped without ever succeeding."""
+    for need in member.needs:
+        step = decided[need]
+        if step.decision is Decision.CANCEL:
+            return f"needs {need}, which is cancelled"
+        excluded = step.reason.startswith("excluded by profile")
+        if step.decision is Decision.SKIP and not excluded and need not in facts.successes:
+            return f"needs {need}, which does not run now and has never succeeded here"
+    return None
+
+
+def _rerun_rule(
+    member: Member, fp: str, digest: str | None, facts: Facts, decided: Mapping[str, Step]
+) -> Verdict:
+    if member.rerun is Rerun.ALWAYS:
+        return Decision.RUN, "rerun: always", None
+    done = facts.successes.get(member.name)
+    if done is None:
+        return Decision.RUN, "no earlier success here", None
+    when = done.finished_at.isoformat(timespec="seconds") if done.finished_at else "?"
+    skip: Verdict = (Decision.SKIP, f"done by run {done.run_id} at {when}", done.run_id)
+    if member.rerun is Rerun.NEVER:
+        return Decision.SKIP, f"rerun: never; done by run {done.run_id}", done.run_id
+    if member.container and digest is None:
+        return Decision.RUN, "image digest could not be resolved", None
+    if done.digest != digest and member.container:
+        return Decision.RUN, f"image digest changed: {_short(done.digest)} -> {_short(digest)}", None
+    if done.fingerprint != fp:
+        return Decision.RUN, f"definition changed since run {done.run_id}", None
+    changed = _need_changed(member, done, facts, decided)
+    if changed:
+        return Decision.RUN, changed, None
+    if member.complete_when and not facts.complete.get(member.name, False):
+        return Decision.RUN, "complete_when does not hold", None
+    return skip
+
+
+def _need_changed(
+    member: Member, done: MemberRun, facts: Facts, decided: Mapping[str, Step]
+) -> str | None:
+    for need in member.needs:
+        if decided[need].decision is Decision.RUN:
+            return f"needs {need}, which runs now"
+        ran = facts.successes.get(need)
+        if ran and ran.finished_at and done.started_at and ran.finished_at > done.started_at:
+            return f"needs {need}, which ran since (run {ran.run_id})"
+    return None
+
+
+def _short(digest: str | None) -> str:
+    if not digest:
+        return "none"
+    return digest.split(":", 1)[-1][:12]
+
+
+def _find_cycle(pipeline: Pipeline, stuck: set[str]) -> list[str]:
+    """One cycle among the members that topological sorting could not place."""
+    start = min(stuck, key=pipeline.names.index)
+    path: list[str] = []
+    seen: dict[str, int] = {}
+    node = start
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = next(n for n in pipeline.member(node).needs if n in stuck)
+    return path[seen[node]:] + [node]

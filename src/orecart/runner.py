@@ -1,0 +1,387 @@
+"""Drives a Plan to its end: the only place with concurrency and the only source of events.
+
+``Runner.run`` outline::
+
+    run -> _begin (record skips and plan-time cancels)
+        -> loop: _schedule (cascade cancels, pools, max_parallel, retry backoff)
+                 -> _wait (FIRST_COMPLETED) -> _settle (record, retry or finish)
+        -> _end (cancel what never started, the run's final status)
+
+Executors run things and hand back futures of results; everything that is recorded flows
+out of here as events (see ``orecart.events``), so the state store, the graph run log,
+hooks and the progress display all see the same story.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from orecart.environ import member_env
+from orecart.events import (
+    AttemptFinished,
+    Event,
+    EventSink,
+    MemberFinished,
+    MemberOutput,
+    MemberRetrying,
+    MemberStarted,
+    RunFinished,
+    RunStarted,
+)
+from orecart.executors import Executor, Result, Task
+from orecart.guards import MemberGuard
+from orecart.model import Attempt, Member, MemberRun, MemberStatus, Run, RunStatus
+from orecart.planner import Decision, Plan, Step
+from orecart.secrets import secret_values
+from orecart.stores import Holder, Locks
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """How one run behaves; ``graph_env`` holds secrets and is never stored."""
+
+    runs_dir: Path  # artifacts and logs: <runs_dir>/<run>/<member>/ and <run>/logs/
+    max_parallel: int = os.cpu_count() or 1
+    fail_fast: bool = False
+    keep: bool = False
+    poll: float = 0.25  # seconds between tries for a pool lease held elsewhere
+    graph_env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Backends:
+    """What the runner drives: executors by member kind ("run", "image"), leases, events."""
+
+    executors: Mapping[str, Executor]
+    locks: Locks
+    sink: EventSink
+    guards: Sequence[MemberGuard] = ()
+
+
+@dataclass
+class _Flight:
+    """One attempt in flight."""
+
+    member: Member
+    attempt: int
+    task: Task
+    leased: bool
+
+
+class Runner:
+    """Runs one plan once. Create, call ``run()``; ``interrupt()`` may come from a signal."""
+
+    def __init__(self, plan: Plan, run: Run, backends: Backends, config: RunConfig) -> None:
+        self.plan, self.run_record, self.backends, self.config = plan, run, backends, config
+        self.steps = {s.member.name: s for s in plan.steps}
+        self.status: dict[str, MemberStatus] = {}
+        self.records: dict[str, MemberRun] = {}
+        self.pending = [s.member.name for s in plan.steps if s.decision is Decision.RUN]
+        self.flights: dict[Future[Result], _Flight] = {}
+        self.not_before: dict[str, float] = {}
+        self.attempts: dict[str, int] = {}
+        self.stopping: str | None = None  # why no new work starts
+        self.interrupts = 0
+        self._guard_pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    # -- the outline -------------------------------------------------------------------
+
+    def run(self) -> Run:
+        self._begin()
+        try:
+            while self.pending or self.flights:
+                blocked = self._schedule()
+                if self.pending and not self.flights and not blocked:
+                    self._give_up()  # nothing runs and nothing can: never spin
+                    break
+                self._wait(blocked)
+        finally:
+            self._end()
+        return self.run_record
+
+    def interrupt(self) -> None:
+        """Stop: no new work; running members are stopped (a second call kills at once)."""
+        with self._lock:
+            self.interrupts += 1
+            self.stopping = "run interrupted"
+        for executor in self.backends.executors.values():
+            threading.Thread(target=executor.abort, daemon=True).start()
+
+    # -- begin and end -----------------------------------------------------------------
+
+    def _begin(self) -> None:
+        self.run_record = replace(self.run_record, status=RunStatus.RUNNING, started_at=now())
+        self._emit(RunStarted(self.run_record))
+        for step in self.plan.steps:
+            if step.decision is Decision.SKIP:
+                self._finish(step, MemberStatus.SKIPPED, reason=step.reason)
+            elif step.decision is Decision.CANCEL:
+                self._finish(step, MemberStatus.CANCELLED, reason=step.reason, error=step.reason)
+
+    def _end(self) -> None:
+        for name in list(self.pending):
+            why = self.stopping or "run ended before it could start"
+            self._finish(self.steps[name], MemberStatus.CANCELLED, error=why)
+        self.pending.clear()
+        if self._guard_pool:
+            self._guard_pool.shutdown(wait=False, cancel_futures=True)
+        self.run_record = replace(
+            self.run_record, status=self._final_status(), finished_at=now()
+        )
+        self._emit(RunFinished(self.run_record))
+
+    def _final_status(self) -> RunStatus:
+        if self.interrupts:
+            return RunStatus.ABORTED
+        if all(status.ok for status in self.status.values()):
+            return RunStatus.SUCCEEDED
+        return RunStatus.FAILED
+
+    # -- scheduling --------------------------------------------------------------------
+
+    def _schedule(self) -> bool:
+        """Start what may start now. True when something waits for a lease or a backoff."""
+        blocked = False
+        for name in list(self.pending):
+            step = self.steps[name]
+            failed_need = self._failed_need(step.member)
+            if failed_need or self.stopping:
+                why = self.stopping or failed_need
+                self.pending.remove(name)
+                self._finish(step, MemberStatus.CANCELLED, error=why)
+                continue
+            if not self._needs_done(step.member) or len(self.flights) >= self.config.max_parallel:
+                continue
+            if self.not_before.get(name, 0.0) > time.monotonic():
+                blocked = True
+                continue
+            if not self._take_lease(step.member):
+                blocked = True
+                continue
+            self.pending.remove(name)
+            self._start(step)
+        return blocked
+
+    def _give_up(self) -> None:
+        self.stopping = self.stopping or "could not be scheduled: its needs never finished"
+
+    def _failed_need(self, member: Member) -> str | None:
+        for need in member.needs:
+            status = self.status.get(need)
+            if status is not None and not status.ok:
+                return f"needs {need}, which {status}"
+        return None
+
+    def _needs_done(self, member: Member) -> bool:
+        return all(self.status.get(need, MemberStatus.PENDING).ok for need in member.needs)
+
+    def _take_lease(self, member: Member) -> bool:
+        if member.pool is None:
+            return True
+        limit = self.plan.pipeline.pools.get(member.pool, 1)
+        return self.backends.locks.lease(member.pool, limit, self._holder(member))
+
+    def _holder(self, member: Member) -> Holder:
+        return Holder(self.run_record.id, os.getpid(), socket.gethostname(), member.name)
+
+    # -- one attempt -------------------------------------------------------------------
+
+    def _start(self, step: Step) -> None:
+        member = step.member
+        attempt = self.attempts.get(member.name, 0) + 1
+        self.attempts[member.name] = attempt
+        task = self._task(step, attempt)
+        record = self._record(step, MemberStatus.RUNNING, attempts=attempt, started_at=now())
+        self._emit(MemberStarted(record, attempt))
+        future = self._submit(task)
+        self.flights[future] = _Flight(member, attempt, task, member.pool is not None)
+
+    def _submit(self, task: Task) -> Future[Result]:
+        executor = self.backends.executors[task.member.kind]
+        if not self.backends.guards:
+            return executor.submit(task, self._output)
+        if self._guard_pool is None:
+            self._guard_pool = ThreadPoolExecutor(thread_name_prefix="orecart-guard")
+        return self._guard_pool.submit(self._guarded, executor, task)
+
+    def _guarded(self, executor: Executor, task: Task) -> Result:
+        try:
+            tokens = [guard.before(task) for guard in self.backends.guards]
+        except Exception as exc:  # a graph that cannot be read before is no success later
+            return Result(MemberStatus.ERRORED, error=f"before the member: {exc}")
+        result = executor.submit(task, self._output).result()
+        for guard, token in zip(self.backends.guards, tokens, strict=True):
+            result = guard.after(task, token, result)
+        return result
+
+    def _output(self, member: str, line: str) -> None:
+        self._emit(MemberOutput(self.run_record.id, member, line))
+
+    def _task(self, step: Step, attempt: int) -> Task:
+        member, run_id = step.member, self.run_record.id
+        artifacts = self._artifacts(run_id, member.name)
+        artifacts.mkdir(parents=True, exist_ok=True)
+        inputs = {need: self._input_folder(need) for need in member.needs}
+        env = member_env(
+            self.plan.pipeline, member, run_id, (artifacts, inputs), self.config.graph_env
+        )
+        declared = self.plan.pipeline.secrets | member.secrets
+        return Task(
+            run_id=run_id,
+            pipeline=self.plan.pipeline.name,
+            member=member,
+            attempt=attempt,
+            env=env,
+            base_dir=self.plan.pipeline.base_dir,
+            artifacts=artifacts,
+            inputs=inputs,
+            log_path=self._log_path(member.name),
+            secrets=secret_values(env, declared),
+            digest=step.digest,
+            keep=self.config.keep,
+            labels={
+                "orecart.pipeline": self.plan.pipeline.name,
+                "orecart.run": run_id,
+                "orecart.member": member.name,
+            },
+        )
+
+    def _artifacts(self, run_id: str, member: str) -> Path:
+        return self.config.runs_dir / run_id / member
+
+    def _log_path(self, member: str) -> Path:
+        return self.config.runs_dir / self.run_record.id / "logs" / f"{member}.log"
+
+    def _input_folder(self, need: str) -> Path:
+        """A need that ran now hands over this run's folder; a skipped one its last run's."""
+        step = self.steps[need]
+        source = step.done_by if step.decision is Decision.SKIP and step.done_by else None
+        return self._artifacts(source or self.run_record.id, need)
+
+    # -- waiting and settling ----------------------------------------------------------
+
+    def _wait(self, blocked: bool) -> None:
+        timeout = self._next_wake() if blocked else None
+        if not self.flights:
+            time.sleep(timeout if timeout is not None else self.config.poll)
+            return
+        done, _ = wait(list(self.flights), timeout=timeout, return_when=FIRST_COMPLETED)
+        for future in done:
+            self._settle(future)
+
+    def _next_wake(self) -> float:
+        due = [t - time.monotonic() for t in self.not_before.values()]
+        return max(0.0, min([self.config.poll, *due]))
+
+    def _settle(self, future: Future[Result]) -> None:
+        flight = self.flights.pop(future)
+        result = _result_of(future)
+        if flight.leased and flight.member.pool:
+            self.backends.locks.release(flight.member.pool, self._holder(flight.member))
+        self._emit(AttemptFinished(self._attempt(flight, result)))
+        if self._should_retry(flight, result):
+            self._retry(flight, result)
+            return
+        step = self.steps[flight.member.name]
+        self._finish(step, result.status, error=result.error, result=result)
+        if not result.status.ok and self.config.fail_fast and not self.stopping:
+            self.stopping = f"not started: --fail-fast after {step.member.name} {result.status}"
+
+    def _should_retry(self, flight: _Flight, result: Result) -> bool:
+        retriable = result.status in (MemberStatus.FAILED, MemberStatus.ERRORED)
+        left = flight.attempt <= flight.member.retry.retries
+        return retriable and left and not self.stopping
+
+    def _retry(self, flight: _Flight, result: Result) -> None:
+        name = flight.member.name
+        delay = flight.member.retry.delay(flight.attempt + 1)
+        self.not_before[name] = time.monotonic() + delay
+        index = next((i for i, n in enumerate(self.pending) if self._after(n, name)), None)
+        self.pending.insert(len(self.pending) if index is None else index, name)
+        error = result.error or str(result.status)
+        self._emit(MemberRetrying(self.run_record.id, name, flight.attempt + 1, delay, error))
+
+    def _after(self, candidate: str, name: str) -> bool:
+        order = list(self.steps)
+        return order.index(candidate) > order.index(name)
+
+    def _attempt(self, flight: _Flight, result: Result) -> Attempt:
+        return Attempt(
+            run_id=self.run_record.id,
+            member=flight.member.name,
+            number=flight.attempt,
+            status=result.status,
+            exit_code=result.exit_code,
+            error=result.error,
+            started_at=result.started_at,
+            finished_at=result.finished_at or now(),
+        )
+
+    # -- records -----------------------------------------------------------------------
+
+    def _record(self, step: Step, status: MemberStatus, **fields: object) -> MemberRun:
+        name = step.member.name
+        base = self.records.get(name) or MemberRun(
+            run_id=self.run_record.id,
+            member=name,
+            status=status,
+            reason=step.reason,
+            fingerprint=step.fingerprint,
+            image=step.member.container.image if step.member.container else None,
+            digest=step.digest,
+        )
+        if step.decision is Decision.RUN:
+            base = replace(
+                base,
+                log_path=str(self._log_path(name)),
+                artifacts=str(self._artifacts(self.run_record.id, name)),
+            )
+        record = replace(base, status=status, **fields)  # type: ignore[arg-type]
+        self.records[name] = record
+        self.status[name] = status
+        return record
+
+    def _finish(
+        self,
+        step: Step,
+        status: MemberStatus,
+        *,
+        reason: str | None = None,
+        error: str | None = None,
+        result: Result | None = None,
+    ) -> None:
+        fields: dict[str, object] = {"error": error, "finished_at": now()}
+        if reason:
+            fields["reason"] = reason
+        if result is not None:
+            fields.update(exit_code=result.exit_code, delta=result.delta)
+            fields["finished_at"] = result.finished_at or now()
+            if result.digest:
+                fields["digest"] = result.digest
+        record = self._record(step, status, **fields)
+        self._emit(MemberFinished(record))
+
+    def _emit(self, event: Event) -> None:
+        self.backends.sink.emit(event)
+
+
+def _result_of(future: Future[Result]) -> Result:
+    """The executor's result; a future that raised is a bug reported as errored, not lost."""
+    try:
+        return future.result()
+    except Exception as exc:  # the Executor contract says this never happens
+        return Result(MemberStatus.ERRORED, error=f"executor failed: {exc!r}", finished_at=now())
+

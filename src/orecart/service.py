@@ -1,0 +1,333 @@
+"""The facade the CLI and the API call: load, plan, run, status, history, logs.
+
+Each call opens what it needs (state store, graph, executors) for its own duration, so the
+CLI and the API stay thin. ``Service.run`` outline::
+
+    run -> _session (store, graph, executors) -> recover dead runs -> lock
+        -> plan (facts: ledger, last statuses, digests, complete_when)
+        -> Runner.run -> pipeline checks, backups -> unlock -> Outcome
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as token
+import socket
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from orecart.errors import NotFoundError
+from orecart.events import EventSink, Fanout
+from orecart.executors import Executor, load_executor
+from orecart.guards import MemberGuard
+from orecart.hooks import HookSink, plugin_manager
+from orecart.model import Attempt, Member, MemberRun, Pipeline, Run, RunStatus
+from orecart.planner import Decision, Facts, Plan, Selection, plan
+from orecart.recorder import Recorder
+from orecart.runner import Backends, RunConfig, Runner
+from orecart.spec import load_pipeline
+from orecart.stores import Holder, default_state_url, open_store
+from orecart.stores.sql import SqlStore
+
+
+def orecart_version() -> str:
+    try:
+        return version("orecart")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a pipeline comes from and which state store and graph go with it."""
+
+    file: Path
+    profile: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    state: str | None = None  # state store URL; default: settings.state, then SQLite
+    graph: str | None = None  # --graph bolt://... overrides the file's graph uri
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    selection: Selection = Selection()
+    max_parallel: int | None = None
+    fail_fast: bool | None = None
+    keep: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    run: Run
+    member_runs: list[MemberRun]
+    notes: list[str] = field(default_factory=list)  # hook errors and other warnings
+
+    @property
+    def ok(self) -> bool:
+        return self.run.status is RunStatus.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class RunDetail:
+    run: Run
+    member_runs: list[MemberRun]
+    attempts: list[Attempt]
+
+
+@dataclass
+class _Session:
+    """What one service call holds open."""
+
+    pipeline: Pipeline
+    store: SqlStore
+    graph: Any = None  # orecart.graph.GraphConnection when the pipeline has a graph
+    executors: dict[str, Executor] = field(default_factory=dict)
+
+    def executor(self, kind: str) -> Executor:
+        if kind not in self.executors:
+            self.executors[kind] = load_executor("docker" if kind == "image" else "local")
+        return self.executors[kind]
+
+
+class Service:
+    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = dict(os.environ if environ is None else environ)
+
+    # -- pipelines and plans -----------------------------------------------------------
+
+    def load(self, source: Source) -> Pipeline:
+        pipeline = load_pipeline(
+            source.file, profile=source.profile, params=source.params, environ=self.environ
+        )
+        if source.graph:
+            from orecart.model import Graph
+
+            graph = pipeline.graph or Graph(uri=source.graph)
+            pipeline = replace(pipeline, graph=replace(graph, uri=source.graph))
+        return pipeline
+
+    def plan(self, source: Source, selection: Selection = Selection()) -> Plan:
+        with self._session(source) as session:
+            return self._plan(session, selection)
+
+    def state_url(self, source: Source, pipeline: Pipeline | None = None) -> str:
+        if source.state:
+            return source.state
+        if self.environ.get("ORECART_STATE"):
+            return self.environ["ORECART_STATE"]
+        if pipeline is not None and pipeline.settings.state:
+            return pipeline.settings.state
+        return default_state_url(source.file)
+
+    # -- running -----------------------------------------------------------------------
+
+    def run(
+        self,
+        source: Source,
+        options: RunOptions = RunOptions(),
+        sinks: Sequence[EventSink] = (),
+        on_start: Callable[[Runner], None] | None = None,
+    ) -> Outcome:
+        """Run the pipeline once; ``on_start`` gets the runner (to wire interrupts)."""
+        with self._session(source) as session:
+            pipeline, store = session.pipeline, session.store
+            self._recover(session)
+            holder = Holder(_new_run_id(), os.getpid(), socket.gethostname())
+            store.lock(pipeline.name, holder)
+            try:
+                return self._run_locked(session, holder, options, sinks, on_start)
+            finally:
+                store.unlock(pipeline.name, holder)
+
+    def _run_locked(
+        self,
+        session: _Session,
+        holder: Holder,
+        options: RunOptions,
+        sinks: Sequence[EventSink],
+        on_start: Callable[[Runner], None] | None,
+    ) -> Outcome:
+        pipeline, store = session.pipeline, session.store
+        the_plan = self._plan(session, options.selection)
+        hooks = HookSink(plugin_manager(pipeline), pipeline)
+        graph_sinks, guards, graph_env = self._graph_parts(session)
+        sink = Fanout(Recorder(store), *graph_sinks, hooks, *sinks)
+        kinds = {s.member.kind for s in the_plan.steps if s.decision is Decision.RUN}
+        backends = Backends(
+            executors={kind: session.executor(kind) for kind in kinds},
+            locks=store,
+            sink=sink,
+            guards=guards,
+        )
+        runner = Runner(the_plan, self._new_run(pipeline, holder), backends,
+                        self._config(pipeline, options, graph_env))
+        if on_start:
+            on_start(runner)
+        run = runner.run()
+        return Outcome(run, store.member_runs(run.id), hooks.errors)
+
+    def _config(
+        self, pipeline: Pipeline, options: RunOptions, graph_env: Mapping[str, str]
+    ) -> RunConfig:
+        settings = pipeline.settings
+        return RunConfig(
+            runs_dir=runs_dir(pipeline.source),
+            max_parallel=options.max_parallel or settings.max_parallel or os.cpu_count() or 1,
+            fail_fast=settings.fail_fast if options.fail_fast is None else options.fail_fast,
+            keep=options.keep,
+            graph_env=graph_env,
+        )
+
+    def _new_run(self, pipeline: Pipeline, holder: Holder) -> Run:
+        return Run(
+            id=holder.run_id,
+            pipeline=pipeline.name,
+            status=RunStatus.QUEUED,
+            source=str(pipeline.source),
+            params=dict(pipeline.params),
+            profile=pipeline.profile,
+            host=holder.host,
+            pid=holder.pid,
+            version=orecart_version(),
+        )
+
+    def _recover(self, session: _Session) -> list[Run]:
+        """Mark runs of dead orecart processes aborted and remove their containers."""
+        aborted = session.store.recover(socket.gethostname())
+        if any(m.container for m in session.pipeline.members):
+            from orecart.executors.docker import reap
+
+            def alive(run_id: str) -> bool:
+                try:
+                    return not session.store.get_run(run_id).status.terminal
+                except NotFoundError:
+                    return False
+
+            reap(alive)
+        return aborted
+
+    # -- facts for the planner ---------------------------------------------------------
+
+    def _plan(self, session: _Session, selection: Selection) -> Plan:
+        pipeline = session.pipeline
+        facts = Facts(
+            successes=self._ledger(session).successes(pipeline.name),
+            last_statuses=session.store.last_statuses(pipeline.name),
+            digests=self._digests(session),
+            complete=self._complete(session),
+        )
+        return plan(pipeline, selection, facts)
+
+    def _ledger(self, session: _Session) -> Any:
+        if session.graph is None:
+            return session.store
+        from orecart.graph.ledger import GraphLedger
+
+        return GraphLedger(session.graph)
+
+    def _digests(self, session: _Session) -> dict[str, str | None]:
+        images = [m for m in session.pipeline.members if m.container]
+        if not images:
+            return {}
+        docker = session.executor("image")
+        return {m.name: docker.resolve(m) for m in images}
+
+    def _complete(self, session: _Session) -> dict[str, bool]:
+        if session.graph is None:
+            return {}
+        from orecart.graph.checks import complete
+
+        members = [m for m in session.pipeline.members if m.complete_when]
+        return {m.name: _holds(complete, session.graph, m) for m in members}
+
+    def _graph_parts(
+        self, session: _Session
+    ) -> tuple[list[EventSink], list[MemberGuard], dict[str, str]]:
+        if session.graph is None or session.pipeline.graph is None:
+            return [], [], {}
+        from orecart.graph.guard import GraphGuard
+        from orecart.graph.handover import graph_env
+        from orecart.graph.runlog import GraphRunLog, ensure_schema
+
+        ensure_schema(session.graph)
+        pipeline = session.pipeline
+        assert pipeline.graph is not None
+        return (
+            [GraphRunLog(session.graph, pipeline)],
+            [GraphGuard(session.graph, pipeline)],
+            graph_env(pipeline.graph, pipeline.format),
+        )
+
+    # -- history -----------------------------------------------------------------------
+
+    def status(self, source: Source) -> RunDetail | None:
+        with self._store(source) as (pipeline_name, store):
+            run = store.latest_run(pipeline_name)
+            if run is None:
+                return None
+            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id))
+
+    def runs(self, source: Source, limit: int = 20) -> list[Run]:
+        with self._store(source) as (pipeline_name, store):
+            return store.runs(pipeline_name, limit)
+
+    def show(self, source: Source, run_id: str) -> RunDetail:
+        with self._store(source) as (_, store):
+            run = store.get_run(run_id)
+            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id))
+
+    def log_files(self, source: Source, run_id: str, member: str | None) -> list[Path]:
+        detail = self.show(source, run_id)
+        known = [m for m in detail.member_runs if m.log_path]
+        if member is not None:
+            known = [m for m in known if m.member == member]
+            if not known:
+                raise NotFoundError(f"run {detail.run.id} has no log for member {member!r}")
+        return [Path(m.log_path) for m in known if m.log_path]
+
+    # -- sessions ----------------------------------------------------------------------
+
+    @contextmanager
+    def _store(self, source: Source) -> Iterator[tuple[str, SqlStore]]:
+        pipeline = self.load(source)
+        store = open_store(self.state_url(source, pipeline))
+        try:
+            yield pipeline.name, store
+        finally:
+            store.close()
+
+    @contextmanager
+    def _session(self, source: Source) -> Iterator[_Session]:
+        pipeline = self.load(source)
+        with ExitStack() as stack:
+            store = open_store(self.state_url(source, pipeline))
+            stack.callback(store.close)
+            session = _Session(pipeline, store)
+            if pipeline.graph is not None:
+                from orecart.graph.connect import GraphConnection
+
+                session.graph = GraphConnection.open(pipeline.graph)
+                stack.callback(session.graph.close)
+            try:
+                yield session
+            finally:
+                for executor in session.executors.values():
+                    executor.close()
+
+
+def runs_dir(pipeline_file: Path) -> Path:
+    """Where artifacts and logs of runs go: .orecart/runs/ beside the pipeline file."""
+    return Path(pipeline_file).resolve().parent / ".orecart" / "runs"
+
+
+def _new_run_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{token.token_hex(3)}"
+
+
+def _holds(complete: Callable[..., Any], graph: Any, member: Member) -> bool:
+    return bool(complete(graph, member.complete_when))
