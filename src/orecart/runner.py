@@ -181,7 +181,7 @@ class Runner:
     def _failed_need(self, member: Member) -> str | None:
         for need in member.needs:
             status = self.status.get(need)
-            if status is not None and not status.ok:
+            if status is not None and status.terminal and not status.ok:
                 return f"needs {need}, which {status}"
         return None
 

@@ -6,11 +6,18 @@ PostgreSQL; ``open_store(url)`` picks it by URL scheme.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
-from orecart.model import Attempt, MemberRun, Run
+from orecart.errors import StateError
+from orecart.model import Attempt, MemberRun, MemberStatus, Run
+
+if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in SQLAlchemy
+    from orecart.stores.sql import SqlStore
 
 
 @dataclass(frozen=True)
@@ -54,3 +61,48 @@ STORES: dict[str, str] = {
     "sqlite": "orecart.stores.sql:SqlStore",
     "postgresql": "orecart.stores.sql:SqlStore",
 }
+
+#: URL schemes that mean an existing entry of STORES.
+ALIASES: dict[str, str] = {"postgres": "postgresql"}
+
+
+class StateStore(RunLog, Ledger, Locks, Protocol):
+    """Everything the service and runner ask of a state store."""
+
+    def attempts(self, run_id: str, member: str | None = None) -> list[Attempt]: ...
+    def events(self, run_id: str) -> list[tuple[datetime, str, dict[str, Any]]]: ...
+    def latest_run(self, pipeline: str) -> Run | None: ...
+    def last_statuses(self, pipeline: str) -> dict[str, MemberStatus]: ...
+    def recover(self, host: str) -> list[Run]: ...
+    def close(self) -> None: ...
+
+
+def open_store(url: str) -> SqlStore:
+    """Open the state store at ``url``, importing its implementation only now.
+
+    ``sqlite:///path`` and ``postgresql://user:password@host/db`` (``postgres://`` too;
+    both mean psycopg 3) are known; any ``+driver`` suffix is kept as given.
+    """
+    scheme = url.partition(":")[0].partition("+")[0].lower()
+    target = STORES.get(ALIASES.get(scheme, scheme))
+    if target is None:
+        known = ", ".join(sorted(STORES))
+        shown = url.partition("://")[0] if "://" in url else url[:20]
+        raise StateError(f"state store URL scheme {shown!r} is not known; known: {known}")
+    module_name, _, class_name = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise StateError(f"state store {scheme!r} is not available: {exc}") from exc
+    store: SqlStore = getattr(module, class_name)(url)
+    return store
+
+
+def default_state_url(pipeline_file: Path) -> str:
+    """``sqlite:///<pipeline folder>/.orecart/state.db``, creating the folder."""
+    folder = pipeline_file.resolve().parent / ".orecart"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot create the state folder {folder}: {exc}") from exc
+    return f"sqlite:///{folder / 'state.db'}"

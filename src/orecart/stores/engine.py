@@ -10,7 +10,9 @@ names the database without its password.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.pool import StaticPool
 
 from orecart.errors import StateError
 
@@ -27,6 +30,8 @@ CONNECT_TIMEOUT_S = 10  # an unreachable PostgreSQL server fails within this man
 _WRITE = "orecart_write"  # execution option: this transaction writes (BEGIN IMMEDIATE)
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 _USERINFO = re.compile(r"(//[^:/@]*:)[^@/]*@")
+# event data may hold paths or datetimes; recording them as text beats failing the run
+_dumps = functools.partial(json.dumps, default=str)
 
 
 def redact_url(url: str) -> str:
@@ -51,15 +56,25 @@ def create(url: str) -> Engine:
     """An engine for ``url`` with the per-dialect connection setup already attached."""
     parsed = parse_url(url)
     with translate(url):
-        if parsed.get_backend_name() == "sqlite":
-            engine = sa.create_engine(parsed)
+        backend = parsed.get_backend_name()
+        if backend == "sqlite":
+            engine = sa.create_engine(parsed, json_serializer=_dumps, **_sqlite_pool(parsed))
             _setup_sqlite(engine)
-        elif parsed.get_backend_name() == "postgresql":
+        elif backend == "postgresql":
             options = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "orecart"}
-            engine = sa.create_engine(parsed, pool_pre_ping=True, connect_args=options)
+            engine = sa.create_engine(
+                parsed, json_serializer=_dumps, pool_pre_ping=True, connect_args=options
+            )
         else:
             engine = sa.create_engine(parsed)
     return engine
+
+
+def _sqlite_pool(url: URL) -> dict[str, Any]:
+    """An in-memory database lives in one connection: share it (single-threaded use only)."""
+    if url.database in (None, "", ":memory:"):
+        return {"poolclass": StaticPool, "connect_args": {"check_same_thread": False}}
+    return {}
 
 
 def _setup_sqlite(engine: Engine) -> None:
@@ -127,6 +142,6 @@ def _reason(error: exc.SQLAlchemyError, url: str) -> str:
 
 def _password(url: str) -> str | None:
     try:
-        return make_url(url).password  # type: ignore[return-value]
+        return make_url(url).password
     except exc.ArgumentError:
         return None

@@ -1,0 +1,5 @@
+"""`python -m orecart` is the `orecart` command."""
+
+from orecart.cli import main
+
+main()

@@ -1,0 +1,233 @@
+"""The state store's tables and how their rows map to the frozen model dataclasses.
+
+One SQLAlchemy Core schema serves SQLite and PostgreSQL. Datetimes go in and come out as
+timezone-aware UTC on both (SQLite keeps no zone, so ``UtcDateTime`` restores it).
+The ``ledger`` table holds, per pipeline and member, the latest successful member run, so
+that deciding what to skip is one indexed query however long the history grows.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect, RowMapping
+
+from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """A datetime stored in UTC and always returned timezone-aware.
+
+    A naive datetime handed in is taken to be UTC already: orecart never makes local ones.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        # SQLite stores text; dropping the zone keeps values comparable as plain strings
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _json() -> sa.JSON:
+    return sa.JSON(none_as_null=True)
+
+
+def _fk_run() -> sa.ForeignKey:
+    return sa.ForeignKey("runs.id", ondelete="CASCADE")
+
+
+metadata = sa.MetaData()
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("source", sa.Text, nullable=False, default=""),
+    sa.Column("params", _json(), nullable=False),
+    sa.Column("profile", sa.String(200)),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("host", sa.String(255), nullable=False, default=""),
+    sa.Column("pid", sa.Integer, nullable=False, default=0),
+    sa.Column("version", sa.String(64), nullable=False, default=""),
+    sa.Column("backups", _json(), nullable=False),
+    sa.Index("ix_runs_pipeline_started", "pipeline", "started_at"),
+    sa.Index("ix_runs_host_status", "host", "status"),
+)
+
+member_runs = sa.Table(
+    "member_runs",
+    metadata,
+    sa.Column("run_id", sa.String(64), _fk_run(), primary_key=True),
+    sa.Column("member", sa.String(200), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("reason", sa.Text),
+    sa.Column("fingerprint", sa.String(128)),
+    sa.Column("image", sa.Text),
+    sa.Column("digest", sa.String(200)),
+    sa.Column("log_path", sa.Text),
+    sa.Column("artifacts", sa.Text),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Column("delta", _json()),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("run_id", sa.String(64), _fk_run(), primary_key=True),
+    sa.Column("member", sa.String(200), primary_key=True),
+    sa.Column("number", sa.Integer, primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("exit_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("finished_at", UtcDateTime),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), _fk_run(), nullable=False),
+    sa.Column("at", UtcDateTime, nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("data", _json(), nullable=False),
+    sa.Index("ix_events_run", "run_id", "id"),
+)
+
+ledger = sa.Table(
+    "ledger",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("member", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.String(64), _fk_run(), nullable=False),
+    sa.Column("fingerprint", sa.String(128)),
+    sa.Column("digest", sa.String(200)),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("finished_at", UtcDateTime),
+    sa.Index("ix_ledger_run", "run_id"),
+)
+
+locks = sa.Table(
+    "locks",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.String(64), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+)
+
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("pool", sa.String(200), primary_key=True),
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("member", sa.String(200), primary_key=True),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Index("ix_leases_run", "run_id"),
+)
+
+
+def run_values(run: Run) -> dict[str, Any]:
+    """The ``runs`` row for ``run``."""
+    return {
+        "id": run.id,
+        "pipeline": run.pipeline,
+        "status": str(run.status),
+        "source": run.source,
+        "params": dict(run.params),
+        "profile": run.profile,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "host": run.host,
+        "pid": run.pid,
+        "version": run.version,
+        "backups": list(run.backups),
+    }
+
+
+def run_from(row: RowMapping) -> Run:
+    return Run(
+        id=row["id"],
+        pipeline=row["pipeline"],
+        status=RunStatus(row["status"]),
+        source=row["source"],
+        params=dict(row["params"] or {}),
+        profile=row["profile"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        host=row["host"],
+        pid=row["pid"],
+        version=row["version"],
+        backups=tuple(row["backups"] or ()),
+    )
+
+
+_MEMBER_RUN_FIELDS = (
+    "run_id attempts exit_code error reason fingerprint image digest log_path artifacts"
+    " started_at finished_at"
+).split()
+
+
+def member_run_values(member_run: MemberRun) -> dict[str, Any]:
+    """The ``member_runs`` row for ``member_run``."""
+    values = {name: getattr(member_run, name) for name in _MEMBER_RUN_FIELDS}
+    values["member"] = member_run.member
+    values["status"] = str(member_run.status)
+    values["delta"] = dict(member_run.delta) if member_run.delta is not None else None
+    return values
+
+
+def member_run_from(row: RowMapping) -> MemberRun:
+    values = {name: row[name] for name in _MEMBER_RUN_FIELDS}
+    delta = row["delta"]
+    return MemberRun(
+        member=row["member"], status=MemberStatus(row["status"]), delta=delta, **values
+    )
+
+
+def attempt_values(attempt: Attempt) -> dict[str, Any]:
+    """The ``attempts`` row for ``attempt``."""
+    return {
+        "run_id": attempt.run_id,
+        "member": attempt.member,
+        "number": attempt.number,
+        "status": str(attempt.status),
+        "exit_code": attempt.exit_code,
+        "error": attempt.error,
+        "started_at": attempt.started_at,
+        "finished_at": attempt.finished_at,
+    }
+
+
+def attempt_from(row: RowMapping) -> Attempt:
+    return Attempt(
+        run_id=row["run_id"],
+        member=row["member"],
+        number=row["number"],
+        status=MemberStatus(row["status"]),
+        exit_code=row["exit_code"],
+        error=row["error"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )

@@ -1,0 +1,377 @@
+"""``SqlStore``: the run history, ledger, lock and leases in SQLite or PostgreSQL.
+
+One SQLAlchemy Core implementation for both databases (the dialects differ only in
+``orecart.stores.engine``). Writes are short single transactions: saving a member run sits
+on the runner's hot path and touches two rows by primary key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, RowMapping
+
+from orecart.errors import NotFoundError, StateError
+from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
+from orecart.stores import Holder
+from orecart.stores import engine as engines
+from orecart.stores import locks as locking
+from orecart.stores.schema import (
+    attempt_from,
+    attempt_values,
+    attempts,
+    events,
+    leases,
+    ledger,
+    locks,
+    member_run_from,
+    member_run_values,
+    member_runs,
+    metadata,
+    run_from,
+    run_values,
+    runs,
+)
+
+DIED = "orecart died while it ran"
+_UNFINISHED_RUN = (str(RunStatus.RUNNING), str(RunStatus.QUEUED))
+_UNFINISHED_MEMBER = (str(MemberStatus.RUNNING), str(MemberStatus.PENDING))
+_Insert = postgresql.Insert | sqlite.Insert
+_INSERTS: dict[str, Callable[[sa.Table], _Insert]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
+_CANDIDATES = 5  # run ids listed when a prefix is ambiguous
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlStore:
+    """The state store on one database URL (``sqlite:///...`` or ``postgresql://...``).
+
+    Call outline: ``SqlStore(url)`` creates missing tables -> the runner writes with
+    ``lock``, ``save_run``, ``save_member_run``, ``save_attempt``, ``add_event``, ``lease`` /
+    ``release`` and ``unlock`` -> the planner reads ``successes`` and ``last_statuses``, the
+    CLI and API read ``runs``, ``get_run``, ``member_runs``, ``attempts``, ``events`` ->
+    ``recover`` cleans up after a crashed orecart -> ``close``.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = engines.create(url)
+        self._writer = engines.writer(self.engine)
+        self._insert = _INSERTS.get(self.engine.dialect.name)
+        self._pipelines: dict[str, str] = {}  # run id -> pipeline; never changes for a run
+        if self._insert is None:
+            self.engine.dispose()
+            safe = engines.redact_url(url)
+            raise StateError(f"state store {safe}: only SQLite and PostgreSQL are supported")
+        try:
+            with self._write() as connection:
+                engines.serialize(connection, "schema")  # two processes may start at once
+                metadata.create_all(connection)
+        except StateError:
+            self.engine.dispose()
+            raise
+
+    def __repr__(self) -> str:
+        return f"SqlStore({engines.redact_url(self.url)!r})"
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    # -- writing the history --------------------------------------------------------------
+
+    def save_run(self, run: Run) -> None:
+        """Insert or replace ``run``."""
+        with self._write() as connection:
+            self._upsert(connection, runs, run_values(run), ("id",))
+        self._pipelines[run.id] = run.pipeline
+
+    def save_member_run(self, member_run: MemberRun) -> None:
+        """Insert or replace ``member_run`` and keep the ledger's latest success in step."""
+        values = member_run_values(member_run)
+        with self._write() as connection:
+            pipeline = self._pipeline(connection, member_run.run_id)
+            self._upsert(connection, member_runs, values, ("run_id", "member"))
+            if member_run.status is MemberStatus.SUCCEEDED:
+                self._record_success(connection, pipeline, member_run)
+            else:
+                self._forget_success(connection, pipeline, member_run)
+
+    def save_attempt(self, attempt: Attempt) -> None:
+        """Insert or replace one attempt (run, member and number identify it)."""
+        keys = ("run_id", "member", "number")
+        with self._write() as connection:
+            self._upsert(connection, attempts, attempt_values(attempt), keys)
+
+    def add_event(self, run_id: str, kind: str, data: Mapping[str, Any]) -> None:
+        """Append an event of ``run_id``, stamped now."""
+        row = {"run_id": run_id, "at": _now(), "kind": kind, "data": dict(data)}
+        with self._write() as connection:
+            connection.execute(sa.insert(events).values(**row))
+
+    # -- reading the history --------------------------------------------------------------
+
+    def runs(self, pipeline: str | None = None, limit: int = 20) -> list[Run]:
+        """The newest ``limit`` runs, of one pipeline or of all; newest first."""
+        query = sa.select(runs).order_by(*_newest_first()).limit(limit)
+        if pipeline is not None:
+            query = query.where(runs.c.pipeline == pipeline)
+        with self._read() as connection:
+            return [run_from(row) for row in connection.execute(query).mappings()]
+
+    def latest_run(self, pipeline: str) -> Run | None:
+        """The newest run of ``pipeline``, or None when it never ran."""
+        found = self.runs(pipeline, limit=1)
+        return found[0] if found else None
+
+    def get_run(self, run_id: str) -> Run:
+        """The run with id ``run_id``, or the one run whose id starts with it."""
+        with self._read() as connection:
+            exact = connection.execute(sa.select(runs).where(runs.c.id == run_id)).mappings()
+            row = exact.first()
+            if row is None and run_id:
+                row = self._by_prefix(connection, run_id)
+        if row is None:
+            raise NotFoundError(f"no run has the id {run_id!r}")
+        return run_from(row)
+
+    def member_runs(self, run_id: str) -> list[MemberRun]:
+        """The member runs of a run, in the order they started (unstarted ones last)."""
+        query = (
+            sa.select(member_runs)
+            .where(member_runs.c.run_id == run_id)
+            .order_by(member_runs.c.started_at.asc().nulls_last(), member_runs.c.member)
+        )
+        with self._read() as connection:
+            return [member_run_from(row) for row in connection.execute(query).mappings()]
+
+    def attempts(self, run_id: str, member: str | None = None) -> list[Attempt]:
+        """The attempts of a run (of one member, or of all), by member and number."""
+        query = sa.select(attempts).where(attempts.c.run_id == run_id)
+        if member is not None:
+            query = query.where(attempts.c.member == member)
+        query = query.order_by(attempts.c.member, attempts.c.number)
+        with self._read() as connection:
+            return [attempt_from(row) for row in connection.execute(query).mappings()]
+
+    def events(self, run_id: str) -> list[tuple[datetime, str, dict[str, Any]]]:
+        """The events of a run as (when, kind, data), in the order they were added."""
+        query = sa.select(events.c.at, events.c.kind, events.c.data)
+        query = query.where(events.c.run_id == run_id).order_by(events.c.id)
+        with self._read() as connection:
+            return [(at, kind, dict(data)) for at, kind, data in connection.execute(query)]
+
+    def last_statuses(self, pipeline: str) -> dict[str, MemberStatus]:
+        """Member statuses of the newest run of ``pipeline`` that has member runs."""
+        has_members = sa.exists().where(member_runs.c.run_id == runs.c.id)
+        newest = sa.select(runs.c.id).where(runs.c.pipeline == pipeline, has_members)
+        newest = newest.order_by(*_newest_first()).limit(1)
+        query = sa.select(member_runs.c.member, member_runs.c.status)
+        query = query.where(member_runs.c.run_id == newest.scalar_subquery())
+        with self._read() as connection:
+            return {member: MemberStatus(status) for member, status in connection.execute(query)}
+
+    # -- the ledger -----------------------------------------------------------------------
+
+    def successes(self, pipeline: str) -> dict[str, MemberRun]:
+        """Per member of ``pipeline``, its latest successful member run."""
+        joined = ledger.join(
+            member_runs,
+            sa.and_(
+                member_runs.c.run_id == ledger.c.run_id, member_runs.c.member == ledger.c.member
+            ),
+        )
+        query = sa.select(member_runs).select_from(joined).where(ledger.c.pipeline == pipeline)
+        with self._read() as connection:
+            found = [member_run_from(row) for row in connection.execute(query).mappings()]
+        return {member_run.member: member_run for member_run in found}
+
+    # -- the lock and the leases ----------------------------------------------------------
+
+    def lock(self, pipeline: str, holder: Holder) -> None:
+        """Take the run lock of ``pipeline``; ``LockedError`` when a live holder has it."""
+        with self._write() as connection:
+            locking.acquire_lock(connection, pipeline, holder, _now())
+
+    def unlock(self, pipeline: str, holder: Holder) -> None:
+        """Give the lock back; does nothing when ``holder`` does not hold it."""
+        with self._write() as connection:
+            locking.release_lock(connection, pipeline, holder)
+
+    def lock_holder(self, pipeline: str) -> Holder | None:
+        """Who holds the lock of ``pipeline`` now, alive or not."""
+        query = sa.select(locks).where(locks.c.pipeline == pipeline)
+        with self._read() as connection:
+            row = connection.execute(query).mappings().first()
+        return locking.holder_of(row) if row else None
+
+    def lease(self, pool: str, limit: int, holder: Holder) -> bool:
+        """Take a slot of ``pool`` if fewer than ``limit`` live holders have one."""
+        with self._write() as connection:
+            return locking.take_lease(connection, pool, limit, holder, _now())
+
+    def release(self, pool: str, holder: Holder) -> None:
+        """Give back the slot ``holder`` (its run and member) has in ``pool``."""
+        with self._write() as connection:
+            locking.release_lease(connection, pool, holder)
+
+    def leases(self, pool: str) -> list[Holder]:
+        """Who holds slots of ``pool`` now, alive or not, oldest first."""
+        query = sa.select(leases).where(leases.c.pool == pool).order_by(leases.c.acquired_at)
+        with self._read() as connection:
+            return [locking.holder_of(row) for row in connection.execute(query).mappings()]
+
+    # -- crash recovery -------------------------------------------------------------------
+
+    def recover(self, host: str) -> list[Run]:
+        """Abort the unfinished runs of ``host`` whose orecart process is gone.
+
+        Their running and pending member runs (and running attempts) become aborted, and
+        their lock and leases are released. Queued runs no process owns yet (pid 0) stay.
+        Pass this machine's host name: only here can a pid be checked.
+        """
+        query = sa.select(runs).where(
+            runs.c.host == host, runs.c.status.in_(_UNFINISHED_RUN), runs.c.pid > 0
+        )
+        with self._read() as connection:
+            found = [run_from(row) for row in connection.execute(query).mappings()]
+        orphans = [run for run in found if not locking.alive(run.pid, run.started_at)]
+        return [aborted for run in orphans if (aborted := self._abort(run)) is not None]
+
+    def _abort(self, run: Run) -> Run | None:
+        """Mark ``run`` aborted unless another process finished or recovered it first."""
+        now = _now()
+        aborted = {"status": str(MemberStatus.ABORTED), "error": DIED, "finished_at": now}
+        with self._write() as connection:
+            changed = connection.execute(
+                sa.update(runs)
+                .where(runs.c.id == run.id, runs.c.status.in_(_UNFINISHED_RUN))
+                .values(status=str(RunStatus.ABORTED), finished_at=now)
+            )
+            if changed.rowcount != 1:
+                return None
+            for table in (member_runs, attempts):
+                statement = sa.update(table).where(
+                    table.c.run_id == run.id, table.c.status.in_(_UNFINISHED_MEMBER)
+                )
+                connection.execute(statement.values(**aborted))
+            locking.release_run(connection, run.id)
+        return replace(run, status=RunStatus.ABORTED, finished_at=now)
+
+    # -- helpers --------------------------------------------------------------------------
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction, committed on success; errors become ``StateError``."""
+        with engines.translate(self.url), self._writer.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        with engines.translate(self.url), self.engine.connect() as connection:
+            yield connection
+
+    def _upsert(
+        self,
+        connection: Connection,
+        table: sa.Table,
+        values: dict[str, Any],
+        keys: Sequence[str],
+        where: sa.ColumnElement[bool] | None = None,
+    ) -> None:
+        assert self._insert is not None  # checked in __init__
+        statement: _Insert = self._insert(table).values(**values)
+        changes = {name: statement.excluded[name] for name in values if name not in keys}
+        connection.execute(
+            statement.on_conflict_do_update(index_elements=list(keys), set_=changes, where=where)
+        )
+
+    def _pipeline(self, connection: Connection, run_id: str) -> str:
+        """The pipeline of a saved run; remembered, as the hot path asks for it often."""
+        if run_id not in self._pipelines:
+            query = sa.select(runs.c.pipeline).where(runs.c.id == run_id)
+            pipeline = connection.execute(query).scalar()
+            if pipeline is None:
+                raise StateError(f"run {run_id} must be saved before its member runs")
+            self._pipelines[run_id] = pipeline
+        return self._pipelines[run_id]
+
+    def _record_success(self, connection: Connection, pipeline: str, member_run: MemberRun) -> None:
+        """Make ``member_run`` the ledger's success unless a later one is there already."""
+        values = {
+            "pipeline": pipeline,
+            "member": member_run.member,
+            "run_id": member_run.run_id,
+            "fingerprint": member_run.fingerprint,
+            "digest": member_run.digest,
+            "started_at": member_run.started_at,
+            "finished_at": member_run.finished_at,
+        }
+        newer = sa.or_(
+            ledger.c.run_id == member_run.run_id,
+            ledger.c.finished_at.is_(None),
+            sa.literal_column("excluded.finished_at").is_(None),
+            sa.literal_column("excluded.finished_at") >= ledger.c.finished_at,
+        )
+        self._upsert(connection, ledger, values, ("pipeline", "member"), where=newer)
+
+    def _forget_success(self, connection: Connection, pipeline: str, member_run: MemberRun) -> None:
+        """A success saved again as something else leaves the ledger to the one before it."""
+        gone = connection.execute(
+            sa.delete(ledger).where(
+                ledger.c.pipeline == pipeline,
+                ledger.c.member == member_run.member,
+                ledger.c.run_id == member_run.run_id,
+            )
+        )
+        if gone.rowcount:
+            previous = self._previous_success(connection, pipeline, member_run.member)
+            if previous is not None:
+                self._record_success(connection, pipeline, previous)
+
+    def _previous_success(
+        self, connection: Connection, pipeline: str, member: str
+    ) -> MemberRun | None:
+        query = (
+            sa.select(member_runs)
+            .join(runs, runs.c.id == member_runs.c.run_id)
+            .where(
+                runs.c.pipeline == pipeline,
+                member_runs.c.member == member,
+                member_runs.c.status == str(MemberStatus.SUCCEEDED),
+            )
+            .order_by(member_runs.c.finished_at.desc().nulls_last())
+            .limit(1)
+        )
+        row = connection.execute(query).mappings().first()
+        return member_run_from(row) if row else None
+
+    def _by_prefix(self, connection: Connection, prefix: str) -> RowMapping | None:
+        """The one run whose id starts with ``prefix``; None when none does."""
+        query = sa.select(runs).where(runs.c.id.startswith(prefix, autoescape=True))
+        rows = connection.execute(query.order_by(runs.c.id).limit(_CANDIDATES + 1)).mappings()
+        found = rows.all()
+        if len(found) > 1:
+            names = ", ".join(row["id"] for row in found[:_CANDIDATES])
+            more = ", ..." if len(found) > _CANDIDATES else ""
+            raise NotFoundError(
+                f"run id prefix {prefix!r} is ambiguous: it matches {names}{more};"
+                " give more characters"
+            )
+        return found[0] if found else None
+
+
+def _newest_first() -> tuple[sa.UnaryExpression[Any], ...]:
+    """Newest runs first; a run not started yet (queued) counts as newest."""
+    return (runs.c.started_at.desc().nulls_first(), runs.c.id.desc())

@@ -1,0 +1,105 @@
+"""Ctrl-C, SIGTERM and kill -9 of orecart: nothing left running, and the next run resumes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.cli.conftest import Cli
+
+# `fast` succeeds at once; `slow` starts a grandchild and waits for it, recording both pids,
+# unless the marker file exists (the second run), when it succeeds at once.
+PIPELINE = """
+pipeline: interrupted
+settings: {max_parallel: 4}
+members:
+  - {name: fast, shell: 'echo done'}
+  - name: slow
+    shell: |
+      if [ -f "$MARKER" ]; then echo resumed; exit 0; fi
+      sleep 300 &
+      echo "$$ $!" > "$PIDS.tmp" && mv "$PIDS.tmp" "$PIDS"
+      wait
+  - {name: later, shell: 'echo later', needs: [slow]}
+"""
+
+
+def wait_for(path: Path, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
+
+
+def gone(pids: list[int], seconds: float = 10) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        alive = [
+            p
+            for p in pids
+            if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE
+        ]
+        if not alive:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def start_slow_run(cli: Cli, tmp_path: Path) -> tuple[object, list[int], dict[str, str]]:
+    cli.write(
+        PIPELINE.replace("$MARKER", str(tmp_path / "marker")).replace(
+            "$PIDS", str(tmp_path / "pids")
+        )
+    )
+    env = {"MARKER": str(tmp_path / "marker"), "PIDS": str(tmp_path / "pids")}
+    process = cli.start("run", "pipeline.yaml", env=env)
+    wait_for(tmp_path / "pids")
+    pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
+    assert len(pids) == 2 and all(psutil.pid_exists(p) for p in pids)
+    return process, pids, env
+
+
+def test_kill_9_leaves_nothing_running_and_the_rerun_resumes(cli: Cli, tmp_path: Path) -> None:
+    process, pids, env = start_slow_run(cli, tmp_path)
+    time.sleep(0.3)  # let `fast` finish and be recorded
+    os.kill(process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
+    process.wait(timeout=10)  # type: ignore[attr-defined]
+    assert gone(pids), "member processes survived kill -9 of orecart"
+    (tmp_path / "marker").touch()
+    rerun = cli("run", "pipeline.yaml", env=env)
+    assert rerun.code == 0, rerun.err
+    history = cli("runs", "pipeline.yaml", "--json").json()
+    assert [r["status"] for r in history] == ["succeeded", "aborted"]
+    data = cli("status", "pipeline.yaml", "--json").json()
+    assert {m["member"]: m["status"] for m in data["members"]} == {
+        "fast": "skipped",
+        "slow": "succeeded",
+        "later": "succeeded",
+    }
+    old = cli("show", history[1]["id"], "--json").json()
+    slow = next(m for m in old["members"] if m["member"] == "slow")
+    assert slow["status"] == "aborted"
+
+
+def test_ctrl_c_aborts_members_and_exits_130(cli: Cli, tmp_path: Path) -> None:
+    process, pids, _ = start_slow_run(cli, tmp_path)
+    process.send_signal(signal.SIGINT)  # type: ignore[attr-defined]
+    _, err = process.communicate(timeout=30)  # type: ignore[attr-defined]
+    assert process.returncode == 130, err  # type: ignore[attr-defined]
+    assert gone(pids, 2)
+    data = cli("status", "pipeline.yaml", "--json").json()
+    assert data["run"]["status"] == "aborted"
+    members = {m["member"]: m["status"] for m in data["members"]}
+    assert members == {"fast": "succeeded", "slow": "aborted", "later": "cancelled"}
+
+
+def test_sigterm_is_handled_like_ctrl_c(cli: Cli, tmp_path: Path) -> None:
+    process, pids, _ = start_slow_run(cli, tmp_path)
+    process.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
+    process.communicate(timeout=30)  # type: ignore[attr-defined]
+    assert process.returncode == 130  # type: ignore[attr-defined]
+    assert gone(pids, 2)

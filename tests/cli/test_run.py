@@ -1,0 +1,213 @@
+"""`orecart run` end to end: real processes, the real SQLite store, the real CLI."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.cli.conftest import Cli
+
+QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
+
+
+def statuses(cli: Cli, file: str = "pipeline.yaml") -> dict[str, str]:
+    data = cli("status", file, "--json").json()
+    return {m["member"]: m["status"] for m in data["members"]}
+
+
+def test_quickstart_runs_then_resumes(cli: Cli, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(QUICKSTART, tmp_path / "qs")
+    first = cli("run", "qs/pipeline.yaml")
+    assert first.code == 0, first.err
+    assert "publish | no graph configured" in first.out
+    assert set(statuses(cli, "qs/pipeline.yaml").values()) == {"succeeded"}
+    second = cli("run", "qs/pipeline.yaml")
+    assert second.code == 0, second.err
+    assert set(statuses(cli, "qs/pipeline.yaml").values()) == {"skipped"}
+    third = cli("run", "qs/pipeline.yaml", "--from", "links")
+    assert third.code == 0, third.err
+    assert statuses(cli, "qs/pipeline.yaml") == {
+        "countries": "skipped",
+        "cities": "skipped",
+        "rivers": "skipped",
+        "links": "succeeded",
+        "publish": "succeeded",
+    }
+    assert len(cli("runs", "qs/pipeline.yaml", "--json").json()) == 3
+
+
+def test_independent_members_run_in_parallel(cli: Cli) -> None:
+    cli.write("""
+pipeline: par
+settings: {max_parallel: 3}
+members:
+  - {name: a, shell: "sleep 1"}
+  - {name: b, shell: "sleep 1"}
+  - {name: c, shell: "sleep 1"}
+  - {name: d, shell: "true", needs: [a, b, c]}
+""")
+    started = time.monotonic()
+    done = cli("run", "pipeline.yaml")
+    assert done.code == 0, done.err
+    assert time.monotonic() - started < 2.8  # serial would take 3s plus start-up
+
+
+def test_failure_cancels_dependents_and_exits_1(cli: Cli) -> None:
+    cli.write("""
+pipeline: fails
+members:
+  - {name: bad, shell: "echo broken >&2; exit 3"}
+  - {name: after, shell: "true", needs: [bad]}
+  - {name: other, shell: "echo fine"}
+""")
+    done = cli("run", "pipeline.yaml")
+    assert done.code == 1
+    data = cli("status", "pipeline.yaml", "--json").json()
+    members = {m["member"]: m for m in data["members"]}
+    assert data["run"]["status"] == "failed"
+    assert members["bad"]["status"] == "failed" and members["bad"]["exit_code"] == 3
+    assert members["after"]["status"] == "cancelled"
+    assert members["after"]["error"] == "needs bad, which failed"
+    assert members["other"]["status"] == "succeeded"
+    for field in ("attempts", "started_at", "finished_at"):
+        assert field in members["bad"]
+    rerun = cli("run", "pipeline.yaml", "--only-failed")
+    assert rerun.code == 1
+    assert statuses(cli)["other"] == "skipped"
+
+
+def test_command_not_found_is_errored(cli: Cli) -> None:
+    cli.write("pipeline: nf\nmembers:\n  - {name: x, run: [no-such-program-here]}\n")
+    assert cli("run", "pipeline.yaml").code == 1
+    member = cli("status", "pipeline.yaml", "--json").json()["members"][0]
+    assert member["status"] == "errored"
+    assert "no-such-program-here" in member["error"]
+
+
+def test_environment_and_artifacts_reach_members(cli: Cli) -> None:
+    cli.write("""
+pipeline: envs
+env: {SHARED: from-pipeline}
+members:
+  - name: first
+    shell: 'echo "$SHARED $OWN $ORECART_MEMBER" > "$ORECART_ARTIFACTS/out.txt"'
+    env: {OWN: mine}
+  - name: second
+    needs: [first]
+    shell: 'cat "$ORECART_INPUT_FIRST/out.txt"; echo "params=$ORECART_PARAMS"'
+""")
+    done = cli("run", "pipeline.yaml", "-p", "release=7")
+    assert done.code == 0, done.err
+    assert "second | from-pipeline mine first" in done.out
+    assert 'second | params={"release": "7"}' in done.out
+
+
+def test_secrets_never_reach_logs_or_the_store(cli: Cli, tmp_path: Path) -> None:
+    cli.write("""
+pipeline: sec
+secrets: [PLAIN_NAME]
+members:
+  - name: leak
+    shell: 'echo "pw=$DB_PASSWORD plain=$PLAIN_NAME"; exit 1'
+    env: {DB_PASSWORD: "hunter2-secret", PLAIN_NAME: "declared-secret-value"}
+""")
+    done = cli("run", "pipeline.yaml")
+    assert done.code == 1
+    assert "pw=*** plain=***" in done.out
+    everything = done.out + done.err
+    for path in (tmp_path / ".orecart").rglob("*"):
+        if path.is_file():
+            everything += path.read_bytes().decode(errors="replace")
+    everything += cli("status", "pipeline.yaml", "--json").out
+    assert "hunter2-secret" not in everything
+    assert "declared-secret-value" not in everything
+
+
+def test_invalid_file_exits_2_without_traceback(cli: Cli) -> None:
+    cli.write("pipeline: bad\nmembers:\n  - name: a\n    run: [true]\n    neds: [b]\n")
+    done = cli("run", "pipeline.yaml")
+    assert done.code == 2
+    assert "pipeline.yaml:5" in done.err and "needs" in done.err
+    assert "Traceback" not in done.err
+
+
+def test_unknown_selection_exits_2(cli: Cli) -> None:
+    cli.write("pipeline: s\nmembers:\n  - {name: a, run: [true]}\n")
+    done = cli("run", "pipeline.yaml", "--only", "zzz")
+    assert done.code == 2 and "no member named 'zzz'" in done.err
+
+
+def test_plan_prints_decisions_and_reasons(cli: Cli) -> None:
+    cli.write(
+        "pipeline: p\nmembers:\n  - {name: a, run: [true]}\n"
+        "  - {name: b, run: [true], needs: [a]}\n"
+    )
+    before = cli("plan", "pipeline.yaml", "--json").json()
+    assert [(s["member"], s["decision"]) for s in before["steps"]] == [("a", "run"), ("b", "run")]
+    assert cli("run", "pipeline.yaml").code == 0
+    after = cli("plan", "pipeline.yaml", "--json").json()
+    assert {s["decision"] for s in after["steps"]} == {"skip"}
+    assert after["steps"][0]["reason"].startswith("done by run ")
+    assert "skip" in cli("plan", "pipeline.yaml").out
+
+
+def test_show_and_logs(cli: Cli) -> None:
+    cli.write("pipeline: l\nmembers:\n  - {name: talk, shell: 'echo hello-log'}\n")
+    assert cli("run", "pipeline.yaml").code == 0
+    run_id = cli("status", "pipeline.yaml", "--json").json()["run"]["id"]
+    shown = cli("show", run_id[:12], "--json").json()
+    assert shown["run"]["id"] == run_id
+    assert shown["attempts"][0]["status"] == "succeeded"
+    logs = cli("logs", run_id, "talk")
+    assert logs.code == 0 and "hello-log" in logs.out
+    assert cli("logs", "nope").code == 2
+
+
+def test_a_second_run_is_locked_out(cli: Cli) -> None:
+    cli.write("pipeline: lock\nmembers:\n  - {name: slow, shell: 'sleep 3'}\n")
+    first = cli.start("run", "pipeline.yaml")
+    time.sleep(1.2)
+    second = cli("run", "pipeline.yaml")
+    first.communicate(timeout=30)
+    assert second.code == 3
+    assert f"pid {first.pid}" in second.err and "host" in second.err
+
+
+def test_hooks_from_the_pipeline_file(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "myhooks.py").write_text(
+        "from pathlib import Path\n"
+        "from orecart.hooks import hookimpl\n"
+        "LOG = Path(__file__).with_name('hooks.log')\n"
+        "def note(text):\n"
+        "    with LOG.open('a') as f: f.write(text + '\\n')\n"
+        "@hookimpl\n"
+        "def before_pipeline_run(run, pipeline): note('before ' + pipeline.name)\n"
+        "@hookimpl\n"
+        "def after_member_run(member_run): note('member ' + member_run.member + ' '"
+        " + member_run.status)\n"
+        "@hookimpl\n"
+        "def on_member_error(member_run): note('error ' + member_run.member)\n"
+        "@hookimpl\n"
+        "def after_pipeline_run(run, pipeline): note('after ' + run.status)\n"
+    )
+    cli.write(
+        'pipeline: hk\nhooks: [myhooks]\nmembers:\n  - {name: a, run: ["true"]}\n'
+        '  - {name: b, run: ["false"]}\n'
+    )
+    done = cli("run", "pipeline.yaml", "--max-parallel", "1", env={"PYTHONPATH": str(tmp_path)})
+    assert done.code == 1, done.err
+    lines = (tmp_path / "hooks.log").read_text().splitlines()
+    assert lines == [
+        "before hk",
+        "member a succeeded",
+        "member b failed",
+        "error b",
+        "after failed",
+    ]
+
+
+def test_version_and_schema(cli: Cli) -> None:
+    assert cli("--version").out.startswith("orecart ")
+    assert cli("schema").json()["type"] == "object"

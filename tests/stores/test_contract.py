@@ -1,0 +1,418 @@
+"""The state store contract: every test runs on SQLite and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+
+from orecart.errors import LockedError, NotFoundError, StateError
+from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
+from orecart.stores import Holder, open_store
+from orecart.stores.sql import DIED, SqlStore
+
+BASE = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+HOST = socket.gethostname()
+
+
+def at(minutes: float) -> datetime:
+    return BASE + timedelta(minutes=minutes)
+
+
+def make_run(run_id: str, pipeline: str = "graph", minute: float = 0, **changes: object) -> Run:
+    values: dict[str, object] = {
+        "id": run_id,
+        "pipeline": pipeline,
+        "status": RunStatus.SUCCEEDED,
+        "started_at": at(minute),
+        "host": HOST,
+        "pid": os.getpid(),
+    }
+    values.update(changes)
+    return Run(**values)  # type: ignore[arg-type]
+
+
+def member_run(
+    run_id: str, member: str, status: MemberStatus, minute: float = 0, **changes: object
+) -> MemberRun:
+    values: dict[str, object] = {
+        "run_id": run_id,
+        "member": member,
+        "status": status,
+        "started_at": at(minute),
+        "finished_at": at(minute + 1),
+    }
+    values.update(changes)
+    return MemberRun(**values)  # type: ignore[arg-type]
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited and been reaped."""
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+# -- runs, member runs, attempts, events ----------------------------------------------------
+
+
+def test_run_round_trips_every_field(store: SqlStore) -> None:
+    berlin = timezone(timedelta(hours=2))
+    run = Run(
+        id="r-1",
+        pipeline="covidgraph",
+        status=RunStatus.RUNNING,
+        source="/srv/pipelines/covidgraph.yaml",
+        params={"release": "2024-01", "region": "eu"},
+        profile="prod",
+        started_at=datetime(2026, 3, 1, 14, 0, 0, 5, tzinfo=berlin),
+        finished_at=None,
+        host="loader-1",
+        pid=4242,
+        version="0.1.0",
+        backups=("backups/before.dump", "backups/after.dump"),
+    )
+    store.save_run(run)
+    loaded = store.get_run("r-1")
+    assert loaded == run
+    assert loaded.started_at is not None and loaded.started_at.tzinfo == UTC
+    assert loaded.started_at == datetime(2026, 3, 1, 12, 0, 0, 5, tzinfo=UTC)
+    assert isinstance(loaded.backups, tuple)
+
+
+def test_save_run_replaces_the_same_id(store: SqlStore) -> None:
+    store.save_run(make_run("r-1", status=RunStatus.RUNNING))
+    finished = make_run("r-1", status=RunStatus.FAILED, finished_at=at(5), params={"a": "b"})
+    store.save_run(finished)
+    assert store.get_run("r-1") == finished
+    assert [run.id for run in store.runs()] == ["r-1"]
+
+
+def test_member_run_round_trips_and_upserts(store: SqlStore) -> None:
+    store.save_run(make_run("r-1"))
+    running = MemberRun(run_id="r-1", member="pubmed", status=MemberStatus.RUNNING, attempts=1,
+                        started_at=at(1))  # fmt: skip
+    store.save_member_run(running)
+    assert store.member_runs("r-1") == [running]
+    done = MemberRun(
+        run_id="r-1",
+        member="pubmed",
+        status=MemberStatus.FAILED,
+        attempts=2,
+        exit_code=3,
+        error="exit code 3",
+        reason="fingerprint changed",
+        fingerprint="fp-1",
+        image="registry.example.org/pubmed:prod",
+        digest="sha256:" + "a" * 64,
+        log_path="runs/r-1/pubmed/log.txt",
+        artifacts="runs/r-1/pubmed",
+        started_at=at(1),
+        finished_at=at(9),
+        delta={"nodes": {"Paper": {"added": 12, "removed": 0}}, "labels": ["Paper"], "n": 1.5},
+    )
+    store.save_member_run(done)
+    loaded = store.member_runs("r-1")
+    assert loaded == [done]
+    assert loaded[0].finished_at is not None and loaded[0].finished_at.tzinfo == UTC
+    assert loaded[0].duration == 480.0
+
+
+def test_member_runs_are_ordered_by_start(store: SqlStore) -> None:
+    store.save_run(make_run("r-1"))
+    store.save_member_run(member_run("r-1", "late", MemberStatus.SUCCEEDED, minute=5))
+    store.save_member_run(member_run("r-1", "early", MemberStatus.SUCCEEDED, minute=1))
+    store.save_member_run(MemberRun("r-1", "waiting", MemberStatus.PENDING))
+    assert [m.member for m in store.member_runs("r-1")] == ["early", "late", "waiting"]
+    assert store.member_runs("no-such-run") == []
+
+
+def test_member_run_of_an_unsaved_run_is_refused(store: SqlStore) -> None:
+    with pytest.raises(StateError, match="r-missing"):
+        store.save_member_run(member_run("r-missing", "a", MemberStatus.SUCCEEDED))
+
+
+def test_attempts_upsert_and_filter(store: SqlStore) -> None:
+    store.save_run(make_run("r-1"))
+    first = Attempt("r-1", "pubmed", 1, MemberStatus.FAILED, 1, "boom", at(0), at(1))
+    second = Attempt("r-1", "pubmed", 2, MemberStatus.RUNNING, started_at=at(2))
+    other = Attempt("r-1", "normalize", 1, MemberStatus.SUCCEEDED, 0, None, at(3), at(4))
+    for attempt in (second, first, other):
+        store.save_attempt(attempt)
+    finished = Attempt("r-1", "pubmed", 2, MemberStatus.SUCCEEDED, 0, None, at(2), at(3))
+    store.save_attempt(finished)
+    assert store.attempts("r-1", "pubmed") == [first, finished]
+    assert store.attempts("r-1") == [other, first, finished]
+    assert store.attempts("r-1", "nobody") == []
+
+
+def test_events_keep_order_time_and_data(store: SqlStore) -> None:
+    store.save_run(make_run("r-1"))
+    before = datetime.now(UTC)
+    store.add_event("r-1", "run_started", {"params": {"a": "1"}})
+    store.add_event("r-1", "member_output", {"member": "m", "line": "hello ü"})
+    store.add_event("r-1", "run_finished", {"status": "succeeded", "count": 2, "ok": True})
+    found = store.events("r-1")
+    assert [kind for _, kind, _ in found] == ["run_started", "member_output", "run_finished"]
+    assert found[1][2] == {"member": "m", "line": "hello ü"}
+    assert found[2][2] == {"status": "succeeded", "count": 2, "ok": True}
+    for when, _, _ in found:
+        assert when.tzinfo == UTC and before - timedelta(seconds=5) <= when
+    assert store.events("other") == []
+
+
+# -- finding runs -------------------------------------------------------------------------
+
+
+def test_get_run_by_unique_prefix(store: SqlStore) -> None:
+    for run_id in ("abc123", "abd456", "abd789", "x_1", "xy1"):
+        store.save_run(make_run(run_id))
+    assert store.get_run("abc").id == "abc123"
+    assert store.get_run("abd4").id == "abd456"
+    assert store.get_run("x_").id == "x_1"  # "_" is literal, not a LIKE wildcard
+
+
+def test_get_run_ambiguous_prefix_lists_candidates(store: SqlStore) -> None:
+    for run_id in ("abd456", "abd789"):
+        store.save_run(make_run(run_id))
+    with pytest.raises(NotFoundError, match="ambiguous") as raised:
+        store.get_run("abd")
+    assert "abd456" in str(raised.value) and "abd789" in str(raised.value)
+
+
+def test_exact_id_wins_over_longer_ids(store: SqlStore) -> None:
+    store.save_run(make_run("abc"))
+    store.save_run(make_run("abcd"))
+    assert store.get_run("abc").id == "abc"
+
+
+@pytest.mark.parametrize("wanted", ["zzz", "", "a%", "abc123x"])
+def test_get_run_unknown_raises_not_found(store: SqlStore, wanted: str) -> None:
+    store.save_run(make_run("abc123"))
+    with pytest.raises(NotFoundError, match="no run"):
+        store.get_run(wanted)
+
+
+def test_runs_newest_first_with_limit_and_pipeline(store: SqlStore) -> None:
+    for minute, run_id in [(3, "c"), (1, "a"), (5, "e"), (2, "b"), (4, "d")]:
+        store.save_run(make_run(run_id, pipeline="p" if run_id != "d" else "q", minute=minute))
+    assert [r.id for r in store.runs()] == ["e", "d", "c", "b", "a"]
+    assert [r.id for r in store.runs(limit=2)] == ["e", "d"]
+    assert [r.id for r in store.runs("p")] == ["e", "c", "b", "a"]
+    assert [r.id for r in store.runs("q")] == ["d"]
+    assert store.runs("none") == []
+    latest = store.latest_run("p")
+    assert latest is not None and latest.id == "e"
+    assert store.latest_run("none") is None
+
+
+def test_a_queued_run_counts_as_newest(store: SqlStore) -> None:
+    store.save_run(make_run("old", minute=1))
+    store.save_run(make_run("queued", status=RunStatus.QUEUED, started_at=None))
+    latest = store.latest_run("graph")
+    assert latest is not None and latest.id == "queued"
+
+
+# -- the ledger and the last statuses -----------------------------------------------------
+
+
+def test_successes_hold_the_latest_success_per_member(store: SqlStore) -> None:
+    store.save_run(make_run("r1", minute=0))
+    store.save_member_run(member_run("r1", "a", MemberStatus.SUCCEEDED, 0, fingerprint="fp1"))
+    store.save_member_run(member_run("r1", "b", MemberStatus.FAILED, 0, fingerprint="fpb"))
+    store.save_run(make_run("r2", minute=10))
+    second = member_run("r2", "a", MemberStatus.SUCCEEDED, 10, fingerprint="fp2", digest="d2")
+    store.save_member_run(second)
+    store.save_member_run(member_run("r2", "b", MemberStatus.SUCCEEDED, 10, fingerprint="fpb"))
+    store.save_run(make_run("r3", minute=20, status=RunStatus.FAILED))
+    store.save_member_run(member_run("r3", "a", MemberStatus.FAILED, 20, fingerprint="fp3"))
+    store.save_member_run(member_run("r3", "c", MemberStatus.SKIPPED, 20))
+    store.save_run(make_run("other", pipeline="elsewhere", minute=30))
+    store.save_member_run(member_run("other", "a", MemberStatus.SUCCEEDED, 30))
+
+    found = store.successes("graph")
+    assert set(found) == {"a", "b"}
+    assert found["a"] == second
+    assert (found["b"].run_id, found["b"].fingerprint) == ("r2", "fpb")
+    assert store.successes("nothing") == {}
+
+
+def test_an_older_success_saved_late_does_not_win(store: SqlStore) -> None:
+    store.save_run(make_run("r1", minute=0))
+    store.save_run(make_run("r2", minute=10))
+    store.save_member_run(member_run("r2", "a", MemberStatus.SUCCEEDED, 10, fingerprint="new"))
+    store.save_member_run(member_run("r1", "a", MemberStatus.SUCCEEDED, 0, fingerprint="old"))
+    assert store.successes("graph")["a"].fingerprint == "new"
+
+
+def test_a_success_saved_again_as_failure_leaves_the_one_before(store: SqlStore) -> None:
+    store.save_run(make_run("r1", minute=0))
+    store.save_run(make_run("r2", minute=10))
+    store.save_member_run(member_run("r1", "a", MemberStatus.SUCCEEDED, 0, fingerprint="old"))
+    store.save_member_run(member_run("r2", "a", MemberStatus.SUCCEEDED, 10, fingerprint="new"))
+    store.save_member_run(member_run("r2", "a", MemberStatus.FAILED, 10, fingerprint="new"))
+    assert store.successes("graph")["a"].fingerprint == "old"
+    store.save_member_run(member_run("r1", "a", MemberStatus.FAILED, 0))
+    assert store.successes("graph") == {}
+
+
+def test_last_statuses_come_from_the_latest_run_with_member_runs(store: SqlStore) -> None:
+    assert store.last_statuses("graph") == {}
+    store.save_run(make_run("r1", minute=0))
+    store.save_member_run(member_run("r1", "a", MemberStatus.SUCCEEDED))
+    store.save_member_run(member_run("r1", "b", MemberStatus.FAILED))
+    store.save_run(make_run("r2", minute=10, status=RunStatus.FAILED))  # no member runs
+    assert store.last_statuses("graph") == {"a": MemberStatus.SUCCEEDED, "b": MemberStatus.FAILED}
+    store.save_run(make_run("r3", minute=20))
+    store.save_member_run(member_run("r3", "b", MemberStatus.ERRORED))
+    store.save_member_run(member_run("r3", "c", MemberStatus.CANCELLED))
+    assert store.last_statuses("graph") == {"b": MemberStatus.ERRORED, "c": MemberStatus.CANCELLED}
+    assert store.last_statuses("elsewhere") == {}
+
+
+# -- the lock -----------------------------------------------------------------------------
+
+
+def test_lock_conflict_names_the_holder(store: SqlStore) -> None:
+    first = Holder("r-1", os.getpid(), HOST)
+    second = Holder("r-2", os.getpid(), HOST)
+    store.lock("graph", first)
+    store.lock("graph", first)  # the holder asking again is fine
+    with pytest.raises(LockedError) as raised:
+        store.lock("graph", second)
+    error = raised.value
+    assert (error.pipeline, error.run_id, error.pid, error.host) == (
+        "graph",
+        "r-1",
+        os.getpid(),
+        HOST,
+    )
+    assert store.lock_holder("graph") == first
+    store.lock("other-pipeline", second)  # locks are per pipeline
+
+
+def test_unlock_only_by_the_holder(store: SqlStore) -> None:
+    first = Holder("r-1", os.getpid(), HOST)
+    second = Holder("r-2", os.getpid(), HOST)
+    store.lock("graph", first)
+    store.unlock("graph", second)
+    assert store.lock_holder("graph") == first
+    store.unlock("graph", first)
+    assert store.lock_holder("graph") is None
+    store.lock("graph", second)
+    assert store.lock_holder("graph") == second
+
+
+def test_lock_is_taken_over_from_a_dead_process(store: SqlStore) -> None:
+    store.lock("graph", Holder("r-dead", dead_pid(), HOST))
+    alive = Holder("r-2", os.getpid(), HOST)
+    store.lock("graph", alive)
+    assert store.lock_holder("graph") == alive
+
+
+def test_lock_of_another_host_is_never_taken_over(store: SqlStore) -> None:
+    store.lock("graph", Holder("r-far", dead_pid(), "some-other-host"))
+    with pytest.raises(LockedError, match="some-other-host"):
+        store.lock("graph", Holder("r-2", os.getpid(), HOST))
+
+
+# -- leases -------------------------------------------------------------------------------
+
+
+def test_lease_limit_is_enforced(store: SqlStore) -> None:
+    holders = [Holder("r-1", os.getpid(), HOST, member=f"m{i}") for i in range(3)]
+    assert store.lease("neo4j-write", 2, holders[0])
+    assert store.lease("neo4j-write", 2, holders[1])
+    assert not store.lease("neo4j-write", 2, holders[2])
+    assert store.lease("neo4j-write", 2, holders[0])  # asking again takes no second slot
+    assert not store.lease("neo4j-write", 2, holders[2])
+    assert store.lease("other-pool", 1, holders[2])  # pools are independent
+    store.release("neo4j-write", holders[0])
+    assert store.lease("neo4j-write", 2, holders[2])
+    assert store.leases("neo4j-write") == [holders[1], holders[2]]
+
+
+def test_concurrent_leases_never_exceed_the_limit(store_url: str, store: SqlStore) -> None:
+    other = open_store(store_url)  # a second store: like a second orecart process
+    try:
+        stores = [store, other]
+        barrier = threading.Barrier(16)
+
+        def take(index: int) -> bool:
+            holder = Holder(f"r-{index}", os.getpid(), HOST, member="m")
+            barrier.wait()
+            return stores[index % 2].lease("pool", 3, holder)
+
+        with ThreadPoolExecutor(16) as pool:
+            granted = list(pool.map(take, range(16)))
+    finally:
+        other.close()
+    assert sum(granted) == 3
+    assert len(store.leases("pool")) == 3
+
+
+def test_lease_of_a_dead_process_is_reclaimed(store: SqlStore) -> None:
+    store.lease("pool", 1, Holder("r-dead", dead_pid(), HOST, member="m"))
+    far = Holder("r-far", dead_pid(), "some-other-host", member="m")
+    assert store.lease("pool-2", 1, far)
+    alive = Holder("r-2", os.getpid(), HOST, member="m")
+    assert store.lease("pool", 1, alive)
+    assert store.leases("pool") == [alive]
+    assert not store.lease("pool-2", 1, alive)  # another host's holder is left alone
+
+
+# -- recovery -----------------------------------------------------------------------------
+
+
+def test_recover_aborts_runs_of_dead_processes(store: SqlStore) -> None:
+    pid = dead_pid()
+    store.save_run(
+        make_run("dead", status=RunStatus.RUNNING, pid=pid, started_at=datetime.now(UTC))
+    )
+    store.save_member_run(member_run("dead", "done", MemberStatus.SUCCEEDED))
+    store.save_member_run(
+        MemberRun("dead", "busy", MemberStatus.RUNNING, attempts=1, started_at=at(1))
+    )
+    store.save_member_run(MemberRun("dead", "waiting", MemberStatus.PENDING))
+    store.save_attempt(Attempt("dead", "busy", 1, MemberStatus.RUNNING, started_at=at(1)))
+    holder = Holder("dead", pid, HOST, member="busy")
+    store.lock("graph", holder)
+    store.lease("pool", 5, holder)
+    # still running: this very process, and a run of another host
+    live = make_run("live", status=RunStatus.RUNNING, started_at=datetime.now(UTC))
+    store.save_run(live)
+    far = make_run("far", status=RunStatus.RUNNING, host="some-other-host", pid=pid)
+    store.save_run(far)
+
+    aborted = store.recover(HOST)
+
+    assert [run.id for run in aborted] == ["dead"]
+    run = store.get_run("dead")
+    assert run.status is RunStatus.ABORTED and run.finished_at is not None
+    assert aborted[0] == run
+    states = {m.member: (m.status, m.error) for m in store.member_runs("dead")}
+    assert states == {
+        "done": (MemberStatus.SUCCEEDED, None),
+        "busy": (MemberStatus.ABORTED, DIED),
+        "waiting": (MemberStatus.ABORTED, DIED),
+    }
+    assert store.attempts("dead")[0].status is MemberStatus.ABORTED
+    assert store.lock_holder("graph") is None
+    assert store.leases("pool") == []
+    assert store.get_run("live").status is RunStatus.RUNNING
+    assert store.get_run("far").status is RunStatus.RUNNING
+    assert store.recover(HOST) == []  # nothing left to do
+
+
+def test_recover_treats_a_reused_pid_as_dead(store: SqlStore) -> None:
+    # this process is alive, but it started long after the run claims it did
+    old = make_run(
+        "old", status=RunStatus.RUNNING, started_at=datetime.now(UTC) - timedelta(days=3)
+    )
+    store.save_run(old)
+    assert [run.id for run in store.recover(HOST)] == ["old"]
