@@ -64,16 +64,20 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except LockedError as exc:
-            err.print(f"[red]error:[/] {exc}", markup=True)
+            _error(exc)
             raise typer.Exit(Exit.LOCKED) from None
         except (SpecError, SelectionError, NotFoundError) as exc:
-            err.print(f"error: {exc}", markup=False)
+            _error(exc)
             raise typer.Exit(Exit.INVALID) from None
         except OrecartError as exc:
-            err.print(f"error: {exc}", markup=False)
+            _error(exc)
             raise typer.Exit(Exit.FAILED) from None
 
     return wrapper
+
+
+def _error(exc: Exception) -> None:
+    err.print(f"error: {exc}", markup=False, soft_wrap=True)
 
 
 # -- shared options ----------------------------------------------------------------------

@@ -298,6 +298,7 @@ class MemberRun:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     delta: Mapping[str, Any] | None = None  # graph diff of this member run
+    position: int = 0  # its place in the run's plan, for listing in dependency order
 
     @property
     def duration(self) -> float | None:

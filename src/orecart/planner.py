@@ -244,8 +244,7 @@ def _rerun_rule(
     done = facts.successes.get(member.name)
     if done is None:
         return Decision.RUN, "no earlier success here", None
-    when = done.finished_at.isoformat(timespec="seconds") if done.finished_at else "?"
-    skip: Verdict = (Decision.SKIP, f"done by run {done.run_id} at {when}", done.run_id)
+    skip: Verdict = (Decision.SKIP, f"done by run {done.run_id}", done.run_id)
     if member.rerun is Rerun.NEVER:
         return Decision.SKIP, f"rerun: never; done by run {done.run_id}", done.run_id
     if member.container and digest is None:

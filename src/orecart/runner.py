@@ -86,6 +86,7 @@ class Runner:
     def __init__(self, plan: Plan, run: Run, backends: Backends, config: RunConfig) -> None:
         self.plan, self.run_record, self.backends, self.config = plan, run, backends, config
         self.steps = {s.member.name: s for s in plan.steps}
+        self.positions = {name: i for i, name in enumerate(self.steps)}
         self.status: dict[str, MemberStatus] = {}
         self.records: dict[str, MemberRun] = {}
         self.pending = [s.member.name for s in plan.steps if s.decision is Decision.RUN]
@@ -204,7 +205,9 @@ class Runner:
         attempt = self.attempts.get(member.name, 0) + 1
         self.attempts[member.name] = attempt
         task = self._task(step, attempt)
-        record = self._record(step, MemberStatus.RUNNING, attempts=attempt, started_at=now())
+        first = self.records.get(member.name)
+        started = first.started_at if first and first.started_at else now()
+        record = self._record(step, MemberStatus.RUNNING, attempts=attempt, started_at=started)
         self._emit(MemberStarted(record, attempt))
         future = self._submit(task)
         self.flights[future] = _Flight(member, attempt, task, member.pool is not None)
@@ -315,8 +318,7 @@ class Runner:
         self._emit(MemberRetrying(self.run_record.id, name, flight.attempt + 1, delay, error))
 
     def _after(self, candidate: str, name: str) -> bool:
-        order = list(self.steps)
-        return order.index(candidate) > order.index(name)
+        return self.positions[candidate] > self.positions[name]
 
     def _attempt(self, flight: _Flight, result: Result) -> Attempt:
         return Attempt(
@@ -342,6 +344,7 @@ class Runner:
             fingerprint=step.fingerprint,
             image=step.member.container.image if step.member.container else None,
             digest=step.digest,
+            position=self.positions[name],
         )
         if step.decision is Decision.RUN:
             base = replace(

@@ -18,7 +18,7 @@ def statuses(cli: Cli, file: str = "pipeline.yaml") -> dict[str, str]:
 def test_quickstart_runs_then_resumes(cli: Cli, tmp_path: Path) -> None:
     import shutil
 
-    shutil.copytree(QUICKSTART, tmp_path / "qs")
+    shutil.copytree(QUICKSTART, tmp_path / "qs", ignore=shutil.ignore_patterns(".orecart"))
     first = cli("run", "qs/pipeline.yaml")
     assert first.code == 0, first.err
     assert "publish | no graph configured" in first.out

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from table import read
 
-nodes = [n for need in ("countries", "cities", "rivers") for n in read(need, "nodes.jsonl")]
+nodes = read("links", "nodes.jsonl")
 links = read("links", "relationships.jsonl")
 
 

@@ -86,6 +86,7 @@ member_runs = sa.Table(
     sa.Column("started_at", UtcDateTime),
     sa.Column("finished_at", UtcDateTime),
     sa.Column("delta", _json()),
+    sa.Column("position", sa.Integer, nullable=False, default=0),
 )
 
 attempts = sa.Table(
@@ -185,7 +186,7 @@ def run_from(row: RowMapping) -> Run:
 
 _MEMBER_RUN_FIELDS = (
     "run_id attempts exit_code error reason fingerprint image digest log_path artifacts"
-    " started_at finished_at"
+    " started_at finished_at position"
 ).split()
 
 

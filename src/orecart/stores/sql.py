@@ -147,11 +147,11 @@ class SqlStore:
         return run_from(row)
 
     def member_runs(self, run_id: str) -> list[MemberRun]:
-        """The member runs of a run, in the order they started (unstarted ones last)."""
+        """The member runs of a run, in the order of its plan."""
         query = (
             sa.select(member_runs)
             .where(member_runs.c.run_id == run_id)
-            .order_by(member_runs.c.started_at.asc().nulls_last(), member_runs.c.member)
+            .order_by(member_runs.c.position, member_runs.c.member)
         )
         with self._read() as connection:
             return [member_run_from(row) for row in connection.execute(query).mappings()]
