@@ -37,7 +37,8 @@ def member_env(
     env.update(graph_env or {})
     env.update(member.env)
     if pipeline.format is Format.MOTHERLODE:
-        env.update({f"CONFIGS_{k}": v for k, v in list(env.items()) if not k.startswith("CONFIGS_")})
+        copies = {f"CONFIGS_{k}": v for k, v in env.items() if not k.startswith("CONFIGS_")}
+        env.update(copies)
     env.update(
         ORECART_RUN_ID=run_id,
         ORECART_PIPELINE=pipeline.name,

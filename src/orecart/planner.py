@@ -250,7 +250,8 @@ def _rerun_rule(
     if member.container and digest is None:
         return Decision.RUN, "image digest could not be resolved", None
     if done.digest != digest and member.container:
-        return Decision.RUN, f"image digest changed: {_short(done.digest)} -> {_short(digest)}", None
+        moved = f"{_short(done.digest)} -> {_short(digest)}"
+        return Decision.RUN, f"image digest changed: {moved}", None
     if done.fingerprint != fp:
         return Decision.RUN, f"definition changed since run {done.run_id}", None
     changed = _need_changed(member, done, facts, decided)

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import psutil
-
 from tests.cli.conftest import Cli
 
 # `fast` succeeds at once; `slow` starts a grandchild and waits for it, recording both pids,
