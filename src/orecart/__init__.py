@@ -27,10 +27,11 @@ from orecart.model import (
     RunStatus,
 )
 from orecart.planner import Decision, Plan, Selection, plan
-from orecart.service import Outcome, RunOptions, Service, Source, orecart_version
+from orecart.service import Outcome, RunOptions, Service, Source
+from orecart.service import orecart_version as _version
 from orecart.spec import load_pipeline, pipeline_schema
 
-__version__ = orecart_version()
+__version__ = _version()
 
 __all__ = [
     "CycleError",
