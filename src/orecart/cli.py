@@ -222,7 +222,7 @@ def run(
     progress = _progress(service, source, options, quiet or as_json)
     with _interrupts() as wire, progress as sink:
         outcome = service.run(source, options, [sink], on_start=wire)
-    _report_run(outcome, as_json)
+    _report_run(outcome, as_json, table=not isinstance(sink, display.LiveProgress))
     raise typer.Exit(_run_exit(outcome))
 
 
@@ -253,10 +253,10 @@ def _interrupts() -> Iterator[Callable[[Runner], None]]:
             signal.signal(sig, old)
 
 
-def _report_run(outcome: Outcome, as_json: bool) -> None:
+def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
     if as_json:
         _print_json({"run": outcome.run, "members": outcome.member_runs})
-    else:
+    elif table:  # a live table already shows the end state
         err.print(display.member_table(outcome.run, outcome.member_runs))
     for note in outcome.notes:
         err.print(f"warning: hook failed: {note}", markup=False)
@@ -354,6 +354,81 @@ def _follow(service: Service, source: Source, run_id: str, paths: list[Path]) ->
         if service.show(source, run_id).run.status.terminal:
             return
         time.sleep(0.5)
+
+
+@app.command()
+@guarded
+def images(file: FileArg, profile: Profile = None, param: Params = None,
+           as_json: Json = False) -> None:
+    """Each image member's image, tag, resolved digest, and whether it is present locally."""
+    report = Service().images(_source(file, profile, param, None))
+    if as_json:
+        _print_json(report)
+    else:
+        out.print(display.images_table(report))
+
+
+@app.command()
+@guarded
+def diff(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id or prefix.")],
+    other: Annotated[str | None, typer.Argument(metavar="OTHER_RUN",
+                     help="Compare with this run.")] = None,
+    pipeline: PipelineOpt = Path("pipeline.yaml"),
+    state: State = None,
+    as_json: Json = False,
+) -> None:
+    """What each member of a run changed in the graph, or how two runs differ."""
+    report = Service().diff(_source(pipeline, None, None, state), run_id, other)
+    if as_json:
+        _print_json(report)
+    elif other is None:
+        out.print(display.changes_table(report))
+    else:
+        out.print(display.comparison_tables(report))
+
+
+@app.command()
+@guarded
+def backup(file: FileArg, target: Annotated[Path, typer.Argument(
+               help="The backup file to write (gzip-compressed JSON lines).")],
+           profile: Profile = None, param: Params = None, graph: GraphUri = None) -> None:
+    """Export the whole graph (nodes, relationships, properties, schema) to a file."""
+    with display.transfer_progress(err, "backup") as progress:
+        info = Service().backup(_source(file, profile, param, None, graph), target, progress)
+    out.print(f"backup written: {target} ({display.backup_counts(info)})")
+
+
+@app.command()
+@guarded
+def restore(file: FileArg, source_file: Annotated[Path, typer.Argument(
+                metavar="BACKUP", help="A file written by `orecart backup`.")],
+            force: Annotated[bool, typer.Option(
+                help="Wipe a non-empty database first.")] = False,
+            profile: Profile = None, param: Params = None, graph: GraphUri = None) -> None:
+    """Import a backup into an empty graph (identical nodes, relationships and schema)."""
+    if not source_file.exists():
+        raise SpecError(f"no such backup file: {source_file}")
+    source = _source(file, profile, param, None, graph)
+    with display.transfer_progress(err, "restore") as progress:
+        info = Service().restore(source, source_file, progress, force=force)
+    out.print(f"restored: {source_file} ({display.backup_counts(info)})")
+
+
+graph_app = typer.Typer(help="The target Neo4j graph.", no_args_is_help=True)
+app.add_typer(graph_app, name="graph")
+
+
+@graph_app.command("status")
+@guarded
+def graph_status(file: FileArg, profile: Profile = None, param: Params = None,
+                 graph: GraphUri = None, as_json: Json = False) -> None:
+    """Server version and edition, counts per label and type, and the last runs."""
+    status_report = Service().graph_status(_source(file, profile, param, None, graph))
+    if as_json:
+        _print_json(status_report)
+    else:
+        out.print(display.graph_status_view(status_report))
 
 
 def main() -> None:

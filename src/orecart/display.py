@@ -4,12 +4,15 @@ and plain lines when the output is not a terminal. Rendering only; no decisions 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
+from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
+from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 from rich.text import Text
 
@@ -22,7 +25,7 @@ from orecart.events import (
     RunFinished,
     RunStarted,
 )
-from orecart.model import MemberRun, MemberStatus, Run
+from orecart.model import MemberRun, MemberStatus, Run, to_data
 from orecart.planner import Decision, Plan
 
 STYLE = {
@@ -186,3 +189,96 @@ def _detail(mr: MemberRun) -> str:
     elif mr.status is MemberStatus.SKIPPED and mr.reason:
         parts.append(mr.reason)
     return f" ({'; '.join(parts)})" if parts else ""
+
+
+def images_table(report: Sequence[Any]) -> Table:
+    table = Table(title_justify="left")
+    for column in ("member", "image", "tag", "digest", "local", "error"):
+        table.add_column(column)
+    for info in report:
+        table.add_row(info.member, info.image, info.tag or "", info.digest or "",
+                      "yes" if info.present_locally else "no", info.error or "")
+    return table
+
+
+def _signed(value: int) -> str:
+    return f"{value:+d}"
+
+
+def changes_table(report: Mapping[str, Any]) -> Table:
+    table = Table(title=f"graph changes of run {report['run']}", title_justify="left")
+    for column in ("member", "status", "nodes", "relationships", "keys"):
+        table.add_column(column)
+    for change in report["members"]:
+        keys = [f"+{len(v)} {k}" for k, v in change["added"].items()]
+        keys += [f"-{len(v)} {k}" for k, v in change["removed"].items()]
+        table.add_row(
+            change["member"], styled(change["status"]),
+            " ".join(f"{k} {_signed(n)}" for k, n in change["nodes"].items()),
+            " ".join(f"{k} {_signed(n)}" for k, n in change["relationships"].items()),
+            " ".join(keys),
+        )
+    return table
+
+
+def comparison_tables(report: Mapping[str, Any]) -> RenderableType:
+    runs = report["runs"]
+    counts = Table(title=f"run {runs['a']} -> run {runs['b']}", title_justify="left")
+    for column in ("kind", "name", "a", "b", "difference"):
+        counts.add_column(column)
+    for kind in ("nodes", "relationships"):
+        for name, row in report[kind].items():
+            counts.add_row(kind, name, str(row["a"]), str(row["b"]), _signed(row["difference"]))
+    members = Table(title_justify="left")
+    for column in ("member", "a", "b", "changed"):
+        members.add_column(column)
+    for name, row in report["members"].items():
+        members.add_row(name, (row["a"] or {}).get("status", "-"),
+                        (row["b"] or {}).get("status", "-"), ", ".join(row["changed"]))
+    return Group(counts, members)
+
+
+@contextmanager
+def transfer_progress(console: Console, what: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar for a backup or restore; yields the (done, total) callback."""
+    with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console,
+                  transient=True) as progress:
+        task = progress.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total or None)
+
+        yield update
+
+
+def backup_counts(info: Any) -> str:
+    data = to_data(info)
+    parts = [f"{data[k]} {k}" for k in ("nodes", "relationships", "constraints", "indexes")
+             if isinstance(data, dict) and k in data]
+    return ", ".join(parts) or str(info)
+
+
+def graph_status_view(status: Any) -> RenderableType:
+    data = to_data(status)
+    head = Table.grid(padding=(0, 2))
+    for key in ("uri", "database", "version", "edition", "nodes", "relationships"):
+        if key in data:
+            head.add_row(key, str(data[key]))
+    parts: list[RenderableType] = [head]
+    for key, title in (("labels", "label"), ("relationship_types", "type")):
+        if data.get(key):
+            table = Table(title_justify="left")
+            table.add_column(title)
+            table.add_column("count", justify="right")
+            for name, count in data[key].items():
+                table.add_row(name, str(count))
+            parts.append(table)
+    if data.get("runs"):
+        table = Table(title="last runs", title_justify="left")
+        for column in ("run", "pipeline", "status", "started", "finished"):
+            table.add_column(column)
+        for run in data["runs"]:
+            table.add_row(*(str(run.get(k) or "") for k in
+                            ("id", "pipeline", "status", "started_at", "finished_at")))
+        parts.append(table)
+    return Group(*parts)

@@ -263,6 +263,7 @@ class Run:
     pid: int = 0
     version: str = ""  # orecart's version
     backups: tuple[str, ...] = ()
+    error: str | None = None  # why the run failed beyond its members (pipeline checks)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -68,6 +68,7 @@ class Backends:
     locks: Locks
     sink: EventSink
     guards: Sequence[MemberGuard] = ()
+    final_checks: Callable[[], list[str]] | None = None  # pipeline checks after success
 
 
 @dataclass
@@ -139,9 +140,12 @@ class Runner:
         self.pending.clear()
         if self._guard_pool:
             self._guard_pool.shutdown(wait=False, cancel_futures=True)
-        self.run_record = replace(
-            self.run_record, status=self._final_status(), finished_at=now()
-        )
+        status, error = self._final_status(), None
+        if status is RunStatus.SUCCEEDED and self.backends.final_checks:
+            problems = self.backends.final_checks()
+            if problems:
+                status, error = RunStatus.FAILED, "; ".join(problems)
+        self.run_record = replace(self.run_record, status=status, error=error, finished_at=now())
         self._emit(RunFinished(self.run_record))
 
     def _final_status(self) -> RunStatus:

@@ -21,18 +21,21 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from orecart.errors import NotFoundError
+from orecart.errors import NotFoundError, SpecError
 from orecart.events import EventSink, Fanout
 from orecart.executors import Executor, load_executor
-from orecart.guards import MemberGuard
+from orecart.graphparts import GraphParts
 from orecart.hooks import HookSink, plugin_manager
-from orecart.model import Attempt, Member, MemberRun, Pipeline, Run, RunStatus
+from orecart.model import Attempt, Graph, Member, MemberRun, Pipeline, Run, RunStatus
 from orecart.planner import Decision, Facts, Plan, Selection, plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner
 from orecart.spec import load_pipeline
 from orecart.stores import Holder, default_state_url, open_store
 from orecart.stores.sql import SqlStore
+
+#: Called with (done, total) while a backup or restore streams.
+Progress = Callable[[int, int], None]
 
 
 def orecart_version() -> str:
@@ -104,9 +107,11 @@ class Service:
         pipeline = load_pipeline(
             source.file, profile=source.profile, params=source.params, environ=self.environ
         )
-        if source.graph:
-            from orecart.model import Graph
+        if pipeline.graph or self.environ.get("NEO4J_URI"):
+            from orecart.graph.connect import graph_from_env
 
+            pipeline = replace(pipeline, graph=graph_from_env(pipeline.graph, self.environ))
+        if source.graph:
             graph = pipeline.graph or Graph(uri=source.graph)
             pipeline = replace(pipeline, graph=replace(graph, uri=source.graph))
         return pipeline
@@ -155,21 +160,26 @@ class Service:
         pipeline, store = session.pipeline, session.store
         the_plan = self._plan(session, options.selection)
         hooks = HookSink(plugin_manager(pipeline), pipeline)
-        graph_sinks, guards, graph_env = self._graph_parts(session)
-        sink = Fanout(Recorder(store), *graph_sinks, hooks, *sinks)
+        graph = GraphParts.of(session.graph, pipeline)
+        sink = Fanout(Recorder(store), *graph.sinks, hooks, *sinks)
         kinds = {s.member.kind for s in the_plan.steps if s.decision is Decision.RUN}
         backends = Backends(
             executors={kind: session.executor(kind) for kind in kinds},
             locks=store,
             sink=sink,
-            guards=guards,
+            guards=graph.guards,
+            final_checks=graph.final_checks,
         )
-        runner = Runner(the_plan, self._new_run(pipeline, holder), backends,
-                        self._config(pipeline, options, graph_env))
+        run = self._new_run(pipeline, holder, graph.backup("before", holder.run_id))
+        runner = Runner(the_plan, run, backends, self._config(pipeline, options, graph.env))
         if on_start:
             on_start(runner)
         run = runner.run()
-        return Outcome(run, store.member_runs(run.id), hooks.errors)
+        after = graph.backup("after", run.id)
+        if after:
+            run = replace(run, backups=run.backups + after)
+            store.save_run(run)
+        return Outcome(run, store.member_runs(run.id), hooks.errors + graph.errors)
 
     def _config(
         self, pipeline: Pipeline, options: RunOptions, graph_env: Mapping[str, str]
@@ -183,8 +193,9 @@ class Service:
             graph_env=graph_env,
         )
 
-    def _new_run(self, pipeline: Pipeline, holder: Holder) -> Run:
+    def _new_run(self, pipeline: Pipeline, holder: Holder, backups: tuple[str, ...]) -> Run:
         return Run(
+            backups=backups,
             id=holder.run_id,
             pipeline=pipeline.name,
             status=RunStatus.QUEUED,
@@ -245,24 +256,6 @@ class Service:
         members = [m for m in session.pipeline.members if m.complete_when]
         return {m.name: _holds(complete, session.graph, m) for m in members}
 
-    def _graph_parts(
-        self, session: _Session
-    ) -> tuple[list[EventSink], list[MemberGuard], dict[str, str]]:
-        if session.graph is None or session.pipeline.graph is None:
-            return [], [], {}
-        from orecart.graph.guard import GraphGuard
-        from orecart.graph.handover import graph_env
-        from orecart.graph.runlog import GraphRunLog, ensure_schema
-
-        ensure_schema(session.graph)
-        pipeline = session.pipeline
-        assert pipeline.graph is not None
-        return (
-            [GraphRunLog(session.graph, pipeline)],
-            [GraphGuard(session.graph, pipeline)],
-            graph_env(pipeline.graph, pipeline.format),
-        )
-
     # -- history -----------------------------------------------------------------------
 
     def status(self, source: Source) -> RunDetail | None:
@@ -289,6 +282,63 @@ class Service:
             if not known:
                 raise NotFoundError(f"run {detail.run.id} has no log for member {member!r}")
         return [Path(m.log_path) for m in known if m.log_path]
+
+    def diff(self, source: Source, run_id: str, other: str | None = None) -> dict[str, Any]:
+        """What each member of a run changed in the graph, or how two runs differ."""
+        from orecart.graph.diff import compare_runs, member_changes
+
+        with self._store(source) as (_, store):
+            first = store.get_run(run_id)
+            members = store.member_runs(first.id)
+            if other is None:
+                changes = [c.to_dict() for c in member_changes(members)]
+                return {"run": first.id, "members": changes}
+            second = store.get_run(other)
+            return compare_runs(members, store.member_runs(second.id))
+
+    # -- images and the graph ----------------------------------------------------------
+
+    def images(self, source: Source) -> list[Any]:
+        """Each image member's image, tag, resolved digest and local presence."""
+        from orecart.executors.docker import image_report
+
+        pipeline = self.load(source)
+        return image_report([m for m in pipeline.members if m.container])
+
+    def backup(self, source: Source, path: Path, progress: Progress | None = None) -> Any:
+        from orecart.graph.backup import backup
+
+        with self._graph(source) as conn:
+            return backup(conn, path, progress)
+
+    def restore(self, source: Source, path: Path, progress: Progress | None = None,
+                force: bool = False) -> Any:
+        from orecart.graph.backup import restore
+
+        with self._graph(source) as conn:
+            return restore(conn, path, progress, force=force)
+
+    def graph_status(self, source: Source) -> Any:
+        from orecart.graph.status import graph_status
+
+        with self._graph(source) as conn:
+            return graph_status(conn)
+
+    @contextmanager
+    def _graph(self, source: Source) -> Iterator[Any]:
+        pipeline = self.load(source)
+        if pipeline.graph is None:
+            raise SpecError(
+                f"{source.file}: the pipeline has no graph: add a `graph:` section, "
+                "set NEO4J_URI or pass --graph bolt://...", field="graph"
+            )
+        from orecart.graph.connect import GraphConnection
+
+        conn = GraphConnection.open(pipeline.graph)
+        try:
+            yield conn
+        finally:
+            conn.close()
 
     # -- sessions ----------------------------------------------------------------------
 

@@ -64,6 +64,7 @@ runs = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False, default=0),
     sa.Column("version", sa.String(64), nullable=False, default=""),
     sa.Column("backups", _json(), nullable=False),
+    sa.Column("error", sa.Text),
     sa.Index("ix_runs_pipeline_started", "pipeline", "started_at"),
     sa.Index("ix_runs_host_status", "host", "status"),
 )
@@ -164,6 +165,7 @@ def run_values(run: Run) -> dict[str, Any]:
         "pid": run.pid,
         "version": run.version,
         "backups": list(run.backups),
+        "error": run.error,
     }
 
 
@@ -181,6 +183,7 @@ def run_from(row: RowMapping) -> Run:
         pid=row["pid"],
         version=row["version"],
         backups=tuple(row["backups"] or ()),
+        error=row["error"],
     )
 
 

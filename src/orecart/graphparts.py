@@ -1,0 +1,88 @@
+"""What a run gets from its graph: the run log, member guards, pipeline checks, backups and
+the handover environment, or nothing at all when the pipeline has no graph.
+
+Graph modules are imported only here and only when a graph is configured, so runs without
+one never load the Neo4j driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orecart.errors import OrecartError
+from orecart.events import Event, EventSink
+from orecart.guards import MemberGuard
+from orecart.model import Pipeline
+
+
+class Tolerant:
+    """Passes events to a sink; its errors are kept as notes instead of stopping the run.
+
+    The graph run log is best kept, but a graph that stops answering mid-run must not turn
+    finished loaders into a crash: the state store still records everything, and the next
+    run judges the graph by what it actually holds.
+    """
+
+    def __init__(self, sink: EventSink, errors: list[str]) -> None:
+        self.sink, self.errors = sink, errors
+
+    def emit(self, event: Event) -> None:
+        try:
+            self.sink.emit(event)
+        except OrecartError as exc:
+            self.errors.append(f"graph run log: {exc}")
+
+
+@dataclass
+class GraphParts:
+    pipeline: Pipeline
+    conn: Any = None  # orecart.graph.connect.GraphConnection
+    sinks: list[EventSink] = field(default_factory=list)
+    guards: list[MemberGuard] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, conn: Any, pipeline: Pipeline) -> GraphParts:
+        parts = cls(pipeline, conn)
+        if conn is None or pipeline.graph is None:
+            return parts
+        from orecart.graph.guard import GraphGuard
+        from orecart.graph.handover import graph_env
+        from orecart.graph.runlog import GraphRunLog, ensure_schema
+
+        ensure_schema(conn)
+        parts.sinks.append(Tolerant(GraphRunLog(conn, pipeline), parts.errors))
+        parts.guards.append(GraphGuard(conn, pipeline))
+        parts.env = graph_env(pipeline.graph, pipeline.format)
+        return parts
+
+    @property
+    def final_checks(self) -> Callable[[], list[str]] | None:
+        if self.conn is None or not self.pipeline.checks:
+            return None
+        from orecart.graph.checks import run_checks
+
+        return lambda: run_checks(self.conn, self.pipeline.checks)
+
+    def backup(self, when: str, run_id: str) -> tuple[str, ...]:
+        """Take the pipeline's `before` or `after` backup; the paths taken."""
+        settings = self.pipeline.backup
+        if self.conn is None or settings is None or not getattr(settings, when):
+            return ()
+        from orecart.graph.backup import backup, prune_backups
+
+        folder = Path(settings.dir)
+        if not folder.is_absolute():
+            folder = self.pipeline.base_dir / folder
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        path = folder / f"{self.pipeline.name}-{run_id}-{when}-{stamp}.jsonl.gz"
+        backup(self.conn, path)
+        if settings.keep:
+            prune_backups(folder, settings.keep)
+        return (str(path),)
