@@ -1,0 +1,181 @@
+"""``${VAR}`` substitution: where variable values come from and how references expand.
+
+Values come from the process environment, then the ``.env`` file beside the pipeline file
+(the environment wins, as in docker compose), and ``${params.NAME}`` from the run's
+parameters. ``${VAR:-default}`` uses the default when VAR is unset or empty,
+``${VAR-default}`` only when it is unset; defaults may themselves hold references.
+``$${`` writes a literal ``${``. An undefined variable is an error, never an empty string:
+a loader silently pointed at "" is worse than a refused pipeline.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+from orecart.errors import Location, SpecError
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PARAM = re.compile(r"params\.([A-Za-z0-9_][A-Za-z0-9_.-]*)")
+PARAMS_PREFIX = "params."
+DOTENV = ".env"
+
+
+class ExpansionError(ValueError):
+    """A reference that cannot be expanded; the caller adds file, line and field."""
+
+
+@dataclass(frozen=True)
+class Variables:
+    """Everything ``${...}`` can refer to. ``bare`` also expands ``$NAME`` (copili did)."""
+
+    environ: Mapping[str, str]
+    dotenv: Mapping[str, str] = field(default_factory=dict)
+    params: Mapping[str, str] = field(default_factory=dict)
+    bare: bool = False
+
+    def lookup(self, name: str) -> str | None:
+        if name.startswith(PARAMS_PREFIX):
+            return self.params.get(name[len(PARAMS_PREFIX) :])
+        value = self.environ.get(name)
+        return value if value is not None else self.dotenv.get(name)
+
+    def expand(self, text: str) -> str:
+        """``text`` with every reference replaced; ExpansionError names the culprit."""
+        if "$" not in text:
+            return text
+        return _Expansion(self, text).run()
+
+
+class _Expansion:
+    """One left-to-right pass over a string (recursing into defaults)."""
+
+    def __init__(self, variables: Variables, text: str) -> None:
+        self.variables = variables
+        self.text = text
+
+    def run(self) -> str:
+        text, out, index = self.text, [], 0
+        while (dollar := text.find("$", index)) >= 0:
+            out.append(text[index:dollar])
+            value, index = self._reference(dollar)
+            out.append(value)
+        out.append(text[index:])
+        return "".join(out)
+
+    def _reference(self, dollar: int) -> tuple[str, int]:
+        """The expansion of the reference at ``dollar`` and where the text goes on."""
+        text = self.text
+        if text.startswith("$${", dollar):
+            return "${", dollar + 3
+        if text.startswith("${", dollar):
+            return self._braced(dollar + 2)
+        if self.variables.bare:
+            if text.startswith("$$", dollar):
+                return "$", dollar + 2
+            match = _NAME.match(text, dollar + 1)
+            if match:
+                return self._value(match.group(0), None, False), match.end()
+        return "$", dollar + 1
+
+    def _braced(self, start: int) -> tuple[str, int]:
+        text = self.text
+        close = _closing_brace(text, start)
+        if close < 0:
+            raise ExpansionError(f"unterminated '${{' in {text!r}")
+        body = text[start:close]
+        name, operator, default = _split_reference(body)
+        if not (_NAME.fullmatch(name) or _PARAM.fullmatch(name)):
+            raise ExpansionError(f"bad variable reference '${{{body}}}'")
+        if operator is None:
+            return self._value(name, None, False), close + 1
+        expanded_default = _Expansion(self.variables, default).run()
+        return self._value(name, expanded_default, operator == ":-"), close + 1
+
+    def _value(self, name: str, default: str | None, empty_is_unset: bool) -> str:
+        value = self.variables.lookup(name)
+        if value is None or (empty_is_unset and value == ""):
+            if default is not None:
+                return default
+            raise ExpansionError(_undefined(name))
+        return value
+
+
+def _undefined(name: str) -> str:
+    default = f"or write ${{{name}:-...}}"
+    if name.startswith(PARAMS_PREFIX):
+        shown = name[len(PARAMS_PREFIX) :]
+        return f"undefined parameter {shown!r} (pass -p {shown}=..., {default})"
+    return f"undefined variable {name!r} (set it in the environment or .env, {default})"
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the ``}`` closing a reference whose body starts at ``start``; -1 if none."""
+    depth, index = 0, start
+    while index < len(text):
+        if text.startswith("${", index):
+            depth, index = depth + 1, index + 2
+            continue
+        if text[index] == "}":
+            if depth == 0:
+                return index
+            depth -= 1
+        index += 1
+    return -1
+
+
+def _split_reference(body: str) -> tuple[str, str | None, str]:
+    """("NAME", ":-" or "-" or None, default) of a reference body.
+
+    Parameter names may contain "-" (``release-date``), so for them only ":-" is an operator.
+    """
+    if body.startswith(PARAMS_PREFIX):
+        operator = body.find(":-")
+        if operator < 0:
+            return body, None, ""
+        return body[:operator], ":-", body[operator + 2 :]
+    match = _NAME.match(body)
+    end = match.end() if match else 0
+    rest = body[end:]
+    if rest.startswith(":-"):
+        return body[:end], ":-", rest[2:]
+    if rest.startswith("-"):
+        return body[:end], "-", rest[1:]
+    return body, None, ""
+
+
+def read_dotenv(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
+    """The ``.env`` beside the pipeline file, its own ``${VAR}`` references expanded.
+
+    A value may use the environment and the .env entries above it. Missing file: {}.
+    """
+    path = folder / DOTENV
+    if not path.is_file():
+        return {}
+    try:
+        raw = dotenv_values(path, interpolate=False)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read {DOTENV}: {exc}", Location(str(path))) from exc
+    values: dict[str, str] = {}
+    for key, value in raw.items():
+        if value is None:
+            continue
+        try:
+            values[key] = Variables(environ, values).expand(value)
+        except ExpansionError as exc:
+            raise SpecError(str(exc), _dotenv_location(path, key), key) from exc
+    return values
+
+
+def _dotenv_location(path: Path, key: str) -> Location:
+    """Where ``key`` is set in the .env file (dotenv does not report lines)."""
+    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(key)}\s*=")
+    lines = path.read_text(encoding="utf-8").splitlines()
+    for number, line in enumerate(lines, start=1):
+        if pattern.match(line):
+            return Location(str(path), number, line.index(key) + 1)
+    return Location(str(path))

@@ -1,0 +1,244 @@
+"""The native pipeline format as one declarative table: validation and JSON Schema both
+read it, so the schema an editor uses is exactly what ``orecart`` accepts."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from orecart.model import PullPolicy, Rerun
+from orecart.spec.kinds import Kind
+from orecart.spec.scalars import (
+    Argv,
+    Boolean,
+    Choice,
+    Command,
+    Duration,
+    Integer,
+    Number,
+    Text,
+    VolumeSpec,
+)
+from orecart.spec.structures import Anything, Field, ListOf, MapOf, Partial, Shaped, Struct
+
+NAME_PATTERN = r"[A-Za-z0-9_.-]+"
+NAME_HINT = "a valid name (letters, digits, '_', '.', '-')"
+ENV_KEY = r"[^=\x00]+"
+ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_.]*)?"
+GRAPH_URI = r"(bolt|neo4j)(\+s|\+ssc)?://\S+"
+
+KIND_KEYS = ("run", "shell", "image")
+
+
+def _values(enum: type[StrEnum]) -> tuple[str, ...]:
+    return tuple(member.value for member in enum)
+
+
+def _env() -> MapOf:
+    return MapOf(Text(scalars=True), ENV_KEY, "an environment variable name")
+
+
+NAME = Text(NAME_PATTERN, NAME_HINT, scalars=True)  # `name: 2021` is a fine member name
+
+
+def _names(hint: str = NAME_HINT, pattern: str = NAME_PATTERN) -> ListOf:
+    return ListOf(Text(pattern, hint, scalars=pattern == NAME_PATTERN), single=True)
+
+
+CHECK = Struct(
+    (
+        Field("name", Text(non_empty=True), "Name shown in reports.", required=True),
+        Field(
+            "query",
+            Text(non_empty=True),
+            "Cypher query; its single value is compared.",
+            required=True,
+        ),
+        Field("expect", Anything(), "The value the query must return (default: true)."),
+    )
+)
+
+RETRY = Struct(
+    (
+        Field("count", Integer(0), "Attempts after the first."),
+        Field("backoff", Duration(), "Wait before the first retry (default 1s)."),
+        Field("factor", Number(positive=True), "Each further wait is this many times longer."),
+        Field("max_backoff", Duration(), "Longest wait between attempts (default 5m)."),
+    )
+)
+
+BIND = Struct(
+    (
+        Field("bind", Text(non_empty=True), "Path inside the container.", required=True),
+        Field("mode", Choice(("ro", "rw")), "ro or rw (default rw)."),
+    )
+)
+
+VOLUMES = Shaped(
+    seq=ListOf(VolumeSpec()),
+    mapping=MapOf(BIND),  # docker SDK form, as copili wrote it: {host: {bind, mode}}
+)
+
+SIDECAR = Struct(
+    (
+        Field(
+            "name", Text(NAME_PATTERN, NAME_HINT), "Sidecar name (its host name).", required=True
+        ),
+        Field("image", Text(non_empty=True), "Image of the sidecar.", required=True),
+        Field("env", _env(), "Environment of the sidecar."),
+        Field("command", Command(), "Command of the sidecar."),
+    )
+)
+
+REGISTRY_AUTH = Struct(
+    (
+        Field("username", Text(scalars=True), "Registry user.", required=True),
+        Field("password", Text(scalars=True), "Registry password (secret).", required=True),
+    )
+)
+
+
+def _container_field(name: str, kind: Kind, doc: str) -> Field:
+    return Field(name, kind, doc, only_with="image")
+
+
+MEMBER = Struct(
+    (
+        Field("name", NAME, "Unique member name.", required=True),
+        Field("run", Argv(), "Command to run: a list of words, or a string split like a shell."),
+        Field("shell", Text(non_empty=True), "Command run through /bin/sh -c."),
+        Field("image", Text(non_empty=True), "Container image to run."),
+        Field("cwd", Text(), "Working folder (relative to the pipeline file)."),
+        Field("env", _env(), "Environment of this member."),
+        Field("needs", _names(), "Members that must succeed before this one."),
+        Field("pool", Text(non_empty=True), "A pool (under `pools`) this member holds a lease of."),
+        Field("timeout", Duration(positive=True), "Longest run time, e.g. 2h."),
+        Field("retries", Shaped(scalar=Integer(0), mapping=RETRY), "Retries: a count or details."),
+        Field("rerun", Choice(_values(Rerun)), "When to run again (default on-change)."),
+        Field("info_link", Text(), "Where to read about this loader."),
+        Field("desc", Text(), "What this loader does."),
+        Field("secrets", _names("an environment variable name", ENV_NAME), "Secret env names."),
+        Field(
+            "complete_when", Text(non_empty=True), "Cypher returning true when the work is done."
+        ),
+        Field("checks", ListOf(CHECK), "Cypher checks after this member ran."),
+        Field("snapshot", Boolean(), "Count the graph before and after."),
+        Field(
+            "exclude_env",
+            _names("an environment variable name", ENV_KEY),
+            "Pipeline env names not passed.",
+        ),
+        _container_field(
+            "pull", Choice(_values(PullPolicy)), "Pull policy (default settings.pull)."
+        ),
+        _container_field("command", Command(), "Container command."),
+        _container_field("entrypoint", Command(), "Container entrypoint."),
+        _container_field(
+            "volumes", VOLUMES, "Volumes: 'host:container[:ro|rw]' or {host: {bind, mode}}."
+        ),
+        _container_field("labels", MapOf(Text(scalars=True)), "Container labels."),
+        _container_field("network_mode", Text(non_empty=True), "Docker network mode."),
+        _container_field("user", Text(scalars=True), "User in the container."),
+        _container_field("working_dir", Text(), "Working folder in the container."),
+        _container_field("cpus", Number(positive=True), "CPU limit."),
+        _container_field(
+            "memory",
+            Text(r"\d+(\.\d+)?[bkmgBKMG]?", "a memory size like 512m or 2g", scalars=True),
+            "Memory limit.",
+        ),
+        _container_field("sidecars", ListOf(SIDECAR, label="name"), "Helper containers."),
+        _container_field("registry_auth", REGISTRY_AUTH, "Credentials for a private registry."),
+    ),
+    exactly_one=KIND_KEYS,
+)
+
+GRAPH = Struct(
+    (
+        Field(
+            "uri", Text(GRAPH_URI, "a bolt:// or neo4j:// URI"), "Bolt URI of Neo4j.", required=True
+        ),
+        Field("user", Text(scalars=True), "User (default neo4j)."),
+        Field("password", Text(scalars=True), "Password (secret)."),
+        Field("database", Text(non_empty=True), "Database name (default: the server's)."),
+        Field("wait", Duration(), "How long to wait for the database (default 60s)."),
+    )
+)
+
+SETTINGS = Struct(
+    (
+        Field("max_parallel", Integer(1), "Members running at once (default: CPU count)."),
+        Field("state", Text(non_empty=True), "State store URL (default: SQLite beside the file)."),
+        Field("fail_fast", Boolean(), "Cancel everything on the first failure."),
+        Field("network_mode", Text(non_empty=True), "Default network mode of containers."),
+        Field("pull", Choice(_values(PullPolicy)), "Default pull policy of containers."),
+    )
+)
+
+BACKUP = Struct(
+    (
+        Field("before", Boolean(), "Back the graph up before a run."),
+        Field("after", Boolean(), "Back the graph up after a successful run."),
+        Field("dir", Text(non_empty=True), "Folder of backups (default backups)."),
+        Field("keep", Integer(1), "How many backups to keep."),
+    )
+)
+
+_SHARED = (
+    Field("graph", GRAPH, "The target Neo4j database."),
+    Field("settings", SETTINGS, "How the pipeline runs."),
+    Field("env", _env(), "Environment for every member."),
+    Field(
+        "pools", MapOf(Integer(1), NAME_PATTERN, NAME_HINT), "Named limits on concurrent members."
+    ),
+    Field("hooks", ListOf(Text(DOTTED, "a dotted path like package.module.hook")), "Hook plugins."),
+    Field(
+        "secrets",
+        ListOf(Text(ENV_NAME, "an environment variable name")),
+        "Env names that are secret.",
+    ),
+    Field("checks", ListOf(CHECK), "Cypher checks after the whole pipeline ran."),
+    Field(
+        "keys",
+        MapOf(Text(NAME_PATTERN, "a property name"), NAME_PATTERN, "a label"),
+        "Label: key property, for diffs.",
+    ),
+    Field("backup", BACKUP, "Graph backups around runs."),
+)
+
+PROFILE = Struct(
+    (
+        *_SHARED,
+        Field(
+            "members",
+            MapOf(MEMBER, NAME_PATTERN, NAME_HINT),
+            "Overlays merged into members, by name.",
+        ),
+        Field("exclude", _names(), "Members left out of the run."),
+    )
+)
+
+ROOT = Struct(
+    (
+        Field("pipeline", Text(NAME_PATTERN, NAME_HINT), "Pipeline name (default: the file name)."),
+        *_SHARED,
+        Field(
+            "profiles",
+            MapOf(Partial(PROFILE), NAME_PATTERN, NAME_HINT),
+            "Named overlays (--profile NAME).",
+        ),
+        Field("members", ListOf(MEMBER, min_items=1, label="name"), "The loaders.", required=True),
+    ),
+    extensions=True,
+)
+
+
+def pipeline_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of the native pipeline format."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://orecart.dev/schema/pipeline.json",
+        "title": "orecart pipeline",
+        "description": "A pipeline file: members (loaders), their needs, and how they run.",
+        **ROOT.schema(),
+    }

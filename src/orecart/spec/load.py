@@ -1,0 +1,57 @@
+"""One entry point from a pipeline file to the frozen ``Pipeline``: read, pick the format,
+gather variables (environment, ``.env``, parameters), and hand over to that format."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from orecart.model import Pipeline
+from orecart.spec.expand import Variables, read_dotenv
+from orecart.spec.kinds import Ctx
+from orecart.spec.loader import paused_gc, read_document
+from orecart.spec.motherlode import is_motherlode, load_motherlode
+from orecart.spec.native import Origin, load_native
+from orecart.spec.profiles import PROFILES
+
+PROFILE_VARIABLE = "ORECART_PROFILE"
+
+
+def load_pipeline(
+    path: str | os.PathLike[str],
+    *,
+    profile: str | None = None,
+    params: Mapping[str, str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Pipeline:
+    """The pipeline in the YAML or JSON file at ``path``, native or Motherlode/copili format.
+
+    ``environ`` (default ``os.environ``) wins over the ``.env`` file beside the pipeline
+    file; ``profile`` defaults to ``$ORECART_PROFILE``. Raises SpecError (CycleError for
+    cyclic needs) whose text is ``FILE:LINE:COL: FIELD: message``.
+    """
+    env: Mapping[str, str] = os.environ if environ is None else environ
+    chosen = profile if profile is not None else env.get(PROFILE_VARIABLE)
+    with paused_gc():
+        # the document tree dies when _load returns, before the collector is back on
+        return _load(Path(path), chosen or None, dict(params or {}), env, explicit=bool(profile))
+
+
+def _load(
+    source: Path,
+    profile: str | None,
+    params: dict[str, str],
+    env: Mapping[str, str],
+    *,
+    explicit: bool,
+) -> Pipeline:
+    root = read_document(source)
+    dotenv = read_dotenv(source.parent, env)
+    if is_motherlode(root):
+        if explicit:
+            raise root.error(PROFILES, "Motherlode/copili pipeline files have no profiles")
+        variables = Variables(env, dotenv, params, bare=True)
+        return load_motherlode(root, Origin(source, params), variables)
+    origin = Origin(source, params, profile)
+    return load_native(root, origin, Ctx(Variables(env, dotenv, params)))

@@ -1,0 +1,186 @@
+"""The native pipeline format: a checked document becomes the frozen ``Pipeline``.
+
+Order: apply the profile, check every field against ``fields.ROOT`` (expanding
+``${VAR}`` on the way), map the cleaned values onto the model, then check what spans
+members (names, needs, pools, cycles).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orecart.model import (
+    Backup,
+    Check,
+    Container,
+    Format,
+    Graph,
+    Member,
+    Pipeline,
+    PullPolicy,
+    RegistryAuth,
+    Rerun,
+    Retry,
+    Settings,
+    Sidecar,
+    Volume,
+)
+from orecart.secrets import is_secret_name
+from orecart.spec.fields import ROOT
+from orecart.spec.graph_checks import Placed, check_members
+from orecart.spec.kinds import Ctx
+from orecart.spec.loader import Node
+from orecart.spec.profiles import apply_profile
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a pipeline comes from and what it was loaded with."""
+
+    source: Path
+    params: Mapping[str, str] = field(default_factory=dict)
+    profile: str | None = None
+
+
+def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
+    """The pipeline a native document describes, under ``origin.profile``."""
+    profiled = apply_profile(root, origin.profile, ctx)
+    data: dict[str, Any] = ROOT.check(profiled.root, "", ctx)
+    settings = _settings(data.get("settings", {}))
+    env: dict[str, str] = data.get("env", {})
+    declared = frozenset(data.get("secrets", ()))
+    members_node = profiled.root.value["members"]
+    placed = [
+        Placed(_member(item, node, settings, env, declared), node, f"members[{item['name']}]")
+        for item, node in zip(data["members"], members_node.value, strict=True)
+    ]
+    pools: dict[str, int] = data.get("pools", {})
+    check_members(placed, pools)
+    return Pipeline(
+        name=data.get("pipeline") or origin.source.stem,
+        source=origin.source,
+        members=tuple(entry.member for entry in placed),
+        format=Format.NATIVE,
+        env=env,
+        pools=pools,
+        settings=settings,
+        hooks=tuple(data.get("hooks", ())),
+        graph=_graph(data["graph"]) if "graph" in data else None,
+        secrets=declared,
+        checks=_checks(data.get("checks", ())),
+        keys=data.get("keys", {}),
+        backup=Backup(**data["backup"]) if "backup" in data else None,
+        profile=origin.profile or None,
+        excluded=profiled.excluded,
+        params=dict(origin.params),
+    )
+
+
+def _settings(data: Mapping[str, Any]) -> Settings:
+    values = dict(data)
+    if "pull" in values:
+        values["pull"] = PullPolicy(values["pull"])
+    return Settings(**values)
+
+
+def _graph(data: Mapping[str, Any]) -> Graph:
+    return Graph(**data)
+
+
+def _checks(items: Iterable[Mapping[str, Any]]) -> tuple[Check, ...]:
+    return tuple(Check(item["name"], item["query"], item.get("expect", True)) for item in items)
+
+
+def _member(
+    data: Mapping[str, Any],
+    node: Node,
+    settings: Settings,
+    pipeline_env: Mapping[str, str],
+    declared: frozenset[str],
+) -> Member:
+    env: dict[str, str] = data.get("env", {})
+    exclude_env = frozenset(data.get("exclude_env", ()))
+    secret_names = declared | set(data.get("secrets", ()))
+    return Member(
+        name=data["name"],
+        run=data.get("run"),
+        shell=data.get("shell"),
+        container=container(data, settings) if "image" in data else None,
+        cwd=data.get("cwd"),
+        env=env,
+        needs=tuple(dict.fromkeys(data.get("needs", ()))),
+        pool=data.get("pool"),
+        timeout=data.get("timeout"),
+        retry=_retry(data.get("retries", 0)),
+        rerun=Rerun(data.get("rerun", Rerun.ON_CHANGE)),
+        info_link=data.get("info_link"),
+        desc=data.get("desc"),
+        secrets=member_secrets(env, pipeline_env, exclude_env, secret_names),
+        exclude_env=exclude_env,
+        complete_when=data.get("complete_when"),
+        checks=_checks(data.get("checks", ())),
+        snapshot=data.get("snapshot", False),
+        line=node.line,
+    )
+
+
+def member_secrets(
+    env: Mapping[str, str],
+    pipeline_env: Mapping[str, str],
+    exclude_env: frozenset[str],
+    declared: Iterable[str],
+) -> frozenset[str]:
+    """Names whose values are secret for one member: every declared name, and every name
+    of its env (and of the pipeline env it receives) that looks secret."""
+    names = set(declared)
+    received = [*env, *(name for name in pipeline_env if name not in exclude_env)]
+    return frozenset(names | {name for name in received if is_secret_name(name, names)})
+
+
+def _retry(value: int | Mapping[str, Any]) -> Retry:
+    if isinstance(value, int):
+        return Retry(retries=value)
+    defaults = Retry()
+    return Retry(
+        retries=value.get("count", defaults.retries),
+        backoff=value.get("backoff", defaults.backoff),
+        factor=value.get("factor", defaults.factor),
+        max_backoff=value.get("max_backoff", defaults.max_backoff),
+    )
+
+
+def container(data: Mapping[str, Any], settings: Settings) -> Container:
+    """The Container of an image member; unset options take the pipeline's settings."""
+    auth = data.get("registry_auth")
+    return Container(
+        image=data["image"],
+        pull=PullPolicy(data.get("pull", settings.pull)),
+        command=data.get("command"),
+        entrypoint=data.get("entrypoint"),
+        volumes=volumes(data.get("volumes", ())),
+        labels=data.get("labels", {}),
+        network_mode=data.get("network_mode", settings.network_mode),
+        user=data.get("user"),
+        working_dir=data.get("working_dir"),
+        cpus=data.get("cpus"),
+        memory=data.get("memory"),
+        sidecars=tuple(_sidecar(item) for item in data.get("sidecars", ())),
+        auth=RegistryAuth(auth["username"], auth["password"]) if auth else None,
+    )
+
+
+def volumes(value: Iterable[Volume] | Mapping[str, Mapping[str, str]]) -> tuple[Volume, ...]:
+    """Volumes from compose strings (already parsed) or the docker SDK's dict form."""
+    if isinstance(value, Mapping):
+        return tuple(
+            Volume(source, bind["bind"], read_only=bind.get("mode") == "ro")
+            for source, bind in value.items()
+        )
+    return tuple(value)
+
+
+def _sidecar(data: Mapping[str, Any]) -> Sidecar:
+    return Sidecar(data["name"], data["image"], data.get("env", {}), data.get("command"))

@@ -1,0 +1,278 @@
+"""Scalar kinds: strings, numbers, booleans, durations, choices, commands, volumes."""
+
+from __future__ import annotations
+
+import math
+import re
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from orecart.errors import SpecError
+from orecart.model import Volume
+from orecart.spec import durations
+from orecart.spec.kinds import VARIABLE, Ctx, Kind, with_variables
+from orecart.spec.loader import Node
+from orecart.spec.suggest import did_you_mean, one_of
+
+_PLAIN_WORDS = re.compile(r"[^'\"\\]*")  # nothing shlex would treat specially
+
+
+@dataclass(frozen=True)
+class Text(Kind):
+    """A string; with ``scalars`` numbers and booleans count too, as written (env values)."""
+
+    pattern: str | None = None
+    hint: str = ""  # what the pattern means, for messages
+    scalars: bool = False
+    non_empty: bool = False
+    _match: Callable[[str], re.Match[str] | None] | None = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        matcher = re.compile(self.pattern).fullmatch if self.pattern else None
+        object.__setattr__(self, "_match", matcher)
+
+    def describe(self) -> str:
+        return "a string" + (" or number" if self.scalars else "")
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> str:
+        if isinstance(node.value, str):
+            text = ctx.expand(node, path)
+        elif self.scalars and node.is_scalar and node.value is not None:
+            text = node.raw
+        else:
+            raise self.mismatch(node, path)
+        if self.non_empty and not text.strip():
+            raise node.error(path, "must not be empty")
+        if self._match is not None and self._match(text) is None:
+            if ctx.variables is not None or "${" not in text:
+                raise node.error(path, f"{text!r} is not {self.hint or 'valid'}")
+        return text
+
+    def schema(self, partial: bool = False) -> dict[str, Any]:
+        if self.scalars and self.pattern:
+            string = {"type": "string", "pattern": f"^(?:{self.pattern})$"}
+            return {"anyOf": [string, {"type": ["number", "boolean"]}, VARIABLE]}
+        if self.scalars:
+            return {"type": ["string", "number", "boolean"]}
+        schema: dict[str, Any] = {"type": "string"}
+        if self.pattern:
+            schema["pattern"] = f"^(?:{self.pattern})$"
+            return with_variables(schema)
+        if self.non_empty:
+            schema["minLength"] = 1
+        return schema
+
+
+@dataclass(frozen=True)
+class Integer(Kind):
+    minimum: int | None = None
+
+    def describe(self) -> str:
+        return "an integer"
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> int | str:
+        value = node.value
+        text = ctx.reference(node, path)
+        if text is not None:
+            if ctx.variables is None:
+                return text
+            try:
+                value = int(text.strip())
+            except ValueError:
+                raise node.error(path, f"expected an integer, got {text!r}") from None
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.mismatch(node, path)
+        if self.minimum is not None and value < self.minimum:
+            raise node.error(path, f"must be at least {self.minimum}, got {value}")
+        return value
+
+    def schema(self, partial: bool = False) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "integer"}
+        if self.minimum is not None:
+            schema["minimum"] = self.minimum
+        return with_variables(schema)
+
+
+@dataclass(frozen=True)
+class Number(Kind):
+    """A float; ``positive`` refuses zero as well as negatives."""
+
+    positive: bool = False
+
+    def describe(self) -> str:
+        return "a number"
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> float | str:
+        value = node.value
+        text = ctx.reference(node, path)
+        if text is not None:
+            if ctx.variables is None:
+                return text
+            try:
+                value = float(text.strip())
+            except ValueError:
+                raise node.error(path, f"expected a number, got {text!r}") from None
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self.mismatch(node, path)
+        if not math.isfinite(value) or (self.positive and value <= 0) or value < 0:
+            limit = "greater than 0" if self.positive else "at least 0"
+            raise node.error(path, f"must be {limit}, got {node.raw or value}")
+        return float(value)
+
+    def schema(self, partial: bool = False) -> dict[str, Any]:
+        limit = {"exclusiveMinimum": 0} if self.positive else {"minimum": 0}
+        return with_variables({"type": "number", **limit})
+
+
+class Boolean(Kind):
+    def describe(self) -> str:
+        return "true or false"
+
+    _WORDS = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> bool | str:
+        text = ctx.reference(node, path)
+        if text is not None:
+            if ctx.variables is None:
+                return text
+            if text.strip().lower() not in self._WORDS:
+                raise node.error(path, f"expected true or false, got {text!r}")
+            return self._WORDS[text.strip().lower()]
+        if not isinstance(node.value, bool):
+            raise self.mismatch(node, path)
+        return node.value
+
+    def schema(self, partial: bool = False) -> dict[str, Any]:
+        return with_variables({"type": "boolean"})
+
+
+@dataclass(frozen=True)
+class Duration(Kind):
+    """Seconds, written as a number or "1h30m"; ``positive`` refuses zero."""
+
+    positive: bool = False
+
+    def describe(self) -> str:
+        return "a duration"
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> float | str:
+        value = node.value
+        if isinstance(value, str):
+            value = ctx.expand(node, path)
+            if ctx.variables is None and "${" in value:
+                return value
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise self.mismatch(node, path)
+        try:
+            seconds = durations.parse_duration(value)
+        except SpecError as exc:
+            raise node.error(path, exc.message) from None
+        if self.positive and seconds <= 0:
+            raise node.error(path, f"must be longer than 0, got {node.raw}")
+        return seconds
+
+    def schema(self, partial: bool = False) -> dict[str, Any]:
+        number: dict[str, Any] = {"type": "number"}
+        number["exclusiveMinimum" if self.positive else "minimum"] = 0
+        return {"anyOf": [number, {"type": "string", "pattern": durations.PATTERN}, VARIABLE]}
+
+
+@dataclass(frozen=True)
+class Choice(Kind):
+    values: tuple[str, ...]
+
+    def describe(self) -> str:
+        return one_of(self.values)
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> str:
+        if not isinstance(node.value, str):
+            raise self.mismatch(node, path)
+        text = ctx.expand(node, path)
+        if text not in self.values and not (ctx.variables is None and "${" in text):
+            hint = did_you_mean(text, self.values)
+            raise node.error(path, f"{text!r} is not {one_of(self.values)}{hint}")
+        return text
+
+    def schema(self, partial: bool = False) -> dict[str, Any]:
+        return with_variables({"enum": list(self.values)})
+
+
+_WORD = Text(scalars=True)
+
+
+def _words(node: Node, path: str, ctx: Ctx) -> tuple[str, ...]:
+    return tuple(_WORD.check(item, f"{path}[{i}]", ctx) for i, item in enumerate(node.value))
+
+
+class Argv(Kind):
+    """A command line: a list of words, or a string split like a shell would (no shell)."""
+
+    def describe(self) -> str:
+        return "a command (a list of words or a string)"
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> tuple[str, ...]:
+        if isinstance(node.value, str):
+            text = ctx.expand(node, path)
+            try:
+                words = tuple(text.split() if _PLAIN_WORDS.fullmatch(text) else shlex.split(text))
+            except ValueError as exc:
+                raise node.error(path, f"cannot split {text!r} into words: {exc}") from None
+        elif node.is_seq:
+            words = _words(node, path, ctx)
+        else:
+            raise self.mismatch(node, path)
+        if not words:
+            raise node.error(path, "the command is empty")
+        return words
+
+    def schema(self, partial: bool = False) -> dict[str, Any]:
+        return {
+            "anyOf": [
+                {"type": "string", "minLength": 1},
+                {"type": "array", "items": _WORD.schema(), "minItems": 1},
+            ]
+        }
+
+
+class Command(Kind):
+    """A container command or entrypoint: a string stays a string (docker splits it)."""
+
+    def describe(self) -> str:
+        return "a command (a string or a list of words)"
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> tuple[str, ...] | str:
+        if isinstance(node.value, str):
+            return ctx.expand(node, path)
+        if node.is_seq:
+            return _words(node, path, ctx)
+        raise self.mismatch(node, path)
+
+    def schema(self, partial: bool = False) -> dict[str, Any]:
+        return {"anyOf": [{"type": "string"}, {"type": "array", "items": _WORD.schema()}]}
+
+
+class VolumeSpec(Kind):
+    """Compose's short volume form: ``host:container[:ro|rw]``."""
+
+    def describe(self) -> str:
+        return "a volume 'host:container[:ro|rw]'"
+
+    PATTERN = r"[^:]+:[^:]+(:(ro|rw))?"
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> Volume | str:
+        if not isinstance(node.value, str):
+            raise self.mismatch(node, path)
+        text = ctx.expand(node, path)
+        if ctx.variables is None and "${" in text:
+            return text
+        if not re.fullmatch(self.PATTERN, text):
+            raise node.error(path, f"expected 'host:container[:ro|rw]', got {text!r}")
+        source, target, *mode = text.split(":")
+        return Volume(source, target, read_only=mode == ["ro"])
+
+    def schema(self, partial: bool = False) -> dict[str, Any]:
+        return with_variables({"type": "string", "pattern": f"^(?:{self.PATTERN})$"})
