@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import signal
 import sys
 import time
@@ -72,11 +73,18 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except OrecartError as exc:
             _error(exc)
             raise typer.Exit(Exit.FAILED) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # a bug: say so plainly; ORECART_DEBUG=1 shows where
+            if os.environ.get("ORECART_DEBUG"):
+                raise
+            _error(f"internal error: {exc!r} (set ORECART_DEBUG=1 to see the traceback)")
+            raise typer.Exit(Exit.FAILED) from None
 
     return wrapper
 
 
-def _error(exc: Exception) -> None:
+def _error(exc: Exception | str) -> None:
     err.print(f"error: {exc}", markup=False, soft_wrap=True)
 
 

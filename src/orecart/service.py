@@ -26,7 +26,7 @@ from orecart.events import EventSink, Fanout
 from orecart.executors import Executor, load_executor
 from orecart.graphparts import GraphParts
 from orecart.hooks import HookSink, plugin_manager
-from orecart.model import Attempt, Graph, Member, MemberRun, Pipeline, Run, RunStatus
+from orecart.model import Attempt, Member, MemberRun, Pipeline, Run, RunStatus
 from orecart.planner import Decision, Facts, Plan, Selection, plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner
@@ -107,13 +107,13 @@ class Service:
         pipeline = load_pipeline(
             source.file, profile=source.profile, params=source.params, environ=self.environ
         )
-        if pipeline.graph or self.environ.get("NEO4J_URI"):
+        environ = dict(self.environ)
+        if source.graph:
+            environ["NEO4J_URI"] = source.graph  # --graph wins over the file and NEO4J_URI
+        if pipeline.graph or environ.get("NEO4J_URI"):
             from orecart.graph.connect import graph_from_env
 
-            pipeline = replace(pipeline, graph=graph_from_env(pipeline.graph, self.environ))
-        if source.graph:
-            graph = pipeline.graph or Graph(uri=source.graph)
-            pipeline = replace(pipeline, graph=replace(graph, uri=source.graph))
+            pipeline = replace(pipeline, graph=graph_from_env(pipeline.graph, environ))
         return pipeline
 
     def plan(self, source: Source, selection: Selection = Selection()) -> Plan:
