@@ -102,3 +102,27 @@ def test_sigterm_is_handled_like_ctrl_c(cli: Cli, tmp_path: Path) -> None:
     process.communicate(timeout=30)  # type: ignore[attr-defined]
     assert process.returncode == 130  # type: ignore[attr-defined]
     assert gone(pids, 2)
+
+
+def test_a_second_ctrl_c_kills_at_once(cli: Cli, tmp_path: Path) -> None:
+    cli.write(f"""
+pipeline: stubborn
+members:
+  - name: deaf
+    shell: |
+      trap '' TERM
+      sleep 300 &
+      echo "$$ $!" > {tmp_path}/pids.tmp && mv {tmp_path}/pids.tmp {tmp_path}/pids
+      wait
+""")
+    process = cli.start("run", "pipeline.yaml")
+    wait_for(tmp_path / "pids")
+    pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
+    process.send_signal(signal.SIGINT)
+    time.sleep(1.0)
+    assert process.poll() is None, "the first Ctrl-C should wait for the members to stop"
+    assert all(psutil.pid_exists(p) for p in pids)  # they ignore SIGTERM
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=4)
+    assert process.returncode == 130
+    assert gone(pids, 2)

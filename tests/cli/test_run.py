@@ -211,3 +211,20 @@ def test_hooks_from_the_pipeline_file(cli: Cli, tmp_path: Path) -> None:
 def test_version_and_schema(cli: Cli) -> None:
     assert cli("--version").out.startswith("orecart ")
     assert cli("schema").json()["type"] == "object"
+
+
+def test_hooks_from_the_entry_point_group(cli: Cli, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    info = site / "orecart_demo_plugin-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: orecart-demo-plugin\n"
+                                   "Version: 1.0\n")
+    (info / "entry_points.txt").write_text("[orecart]\ndemo = demo_plugin\n")
+    (site / "demo_plugin.py").write_text(
+        "from pathlib import Path\nfrom orecart.hooks import hookimpl\n"
+        "@hookimpl\ndef after_pipeline_run(run, pipeline):\n"
+        f"    Path({str(tmp_path / 'seen')!r}).write_text(run.status)\n"
+    )
+    cli.write("pipeline: ep\nmembers:\n  - {name: a, run: [\"true\"]}\n")
+    assert cli("run", "pipeline.yaml", env={"PYTHONPATH": str(site)}).code == 0
+    assert (tmp_path / "seen").read_text() == "succeeded"
