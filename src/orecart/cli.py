@@ -108,7 +108,14 @@ GraphUri = Annotated[
     str | None, typer.Option("--graph", help="Target Neo4j (bolt://...), over the file's.")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-Names = Annotated[list[str] | None, typer.Option(metavar="MEMBER")]
+Only = Annotated[list[str] | None, typer.Option(
+    metavar="MEMBER", help="Only these members (repeatable).")]
+From = Annotated[list[str] | None, typer.Option(
+    "--from", metavar="MEMBER", help="This member and everything downstream (repeatable).")]
+Skip = Annotated[list[str] | None, typer.Option(
+    metavar="MEMBER", help="Not this member (repeatable).")]
+OnlyFailed = Annotated[bool, typer.Option(help="Only what did not succeed in the last run.")]
+Force = Annotated[bool, typer.Option(help="Also what the ledger says is already done.")]
 
 
 def _params(values: list[str] | None) -> dict[str, str]:
@@ -177,12 +184,11 @@ def schema() -> None:
 @guarded
 def plan(
     file: FileArg,
-    only: Names = None,
-    start: Annotated[list[str] | None, typer.Option("--from", metavar="MEMBER",
-                     help="This member and everything downstream.")] = None,
-    skip: Names = None,
-    only_failed: bool = False,
-    force: bool = False,
+    only: Only = None,
+    start: From = None,
+    skip: Skip = None,
+    only_failed: OnlyFailed = False,
+    force: Force = False,
     profile: Profile = None,
     param: Params = None,
     state: State = None,
@@ -203,14 +209,11 @@ def plan(
 @guarded
 def run(
     file: FileArg,
-    only: Annotated[list[str] | None, typer.Option(metavar="MEMBER",
-                    help="Run only these members (repeatable).")] = None,
-    start: Annotated[list[str] | None, typer.Option("--from", metavar="MEMBER",
-                     help="Run this member and everything downstream.")] = None,
-    skip: Annotated[list[str] | None, typer.Option(metavar="MEMBER",
-                    help="Do not run this member (repeatable).")] = None,
-    only_failed: Annotated[bool, typer.Option(help="Run what did not succeed last run.")] = False,
-    force: Annotated[bool, typer.Option(help="Run even what the ledger says is done.")] = False,
+    only: Only = None,
+    start: From = None,
+    skip: Skip = None,
+    only_failed: OnlyFailed = False,
+    force: Force = False,
     fail_fast: Annotated[bool | None, typer.Option(
         "--fail-fast/--no-fail-fast", help="Start nothing new after a failure.")] = None,
     max_parallel: Annotated[int | None, typer.Option(min=1, help="At most N at once.")] = None,
