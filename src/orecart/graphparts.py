@@ -13,28 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orecart.errors import OrecartError
-from orecart.events import Event, EventSink
+from orecart.events import EventSink
 from orecart.guards import MemberGuard
 from orecart.model import Pipeline
-
-
-class Tolerant:
-    """Passes events to a sink; its errors are kept as notes instead of stopping the run.
-
-    The graph run log is best kept, but a graph that stops answering mid-run must not turn
-    finished loaders into a crash: the state store still records everything, and the next
-    run judges the graph by what it actually holds.
-    """
-
-    def __init__(self, sink: EventSink, errors: list[str]) -> None:
-        self.sink, self.errors = sink, errors
-
-    def emit(self, event: Event) -> None:
-        try:
-            self.sink.emit(event)
-        except OrecartError as exc:
-            self.errors.append(f"graph run log: {exc}")
 
 
 @dataclass
@@ -56,10 +37,15 @@ class GraphParts:
         from orecart.graph.runlog import GraphRunLog, ensure_schema
 
         ensure_schema(conn)
-        parts.sinks.append(Tolerant(GraphRunLog(conn, pipeline), parts.errors))
+        # a graph that stops answering mid-run must not crash it: the state store still
+        # records everything, and the next run judges the graph by what it holds
+        parts.sinks.append(GraphRunLog(conn, pipeline, on_error=parts._note))
         parts.guards.append(GraphGuard(conn, pipeline))
         parts.env = graph_env(pipeline.graph, pipeline.format)
         return parts
+
+    def _note(self, error: Exception) -> None:
+        self.errors.append(f"graph run log: {error}")
 
     @property
     def final_checks(self) -> Callable[[], list[str]] | None:
