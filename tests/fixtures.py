@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -62,7 +63,7 @@ def make_task(tmp_path: Path, member: Member, **overrides: Any) -> Task:
     ORECART_ARTIFACTS (created); secrets are the values of secret-looking or declared
     names. ``overrides`` replace any Task field (``env`` given here is used as is).
     """
-    run_id = overrides.pop("run_id", "run-1")
+    run_id = overrides.pop("run_id", f"run-{uuid.uuid4().hex[:8]}")  # unique: container names
     artifacts = tmp_path / "runs" / run_id / member.name
     artifacts.mkdir(parents=True, exist_ok=True)
     env = {

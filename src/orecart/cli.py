@@ -28,7 +28,7 @@ from rich.console import Console
 
 from orecart import display
 from orecart.errors import LockedError, NotFoundError, OrecartError, SelectionError, SpecError
-from orecart.model import RunStatus, to_data
+from orecart.model import PullPolicy, RunStatus, to_data
 from orecart.planner import Selection
 from orecart.runner import Runner
 from orecart.service import Outcome, RunDetail, RunOptions, Service, Source, orecart_version
@@ -108,6 +108,11 @@ GraphUri = Annotated[
     str | None, typer.Option("--graph", help="Target Neo4j (bolt://...), over the file's.")
 ]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+Pull = Annotated[
+    PullPolicy | None,
+    typer.Option("--pull", envvar="ORECART_PULL",
+                 help="Pull policy for every image member: always, if-missing, never."),
+]
 Only = Annotated[list[str] | None, typer.Option(
     metavar="MEMBER", help="Only these members (repeatable).")]
 From = Annotated[list[str] | None, typer.Option(
@@ -129,10 +134,11 @@ def _params(values: list[str] | None) -> dict[str, str]:
 
 
 def _source(file: Path, profile: str | None, params: list[str] | None, state: str | None,
-            graph: str | None = None) -> Source:
+            graph: str | None = None, pull: PullPolicy | None = None) -> Source:
     if not file.exists():
         raise SpecError(f"no such pipeline file: {file}")
-    return Source(file=file, profile=profile, params=_params(params), state=state, graph=graph)
+    return Source(file=file, profile=profile, params=_params(params), state=state,
+                  graph=graph, pull=pull)
 
 
 def _selection(only: list[str] | None, start: list[str] | None, skip: list[str] | None,
@@ -193,10 +199,11 @@ def plan(
     param: Params = None,
     state: State = None,
     graph: GraphUri = None,
+    pull: Pull = None,
     as_json: Json = False,
 ) -> None:
     """Show what a run would do, member by member, and why (a dry run)."""
-    source = _source(file, profile, param, state, graph)
+    source = _source(file, profile, param, state, graph, pull)
     the_plan = Service().plan(source, _selection(only, start, skip, only_failed, force))
     if as_json:
         _print_json(the_plan.to_dict())
@@ -223,31 +230,32 @@ def run(
     param: Params = None,
     state: State = None,
     graph: GraphUri = None,
+    pull: Pull = None,
     as_json: Json = False,
 ) -> None:
     """Run the pipeline: members in dependency order, in parallel where they can be."""
-    source = _source(file, profile, param, state, graph)
+    source = _source(file, profile, param, state, graph, pull)
     options = RunOptions(_selection(only, start, skip, only_failed, force), max_parallel,
                          fail_fast, keep)
-    service = Service()
-    progress = _progress(service, source, options, quiet or as_json)
-    with _interrupts() as wire, progress as sink:
-        outcome = service.run(source, options, [sink], on_start=wire)
-    _report_run(outcome, as_json, table=not isinstance(sink, display.LiveProgress))
+    live = out.is_terminal and not (quiet or as_json)
+    progress = display.LiveProgress(out) if live else nullcontext(
+        display.PlainProgress(err if quiet or as_json else out, quiet=quiet or as_json))
+    with _interrupts() as runners, progress as sink:
+
+        def started(runner: Runner) -> None:
+            runners.append(runner)
+            if isinstance(sink, display.LiveProgress):
+                sink.planned(runner.plan)
+
+        outcome = Service().run(source, options, [sink], on_start=started)
+    _report_run(outcome, as_json, table=not live)
     raise typer.Exit(_run_exit(outcome))
 
 
-def _progress(service: Service, source: Source, options: RunOptions, quiet: bool) -> Any:
-    console = err if quiet else out
-    if console.is_terminal and not quiet:
-        the_plan = service.plan(source, options.selection)
-        return display.LiveProgress(console, the_plan)
-    return nullcontext(display.PlainProgress(err if quiet else out, quiet=quiet))
-
-
 @contextmanager
-def _interrupts() -> Iterator[Callable[[Runner], None]]:
-    """SIGINT/SIGTERM stop the run (members aborted); a second one kills at once."""
+def _interrupts() -> Iterator[list[Runner]]:
+    """SIGINT/SIGTERM stop the runs added to the list (members aborted); a second one kills
+    at once. Before any run started, they stop the command as usual."""
     runners: list[Runner] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -258,7 +266,7 @@ def _interrupts() -> Iterator[Callable[[Runner], None]]:
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield runners.append
+        yield runners
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -369,10 +377,10 @@ def _follow(service: Service, source: Source, run_id: str, paths: list[Path]) ->
 
 @app.command()
 @guarded
-def images(file: FileArg, profile: Profile = None, param: Params = None,
+def images(file: FileArg, profile: Profile = None, param: Params = None, pull: Pull = None,
            as_json: Json = False) -> None:
     """Each image member's image, tag, resolved digest, and whether it is present locally."""
-    report = Service().images(_source(file, profile, param, None))
+    report = Service().images(_source(file, profile, param, None, pull=pull))
     if as_json:
         _print_json(report)
     else:

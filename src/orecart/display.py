@@ -135,12 +135,19 @@ class PlainProgress:
 class LiveProgress:
     """A live table of every member's status, with output lines printed above it."""
 
-    def __init__(self, console: Console, plan: Plan, quiet: bool = False) -> None:
+    def __init__(self, console: Console, quiet: bool = False) -> None:
         self.console, self.quiet = console, quiet
-        self.rows: dict[str, MemberRun | None] = {s.member.name: None for s in plan.steps}
-        self.title = plan.pipeline.name
+        self.rows: dict[str, MemberRun | None] = {}
+        self.title = "planning"
         self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
         self._lock = threading.Lock()
+
+    def planned(self, plan: Plan) -> None:
+        """Show every member of the plan, pending until its events arrive."""
+        with self._lock:
+            self.rows = {s.member.name: None for s in plan.steps}
+            self.title = plan.pipeline.name
+            self.live.update(self._render())
 
     def __enter__(self) -> LiveProgress:
         self.live.__enter__()

@@ -153,7 +153,8 @@ def fingerprint(member: Member, pipeline: Pipeline, digest: str | None) -> str:
     env.update(member.env)
     container = asdict(member.container) if member.container else None
     if container:
-        container.pop("auth", None)
+        container.pop("auth", None)  # who pulls and how often changes nothing it does
+        container.pop("pull", None)
     identity = {
         "run": member.run,
         "shell": member.shell,

@@ -21,12 +21,12 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from orecart.errors import NotFoundError, SpecError
+from orecart.errors import ExecutorError, NotFoundError, SpecError
 from orecart.events import EventSink, Fanout
 from orecart.executors import Executor, load_executor
 from orecart.graphparts import GraphParts
 from orecart.hooks import HookSink, plugin_manager
-from orecart.model import Attempt, Member, MemberRun, Pipeline, Run, RunStatus
+from orecart.model import Attempt, Member, MemberRun, Pipeline, PullPolicy, Run, RunStatus
 from orecart.planner import Decision, Facts, Plan, Selection, plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner
@@ -54,6 +54,7 @@ class Source:
     params: Mapping[str, str] = field(default_factory=dict)
     state: str | None = None  # state store URL; default: settings.state, then SQLite
     graph: str | None = None  # --graph bolt://... overrides the file's graph uri
+    pull: PullPolicy | None = None  # --pull overrides every image member's pull policy
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,8 @@ class Service:
             from orecart.graph.connect import graph_from_env
 
             pipeline = replace(pipeline, graph=graph_from_env(pipeline.graph, environ))
-        return pipeline
+        pull = source.pull or self.environ.get("ORECART_PULL")
+        return with_pull(pipeline, PullPolicy(pull)) if pull else pipeline
 
     def plan(self, source: Source, selection: Selection = Selection()) -> Plan:
         with self._session(source) as session:
@@ -246,7 +248,7 @@ class Service:
         if not images:
             return {}
         docker = session.executor("image")
-        return {m.name: docker.resolve(m) for m in images}
+        return {m.name: _resolved(docker, m) for m in images}
 
     def _complete(self, session: _Session) -> dict[str, bool]:
         if session.graph is None:
@@ -377,6 +379,24 @@ def runs_dir(pipeline_file: Path) -> Path:
 
 def _new_run_id() -> str:
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{token.token_hex(3)}"
+
+
+def with_pull(pipeline: Pipeline, pull: PullPolicy) -> Pipeline:
+    """The pipeline with every image member pulling by ``pull`` (Motherlode files have no
+    pull key of their own, and their images may live only on this machine)."""
+    members = tuple(
+        replace(m, container=replace(m.container, pull=pull)) if m.container else m
+        for m in pipeline.members
+    )
+    return replace(pipeline, members=members)
+
+
+def _resolved(docker: Executor, member: Member) -> str | None:
+    """The member's image digest; None (so it runs, never skips) when it cannot be had."""
+    try:
+        return docker.resolve(member)
+    except ExecutorError:
+        return None
 
 
 def _holds(complete: Callable[..., Any], graph: Any, member: Member) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime
 from pathlib import Path
 
 from tests.cli.conftest import Cli
@@ -48,10 +49,13 @@ members:
   - {name: c, shell: "sleep 1"}
   - {name: d, shell: "true", needs: [a, b, c]}
 """)
-    started = time.monotonic()
     done = cli("run", "pipeline.yaml")
     assert done.code == 0, done.err
-    assert time.monotonic() - started < 2.8  # serial would take 3s plus start-up
+    members = {m["member"]: m for m in cli("status", "pipeline.yaml", "--json").json()["members"]}
+    starts = [datetime.fromisoformat(members[n]["started_at"]) for n in "abc"]
+    ends = [datetime.fromisoformat(members[n]["finished_at"]) for n in "abc"]
+    assert max(starts) < min(ends)  # all three were running at the same moment
+    assert datetime.fromisoformat(members["d"]["started_at"]) >= max(ends)
 
 
 def test_failure_cancels_dependents_and_exits_1(cli: Cli) -> None:

@@ -18,10 +18,10 @@ from orecart.executors import Executor, load_executor
 from orecart.model import MemberStatus
 from tests.fixtures import Collector, group_alive, loader, log_texts, make_task, wait_gone
 
-CONTRACT_KINDS = ["local"]
+CONTRACT_KINDS = ["local", "docker"]
 #: Service fixtures (tests/services) an executor kind needs, requested before it is made.
-NEEDS: dict[str, tuple[str, ...]] = {"local": ()}
-OPTIONS: dict[str, dict[str, object]] = {"local": {}}
+NEEDS: dict[str, tuple[str, ...]] = {"local": (), "docker": ("docker_ready",)}
+OPTIONS: dict[str, dict[str, object]] = {"local": {}, "docker": {"grace": 1.0}}
 #: Kinds whose member processes are visible (by pid) on this machine.
 HOST_PIDS = {"local"}
 

@@ -1,0 +1,385 @@
+"""The docker executor: member runs as containers on a Docker (or Podman) daemon.
+
+The daemon is ``base_url``, else ``DOCKER_HOST``, else the default socket. Podman's
+Docker-compatible service works too (``podman system service unix:///path``). Images are
+resolved to digests by ``resolve`` and run by digest (see ``images``); containers are
+configured in ``containers``. Failures are results: a non-zero exit is ``failed``; an image
+that cannot be had, an out-of-memory kill, an unreadable exit status or an unreachable
+daemon is ``errored`` with the daemon's reason; a timeout is ``failed``.
+
+Call outline: ``submit -> _attempt`` in a worker thread: ``images.resolve/ensure ->
+_Run.start_sidecars -> create/start member -> follow logs -> wait (timeout: stop, kill)
+-> outcome -> cleanup``. ``abort`` stops and removes everything this executor started;
+``close`` waits for the workers and removes what is left.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+import docker
+import docker.errors
+
+from orecart.errors import ExecutorError
+from orecart.executors import OutputSink, Result, Task, images
+from orecart.executors import containers as ctr
+from orecart.executors.containers import reap
+from orecart.executors.images import FOREIGN, ImageInfo, connect, daemon_error, image_report
+from orecart.executors.logfile import open_log
+from orecart.model import Container, Member, MemberStatus
+
+__all__ = ["DockerExecutor", "ImageInfo", "image_report", "reap"]
+
+FOLLOW_GRACE = 10.0  # seconds to let log streams drain after the container stopped
+
+
+class _Tracker:
+    """Containers and per-run networks this executor started, for abort and close.
+
+    Networks are shared by the members of one run that have sidecars, so they are counted
+    and removed when the last user releases them.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.aborted = threading.Event()
+        self.containers: set[str] = set()
+        self.networks: dict[str, int] = {}
+        self.services: list[_Run] = []  # service members still running, until close()
+
+    def add(self, container_id: str) -> bool:
+        """Track a new container; False (do not run it) once the executor is aborted."""
+        with self.lock:
+            if self.aborted.is_set():
+                return False
+            self.containers.add(container_id)
+            return True
+
+    def discard(self, container_id: str) -> None:
+        with self.lock:
+            self.containers.discard(container_id)
+
+
+class DockerExecutor:
+    """Runs member runs as containers. See the module docstring for the call outline."""
+
+    def __init__(
+        self, *, base_url: str | None = None, grace: float = 10.0, max_workers: int | None = None
+    ) -> None:
+        self.client = connect(base_url)
+        self.grace = grace
+        self._pool = ThreadPoolExecutor(max_workers or 32, thread_name_prefix="orecart-docker")
+        self._tracker = _Tracker()
+
+    def submit(self, task: Task, output: OutputSink) -> Future[Result]:
+        return self._pool.submit(self._attempt, task, output)
+
+    def resolve(self, member: Member) -> str | None:
+        """The image digest the member will run; never pulls. Raises ExecutorError."""
+        if member.container is None:
+            return None
+        return images.resolve(self.client, member.container)
+
+    def abort(self) -> None:
+        """Stop and remove every container and network this executor started, now."""
+        tracker = self._tracker
+        with tracker.lock:
+            tracker.aborted.set()
+            ids = list(tracker.containers)
+        threads = [
+            threading.Thread(target=self._quietly, args=(ctr.remove, cid, self.grace))
+            for cid in ids
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self._remove_networks()
+
+    def close(self) -> None:
+        """Wait for the workers, stop service members, remove whatever is left."""
+        self._pool.shutdown(wait=True)
+        with self._tracker.lock:
+            services, self._tracker.services = self._tracker.services, []
+        for service in services:
+            service.teardown()
+        with self._tracker.lock:
+            ids = list(self._tracker.containers)
+        for cid in ids:
+            self._quietly(ctr.remove, cid, 0.0)
+        self._remove_networks()
+        self.client.close()
+
+    def _remove_networks(self) -> None:
+        with self._tracker.lock:
+            names = list(self._tracker.networks)
+            self._tracker.networks.clear()
+        for name in names:
+            self._quietly(ctr.remove_network, name)
+
+    def _quietly(self, action: Callable[..., Any], *args: Any) -> None:
+        try:
+            action(self.client, *args)
+        except FOREIGN:
+            pass  # best effort while tearing down; reap() catches what is left
+
+    def _attempt(self, task: Task, output: OutputSink) -> Result:
+        started = datetime.now(UTC)
+        if task.member.container is None:
+            error = f"member {task.member.name!r} has no image; the docker executor runs images"
+            return Result(
+                MemberStatus.ERRORED, error=error, started_at=started, finished_at=started
+            )
+        try:
+            writer = open_log(task.log_path, task.secrets)
+        except OSError as exc:
+            return Result(MemberStatus.ERRORED, error=f"cannot open log: {exc}", started_at=started)
+        log = ctr.SharedLog(writer, output, task.member.name)
+        attempt = _Run(self, task, log)
+        try:
+            result = attempt.execute()
+        except Exception as exc:  # a bug must still complete the future with a result
+            result = Result(MemberStatus.ERRORED, error=f"docker executor failed: {exc!r}")
+        finally:
+            writer.flush()
+        log.note(
+            f"attempt {task.attempt} of {task.member.name!r} finished: {result.status}"
+            + (f" ({result.error})" if result.error else "")
+        )
+        if not attempt.detached:  # a running service keeps its log until close()
+            log.close()
+        return _stamped(result, started)
+
+
+def _stamped(result: Result, started: datetime) -> Result:
+    return replace(result, started_at=started, finished_at=datetime.now(UTC))
+
+
+class _Run:
+    """One attempt of one image member: image, sidecars, the container, its outcome."""
+
+    def __init__(self, executor: DockerExecutor, task: Task, log: ctr.SharedLog) -> None:
+        assert task.member.container is not None, "the docker executor runs image members"
+        self.client = executor.client
+        self.grace = executor.grace
+        self.tracker = executor._tracker
+        self.task = task
+        self.container: Container = task.member.container
+        self.log = log
+        self.digest: str | None = task.digest
+        self.network: str | None = None
+        self.started: list[str] = []  # sidecars, then the member
+        self.member_id: str | None = None
+        self.followers: list[ctr.LogFollower] = []
+        self.detached = False  # a service member left running until the executor closes
+
+    def execute(self) -> Result:
+        if self.tracker.aborted.is_set():
+            return Result(MemberStatus.ABORTED, error="aborted before it started")
+        result: Result | None = None
+        try:
+            image = self._image()
+            self._start_sidecars()
+            member_id = self._start_member(image)
+            result = self._serve(member_id) if self.container.service else self._finish(member_id)
+        except ExecutorError as exc:
+            status = MemberStatus.ABORTED if self.tracker.aborted.is_set() else MemberStatus.ERRORED
+            result = Result(status, error=str(exc), digest=self.digest)
+        finally:
+            self._cleanup(result)
+        return result
+
+    def _image(self) -> str:
+        self.log.note(
+            f"attempt {self.task.attempt} of {self.task.member.name!r} started: "
+            f"image {self.container.image} (pull: {self.container.pull})"
+        )
+        if self.digest is None:
+            self.digest = images.resolve(self.client, self.container)
+        image_id = images.ensure(self.client, self.container, self.digest)
+        self.log.note(f"image {self.container.image} is {self.digest}")
+        return image_id
+
+    def _create(self, config: dict[str, Any], what: str, member: bool = False) -> str:
+        """Create and start a container; remove a leftover of the same name first."""
+        try:
+            try:
+                created = self.client.containers.create(**config)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:
+                    raise
+                ctr.remove(self.client, config["name"])
+                created = self.client.containers.create(**config)
+            if not self.tracker.add(created.id):
+                ctr.remove(self.client, created.id)
+                raise ExecutorError("aborted")
+            self.started.append(created.id)
+            if member:
+                self.member_id = created.id
+            created.start()
+        except FOREIGN as exc:
+            raise daemon_error(exc, f"cannot start {what}") from exc
+        return str(created.id)
+
+    def _start_sidecars(self) -> None:
+        if not self.container.sidecars:
+            return
+        if self.container.network_mode:
+            raise ExecutorError(
+                f"network_mode {self.container.network_mode!r} cannot reach sidecars, which "
+                "live on the run's own network; drop one of them"
+            )
+        self.network = self._acquire_network()
+        for sidecar in self.container.sidecars:
+            spec = replace(self.container, image=sidecar.image, sidecars=())
+            image = images.ensure(self.client, spec, images.resolve(self.client, spec))
+            config = ctr.sidecar_config(self.client, self.task, sidecar, image, self.network)
+            sidecar_id = self._create(config, f"sidecar {sidecar.name!r}")
+            self.followers += ctr.follow(self.client, sidecar_id, self.log, f"[{sidecar.name}] ")
+
+    def _acquire_network(self) -> str:
+        name = ctr.network_name(self.task.run_id)
+        tracker = self.tracker
+        with tracker.lock:
+            try:
+                if name not in tracker.networks and not self.client.api.networks(names=[name]):
+                    self.client.api.create_network(
+                        name,
+                        labels={
+                            ctr.LABEL_RUN: self.task.run_id,
+                            ctr.LABEL_PIPELINE: self.task.pipeline,
+                        },
+                    )
+            except FOREIGN as exc:
+                raise daemon_error(exc, f"cannot create network {name}") from exc
+            tracker.networks[name] = tracker.networks.get(name, 0) + 1
+        return name
+
+    def _release_network(self) -> None:
+        name, tracker = self.network, self.tracker
+        if name is None:
+            return
+        with tracker.lock:
+            count = tracker.networks.get(name, 0) - 1
+            if count > 0:
+                tracker.networks[name] = count
+                return
+            tracker.networks.pop(name, None)
+        ctr.remove_network(self.client, name)
+
+    def _start_member(self, image: str) -> str:
+        config = ctr.member_config(self.task, image, self.network)
+        member_id = self._create(config, f"container {config['name']}", member=True)
+        self.followers += ctr.follow(self.client, member_id, self.log)
+        return member_id
+
+    def _finish(self, member_id: str) -> Result:
+        timed_out = self._wait(member_id)
+        for follower in self.followers:
+            follower.join(FOLLOW_GRACE)
+        if self.tracker.aborted.is_set():
+            return Result(MemberStatus.ABORTED, error="aborted", digest=self.digest)
+        try:
+            state = self.client.api.inspect_container(member_id)["State"]
+        except FOREIGN as exc:
+            raise daemon_error(exc, "cannot read the exit status") from exc
+        return _outcome(state, timed_out, self.task.member.timeout, self.container, self.digest)
+
+    def _serve(self, member_id: str) -> Result:
+        """A service member (copili's is_service_container) is started, not waited for.
+
+        It succeeds once it runs (or if it already exited 0) and stays up, logging into its
+        member-run log, until the executor closes, aborts, or the run's reap.
+        """
+        try:
+            state = self.client.api.inspect_container(member_id)["State"]
+        except FOREIGN as exc:
+            raise daemon_error(exc, "cannot read the service's state") from exc
+        if not state.get("Running"):
+            for follower in self.followers:
+                follower.join(FOLLOW_GRACE)
+            return _outcome(state, False, None, self.container, self.digest)
+        with self.tracker.lock:
+            self.detached = True
+            self.tracker.services.append(self)
+        self.log.note(f"service {self.task.member.name!r} is running; stopped when the run ends")
+        return Result(MemberStatus.SUCCEEDED, None, digest=self.digest)
+
+    def teardown(self) -> None:
+        """Stop a detached service member and its sidecars; close its log."""
+        self.detached = False
+        self._cleanup(None)
+        self.log.note(f"service {self.task.member.name!r} stopped")
+        self.log.close()
+
+    def _wait(self, member_id: str) -> bool:
+        """Wait for the member to exit; on timeout stop it (then kill). True if it timed out."""
+        timeout = self.task.member.timeout
+        begun = time.monotonic()
+        try:
+            self.client.api.wait(member_id, timeout=timeout)
+            return False
+        except FOREIGN:
+            # A read timeout shows up as ReadTimeout or as a ConnectionError wrapping one,
+            # depending on the transport; elapsed time tells it from a vanished container.
+            late = timeout is not None and time.monotonic() - begun >= timeout * 0.99
+            if not late or self.tracker.aborted.is_set():
+                return False
+        try:
+            self.client.api.stop(member_id, timeout=max(1, round(self.grace)))
+            self.client.api.wait(member_id)
+        except FOREIGN:
+            pass
+        return True
+
+    def _cleanup(self, result: Result | None) -> None:
+        if self.detached:
+            return
+        keep = self.task.keep and result is not None and result.status in _KEPT
+        for container_id in reversed(self.started):
+            is_member = container_id == self.member_id
+            if keep and is_member:
+                self.tracker.discard(container_id)  # kept for debugging: not ours to remove
+                self.log.note(f"kept failed container {container_id[:12]} (keep)")
+                continue
+            try:
+                exited = is_member and not self.container.service
+                ctr.remove(self.client, container_id, 0.0 if exited else self.grace)
+            except FOREIGN:
+                pass  # reap() removes it later by its labels
+            self.tracker.discard(container_id)
+        for follower in self.followers:
+            follower.join(FOLLOW_GRACE)
+        self._release_network()
+
+
+_KEPT = frozenset({MemberStatus.FAILED, MemberStatus.ERRORED})
+
+
+def _outcome(
+    state: dict[str, Any],
+    timed_out: bool,
+    timeout: float | None,
+    container: Container,
+    digest: str | None,
+) -> Result:
+    """Turn the daemon's final container state into a result; unknown is never success."""
+    code = state.get("ExitCode")
+    code = code if isinstance(code, int) else None
+    if timed_out:
+        return Result(MemberStatus.FAILED, code, f"timed out after {timeout:g}s", digest=digest)
+    if state.get("OOMKilled"):
+        limit = f" (memory limit {container.memory})" if container.memory else ""
+        return Result(MemberStatus.ERRORED, code, f"killed: out of memory{limit}", digest=digest)
+    if state.get("Running") or code is None or code < 0 or state.get("Error"):
+        reason = state.get("Error") or f"state {state.get('Status')!r}"
+        return Result(MemberStatus.ERRORED, code, f"exit status unknown: {reason}", digest=digest)
+    if code == 0:
+        return Result(MemberStatus.SUCCEEDED, 0, digest=digest)
+    return Result(MemberStatus.FAILED, code, f"exited with code {code}", digest=digest)
