@@ -148,7 +148,7 @@ def _selection(only: list[str] | None, start: list[str] | None, skip: list[str] 
 
 
 def _print_json(data: Any) -> None:
-    out.print_json(json.dumps(to_data(data)))
+    sys.stdout.write(json.dumps(to_data(data), indent=2) + "\n")
 
 
 def _version(value: bool) -> None:

@@ -153,10 +153,11 @@ def test_last_line_without_newline_is_kept(executor: LocalExecutor, tmp_path: Pa
 
 def test_attempts_append_with_a_header_each(executor: LocalExecutor, tmp_path: Path) -> None:
     member = loader("again", 'echo "attempt $ATTEMPT"; exit 1')
-    for attempt in (1, 2):
-        task = make_task(tmp_path, member, attempt=attempt)
+    for attempt in (1, 2):  # one member run: the same run id, so the same log file
+        task = make_task(tmp_path, member, attempt=attempt, run_id="run-again")
         task = make_task(
-            tmp_path, member, attempt=attempt, env={**task.env, "ATTEMPT": str(attempt)}
+            tmp_path, member, attempt=attempt, run_id="run-again",
+            env={**task.env, "ATTEMPT": str(attempt)},
         )
         assert run(executor, task).exit_code == 1
     notes = log_texts(task.log_path, "orecart")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 from datetime import datetime
 
-import psutil
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
@@ -32,6 +31,8 @@ def alive(pid: int, since: datetime | None = None) -> bool:
     """True when process ``pid`` runs and, given ``since``, was started no later than that."""
     if pid <= 0:
         return False
+    import psutil  # only here: it costs start-up time every command would pay
+
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:

@@ -7,14 +7,14 @@ on the runner's hot path and touches two rows by primary key.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, RowMapping
 
 from orecart.errors import NotFoundError, StateError
@@ -42,10 +42,21 @@ from orecart.stores.schema import (
 DIED = "orecart died while it ran"
 _UNFINISHED_RUN = (str(RunStatus.RUNNING), str(RunStatus.QUEUED))
 _UNFINISHED_MEMBER = (str(MemberStatus.RUNNING), str(MemberStatus.PENDING))
-_Insert = postgresql.Insert | sqlite.Insert
-_INSERTS: dict[str, Callable[[sa.Table], _Insert]] = {
-    "sqlite": sqlite.insert,
-    "postgresql": postgresql.insert,
+if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    _Insert = postgresql.Insert | sqlite.Insert
+
+
+def _insert_of(dialect: str) -> Callable[[sa.Table], _Insert] | None:
+    """The dialect's INSERT with ON CONFLICT, imported only for the dialect in use."""
+    module = _INSERTS.get(dialect)
+    return importlib.import_module(module).insert if module else None
+
+
+_INSERTS: dict[str, str] = {
+    "sqlite": "sqlalchemy.dialects.sqlite",
+    "postgresql": "sqlalchemy.dialects.postgresql",
 }
 _CANDIDATES = 5  # run ids listed when a prefix is ambiguous
 
@@ -68,8 +79,9 @@ class SqlStore:
         self.url = url
         self.engine = engines.create(url)
         self._writer = engines.writer(self.engine)
-        self._insert = _INSERTS.get(self.engine.dialect.name)
+        self._insert = _insert_of(self.engine.dialect.name)
         self._pipelines: dict[str, str] = {}  # run id -> pipeline; never changes for a run
+        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
         if self._insert is None:
             self.engine.dispose()
             safe = engines.redact_url(url)
@@ -290,11 +302,28 @@ class SqlStore:
         keys: Sequence[str],
         where: sa.ColumnElement[bool] | None = None,
     ) -> None:
+        if where is not None:
+            statement = self._upsert_statement(table, tuple(values), tuple(keys), where)
+        else:  # the hot path: one statement per shape, built once, run with parameters
+            shape = (table.name, tuple(values), tuple(keys))
+            statement = self._upserts.get(shape)
+            if statement is None:
+                statement = self._upsert_statement(table, shape[1], shape[2], None)
+                self._upserts[shape] = statement
+        connection.execute(statement, values)
+
+    def _upsert_statement(
+        self,
+        table: sa.Table,
+        columns: tuple[str, ...],
+        keys: tuple[str, ...],
+        where: sa.ColumnElement[bool] | None,
+    ) -> Any:
         assert self._insert is not None  # checked in __init__
-        statement: _Insert = self._insert(table).values(**values)
-        changes = {name: statement.excluded[name] for name in values if name not in keys}
-        connection.execute(
-            statement.on_conflict_do_update(index_elements=list(keys), set_=changes, where=where)
+        statement: _Insert = self._insert(table)
+        changes = {name: statement.excluded[name] for name in columns if name not in keys}
+        return statement.on_conflict_do_update(
+            index_elements=list(keys), set_=changes, where=where
         )
 
     def _pipeline(self, connection: Connection, run_id: str) -> str:
