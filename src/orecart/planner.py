@@ -18,7 +18,7 @@ from typing import Any
 
 from orecart.errors import CycleError, SelectionError
 from orecart.model import Member, MemberRun, MemberStatus, Pipeline, Rerun
-from orecart.secrets import MASK, is_secret_name
+from orecart.secrets import MASK, is_secret_name, masked_env
 
 
 class Decision(StrEnum):
@@ -162,7 +162,7 @@ def fingerprint(member: Member, pipeline: Pipeline, digest: str | None) -> str:
         "container": container,
         "env": {k: MASK if is_secret_name(k, declared) else v for k, v in sorted(env.items())},
         "digest": digest,
-        "params": dict(sorted(pipeline.params.items())),
+        "params": dict(sorted(masked_env(pipeline.params, declared).items())),
         "format": str(pipeline.format),
     }
     text = json.dumps(identity, sort_keys=True, default=str)

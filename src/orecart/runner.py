@@ -40,7 +40,7 @@ from orecart.executors import Executor, Result, Task
 from orecart.guards import MemberGuard
 from orecart.model import Attempt, Member, MemberRun, MemberStatus, Run, RunStatus
 from orecart.planner import Decision, Plan, Step
-from orecart.secrets import secret_values
+from orecart.secrets import Redactor, secret_values
 from orecart.stores import Holder, Locks
 
 
@@ -246,6 +246,7 @@ class Runner:
             self.plan.pipeline, member, run_id, (artifacts, inputs), self.config.graph_env
         )
         declared = self.plan.pipeline.secrets | member.secrets
+        secrets = secret_values(env, declared) | secret_values(self.plan.pipeline.params, declared)
         return Task(
             run_id=run_id,
             pipeline=self.plan.pipeline.name,
@@ -256,7 +257,7 @@ class Runner:
             artifacts=artifacts,
             inputs=inputs,
             log_path=self._log_path(member.name),
-            secrets=secret_values(env, declared),
+            secrets=secrets,
             digest=step.digest,
             keep=self.config.keep,
             labels={
@@ -296,6 +297,8 @@ class Runner:
     def _settle(self, future: Future[Result]) -> None:
         flight = self.flights.pop(future)
         result = _result_of(future)
+        if result.error:  # a daemon's or a tool's message may quote what it was given
+            result = replace(result, error=Redactor(flight.task.secrets)(result.error))
         if flight.leased and flight.member.pool:
             self.backends.locks.release(flight.member.pool, self._holder(flight.member))
         self._emit(AttemptFinished(self._attempt(flight, result)))

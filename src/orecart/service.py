@@ -30,6 +30,7 @@ from orecart.model import Attempt, Member, MemberRun, Pipeline, PullPolicy, Run,
 from orecart.planner import Decision, Facts, Plan, Selection, plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner
+from orecart.secrets import masked_env
 from orecart.spec import load_pipeline
 from orecart.stores import Holder, default_state_url, open_store
 from orecart.stores.sql import SqlStore
@@ -202,7 +203,7 @@ class Service:
             pipeline=pipeline.name,
             status=RunStatus.QUEUED,
             source=str(pipeline.source),
-            params=dict(pipeline.params),
+            params=masked_env(pipeline.params, pipeline.secrets),
             profile=pipeline.profile,
             host=holder.host,
             pid=holder.pid,

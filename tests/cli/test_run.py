@@ -232,3 +232,14 @@ def test_hooks_from_the_entry_point_group(cli: Cli, tmp_path: Path) -> None:
     cli.write("pipeline: ep\nmembers:\n  - {name: a, run: [\"true\"]}\n")
     assert cli("run", "pipeline.yaml", env={"PYTHONPATH": str(site)}).code == 0
     assert (tmp_path / "seen").read_text() == "succeeded"
+
+
+def test_secret_params_are_masked_in_the_store_and_output(cli: Cli, tmp_path: Path) -> None:
+    cli.write("pipeline: sp\nmembers:\n  - {name: a, shell: 'echo \"$ORECART_PARAMS\"'}\n")
+    done = cli("run", "pipeline.yaml", "-p", "API_TOKEN=tok-very-secret", "-p", "release=3")
+    assert done.code == 0, done.err
+    assert "tok-very-secret" not in done.out + done.err
+    run = cli("status", "pipeline.yaml", "--json").json()["run"]
+    assert run["params"] == {"API_TOKEN": "***", "release": "3"}
+    stored = b"".join(p.read_bytes() for p in (tmp_path / ".orecart").rglob("*") if p.is_file())
+    assert b"tok-very-secret" not in stored
