@@ -1,0 +1,443 @@
+"""Container overhead: a chain of trivial containers, orecart against a shell loop.
+
+Workload: 10 image members in a chain (each ``needs`` the one before), each running
+``true`` in BUSYBOX_IMAGE (``orecart-test/busybox:1``, built locally by
+``tests.services.docker.ensure_images`` with ``docker import``; nothing is pulled),
+``max_parallel`` 1, pull policy ``if-missing``.
+Baseline: the shell loop ``for i in 1..10; do docker run --rm IMAGE true; done``.
+Target (from the issue): orecart's wall time is at most 1.15 x the shell loop's.
+
+Method. Each repetition runs, in a rotating order, side by side on the same daemon:
+
+* ``shell loop``: ``sh -c 'for i in ...; do docker run --rm IMAGE true || exit 1; done'``;
+* ``orecart CLI`` (held against the target): a fresh process,
+  ``<prefix>/bin/orecart run pipeline.yaml --pull if-missing --max-parallel 1 --quiet``,
+  in a fresh folder (a first run: new SQLite store; a second run in the same folder would
+  skip every member, their image digest being unchanged);
+* ``orecart service``: ``Service().run(Source(file, pull=PullPolicy.IF_MISSING),
+  RunOptions(max_parallel=1))`` inside this process (no interpreter start-up or imports),
+  with every Docker API request and state-store call timed (see below);
+* ``sdk loop``: ``client.containers.run(IMAGE, ["true"], remove=True)`` 10 times in this
+  process: the floor for a Python caller of the Docker SDK (create, start, wait, logs,
+  remove);
+* ``(CLI imports alone)``: ``python -c "import orecart.cli, orecart.executors.docker"``,
+  the part of the CLI's fixed cost that is interpreter start-up and imports.
+
+The figure held against the target is the median over repetitions of the per-repetition
+ratio ``orecart CLI / shell loop`` (paired, so load drift on a shared machine cancels).
+
+Where orecart's time goes: the ``orecart service`` run patches ``requests.Session.send``
+(every Docker API request) and the public methods of ``SqlStore`` with timers, and prints
+per member the median time of each Docker call on the executor's worker thread (image
+check, create, start, wait, follower join, inspect, remove), the log followers' own
+requests (they run beside ``wait``), the runner's gap between one member's removal and
+the next one's first request, the store writes, and the fixed costs before the first and
+after the last member. ``CLI - service`` is the CLI's own fixed cost (interpreter, imports,
+rendering).
+
+    python benchmarks/bench_docker.py [--repeats 5] [--members 10]
+
+Leaves nothing behind: every container is removed by the run that made it (``--rm``,
+orecart's cleanup), and the end checks no container of these pipelines is left.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker
+import requests
+import yaml
+from common import ROOT, Report, console_script, median, table
+
+sys.path.insert(0, str(ROOT))  # tests.services.docker builds the images
+
+from tests.services.docker import BUSYBOX_IMAGE, ensure_images  # noqa: E402
+
+from orecart.model import PullPolicy  # noqa: E402
+from orecart.service import RunOptions, Service, Source  # noqa: E402
+from orecart.stores.sql import SqlStore  # noqa: E402
+
+TARGET_RATIO = 1.15
+#: what ``orecart run`` imports before and while it runs image members, in a fresh process
+IMPORTS = [sys.executable, "-c", "import orecart.cli, orecart.executors.docker"]
+CHAIN = "bench-docker-chain"
+
+
+# -- the daemon and pipelines -------------------------------------------------------------
+
+
+def daemon() -> docker.DockerClient:
+    """A client with the test images built (``docker import``, never a pull)."""
+    client = docker.from_env()
+    client.ping()
+    ensure_images(client)
+    return client
+
+
+def chain_pipeline(folder: Path, count: int, image: str) -> Path:
+    """A native pipeline file: ``count`` members running ``true``, each needing the last."""
+    members: list[dict[str, Any]] = []
+    for i in range(count):
+        member: dict[str, Any] = {"name": f"c{i:02d}", "image": image, "command": ["true"]}
+        if i:
+            member["needs"] = [f"c{i - 1:02d}"]
+        members.append(member)
+    document = {
+        "pipeline": CHAIN,
+        "settings": {"max_parallel": 1, "pull": "if-missing"},
+        "members": members,
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
+def timed_process(argv: list[str], cwd: Path | None = None) -> float:
+    """Wall seconds of a child process; it must exit 0."""
+    start = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+    return wall
+
+
+def orecart_cli(file: Path, *options: str) -> float:
+    """Wall seconds of ``orecart run FILE --quiet OPTIONS`` in a fresh process."""
+    return timed_process([*console_script("orecart"), "run", str(file), "--quiet", *options])
+
+
+def leftovers(client: docker.DockerClient, label: str) -> list[str]:
+    """Names of containers (any state) carrying ``label`` (``key`` or ``key=value``)."""
+    found = client.api.containers(all=True, filters={"label": label})
+    return [str(c["Names"][0]) for c in found]
+
+
+# -- instrumentation: every Docker request and store call, with its thread ----------------
+
+
+@dataclass(frozen=True)
+class Call:
+    thread: str
+    what: str
+    start: float
+    end: float
+
+    @property
+    def took(self) -> float:
+        return self.end - self.start
+
+
+_ID = re.compile(r"[0-9a-f]{64}")
+
+
+def _endpoint(method: str, path: str) -> str:
+    path = _ID.sub("ID", path.split("?")[0])
+    path = re.sub(r"^/v[0-9.]+", "", path)
+    if path.startswith("/images/"):
+        return f"{method} /images/..."
+    return f"{method} {path}"
+
+
+@contextmanager
+def instrumented() -> Iterator[list[Call]]:
+    """Record every Docker API request and every public SqlStore call while inside."""
+    calls: list[Call] = []
+    send = requests.Session.send
+
+    def timed_send(self: requests.Session, request: Any, **kwargs: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return send(self, request, **kwargs)
+        finally:
+            what = _endpoint(request.method, request.path_url)
+            calls.append(Call(threading.current_thread().name, what, start, time.perf_counter()))
+
+    def timer(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return method(*args, **kwargs)
+            finally:
+                thread = threading.current_thread().name
+                calls.append(Call(thread, f"store.{name}", start, time.perf_counter()))
+
+        return timed
+
+    originals = {
+        name: value
+        for name, value in vars(SqlStore).items()
+        if callable(value) and not name.startswith("_")
+    }
+    requests.Session.send = timed_send  # type: ignore[method-assign]
+    for name, value in originals.items():
+        setattr(SqlStore, name, timer(name, value))
+    try:
+        yield calls
+    finally:
+        requests.Session.send = send  # type: ignore[method-assign]
+        for name, value in originals.items():
+            setattr(SqlStore, name, value)
+
+
+# -- the variants -------------------------------------------------------------------------
+
+
+@dataclass
+class Profile:
+    """Where one service run's time went, in seconds."""
+
+    wall: float
+    calls: list[Call]
+    began: float
+
+    def worker(self) -> list[Call]:
+        return [c for c in self.calls if c.thread.startswith("orecart-docker")]
+
+
+@dataclass
+class Samples:
+    walls: dict[str, list[float]] = field(default_factory=dict)
+    profiles: list[Profile] = field(default_factory=list)
+
+    def add(self, name: str, wall: float) -> None:
+        self.walls.setdefault(name, []).append(wall)
+
+
+def shell_loop(count: int, image: str) -> float:
+    script = f"for i in $(seq {count}); do docker run --rm {image} true || exit 1; done"
+    return timed_process(["sh", "-c", script])
+
+
+def sdk_loop(client: docker.DockerClient, count: int, image: str) -> float:
+    start = time.perf_counter()
+    for _ in range(count):
+        client.containers.run(image, ["true"], remove=True)
+    return time.perf_counter() - start
+
+
+def service_run(file: Path) -> Profile:
+    source = Source(file, pull=PullPolicy.IF_MISSING)
+    with instrumented() as calls:
+        began = time.perf_counter()
+        outcome = Service().run(source, RunOptions(max_parallel=1))
+        wall = time.perf_counter() - began
+    if not outcome.ok:
+        raise RuntimeError(f"orecart run failed: {outcome.run}")
+    return Profile(wall, list(calls), began)
+
+
+def measure(client: docker.DockerClient, count: int, repeats: int, scratch: Path) -> Samples:
+    samples = Samples()
+
+    def cli(rep: int) -> None:
+        file = chain_pipeline(scratch / f"cli-{rep}", count, BUSYBOX_IMAGE)
+        samples.add("orecart CLI", orecart_cli(file, "--pull", "if-missing", "--max-parallel", "1"))
+
+    def service(rep: int) -> None:
+        profile = service_run(chain_pipeline(scratch / f"svc-{rep}", count, BUSYBOX_IMAGE))
+        samples.add("orecart service", profile.wall)
+        samples.profiles.append(profile)
+
+    variants: dict[str, Callable[[int], None]] = {
+        "shell loop": lambda rep: samples.add("shell loop", shell_loop(count, BUSYBOX_IMAGE)),
+        "orecart CLI": cli,
+        "orecart service": service,
+        "sdk loop": lambda rep: samples.add("sdk loop", sdk_loop(client, count, BUSYBOX_IMAGE)),
+        "imports": lambda rep: samples.add("(CLI imports alone)", timed_process(IMPORTS)),
+    }
+    service_run(chain_pipeline(scratch / "warm-up", 2, BUSYBOX_IMAGE))  # imports, page cache
+    names = list(variants)
+    for rep in range(repeats):
+        for name in names[rep % len(names) :] + names[: rep % len(names)]:
+            variants[name](rep)
+        print(f"repetition {rep + 1}/{repeats} done", file=sys.stderr)
+    return samples
+
+
+# -- reporting ----------------------------------------------------------------------------
+
+_STEPS = (  # worker-thread requests of one member, in order, and what they are for
+    ("GET /images/...", "image check (ensure)"),
+    ("POST /containers/create", "create"),
+    ("GET /containers/ID/json", "inspect (create's model, exit status)"),
+    ("POST /containers/ID/start", "start"),
+    ("POST /containers/ID/wait", "wait"),
+    ("DELETE /containers/ID", "remove"),
+)
+
+
+def members_of(profile: Profile) -> list[list[Call]]:
+    """The worker threads' requests cut into members (each begins with its image check),
+    in the order they began."""
+    by_thread: dict[str, list[Call]] = collections.defaultdict(list)
+    for call in sorted(profile.worker(), key=lambda c: c.start):
+        by_thread[call.thread].append(call)
+    members: list[list[Call]] = []
+    for calls in by_thread.values():
+        current: list[Call] = []
+        for call in calls:
+            if call.what == "GET /images/..." and (
+                not current or current[-1].what.startswith("DELETE")
+            ):
+                current = []
+                members.append(current)
+            current.append(call)
+    return sorted((m for m in members if m), key=lambda m: m[0].start)
+
+
+def phases(calls: list[Call], began: float) -> dict[str, float]:
+    """One member's critical path in seconds: when it began, its requests, when it ended."""
+    first = {c.what: c for c in reversed(calls)}
+    wait, remove = first["POST /containers/ID/wait"], first["DELETE /containers/ID"]
+    return {
+        "began at": calls[0].start - began,
+        "image check": sum(c.took for c in calls if c.what == "GET /images/..."),
+        "create": first["POST /containers/create"].took,
+        "start": first["POST /containers/ID/start"].took,
+        "wait": wait.took,
+        "after wait (followers, inspect)": remove.start - wait.end,
+        "remove": remove.took,
+        "ended at": calls[-1].end - began,
+    }
+
+
+def per_member(profile: Profile, count: int) -> dict[str, float]:
+    """Seconds per member of one run, by worker request kind, gaps and followers."""
+    spent: dict[str, float] = collections.defaultdict(float)
+    members = members_of(profile)
+    for calls in members:
+        for call in calls:
+            spent[call.what] += call.took
+        for a, b in zip(calls, calls[1:], strict=False):
+            gap = max(0.0, b.start - a.end)
+            # after wait, the worker joins the log followers before it inspects the exit
+            part = "followers joined after wait" if a.what.endswith("/wait") else "between"
+            spent[f"worker: {part}"] += gap
+    spent["runner: one member removed -> next one's first request"] = (
+        sum(max(0.0, b[0].start - a[-1].end) for a, b in zip(members, members[1:], strict=False))
+        * len(members)
+        / max(1, len(members) - 1)
+    )
+    followers = [c for c in profile.calls if c.thread.startswith("orecart-logs")]
+    spent["followers: logs requests (beside wait)"] = sum(
+        c.took for c in followers if c.what.endswith("/logs")
+    )
+    spent["followers: inspect requests (tty check)"] = sum(
+        c.took for c in followers if c.what.endswith("/json")
+    )
+    for call in profile.calls:
+        if call.what.startswith("store."):
+            spent["store: " + call.what.removeprefix("store.")] += call.took
+    return {k: v / count for k, v in spent.items()}
+
+
+def fixed(profile: Profile) -> dict[str, float]:
+    worker = sorted(profile.worker(), key=lambda c: c.start)
+    first, last = worker[0].start, worker[-1].end
+    before = [c for c in profile.calls if c.end <= first]
+    return {
+        "before the first member (load, store, plan, digests)": first - profile.began,
+        "  of it: Docker requests": sum(c.took for c in before if not c.what.startswith("store")),
+        "  of it: store calls": sum(c.took for c in before if c.what.startswith("store")),
+        "after the last member (records, close)": profile.began + profile.wall - last,
+    }
+
+
+def request_counts(profile: Profile, count: int) -> list[tuple[str, str, float, float]]:
+    tally: dict[tuple[str, str], list[float]] = collections.defaultdict(list)
+    for call in profile.calls:
+        kind = call.thread.split("_")[0].split("-")[0:2]
+        tally[("-".join(kind), call.what)].append(call.took)
+    return [
+        (thread, what, len(took) / count, sum(took) / count * 1000)
+        for (thread, what), took in sorted(tally.items(), key=lambda kv: -sum(kv[1]))
+    ]
+
+
+def report(samples: Samples, count: int) -> bool:
+    walls = samples.walls
+    shell = walls["shell loop"]
+    result = Report(
+        f"{count} containers in a chain, max_parallel 1, pull if-missing; "
+        f"{len(shell)} repetitions (medians)",
+        ("variant", "wall s", "ms/container", "x shell (paired)", "walls"),
+    )
+    for name, values in walls.items():
+        ratios = [w / s for w, s in zip(values, shell, strict=True)]
+        result.row(
+            name,
+            median(values),
+            median(values) / count * 1000,
+            median(ratios),
+            " ".join(f"{v:.2f}" for v in values),
+        )
+
+    cli_minus = [c - s for c, s in zip(walls["orecart CLI"], walls["orecart service"], strict=True)]
+    print(f"\nCLI - service (interpreter, imports, rendering): {median(cli_minus):.3f} s")
+
+    breakdowns = [per_member(p, count) for p in samples.profiles]
+    keys = list(dict.fromkeys(k for b in breakdowns for k in b))
+    step_names = dict(_STEPS)
+    print("\nWhere one member's time goes in the service run (median over repetitions, ms):")
+    print(
+        table(
+            ("part", "ms/member"),
+            [
+                (step_names.get(k, k), median(b.get(k, 0.0) for b in breakdowns) * 1000)
+                for k in keys
+            ],
+        )
+    )
+    fixes = [fixed(p) for p in samples.profiles]
+    print("\nFixed costs of the service run (median, s):")
+    print(table(("part", "s"), [(k, median(f[k] for f in fixes)) for k in fixes[0]]))
+    print("\nDocker requests and store calls per member (last repetition):")
+    print(
+        table(
+            ("thread", "request", "per member", "ms/member"),
+            request_counts(samples.profiles[-1], count),
+        )
+    )
+
+    ratio = median(c / s for c, s in zip(walls["orecart CLI"], shell, strict=True))
+    result.target(f"orecart CLI / shell loop ({count} x `true`)", ratio, TARGET_RATIO, "x")
+    return result.print()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--members", type=int, default=10)
+    args = parser.parse_args()
+    client = daemon()
+    scratch = Path(tempfile.mkdtemp(prefix="orecart-bench-docker-"))
+    try:
+        samples = measure(client, args.members, args.repeats, scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        left = leftovers(client, f"orecart.pipeline={CHAIN}")
+        client.close()
+    if left:
+        print(f"LEFT BEHIND: {left}", file=sys.stderr)
+        return 1
+    return 0 if report(samples, args.members) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
