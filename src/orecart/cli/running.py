@@ -1,0 +1,159 @@
+"""Commands that plan and run: validate, schema, plan, run."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from orecart import display
+from orecart.cli.base import (
+    Exit,
+    FileArg,
+    Force,
+    From,
+    GraphUri,
+    Json,
+    Only,
+    OnlyFailed,
+    Params,
+    Profile,
+    Pull,
+    Skip,
+    State,
+    app,
+    err,
+    guarded,
+    out,
+    print_json,
+    selection_of,
+    source_of,
+)
+from orecart.model import RunStatus
+from orecart.runner import Runner
+from orecart.service import Outcome, RunOptions, Service
+
+
+@app.command(rich_help_panel="Pipelines and runs")
+@guarded
+def validate(file: FileArg, profile: Profile = None, param: Params = None) -> None:
+    """Check a pipeline file: syntax, keys, types, needs, cycles, variables."""
+    pipeline = Service().load(source_of(file, profile, param, None))
+    kind = "Motherlode/copili" if pipeline.format == "motherlode" else "native"
+    out.print(f"ok: {file}: pipeline {pipeline.name!r} ({kind} format), "
+              f"{len(pipeline.members)} members")
+
+
+@app.command(rich_help_panel="Pipelines and runs")
+def schema() -> None:
+    """Print the JSON Schema of the native pipeline format."""
+    from orecart.spec import pipeline_schema
+
+    sys.stdout.write(json.dumps(pipeline_schema(), indent=2) + "\n")
+
+
+@app.command(rich_help_panel="Pipelines and runs")
+@guarded
+def plan(
+    file: FileArg,
+    only: Only = None,
+    start: From = None,
+    skip: Skip = None,
+    only_failed: OnlyFailed = False,
+    force: Force = False,
+    profile: Profile = None,
+    param: Params = None,
+    state: State = None,
+    graph: GraphUri = None,
+    pull: Pull = None,
+    as_json: Json = False,
+) -> None:
+    """Show what a run would do, member by member, and why (a dry run)."""
+    source = source_of(file, profile, param, state, graph, pull)
+    the_plan = Service().plan(source, selection_of(only, start, skip, only_failed, force))
+    if as_json:
+        print_json(the_plan.to_dict())
+        return
+    out.print(display.plan_table(the_plan))
+    out.print(display.plan_summary(the_plan))
+
+
+@app.command(rich_help_panel="Pipelines and runs")
+@guarded
+def run(
+    file: FileArg,
+    only: Only = None,
+    start: From = None,
+    skip: Skip = None,
+    only_failed: OnlyFailed = False,
+    force: Force = False,
+    fail_fast: Annotated[bool | None, typer.Option(
+        "--fail-fast/--no-fail-fast", help="Start nothing new after a failure.")] = None,
+    max_parallel: Annotated[int | None, typer.Option(min=1, help="At most N at once.")] = None,
+    keep: Annotated[bool, typer.Option(help="Keep failed containers for debugging.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide member output.")] = False,
+    profile: Profile = None,
+    param: Params = None,
+    state: State = None,
+    graph: GraphUri = None,
+    pull: Pull = None,
+    as_json: Json = False,
+) -> None:
+    """Run the pipeline: members in dependency order, in parallel where they can be."""
+    source = source_of(file, profile, param, state, graph, pull)
+    options = RunOptions(selection_of(only, start, skip, only_failed, force), max_parallel,
+                         fail_fast, keep)
+    live = out.is_terminal and not (quiet or as_json)
+    progress = display.LiveProgress(out) if live else nullcontext(
+        display.PlainProgress(err if quiet or as_json else out, quiet=quiet or as_json))
+    with _interrupts() as runners, progress as sink:
+
+        def started(runner: Runner) -> None:
+            runners.append(runner)
+            if isinstance(sink, display.LiveProgress):
+                sink.planned(runner.plan)
+
+        outcome = Service().run(source, options, [sink], on_start=started)
+    _report_run(outcome, as_json, table=not live)
+    raise typer.Exit(_run_exit(outcome))
+
+
+@contextmanager
+def _interrupts() -> Iterator[list[Runner]]:
+    """SIGINT/SIGTERM stop the runs added to the list (members aborted); a second one kills
+    at once. Before any run started, they stop the command as usual."""
+    runners: list[Runner] = []
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for runner in runners:
+            runner.interrupt()
+        if not runners:
+            raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield runners
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
+    if as_json:
+        print_json({"run": outcome.run, "members": outcome.member_runs})
+    elif table:  # a live table already shows the end state
+        err.print(display.member_table(outcome.run, outcome.member_runs))
+    for note in outcome.notes:
+        err.print(f"warning: hook failed: {note}", markup=False)
+
+
+def _run_exit(outcome: Outcome) -> Exit:
+    if outcome.run.status is RunStatus.ABORTED:
+        return Exit.INTERRUPTED
+    return Exit.OK if outcome.ok else Exit.FAILED
