@@ -365,7 +365,7 @@ def test_without_pidfd_the_exit_is_still_seen(
     executor: LocalExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Kernels before 5.3 have no pidfd_open: exits are then checked without reaping."""
-    monkeypatch.setattr(local, "_pidfd", lambda pid: None)
+    monkeypatch.setattr(local, "open_pidfd", lambda pid: None)
     sink = Collector()
     script = 'sleep 300 & echo "pid $!"; echo done; exit 4'
     result = run(executor, make_task(tmp_path, loader("old-kernel", script)), sink)

@@ -31,7 +31,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future, wait
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,6 +38,14 @@ from typing import IO
 
 from orecart.executors import OutputSink, Result, Task
 from orecart.executors.logfile import LineSplitter, LogWriter, open_log
+from orecart.executors.process import (
+    ProcessGroup,
+    command_of,
+    exit_outcome,
+    has_exited,
+    open_pidfd,
+    spawn_error,
+)
 from orecart.executors.reaper import Reaper
 from orecart.model import Member, MemberStatus
 
@@ -55,100 +62,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _command(member: Member) -> list[str] | None:
-    """The argv to execute: ``run`` as is, ``shell`` through /bin/sh; None when neither."""
-    if member.run:
-        return list(member.run)
-    if member.shell is not None:
-        return ["/bin/sh", "-c", member.shell]
-    return None
-
-
-def _spawn_error(exc: Exception, program: str) -> str:
-    """Why Popen could not start ``program``, in the words a user looks for."""
-    if isinstance(exc, FileNotFoundError):
-        return f"command not found: {program}"
-    if isinstance(exc, PermissionError):
-        return f"permission denied: {program}"
-    if isinstance(exc, OSError):
-        return f"cannot start {program}: {exc.strerror or exc}"
-    return f"cannot start {program}: {exc}"
-
-
-def _exit_outcome(code: int | None) -> tuple[MemberStatus, str | None]:
-    """Status and error for a process that ended on its own with ``code`` (None: unknown)."""
-    if code is None:
-        return MemberStatus.ERRORED, "the exit status could not be determined"
-    if code == 0:
-        return MemberStatus.SUCCEEDED, None
-    if code > 0:
-        return MemberStatus.FAILED, f"exit code {code}"
-    try:
-        name = signal.Signals(-code).name
-    except ValueError:
-        name = f"signal {-code}"
-    return MemberStatus.FAILED, f"killed by {name}"
-
-
-def _pidfd(pid: int) -> int | None:
-    """A pidfd that polls readable when ``pid`` exits; None where the kernel has none."""
-    try:
-        return os.pidfd_open(pid)
-    except (AttributeError, OSError):
-        return None
-
-
-def _has_exited(pid: int) -> bool:
-    """Whether ``pid`` has exited, without reaping it (the zombie keeps its group id)."""
-    try:
-        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
-    except ChildProcessError:
-        return True
-
-
-class _Group:
-    """A started member process and its process group; signals never reach a reused id."""
-
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        self.process = process
-        self.pgid = process.pid  # start_new_session: the leader's pid is the group id
-        self._lock = threading.Lock()
-        self._reaped = False
-        self._code: int | None = None
-
-    def signal(self, signum: int) -> None:
-        with self._lock:
-            if not self._reaped:
-                self._killpg(signum)
-
-    def reap(self, before: Callable[[int], None]) -> int | None:
-        """Kill what the exited leader left in its group, call ``before``, then reap it.
-
-        Until ``waitpid`` the leader is a zombie that holds the group id, so the kill and
-        ``before`` (unregistering from the reaper) cannot hit a reused id.
-        """
-        with self._lock:
-            if self._reaped:
-                return self._code
-            self._killpg(signal.SIGKILL)
-            before(self.pgid)
-            self._reaped = True
-            try:
-                _, status = os.waitpid(self.process.pid, 0)
-            except ChildProcessError:
-                self.process.returncode = -1  # keeps subprocess from waiting on it later
-                return None
-            self._code = os.waitstatus_to_exitcode(status)
-            self.process.returncode = self._code
-            return self._code
-
-    def _killpg(self, signum: int) -> None:
-        try:
-            os.killpg(self.pgid, signum)
-        except OSError:
-            pass  # the group is already empty
-
-
 class _Attempt:
     """One submitted attempt: its process, its output pump and its future."""
 
@@ -160,7 +73,7 @@ class _Attempt:
         self.started_at = _now()
         self.aborted = False
         self._lock = threading.Lock()
-        self._group: _Group | None = None
+        self._group: ProcessGroup | None = None
         self._code: int | None = None
         self._exited = False
         self._timed_out = False
@@ -204,7 +117,7 @@ class _Attempt:
 
     def _execute(self, log: LogWriter) -> Result:
         member = self.task.member
-        argv = _command(member)
+        argv = command_of(member)
         if argv is None:
             kind = "a container member needs the docker executor" if member.container else ""
             return self._result(MemberStatus.ERRORED, f"no run or shell command {kind}".strip())
@@ -242,8 +155,8 @@ class _Attempt:
                     bufsize=0,
                 )
             except Exception as exc:  # anything Popen raises means it could not start
-                return _spawn_error(exc, argv[0])
-            self._group = _Group(process)
+                return spawn_error(exc, argv[0])
+            self._group = ProcessGroup(process)
             self.executor._guard(process.pid)
         if self.task.member.timeout is not None:
             self._timeout_at = time.monotonic() + self.task.member.timeout
@@ -264,7 +177,7 @@ class _Attempt:
 
     # -- the output pump ---------------------------------------------------------------
 
-    def _watch(self, log: LogWriter, group: _Group) -> None:
+    def _watch(self, log: LogWriter, group: ProcessGroup) -> None:
         """Copy output to the log and sink until the process exited and the pipes closed."""
         process = group.process
         assert process.stdout is not None and process.stderr is not None
@@ -275,7 +188,7 @@ class _Attempt:
         poller = select.poll()
         for fd in streams:
             poller.register(fd, select.POLLIN)
-        pidfd = _pidfd(process.pid)
+        pidfd = open_pidfd(process.pid)
         if pidfd is not None:
             poller.register(pidfd, select.POLLIN)
         try:
@@ -286,7 +199,7 @@ class _Attempt:
                         self._on_exit(group)
                     else:
                         self._read(fd, streams, poller, log)
-                if pidfd is None and not self._exited and _has_exited(process.pid):
+                if pidfd is None and not self._exited and has_exited(process.pid):
                     self._on_exit(group)
                 self._deadlines(group, streams, poller)
         finally:
@@ -320,14 +233,14 @@ class _Attempt:
         except Exception as exc:  # a broken sink must not block the pipes of a live process
             self._sink_error = f"output sink failed: {exc!r}"
 
-    def _on_exit(self, group: _Group) -> None:
+    def _on_exit(self, group: ProcessGroup) -> None:
         code = group.reap(self.executor._unguard)
         with self._lock:
             self._code, self._exited = code, True
         self._timeout_at = self._kill_at = None
         self._drain_at = time.monotonic() + DRAIN
 
-    def _deadlines(self, group: _Group, streams: _Streams, poller: select.poll) -> None:
+    def _deadlines(self, group: ProcessGroup, streams: _Streams, poller: select.poll) -> None:
         now = time.monotonic()
         if self._timeout_at is not None and now >= self._timeout_at:
             self._timeout_at, self._timed_out = None, True
@@ -359,7 +272,7 @@ class _Attempt:
         if self._timed_out:
             timeout = self.task.member.timeout or 0.0
             return self._result(MemberStatus.FAILED, f"timed out after {timeout:g}s", self._code)
-        status, error = _exit_outcome(self._code)
+        status, error = exit_outcome(self._code)
         if self._sink_error is not None:
             status, error = MemberStatus.ERRORED, self._sink_error
         return self._result(status, error, self._code)

@@ -1,0 +1,109 @@
+"""One member process and its process group: starting words, exit statuses, signals.
+
+The group, not just the main process, is what orecart stops; its id stays valid until the
+leader is reaped, which ``ProcessGroup.reap`` does last, so no signal reaches a reused id.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from collections.abc import Callable
+
+from orecart.model import Member, MemberStatus
+
+
+def command_of(member: Member) -> list[str] | None:
+    """The argv to execute: ``run`` as is, ``shell`` through /bin/sh; None when neither."""
+    if member.run:
+        return list(member.run)
+    if member.shell is not None:
+        return ["/bin/sh", "-c", member.shell]
+    return None
+
+
+def spawn_error(exc: Exception, program: str) -> str:
+    """Why Popen could not start ``program``, in the words a user looks for."""
+    if isinstance(exc, FileNotFoundError):
+        return f"command not found: {program}"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {program}"
+    if isinstance(exc, OSError):
+        return f"cannot start {program}: {exc.strerror or exc}"
+    return f"cannot start {program}: {exc}"
+
+
+def exit_outcome(code: int | None) -> tuple[MemberStatus, str | None]:
+    """Status and error for a process that ended on its own with ``code`` (None: unknown)."""
+    if code is None:
+        return MemberStatus.ERRORED, "the exit status could not be determined"
+    if code == 0:
+        return MemberStatus.SUCCEEDED, None
+    if code > 0:
+        return MemberStatus.FAILED, f"exit code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = f"signal {-code}"
+    return MemberStatus.FAILED, f"killed by {name}"
+
+
+def open_pidfd(pid: int) -> int | None:
+    """A pidfd that polls readable when ``pid`` exits; None where the kernel has none."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
+def has_exited(pid: int) -> bool:
+    """Whether ``pid`` has exited, without reaping it (the zombie keeps its group id)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return True
+
+
+class ProcessGroup:
+    """A started member process and its process group; signals never reach a reused id."""
+
+    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+        self.process = process
+        self.pgid = process.pid  # start_new_session: the leader's pid is the group id
+        self._lock = threading.Lock()
+        self._reaped = False
+        self._code: int | None = None
+
+    def signal(self, signum: int) -> None:
+        with self._lock:
+            if not self._reaped:
+                self._killpg(signum)
+
+    def reap(self, before: Callable[[int], None]) -> int | None:
+        """Kill what the exited leader left in its group, call ``before``, then reap it.
+
+        Until ``waitpid`` the leader is a zombie that holds the group id, so the kill and
+        ``before`` (unregistering from the reaper) cannot hit a reused id.
+        """
+        with self._lock:
+            if self._reaped:
+                return self._code
+            self._killpg(signal.SIGKILL)
+            before(self.pgid)
+            self._reaped = True
+            try:
+                _, status = os.waitpid(self.process.pid, 0)
+            except ChildProcessError:
+                self.process.returncode = -1  # keeps subprocess from waiting on it later
+                return None
+            self._code = os.waitstatus_to_exitcode(status)
+            self.process.returncode = self._code
+            return self._code
+
+    def _killpg(self, signum: int) -> None:
+        try:
+            os.killpg(self.pgid, signum)
+        except OSError:
+            pass  # the group is already empty
