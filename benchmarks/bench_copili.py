@@ -16,9 +16,10 @@ locally since the push), as copili asks the registry before each container.
 How copili is invoked. copili 1.4.1 lives in its own virtualenv, never in orecart's
 (default ``$XDG_CACHE_HOME/orecart-bench/copili-1.4.1``, made on first use with
 ``python -m venv`` and ``pip install copili==1.4.1``; or ``--copili-python``). The
-benchmark runs ``COPILI_PYTHON -c DRIVER pipeline.yaml LOGDIR DOTENV``, where DRIVER is
-copili's documented use (its README's quick example, as Motherlode's ``main.py`` does
-minus Motherlode's Neo4j did-it-run callback, which this file has no graph for)::
+benchmark runs ``COPILI_PYTHON -c DRIVER pipeline.yaml LOGDIR DOTENV`` in the run's folder,
+where DRIVER is copili's documented use (its README's quick example), with none of its
+callbacks set, so copili's defaults apply (nothing counts as already run; a container
+starts once its dependencies exited 0)::
 
     pipeline = copili.Pipeline(description=FILE,
         docker_client=docker.DockerClient(base_url="unix://var/run/docker.sock"),
@@ -36,9 +37,18 @@ Two rows: as is (``max_parallel`` defaults to the CPU count, 2 here, so the four
 run two at a time: 3 s of sleeps) and with ``--max-parallel 4`` (2 s). The target is held
 against the default invocation. The figure is the median over repetitions of the
 per-repetition ratio ``orecart / copili``, both fresh processes (interpreter start-up and
-imports included on both sides), run side by side in a rotating order.
+imports included on both sides), run side by side in a rotating order. The ``cpu s``
+column is the process's user + system time (``os.wait4``), which moves less with load.
 
-    python benchmarks/bench_copili.py [--repeats 3] [--copili-python PATH]
+Where orecart's time goes: a fourth variant, ``orecart service (in-process)``, runs
+``Service().run(Source(file), RunOptions())`` (the same defaults) inside this process with
+every Docker request and store call timed (``bench_docker.instrumented``); for its
+median-wall repetition the script prints each member's phases on the critical path
+(when it began, image check, create, start, wait, followers + inspect after the wait,
+remove, when it ended) and the time before the first member. ``CLI - service`` is the
+CLI's own fixed cost (interpreter, imports, first use of the store and spec machinery).
+
+    python benchmarks/bench_copili.py [--repeats 5] [--copili-python PATH]
 
 Leaves nothing behind: the registry is stopped and its storage deleted, the pushed tag
 removed, and the end checks that no container of either tool's run is left.
@@ -48,6 +58,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -57,6 +68,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -75,6 +87,7 @@ PIPELINE = "BenchCopili"
 LOADERS = ("bench_load_1", "bench_load_2", "bench_load_3", "bench_load_4")
 JOIN = "bench_join"
 CRITICAL_PATH = 2.0
+NAN = float("nan")
 
 DRIVER = """\
 import json, sys, time
@@ -160,16 +173,21 @@ def motherlode_file(folder: Path, repository: str) -> Path:
     return path
 
 
-def run_copili(python: Path, file: Path) -> tuple[float, float]:
-    """(process wall seconds, seconds inside ``Pipeline.run``) of one copili run."""
+def run_copili(python: Path, file: Path) -> tuple[float, float, float]:
+    """(process wall, process CPU, seconds inside ``Pipeline.run``) of one copili run."""
     logs = file.parent / "copili-logs"
     argv = [str(python), "-c", DRIVER, str(file), str(logs), str(file.parent / ".env")]
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=file.parent, capture_output=True, text=True, check=False)
+    pipe, merged = subprocess.PIPE, subprocess.STDOUT
+    with subprocess.Popen(argv, cwd=file.parent, stdout=pipe, stderr=merged) as child:
+        out = child.stdout.read().decode() if child.stdout else ""
+        _, status, usage = os.wait4(child.pid, 0)  # wait4: the child's CPU time too
+        child.returncode = code = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"copili failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return wall, float(json.loads(done.stdout.strip().splitlines()[-1])["run"])
+    if code != 0:
+        raise RuntimeError(f"copili failed ({code}):\n{out}")
+    inner = float(json.loads(out.strip().splitlines()[-1])["run"])
+    return wall, usage.ru_utime + usage.ru_stime, inner
 
 
 def service_run(file: Path) -> Profile:
@@ -183,30 +201,41 @@ def service_run(file: Path) -> Profile:
     return Profile(wall, list(calls), began)
 
 
+@dataclass(frozen=True)
+class Figures:
+    walls: dict[str, list[float]]
+    cpus: dict[str, list[float]]
+
+
 def measure(
     python: Path, repository: str, repeats: int, scratch: Path
-) -> tuple[dict[str, list[float]], list[Profile]]:
+) -> tuple[Figures, list[Profile]]:
     walls: dict[str, list[float]] = {}
+    cpus: dict[str, list[float]] = {}
     profiles: list[Profile] = []
 
-    def add(name: str, value: float) -> None:
-        walls.setdefault(name, []).append(value)
+    def add(name: str, wall: float, cpu: float = NAN) -> None:
+        walls.setdefault(name, []).append(wall)
+        cpus.setdefault(name, []).append(cpu)
 
     def copili(rep: int) -> None:
-        wall, inner = run_copili(python, motherlode_file(scratch / f"copili-{rep}", repository))
-        add("copili 1.4.1", wall)
+        file = motherlode_file(scratch / f"copili-{rep}", repository)
+        wall, cpu, inner = run_copili(python, file)
+        add("copili 1.4.1", wall, cpu)
         add("  of it: Pipeline.run", inner)
 
     def orecart(name: str, *options: str) -> Callable[[int], None]:
         def one(rep: int) -> None:
             folder = scratch / f"{name.replace(' ', '_')}-{rep}"
-            add(name, orecart_cli(motherlode_file(folder, repository), *options))
+            add(name, *orecart_cli(motherlode_file(folder, repository), *options))
 
         return one
 
     def service(rep: int) -> None:
-        profile = service_run(motherlode_file(scratch / f"service-{rep}", repository))
-        add("orecart service (in-process)", profile.wall)
+        file = motherlode_file(scratch / f"service-{rep}", repository)
+        cpu = time.process_time()
+        profile = service_run(file)
+        add("orecart service (in-process)", profile.wall, time.process_time() - cpu)
         profiles.append(profile)
 
     variants = {
@@ -221,7 +250,7 @@ def measure(
         for name in names[rep % len(names) :] + names[: rep % len(names)]:
             variants[name](rep)
         print(f"repetition {rep + 1}/{repeats} done", file=sys.stderr)
-    return walls, profiles
+    return Figures(walls, cpus), profiles
 
 
 def critical_path(profiles: list[Profile]) -> None:
@@ -245,16 +274,19 @@ def critical_path(profiles: list[Profile]) -> None:
     )
 
 
-def report(walls: dict[str, list[float]], profiles: list[Profile], repository: str) -> bool:
+def report(figures: Figures, profiles: list[Profile], repository: str) -> bool:
+    walls = figures.walls
     copili = walls["copili 1.4.1"]
     result = Report(
         f"Motherlode file, 4 x `sleep 1` + 1 needing all four, {repository}:1; "
         f"{len(copili)} repetitions (medians; critical path {CRITICAL_PATH:g} s)",
-        ("variant", "wall s", "x copili (paired)", "walls"),
+        ("variant", "wall s", "x copili (paired)", "cpu s", "walls"),
     )
     for name, values in walls.items():
         ratio = median(v / c for v, c in zip(values, copili, strict=True))
-        result.row(name, median(values), ratio, " ".join(f"{v:.2f}" for v in values))
+        cpu = median(figures.cpus[name])
+        cells = (median(values), ratio, "-" if math.isnan(cpu) else cpu)
+        result.row(name, *cells, " ".join(f"{v:.2f}" for v in values))
     cli_minus = [
         c - s
         for c, s in zip(walls["orecart run"], walls["orecart service (in-process)"], strict=True)
@@ -272,11 +304,12 @@ def report(walls: dict[str, list[float]], profiles: list[Profile], repository: s
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--copili-python", help="a Python that has copili 1.4.1")
     args = parser.parse_args()
     python = copili_python(args.copili_python)
     client = daemon()
+    load = os.getloadavg()[0]
     scratch = Path(tempfile.mkdtemp(prefix="orecart-bench-copili-"))
     repository = ""
     try:
@@ -284,7 +317,7 @@ def main() -> int:
             repository = f"{host}/orecart-bench/busybox"
             push(client, BUSYBOX_IMAGE, f"{repository}:1")
             try:
-                walls, profiles = measure(python, repository, args.repeats, scratch)
+                figures, profiles = measure(python, repository, args.repeats, scratch)
             finally:
                 client.images.remove(f"{repository}:1", noprune=True)
     finally:
@@ -298,7 +331,11 @@ def main() -> int:
     if left:
         print(f"LEFT BEHIND: {left}", file=sys.stderr)
         return 1
-    return 0 if report(walls, profiles, repository) else 1
+    print(
+        f"load average (1 min): {load:.1f} before, {os.getloadavg()[0]:.1f} after; "
+        f"{os.cpu_count()} CPUs"
+    )
+    return 0 if report(figures, profiles, repository) else 1
 
 
 if __name__ == "__main__":

@@ -25,6 +25,9 @@ Method. Each repetition runs, in a rotating order, side by side on the same daem
 
 The figure held against the target is the median over repetitions of the per-repetition
 ratio ``orecart CLI / shell loop`` (paired, so load drift on a shared machine cancels).
+The ``cpu s`` column is user + system time: of the child process and the children it
+reaped (``os.wait4``; for the shell loop, ``sh`` and its ``docker`` clients, not dockerd),
+or of this whole process for the in-process variants.
 
 Where orecart's time goes: the ``orecart service`` run patches ``requests.Session.send``
 (every Docker API request) and the public methods of ``SqlStore`` with timers, and prints
@@ -45,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import os
 import re
 import shutil
 import subprocess
@@ -107,18 +111,22 @@ def chain_pipeline(folder: Path, count: int, image: str) -> Path:
     return path
 
 
-def timed_process(argv: list[str], cwd: Path | None = None) -> float:
-    """Wall seconds of a child process; it must exit 0."""
+def timed_process(argv: list[str]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system, its reaped children included) of a child
+    process, which must exit 0. CPU time moves much less than wall time with load."""
     start = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as child:
+        output = child.stdout.read() if child.stdout else b""
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"{argv} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-    return wall
+    if child.returncode != 0:
+        raise RuntimeError(f"{argv} exited {child.returncode}:\n{output.decode()}")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
-def orecart_cli(file: Path, *options: str) -> float:
-    """Wall seconds of ``orecart run FILE --quiet OPTIONS`` in a fresh process."""
+def orecart_cli(file: Path, *options: str) -> tuple[float, float]:
+    """(wall, CPU) seconds of ``orecart run FILE --quiet OPTIONS`` in a fresh process."""
     return timed_process([*console_script("orecart"), "run", str(file), "--quiet", *options])
 
 
@@ -213,22 +221,29 @@ class Profile:
 @dataclass
 class Samples:
     walls: dict[str, list[float]] = field(default_factory=dict)
+    cpus: dict[str, list[float]] = field(default_factory=dict)
     profiles: list[Profile] = field(default_factory=list)
 
-    def add(self, name: str, wall: float) -> None:
-        self.walls.setdefault(name, []).append(wall)
+    def add(self, name: str, timing: tuple[float, float]) -> None:
+        self.walls.setdefault(name, []).append(timing[0])
+        self.cpus.setdefault(name, []).append(timing[1])
 
 
-def shell_loop(count: int, image: str) -> float:
+def in_process(action: Callable[[], Any]) -> tuple[float, float]:
+    """(wall, CPU of this whole process) seconds of ``action``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    action()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def shell_loop(count: int, image: str) -> tuple[float, float]:
     script = f"for i in $(seq {count}); do docker run --rm {image} true || exit 1; done"
     return timed_process(["sh", "-c", script])
 
 
-def sdk_loop(client: docker.DockerClient, count: int, image: str) -> float:
-    start = time.perf_counter()
+def sdk_loop(client: docker.DockerClient, count: int, image: str) -> None:
     for _ in range(count):
         client.containers.run(image, ["true"], remove=True)
-    return time.perf_counter() - start
 
 
 def service_run(file: Path) -> Profile:
@@ -250,15 +265,19 @@ def measure(client: docker.DockerClient, count: int, repeats: int, scratch: Path
         samples.add("orecart CLI", orecart_cli(file, "--pull", "if-missing", "--max-parallel", "1"))
 
     def service(rep: int) -> None:
-        profile = service_run(chain_pipeline(scratch / f"svc-{rep}", count, BUSYBOX_IMAGE))
-        samples.add("orecart service", profile.wall)
+        file = chain_pipeline(scratch / f"svc-{rep}", count, BUSYBOX_IMAGE)
+        cpu = time.process_time()
+        profile = service_run(file)
+        samples.add("orecart service", (profile.wall, time.process_time() - cpu))
         samples.profiles.append(profile)
 
     variants: dict[str, Callable[[int], None]] = {
         "shell loop": lambda rep: samples.add("shell loop", shell_loop(count, BUSYBOX_IMAGE)),
         "orecart CLI": cli,
         "orecart service": service,
-        "sdk loop": lambda rep: samples.add("sdk loop", sdk_loop(client, count, BUSYBOX_IMAGE)),
+        "sdk loop": lambda rep: samples.add(
+            "sdk loop", in_process(lambda: sdk_loop(client, count, BUSYBOX_IMAGE))
+        ),
         "imports": lambda rep: samples.add("(CLI imports alone)", timed_process(IMPORTS)),
     }
     service_run(chain_pipeline(scratch / "warm-up", 2, BUSYBOX_IMAGE))  # imports, page cache
@@ -376,7 +395,7 @@ def report(samples: Samples, count: int) -> bool:
     result = Report(
         f"{count} containers in a chain, max_parallel 1, pull if-missing; "
         f"{len(shell)} repetitions (medians)",
-        ("variant", "wall s", "ms/container", "x shell (paired)", "walls"),
+        ("variant", "wall s", "ms/container", "x shell (paired)", "cpu s", "walls"),
     )
     for name, values in walls.items():
         ratios = [w / s for w, s in zip(values, shell, strict=True)]
@@ -385,6 +404,7 @@ def report(samples: Samples, count: int) -> bool:
             median(values),
             median(values) / count * 1000,
             median(ratios),
+            median(samples.cpus[name]),
             " ".join(f"{v:.2f}" for v in values),
         )
 
@@ -426,6 +446,7 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=10)
     args = parser.parse_args()
     client = daemon()
+    load = os.getloadavg()[0]
     scratch = Path(tempfile.mkdtemp(prefix="orecart-bench-docker-"))
     try:
         samples = measure(client, args.members, args.repeats, scratch)
@@ -436,6 +457,10 @@ def main() -> int:
     if left:
         print(f"LEFT BEHIND: {left}", file=sys.stderr)
         return 1
+    print(
+        f"load average (1 min): {load:.1f} before, {os.getloadavg()[0]:.1f} after; "
+        f"{os.cpu_count()} CPUs"
+    )
     return 0 if report(samples, args.members) else 1
 
 

@@ -37,7 +37,7 @@ Date, DateTime, LocalDateTime and Point (nodes) and float, integer, string, Date
   sizes: ``take_snapshot``, ``delta``, ``GraphGuard.before`` + ``after`` on a writing
   member's task, and ``GraphRunLog.record_member_run``.
 
-    python benchmarks/bench_graph.py [--repeats 3] [--overhead-repeats 7] [--members 50]
+    python benchmarks/bench_graph.py [--repeats 2] [--overhead-repeats 7] [--members 50]
     python benchmarks/bench_graph.py --skip-backup      # only the overhead, at 200k/500k
     python benchmarks/bench_graph.py --profile          # also cProfile the guard + log write
 
@@ -64,19 +64,17 @@ from typing import Any
 import yaml
 from common import ROOT, Report, median, run_fresh, table, timed, trivial_members
 
-sys.path.insert(0, str(ROOT))  # tests.services.neo4j: the test server launcher
-
-from orecart.events import AttemptFinished, Event, MemberFinished  # noqa: E402
-from orecart.executors import Result, Task  # noqa: E402
-from orecart.graph.connect import GraphConnection  # noqa: E402
-from orecart.graph.guard import GraphGuard  # noqa: E402
-from orecart.graph.runlog import NODE_LABEL, RUN_LABEL, GraphRunLog, ensure_schema  # noqa: E402
-from orecart.graph.schema import wipe  # noqa: E402
-from orecart.graph.snapshot import delta, take_snapshot  # noqa: E402
-from orecart.model import Graph, MemberRun, MemberStatus, Pipeline  # noqa: E402
-from orecart.service import RunOptions, Service, Source  # noqa: E402
-from orecart.spec import load_pipeline  # noqa: E402
-from tests.services.neo4j import PASSWORD, USER, start_neo4j, stop_neo4j  # noqa: E402
+from orecart.events import AttemptFinished, Event, MemberFinished
+from orecart.executors import Result, Task
+from orecart.graph.backup import backup, restore
+from orecart.graph.connect import GraphConnection
+from orecart.graph.guard import GraphGuard
+from orecart.graph.runlog import NODE_LABEL, RUN_LABEL, GraphRunLog, ensure_schema
+from orecart.graph.schema import wipe
+from orecart.graph.snapshot import delta, take_snapshot
+from orecart.model import Graph, MemberRun, MemberStatus, Pipeline
+from orecart.service import Service, Source
+from orecart.spec import load_pipeline
 
 TARGET_MEMBER_MS = 30.0
 BACKUP_RATE = 50_000  # nodes+relationships per second, at least
@@ -133,14 +131,18 @@ CREATE (x)-[:`{kind}` {{weight: toFloat(k % 1000) / 1000.0, n: k,
 @contextmanager
 def neo4j_server() -> Iterator[Graph]:
     """A Neo4j tuned for measuring (not for a fast start); its data deleted afterwards."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # tests/ is not installed
+    from tests.services import neo4j as launcher
+
     workdir = Path(tempfile.mkdtemp(prefix="orecart-bench-neo4j-"))
     process = None
     try:
-        process, uri = start_neo4j(workdir, heap="2g", pagecache_mb=1024, quick=False)
-        yield Graph(uri, USER, PASSWORD)
+        process, uri = launcher.start_neo4j(workdir, heap="2g", pagecache_mb=1024, quick=False)
+        yield Graph(uri, launcher.USER, launcher.PASSWORD)
     finally:
         if process is not None:
-            stop_neo4j(process)
+            launcher.stop_neo4j(process)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -348,17 +350,18 @@ def components(graph: Graph, scratch: Path, calls: int) -> dict[str, float]:
         records = [_member_run(pipeline, i, change) for i in range(calls)]
         for i in range(3):  # warm the server's query plans
             guard.after(tasks[i], guard.before(tasks[i]), ok)
-        costs = {
-            "take_snapshot": _each(lambda i: take_snapshot(conn), calls),
-            "delta (pure)": _each(lambda i: delta(first, first), calls),
-            "GraphGuard.before": _each(lambda i: guard.before(tasks[i]), calls),
-            "GraphGuard.before + after": _each(
-                lambda i: guard.after(tasks[i], guard.before(tasks[i]), ok), calls
-            ),
-            "GraphRunLog.record_member_run": _each(
-                lambda i: log.record_member_run(records[i]), calls
-            ),
-        }
+        costs = _interleaved(
+            {
+                "take_snapshot": lambda i: take_snapshot(conn),
+                "delta (pure)": lambda i: delta(first, first),
+                "GraphGuard.before": lambda i: guard.before(tasks[i]),
+                "GraphGuard.before + after": lambda i: guard.after(
+                    tasks[i], guard.before(tasks[i]), ok
+                ),
+                "GraphRunLog.record_member_run": lambda i: log.record_member_run(records[i]),
+            },
+            calls,
+        )
         # the log nodes written here are not part of the generated graph
         conn.run(f"MATCH (n:`{RUN_LABEL}`|`{NODE_LABEL}`) DETACH DELETE n")
     return costs
@@ -394,30 +397,45 @@ def _member_run(pipeline: Pipeline, i: int, change: dict[str, Any]) -> MemberRun
     )
 
 
-def _each(action: Callable[[int], object], calls: int) -> float:
-    times = []
+def _interleaved(actions: dict[str, Callable[[int], object]], calls: int) -> dict[str, float]:
+    """Median ms per action, the actions taking turns so that drift hits them alike."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
     for i in range(calls):
-        start = time.perf_counter()
-        action(i)
-        times.append(time.perf_counter() - start)
-    return median(times) * 1000
+        for name, action in actions.items():
+            start = time.perf_counter()
+            action(i)
+            times[name].append(time.perf_counter() - start)
+    return {name: median(values) * 1000 for name, values in times.items()}
 
 
-def profile(graph: Graph, scratch: Path, calls: int) -> None:
-    """cProfile the per-member graph work (guard before + after, log write)."""
+def profile(graph: Graph, scratch: Path, calls: int, backups: bool) -> None:
+    """cProfile (this thread) the per-member graph work and, with ``backups``, one backup
+    and one restore of the whole graph, in this process."""
     pipeline = load_pipeline(write_writers(scratch / "profile", calls))
     with GraphConnection.open(graph) as conn:
         guard, log = GraphGuard(conn, pipeline), GraphRunLog(conn, pipeline)
         ok = Result(MemberStatus.SUCCEEDED, exit_code=0)
-        profiler = cProfile.Profile()
-        profiler.enable()
-        for i in range(calls):
-            task = _task(pipeline, i, scratch)
-            result = guard.after(task, guard.before(task), ok)
-            log.record_member_run(_member_run(pipeline, i, dict(result.delta or {})))
-        profiler.disable()
+
+        def members() -> None:
+            for i in range(calls):
+                task = _task(pipeline, i, scratch)
+                result = guard.after(task, guard.before(task), ok)
+                log.record_member_run(_member_run(pipeline, i, dict(result.delta or {})))
+
+        _profiled(f"{calls} x guard before + after + log write", members)
+        if backups:
+            path = scratch / "profile.jsonl.gz"
+            _profiled("backup", lambda: backup(conn, path))
+            _profiled("restore", lambda: restore(conn, path, force=True))
+
+
+def _profiled(title: str, action: Callable[[], object]) -> None:
+    profiler = cProfile.Profile()
+    start = time.perf_counter()
+    profiler.runcall(action)
+    print(f"\n== profile: {title} ({time.perf_counter() - start:.1f} s under cProfile) ==")
     stats = pstats.Stats(profiler).strip_dirs()
-    stats.sort_stats("cumulative").print_stats(30)
+    stats.sort_stats("cumulative").print_stats(25)
     stats.sort_stats("tottime").print_stats(15)
 
 
@@ -510,7 +528,7 @@ def _label(size: tuple[int, int]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="backup/restore rounds per size")
+    parser.add_argument("--repeats", type=int, default=2, help="backup/restore rounds per size")
     parser.add_argument("--overhead-repeats", type=int, default=7)
     parser.add_argument("--members", type=int, default=50)
     parser.add_argument("--calls", type=int, default=50, help="calls per component timing")
@@ -539,7 +557,7 @@ def main() -> int:
             parts[_label(size)] = components(g, scratch, args.calls)
         samples = overhead(g, scratch, args.members, args.overhead_repeats)
         if args.profile:
-            profile(g, scratch, args.calls)
+            profile(g, scratch, args.calls, backups=not args.skip_backup)
     if rounds:
         met &= report_backup(rounds)
     met &= report_overhead(samples, args.members, list(parts)[-1])

@@ -217,10 +217,12 @@ class Service:
             from orecart.executors.docker import reap
 
             def alive(run_id: str) -> bool:
+                """Only runs this store knows to be over are dead: a container of a run
+                recorded elsewhere (another pipeline folder, another store) is not ours."""
                 try:
                     return not session.store.get_run(run_id).status.terminal
                 except NotFoundError:
-                    return False
+                    return True
 
             reap(alive)
         return aborted

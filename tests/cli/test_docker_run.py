@@ -122,3 +122,21 @@ members:
     assert containers_of(docker_ready, name) == []
     members = cli("status", "pipeline.yaml", "--json").json()["members"]
     assert {m["status"] for m in members} == {"aborted"}
+
+
+def test_containers_of_runs_this_store_does_not_know_are_left_alone(
+    cli: Cli, docker_ready: docker.DockerClient
+) -> None:
+    foreign = docker_ready.containers.run(
+        BUSYBOX_IMAGE, ["sleep", "60"], detach=True,
+        labels={"orecart.run": f"elsewhere-{uuid.uuid4().hex[:6]}", "orecart.member": "x",
+                "orecart.pipeline": "another"},
+    )
+    try:
+        cli.write(f"pipeline: mine\nmembers:\n  - {{name: a, image: {BUSYBOX_IMAGE}, "
+                  "pull: if-missing, command: [\"true\"]}\n")
+        assert cli("run", "pipeline.yaml").code == 0
+        foreign.reload()
+        assert foreign.status == "running"
+    finally:
+        foreign.remove(force=True)
