@@ -106,8 +106,9 @@ From = Annotated[list[str] | None, typer.Option(
     "--from", metavar="MEMBER", help="This member and everything downstream (repeatable).")]
 Skip = Annotated[list[str] | None, typer.Option(
     metavar="MEMBER", help="Not this member (repeatable).")]
-OnlyFailed = Annotated[bool, typer.Option(help="Only what did not succeed in the last run.")]
-Force = Annotated[bool, typer.Option(help="Also what the ledger says is already done.")]
+OnlyFailed = Annotated[bool, typer.Option(
+    "--only-failed", help="Only what did not succeed in the last run.")]
+Force = Annotated[bool, typer.Option("--force", help="Also what the ledger says is already done.")]
 
 
 PipelineOpt = Annotated[

@@ -96,7 +96,8 @@ def run(
     fail_fast: Annotated[bool | None, typer.Option(
         "--fail-fast/--no-fail-fast", help="Start nothing new after a failure.")] = None,
     max_parallel: Annotated[int | None, typer.Option(min=1, help="At most N at once.")] = None,
-    keep: Annotated[bool, typer.Option(help="Keep failed containers for debugging.")] = False,
+    keep: Annotated[bool, typer.Option(
+        "--keep", help="Keep failed containers for debugging.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide member output.")] = False,
     profile: Profile = None,
     param: Params = None,
