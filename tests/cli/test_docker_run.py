@@ -10,7 +10,6 @@ import uuid
 from pathlib import Path
 
 import docker
-
 from tests.cli.conftest import Cli
 from tests.services.docker import BUSYBOX_IMAGE, PYTHON_IMAGE, busybox_variant, push
 

@@ -6,9 +6,9 @@ import shutil
 from pathlib import Path
 
 from neo4j import GraphDatabase
+from tests.cli.conftest import Cli
 
 from orecart.model import Graph
-from tests.cli.conftest import Cli
 
 QUICKSTART = Path(__file__).resolve().parents[2] / "examples" / "quickstart"
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 
 import sqlalchemy as sa
-
 from tests.cli.conftest import Cli
 
 
