@@ -92,7 +92,7 @@ def member_table(run: Run, member_runs: Sequence[MemberRun]) -> Table:
 def runs_table(runs: Sequence[Run]) -> Table:
     table = Table(title_justify="left")
     for column in ("run", "pipeline", "status", "started", "duration", "params"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("run", "started"))
     for run in runs:
         duration = (run.finished_at - run.started_at).total_seconds() if (
             run.finished_at and run.started_at) else None

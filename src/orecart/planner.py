@@ -214,15 +214,24 @@ def _decide(
         return Decision.SKIP, "skipped with --skip", None
     if chosen is not None and name not in chosen:
         why = "succeeded in the last run" if selection.only_failed else "not selected"
-        return Decision.SKIP, why, None
+        done = facts.successes.get(name)
+        return Decision.SKIP, f"{why}; done by run {done.run_id}" if done else why, None
     blocked = _blocked_need(member, decided, facts)
     if blocked:
         return Decision.CANCEL, blocked, None
     if selection.force:
         return Decision.RUN, "forced with --force", None
     if chosen is not None and not selection.only_failed:
-        return Decision.RUN, "selected", None
+        return Decision.RUN, _selected_why(name, selection), None
     return _rerun_rule(member, fp, digest, facts, decided)
+
+
+def _selected_why(name: str, selection: Selection) -> str:
+    if name in selection.only:
+        return "selected with --only"
+    if name in selection.start:
+        return "selected with --from"
+    return "downstream of --from " + ", ".join(sorted(selection.start))
 
 
 def _blocked_need(member: Member, decided: Mapping[str, Step], facts: Facts) -> str | None:
