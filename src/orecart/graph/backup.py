@@ -107,11 +107,10 @@ def backup(conn: GraphConnection, path: Path, progress: Progress | None = None) 
     """Write the whole database of ``conn`` to ``path``."""
     started = time.monotonic()
     constraints, indexes = read_schema(conn)
-    count = conn.read(
-        "CALL { MATCH (n) RETURN count(n) AS nodes } "
-        "CALL { MATCH ()-[r]->() RETURN count(r) AS relationships } "
-        "RETURN nodes, relationships"
-    )[0]
+    count = {  # from the count store: instant on any graph
+        "nodes": conn.read("MATCH (n) RETURN count(n) AS n")[0]["n"],
+        "relationships": conn.read("MATCH ()-[r]->() RETURN count(r) AS n")[0]["n"],
+    }
     info = conn.server()
     header = {
         "t": "header",
