@@ -268,9 +268,9 @@ def backup_counts(info: Any) -> str:
 def graph_status_view(status: Any) -> RenderableType:
     data = to_data(status)
     head = Table.grid(padding=(0, 2))
-    for key in ("uri", "database", "version", "edition", "nodes", "relationships"):
-        if key in data:
-            head.add_row(key, str(data[key]))
+    head.add_row("server", f"Neo4j {status.server_version} {status.edition}")
+    for key in ("database", "nodes", "relationships"):
+        head.add_row(key, str(data[key]))
     parts: list[RenderableType] = [head]
     for key, title in (("labels", "label"), ("relationship_types", "type")):
         if data.get(key):
@@ -284,8 +284,8 @@ def graph_status_view(status: Any) -> RenderableType:
         table = Table(title="last runs", title_justify="left")
         for column in ("run", "pipeline", "status", "started", "finished"):
             table.add_column(column)
-        for run in data["runs"]:
-            table.add_row(*(str(run.get(k) or "") for k in
-                            ("id", "pipeline", "status", "started_at", "finished_at")))
+        for run in status.runs:
+            table.add_row(run.id, run.pipeline or "", styled(run.status or ""),
+                          when(run.started_at), when(run.finished_at))
         parts.append(table)
     return Group(*parts)
