@@ -75,8 +75,9 @@ members:
     assert members["after"]["status"] == "cancelled"
     assert members["after"]["error"] == "needs bad, which failed"
     assert members["other"]["status"] == "succeeded"
-    for field in ("attempts", "started_at", "finished_at"):
+    for field in ("name", "status", "attempts", "exit_code", "started_at", "finished_at"):
         assert field in members["bad"]
+    assert members["bad"]["name"] == "bad"
     rerun = cli("run", "pipeline.yaml", "--only-failed")
     assert rerun.code == 1
     assert statuses(cli)["other"] == "skipped"

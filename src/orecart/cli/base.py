@@ -7,7 +7,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from orecart.errors import LockedError, NotFoundError, OrecartError, SelectionError, SpecError
-from orecart.model import PullPolicy, to_data
+from orecart.model import MemberRun, PullPolicy, to_data
 from orecart.planner import Selection
 from orecart.service import Source, orecart_version
 
@@ -138,6 +138,11 @@ def selection_of(only: list[str] | None, start: list[str] | None, skip: list[str
                only_failed: bool, force: bool) -> Selection:
     return Selection(frozenset(only or ()), frozenset(start or ()), frozenset(skip or ()),
                      only_failed, force)
+
+
+def members_json(member_runs: Sequence[MemberRun]) -> list[dict[str, Any]]:
+    """Member runs as `status --json` promises them: each with its `name` first."""
+    return [{"name": mr.member, **to_data(mr)} for mr in member_runs]
 
 
 def print_json(data: Any) -> None:

@@ -19,6 +19,7 @@ from orecart.cli.base import (
     State,
     app,
     guarded,
+    members_json,
     out,
     print_json,
     source_of,
@@ -43,7 +44,7 @@ def status(file: FileArg, profile: Profile = None, param: Params = None, state: 
 
 def _print_detail(detail: RunDetail, as_json: bool) -> None:
     if as_json:
-        print_json({"run": detail.run, "members": detail.member_runs,
+        print_json({"run": detail.run, "members": members_json(detail.member_runs),
                      "attempts": detail.attempts})
     else:
         out.print(display.member_table(detail.run, detail.member_runs))

@@ -30,6 +30,7 @@ from orecart.cli.base import (
     app,
     err,
     guarded,
+    members_json,
     out,
     print_json,
     selection_of,
@@ -147,7 +148,7 @@ def _interrupts() -> Iterator[list[Runner]]:
 
 def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
     if as_json:
-        print_json({"run": outcome.run, "members": outcome.member_runs})
+        print_json({"run": outcome.run, "members": members_json(outcome.member_runs)})
     elif table:  # a live table already shows the end state
         err.print(display.member_table(outcome.run, outcome.member_runs))
     for note in outcome.notes:
