@@ -8,9 +8,14 @@ that cannot be had, an out-of-memory kill, an unreadable exit status or an unrea
 daemon is ``errored`` with the daemon's reason; a timeout is ``failed``.
 
 Call outline: ``submit -> _attempt`` in a worker thread: ``images.resolve/ensure ->
-_Run.start_sidecars -> create/start member -> follow logs -> wait (timeout: stop, kill)
--> outcome -> cleanup``. ``abort`` stops and removes everything this executor started;
-``close`` waits for the workers and removes what is left.
+_Run.start_sidecars -> create/start member -> follow logs -> wait (a watchdog stops, then
+kills, at the timeout) -> settle logs -> outcome -> cleanup (stop sidecars, settle their
+logs, remove)``. ``abort`` stops and removes everything this executor started; ``close``
+waits for the workers, stops service members and removes what is left before it returns.
+
+Why a member stopped is recorded by whoever stops it, before it stops it: the watchdog
+(``timed_out``) or ``abort`` (``aborted``). The outcome reads those flags, not the exit
+code (137 either way), so it does not matter which thread sees the exit first.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import docker
@@ -36,7 +42,11 @@ from orecart.model import Container, Member, MemberStatus
 
 __all__ = ["DockerExecutor", "ImageInfo", "image_report", "reap"]
 
-FOLLOW_GRACE = 10.0  # seconds to let log streams drain after the container stopped
+FOLLOW_GRACE = 10.0  # seconds a stopped container's log may stay silent before it is left
+WAIT_TRIES = 5  # waits for the member's exit cut by a transport error before giving up
+#: What tearing down tolerates and leaves to close() or reap(): daemon errors, and a
+#: removal someone else had in progress that did not finish.
+TEARDOWN_ERRORS = (*FOREIGN, ExecutorError)
 
 
 class _Tracker:
@@ -90,31 +100,33 @@ class DockerExecutor:
         """Stop and remove every container and network this executor started, now."""
         tracker = self._tracker
         with tracker.lock:
-            tracker.aborted.set()
+            tracker.aborted.set()  # before any stop: the outcome says aborted
             ids = list(tracker.containers)
-        threads = [
-            threading.Thread(target=self._quietly, args=(ctr.remove, cid, self.grace))
-            for cid in ids
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        _at_once([partial(self._remove, cid, self.grace) for cid in ids])
         self._remove_networks()
 
     def close(self) -> None:
-        """Wait for the workers, stop service members, remove whatever is left."""
+        """Wait for the workers, stop service members, remove whatever is left.
+
+        Returns once the daemon has removed every container and network this executor
+        started (a kept failed member excepted); what it refuses is left to ``reap``.
+        """
         self._pool.shutdown(wait=True)
         with self._tracker.lock:
             services, self._tracker.services = self._tracker.services, []
-        for service in services:
-            service.teardown()
+        _at_once([service.teardown for service in services])
         with self._tracker.lock:
             ids = list(self._tracker.containers)
-        for cid in ids:
-            self._quietly(ctr.remove, cid, 0.0)
+        _at_once([partial(self._remove, cid, 0.0) for cid in ids])
         self._remove_networks()
         self.client.close()
+
+    def _remove(self, container_id: str, grace: float) -> None:
+        try:
+            ctr.remove(self.client, container_id, grace)
+        except TEARDOWN_ERRORS:
+            return  # best effort while tearing down; reap() catches what is left
+        self._tracker.discard(container_id)
 
     def _remove_networks(self) -> None:
         with self._tracker.lock:
@@ -126,7 +138,7 @@ class DockerExecutor:
     def _quietly(self, action: Callable[..., Any], *args: Any) -> None:
         try:
             action(self.client, *args)
-        except FOREIGN:
+        except TEARDOWN_ERRORS:
             pass  # best effort while tearing down; reap() catches what is left
 
     def _attempt(self, task: Task, output: OutputSink) -> Result:
@@ -161,6 +173,15 @@ def _stamped(result: Result, started: datetime) -> Result:
     return replace(result, started_at=started, finished_at=datetime.now(UTC))
 
 
+def _at_once(actions: list[Callable[[], None]]) -> None:
+    """Run ``actions`` in threads of their own and wait for all: stops take ``grace`` each."""
+    threads = [threading.Thread(target=action, daemon=True) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 class _Run:
     """One attempt of one image member: image, sidecars, the container, its outcome."""
 
@@ -176,8 +197,11 @@ class _Run:
         self.network: str | None = None
         self.started: list[str] = []  # sidecars, then the member
         self.member_id: str | None = None
-        self.followers: list[ctr.LogFollower] = []
+        self.followers: dict[str, list[ctr.LogFollower]] = {}  # by container id
         self.detached = False  # a service member left running until the executor closes
+        self.lock = threading.Lock()  # between the waiting worker and the watchdog
+        self.exited = False  # the member's exit was seen: the watchdog stands down
+        self.timed_out = False  # the watchdog stopped the member
 
     def execute(self) -> Result:
         if self.tracker.aborted.is_set():
@@ -241,7 +265,8 @@ class _Run:
             image = images.ensure(self.client, spec, images.resolve(self.client, spec))
             config = ctr.sidecar_config(self.client, self.task, sidecar, image, self.network)
             sidecar_id = self._create(config, f"sidecar {sidecar.name!r}")
-            self.followers += ctr.follow(self.client, sidecar_id, self.log, f"[{sidecar.name}] ")
+            prefix = f"[{sidecar.name}] "
+            self.followers[sidecar_id] = ctr.follow(self.client, sidecar_id, self.log, prefix)
 
     def _acquire_network(self) -> str:
         name = ctr.network_name(self.task.run_id)
@@ -276,20 +301,27 @@ class _Run:
     def _start_member(self, image: str) -> str:
         config = ctr.member_config(self.task, image, self.network)
         member_id = self._create(config, f"container {config['name']}", member=True)
-        self.followers += ctr.follow(self.client, member_id, self.log)
+        self.followers[member_id] = ctr.follow(self.client, member_id, self.log)
         return member_id
 
     def _finish(self, member_id: str) -> Result:
-        timed_out = self._wait(member_id)
-        for follower in self.followers:
-            follower.join(FOLLOW_GRACE)
+        self._wait(member_id)
+        self._settle(member_id)
         if self.tracker.aborted.is_set():
             return Result(MemberStatus.ABORTED, error="aborted", digest=self.digest)
         try:
             state = self.client.api.inspect_container(member_id)["State"]
         except FOREIGN as exc:
-            raise daemon_error(exc, "cannot read the exit status") from exc
-        return _outcome(state, timed_out, self.task.member.timeout, self.container, self.digest)
+            if self.timed_out:  # what the member did is known; only its exit code is not
+                state = {}
+            else:
+                raise daemon_error(exc, "cannot read the exit status") from exc
+        timeout = self.task.member.timeout
+        return _outcome(state, self.timed_out, timeout, self.container, self.digest)
+
+    def _settle(self, container_id: str) -> None:
+        for follower in self.followers.get(container_id, ()):
+            follower.settle(FOLLOW_GRACE)
 
     def _serve(self, member_id: str) -> Result:
         """A service member (copili's is_service_container) is started, not waited for.
@@ -302,8 +334,7 @@ class _Run:
         except FOREIGN as exc:
             raise daemon_error(exc, "cannot read the service's state") from exc
         if not state.get("Running"):
-            for follower in self.followers:
-                follower.join(FOLLOW_GRACE)
+            self._settle(member_id)
             return _outcome(state, False, None, self.container, self.digest)
         with self.tracker.lock:
             self.detached = True
@@ -318,44 +349,68 @@ class _Run:
         self.log.note(f"service {self.task.member.name!r} stopped")
         self.log.close()
 
-    def _wait(self, member_id: str) -> bool:
-        """Wait for the member to exit; on timeout stop it (then kill). True if it timed out."""
+    def _wait(self, member_id: str) -> None:
+        """Wait for the member to exit; a watchdog stops it (then kills it) at its timeout."""
         timeout = self.task.member.timeout
-        begun = time.monotonic()
+        watchdog = threading.Timer(timeout, self._time_out, (member_id,)) if timeout else None
+        if watchdog is not None:
+            watchdog.daemon = True
+            watchdog.start()
         try:
-            self.client.api.wait(member_id, timeout=timeout)
-            return False
-        except FOREIGN:
-            # A read timeout shows up as ReadTimeout or as a ConnectionError wrapping one,
-            # depending on the transport; elapsed time tells it from a vanished container.
-            late = timeout is not None and time.monotonic() - begun >= timeout * 0.99
-            if not late or self.tracker.aborted.is_set():
-                return False
+            self._wait_exit(member_id)
+        finally:
+            with self.lock:
+                self.exited = True
+            if watchdog is not None:
+                watchdog.cancel()
+                watchdog.join()  # a stop in flight ends before the container is removed
+
+    def _wait_exit(self, member_id: str) -> None:
+        """Block until the member is no longer running (or is gone); no read timeout."""
+        for _ in range(WAIT_TRIES):
+            try:
+                self.client.api.wait(member_id)
+                return
+            except docker.errors.NotFound:
+                return  # removed (abort): the outcome says why
+            except FOREIGN:
+                if self.tracker.aborted.is_set():
+                    return
+                time.sleep(0.2)  # a dropped connection: wait again
+
+    def _time_out(self, member_id: str) -> None:
+        """The watchdog: say it timed out, then stop it (SIGTERM, SIGKILL after grace)."""
+        with self.lock:
+            if self.exited or self.tracker.aborted.is_set():
+                return
+            self.timed_out = True
         try:
             self.client.api.stop(member_id, timeout=max(1, round(self.grace)))
-            self.client.api.wait(member_id)
         except FOREIGN:
-            pass
-        return True
+            try:
+                self.client.api.kill(member_id)
+            except FOREIGN:
+                pass  # gone already, or the daemon is: the wait ends either way
 
     def _cleanup(self, result: Result | None) -> None:
+        """Stop what may still run, drain every log, then remove all (a kept member aside)."""
         if self.detached:
             return
+        running = [cid for cid in self.started if cid != self.member_id or not self.exited]
+        _at_once([partial(ctr.stop, self.client, cid, self.grace) for cid in running])
+        for container_id in self.followers:
+            self._settle(container_id)
         keep = self.task.keep and result is not None and result.status in _KEPT
         for container_id in reversed(self.started):
-            is_member = container_id == self.member_id
-            if keep and is_member:
+            if keep and container_id == self.member_id:
                 self.tracker.discard(container_id)  # kept for debugging: not ours to remove
                 self.log.note(f"kept failed container {container_id[:12]} (keep)")
                 continue
             try:
-                exited = is_member and not self.container.service
-                ctr.remove(self.client, container_id, 0.0 if exited else self.grace)
-            except FOREIGN:
-                pass  # reap() removes it later by its labels
+                ctr.remove(self.client, container_id)
+            except TEARDOWN_ERRORS:
+                continue  # close() tries again; reap() removes it later by its labels
             self.tracker.discard(container_id)
-        for follower in self.followers:
-            follower.join(FOLLOW_GRACE)
         self._release_network()
 
 
