@@ -33,9 +33,9 @@ import docker
 import docker.errors
 
 from orecart.errors import ExecutorError
-from orecart.executors import OutputSink, Result, Task, images
+from orecart.executors import OutputSink, Result, Task, cleanup, containerlogs, images
 from orecart.executors import containers as ctr
-from orecart.executors.containers import reap
+from orecart.executors.cleanup import reap
 from orecart.executors.images import FOREIGN, ImageInfo, connect, daemon_error, image_report
 from orecart.executors.logfile import open_log
 from orecart.model import Container, Member, MemberStatus
@@ -123,7 +123,7 @@ class DockerExecutor:
 
     def _remove(self, container_id: str, grace: float) -> None:
         try:
-            ctr.remove(self.client, container_id, grace)
+            cleanup.remove(self.client, container_id, grace)
         except TEARDOWN_ERRORS:
             return  # best effort while tearing down; reap() catches what is left
         self._tracker.discard(container_id)
@@ -133,7 +133,7 @@ class DockerExecutor:
             names = list(self._tracker.networks)
             self._tracker.networks.clear()
         for name in names:
-            self._quietly(ctr.remove_network, name)
+            self._quietly(cleanup.remove_network, name)
 
     def _quietly(self, action: Callable[..., Any], *args: Any) -> None:
         try:
@@ -152,7 +152,7 @@ class DockerExecutor:
             writer = open_log(task.log_path, task.secrets)
         except OSError as exc:
             return Result(MemberStatus.ERRORED, error=f"cannot open log: {exc}", started_at=started)
-        log = ctr.SharedLog(writer, output, task.member.name)
+        log = containerlogs.SharedLog(writer, output, task.member.name)
         attempt = _Run(self, task, log)
         try:
             result = attempt.execute()
@@ -185,7 +185,7 @@ def _at_once(actions: list[Callable[[], None]]) -> None:
 class _Run:
     """One attempt of one image member: image, sidecars, the container, its outcome."""
 
-    def __init__(self, executor: DockerExecutor, task: Task, log: ctr.SharedLog) -> None:
+    def __init__(self, executor: DockerExecutor, task: Task, log: containerlogs.SharedLog) -> None:
         assert task.member.container is not None, "the docker executor runs image members"
         self.client = executor.client
         self.grace = executor.grace
@@ -197,7 +197,7 @@ class _Run:
         self.network: str | None = None
         self.started: list[str] = []  # sidecars, then the member
         self.member_id: str | None = None
-        self.followers: dict[str, list[ctr.LogFollower]] = {}  # by container id
+        self.followers: dict[str, list[containerlogs.LogFollower]] = {}  # by container id
         self.detached = False  # a service member left running until the executor closes
         self.lock = threading.Lock()  # between the waiting worker and the watchdog
         self.exited = False  # the member's exit was seen: the watchdog stands down
@@ -238,10 +238,10 @@ class _Run:
             except docker.errors.APIError as exc:
                 if exc.status_code != 409:
                     raise
-                ctr.remove(self.client, config["name"])
+                cleanup.remove(self.client, config["name"])
                 created = self.client.containers.create(**config)
             if not self.tracker.add(created.id):
-                ctr.remove(self.client, created.id)
+                cleanup.remove(self.client, created.id)
                 raise ExecutorError("aborted")
             self.started.append(created.id)
             if member:
@@ -266,7 +266,8 @@ class _Run:
             config = ctr.sidecar_config(self.client, self.task, sidecar, image, self.network)
             sidecar_id = self._create(config, f"sidecar {sidecar.name!r}")
             prefix = f"[{sidecar.name}] "
-            self.followers[sidecar_id] = ctr.follow(self.client, sidecar_id, self.log, prefix)
+            follower = containerlogs.follow(self.client, sidecar_id, self.log, prefix)
+            self.followers[sidecar_id] = follower
 
     def _acquire_network(self) -> str:
         name = ctr.network_name(self.task.run_id)
@@ -296,12 +297,12 @@ class _Run:
                 tracker.networks[name] = count
                 return
             tracker.networks.pop(name, None)
-        ctr.remove_network(self.client, name)
+        cleanup.remove_network(self.client, name)
 
     def _start_member(self, image: str) -> str:
         config = ctr.member_config(self.task, image, self.network)
         member_id = self._create(config, f"container {config['name']}", member=True)
-        self.followers[member_id] = ctr.follow(self.client, member_id, self.log)
+        self.followers[member_id] = containerlogs.follow(self.client, member_id, self.log)
         return member_id
 
     def _finish(self, member_id: str) -> Result:
@@ -397,7 +398,7 @@ class _Run:
         if self.detached:
             return
         running = [cid for cid in self.started if cid != self.member_id or not self.exited]
-        _at_once([partial(ctr.stop, self.client, cid, self.grace) for cid in running])
+        _at_once([partial(cleanup.stop, self.client, cid, self.grace) for cid in running])
         for container_id in self.followers:
             self._settle(container_id)
         keep = self.task.keep and result is not None and result.status in _KEPT
@@ -407,7 +408,7 @@ class _Run:
                 self.log.note(f"kept failed container {container_id[:12]} (keep)")
                 continue
             try:
-                ctr.remove(self.client, container_id)
+                cleanup.remove(self.client, container_id)
             except TEARDOWN_ERRORS:
                 continue  # close() tries again; reap() removes it later by its labels
             self.tracker.discard(container_id)
