@@ -244,3 +244,22 @@ def test_secret_params_are_masked_in_the_store_and_output(cli: Cli, tmp_path: Pa
     assert run["params"] == {"API_TOKEN": "***", "release": "3"}
     stored = b"".join(p.read_bytes() for p in (tmp_path / ".orecart").rglob("*") if p.is_file())
     assert b"tok-very-secret" not in stored
+
+
+def test_logs_follow_prints_until_the_run_ends(cli: Cli, tmp_path: Path) -> None:
+    cli.write("pipeline: fl\nmembers:\n  - name: talk\n"
+              "    shell: 'for i in 1 2 3; do echo line-$i; sleep 0.7; done'\n")
+    running = cli.start("run", "pipeline.yaml")
+    deadline = time.monotonic() + 20
+    run_id = None
+    while run_id is None:
+        assert time.monotonic() < deadline, "the run never showed up"
+        data = cli("status", "pipeline.yaml", "--json")
+        if data.code == 0 and data.json()["run"] and data.json()["members"]:
+            run_id = data.json()["run"]["id"]
+        time.sleep(0.1)
+    followed = cli("logs", run_id, "talk", "-f", timeout=60)
+    running.communicate(timeout=30)
+    assert followed.code == 0
+    assert [line.split()[-1] for line in followed.out.splitlines() if "stdout" in line] == [
+        "line-1", "line-2", "line-3"]
