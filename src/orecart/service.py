@@ -26,14 +26,22 @@ from orecart.events import EventSink, Fanout
 from orecart.executors import Executor, load_executor
 from orecart.graphparts import GraphParts
 from orecart.hooks import HookSink, plugin_manager
-from orecart.model import Attempt, Member, MemberRun, Pipeline, PullPolicy, Run, RunStatus
+from orecart.model import (
+    Attempt,
+    Graph,
+    Member,
+    MemberRun,
+    Pipeline,
+    PullPolicy,
+    Run,
+    RunStatus,
+)
 from orecart.planner import Decision, Facts, Plan, Selection, plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner
 from orecart.secrets import masked_env
 from orecart.spec import load_pipeline
-from orecart.stores import Holder, default_state_url, open_store
-from orecart.stores.sql import SqlStore
+from orecart.stores import Holder, StateStore, default_state_url, open_store
 
 #: Called with (done, total) while a backup or restore streams.
 Progress = Callable[[int, int], None]
@@ -89,7 +97,7 @@ class _Session:
     """What one service call holds open."""
 
     pipeline: Pipeline
-    store: SqlStore
+    store: StateStore
     graph: Any = None  # orecart.graph.GraphConnection when the pipeline has a graph
     executors: dict[str, Executor] = field(default_factory=dict)
 
@@ -117,7 +125,7 @@ class Service:
 
             pipeline = replace(pipeline, graph=graph_from_env(pipeline.graph, environ))
         pull = source.pull or self.environ.get("ORECART_PULL")
-        return with_pull(pipeline, PullPolicy(pull)) if pull else pipeline
+        return with_pull(pipeline, _pull_policy(pull)) if pull else pipeline
 
     def plan(self, source: Source, selection: Selection = Selection()) -> Plan:
         with self._session(source) as session:
@@ -198,7 +206,6 @@ class Service:
 
     def _new_run(self, pipeline: Pipeline, holder: Holder, backups: tuple[str, ...]) -> Run:
         return Run(
-            backups=backups,
             id=holder.run_id,
             pipeline=pipeline.name,
             status=RunStatus.QUEUED,
@@ -208,6 +215,7 @@ class Service:
             host=holder.host,
             pid=holder.pid,
             version=orecart_version(),
+            backups=backups,
         )
 
     def _recover(self, session: _Session) -> list[Run]:
@@ -258,8 +266,11 @@ class Service:
             return {}
         from orecart.graph.checks import complete
 
-        members = [m for m in session.pipeline.members if m.complete_when]
-        return {m.name: _holds(complete, session.graph, m) for m in members}
+        return {
+            m.name: bool(complete(session.graph, m.complete_when))
+            for m in session.pipeline.members
+            if m.complete_when
+        }
 
     # -- history -----------------------------------------------------------------------
 
@@ -337,18 +348,13 @@ class Service:
                 f"{source.file}: the pipeline has no graph: add a `graph:` section, "
                 "set NEO4J_URI or pass --graph bolt://...", field="graph"
             )
-        from orecart.graph.connect import GraphConnection
-
-        conn = GraphConnection.open(pipeline.graph)
-        try:
+        with _connect(pipeline.graph) as conn:
             yield conn
-        finally:
-            conn.close()
 
     # -- sessions ----------------------------------------------------------------------
 
     @contextmanager
-    def _store(self, source: Source) -> Iterator[tuple[str, SqlStore]]:
+    def _store(self, source: Source) -> Iterator[tuple[str, StateStore]]:
         pipeline = self.load(source)
         store = open_store(self.state_url(source, pipeline))
         try:
@@ -364,15 +370,24 @@ class Service:
             stack.callback(store.close)
             session = _Session(pipeline, store)
             if pipeline.graph is not None:
-                from orecart.graph.connect import GraphConnection
-
-                session.graph = GraphConnection.open(pipeline.graph)
-                stack.callback(session.graph.close)
+                session.graph = stack.enter_context(_connect(pipeline.graph))
             try:
                 yield session
             finally:
                 for executor in session.executors.values():
                     executor.close()
+
+
+@contextmanager
+def _connect(graph: Graph) -> Iterator[Any]:
+    """An open GraphConnection (imported only when a graph is used), closed afterwards."""
+    from orecart.graph.connect import GraphConnection
+
+    conn = GraphConnection.open(graph)
+    try:
+        yield conn
+    finally:
+        conn.close()
 
 
 def runs_dir(pipeline_file: Path) -> Path:
@@ -402,5 +417,10 @@ def _resolved(docker: Executor, member: Member) -> str | None:
         return None
 
 
-def _holds(complete: Callable[..., Any], graph: Any, member: Member) -> bool:
-    return bool(complete(graph, member.complete_when))
+def _pull_policy(value: str) -> PullPolicy:
+    try:
+        return PullPolicy(value)
+    except ValueError:
+        known = ", ".join(p.value for p in PullPolicy)
+        raise SpecError(f"unknown pull policy {value!r}; use one of {known}",
+                        field="ORECART_PULL") from None
