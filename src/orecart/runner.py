@@ -3,9 +3,12 @@
 ``Runner.run`` outline::
 
     run -> _begin (record skips and plan-time cancels)
-        -> loop: _schedule (cascade cancels, pools, max_parallel, retry backoff)
-                 -> _wait (FIRST_COMPLETED) -> _settle (record, retry or finish)
+        -> loop: _schedule (ready members in plan order: max_parallel, pools, backoff)
+                 -> _wait (FIRST_COMPLETED) -> _settle (record, retry or _finish)
         -> _end (cancel what never started, the run's final status)
+
+    _finish -> _propagate: a success brings dependents closer to ready (a heap, so a
+    10,000-member run never rescans what waits); anything else cancels them in cascade.
 
 Executors run things and hand back futures of results; everything that is recorded flows
 out of here as events (see ``orecart.events``), so the state store, the graph run log,
@@ -14,6 +17,7 @@ hooks and the progress display all see the same story.
 
 from __future__ import annotations
 
+import heapq
 import os
 import socket
 import threading
@@ -90,7 +94,16 @@ class Runner:
         self.positions = {name: i for i, name in enumerate(self.steps)}
         self.status: dict[str, MemberStatus] = {}
         self.records: dict[str, MemberRun] = {}
-        self.pending = [s.member.name for s in plan.steps if s.decision is Decision.RUN]
+        runs = [s.member.name for s in plan.steps if s.decision is Decision.RUN]
+        self.pending = dict.fromkeys(runs)  # not started yet, in plan order
+        self.dependents: dict[str, list[str]] = {name: [] for name in runs}
+        self.waiting: dict[str, int] = {}  # pending member -> needs that have yet to succeed
+        for name in runs:
+            needs = {n for n in self.steps[name].member.needs if n in self.dependents}
+            self.waiting[name] = len(needs)
+            for need in needs:
+                self.dependents[need].append(name)
+        self.ready = [(self.positions[n], n) for n in runs if not self.waiting[n]]  # a heap
         self.flights: dict[Future[Result], _Flight] = {}
         self.not_before: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
@@ -135,9 +148,7 @@ class Runner:
 
     def _end(self) -> None:
         for name in list(self.pending):
-            why = self.stopping or "run ended before it could start"
-            self._finish(self.steps[name], MemberStatus.CANCELLED, error=why)
-        self.pending.clear()
+            self._cancel(name, self.stopping or "run ended before it could start")
         if self._guard_pool:
             self._guard_pool.shutdown(wait=False, cancel_futures=True)
         status, error = self._final_status(), None
@@ -158,40 +169,54 @@ class Runner:
     # -- scheduling --------------------------------------------------------------------
 
     def _schedule(self) -> bool:
-        """Start what may start now. True when something waits for a lease or a backoff."""
-        blocked = False
-        for name in list(self.pending):
+        """Start what may start now, in plan order. True when a member that could start
+        waits for a pool lease or a retry backoff (the loop then wakes on a timer)."""
+        if self.stopping:
+            for name in list(self.pending):
+                self._cancel(name, self.stopping)
+            return False
+        blocked, deferred = False, []
+        while self.ready and len(self.flights) < self.config.max_parallel:
+            position, name = heapq.heappop(self.ready)
             step = self.steps[name]
-            failed_need = self._failed_need(step.member)
-            if failed_need or self.stopping:
-                why = self.stopping or failed_need
-                self.pending.remove(name)
-                self._finish(step, MemberStatus.CANCELLED, error=why)
-                continue
-            if not self._needs_done(step.member) or len(self.flights) >= self.config.max_parallel:
-                continue
-            if self.not_before.get(name, 0.0) > time.monotonic():
+            if self.not_before.get(name, 0.0) > time.monotonic() or not self._take_lease(
+                step.member
+            ):
+                deferred.append((position, name))
                 blocked = True
                 continue
-            if not self._take_lease(step.member):
-                blocked = True
-                continue
-            self.pending.remove(name)
+            del self.pending[name]
             self._start(step)
+        for item in deferred:
+            heapq.heappush(self.ready, item)
         return blocked
 
     def _give_up(self) -> None:
         self.stopping = self.stopping or "could not be scheduled: its needs never finished"
 
-    def _failed_need(self, member: Member) -> str | None:
-        for need in member.needs:
-            status = self.status.get(need)
-            if status is not None and status.terminal and not status.ok:
-                return f"needs {need}, which {status}"
-        return None
+    def _cancel(self, name: str, why: str) -> None:
+        del self.pending[name]
+        self._finish(self.steps[name], MemberStatus.CANCELLED, error=why)
 
-    def _needs_done(self, member: Member) -> bool:
-        return all(self.status.get(need, MemberStatus.PENDING).ok for need in member.needs)
+    def _propagate(self, name: str, status: MemberStatus) -> None:
+        """A member ran to its end: dependents come one need closer to ready, or, when it
+        did not succeed, are cancelled, and theirs in turn (iteratively: chains are long)."""
+        ended = [(name, status)]
+        while ended:
+            name, status = ended.pop()
+            for dependent in self.dependents.get(name, ()):
+                if dependent not in self.pending:
+                    continue
+                if status.ok:
+                    self.waiting[dependent] -= 1
+                    if not self.waiting[dependent]:
+                        heapq.heappush(self.ready, (self.positions[dependent], dependent))
+                    continue
+                del self.pending[dependent]
+                why = f"needs {name}, which {status}"
+                self._finish(self.steps[dependent], MemberStatus.CANCELLED, error=why,
+                             propagate=False)
+                ended.append((dependent, MemberStatus.CANCELLED))
 
     def _take_lease(self, member: Member) -> bool:
         if member.pool is None:
@@ -319,13 +344,10 @@ class Runner:
         name = flight.member.name
         delay = flight.member.retry.delay(flight.attempt + 1)
         self.not_before[name] = time.monotonic() + delay
-        index = next((i for i, n in enumerate(self.pending) if self._after(n, name)), None)
-        self.pending.insert(len(self.pending) if index is None else index, name)
+        self.pending[name] = None
+        heapq.heappush(self.ready, (self.positions[name], name))
         error = result.error or str(result.status)
         self._emit(MemberRetrying(self.run_record.id, name, flight.attempt + 1, delay, error))
-
-    def _after(self, candidate: str, name: str) -> bool:
-        return self.positions[candidate] > self.positions[name]
 
     def _attempt(self, flight: _Flight, result: Result) -> Attempt:
         return Attempt(
@@ -372,6 +394,7 @@ class Runner:
         reason: str | None = None,
         error: str | None = None,
         result: Result | None = None,
+        propagate: bool = True,
     ) -> None:
         fields: dict[str, object] = {"error": error, "finished_at": now()}
         if reason:
@@ -383,6 +406,8 @@ class Runner:
                 fields["digest"] = result.digest
         record = self._record(step, status, **fields)
         self._emit(MemberFinished(record))
+        if propagate:
+            self._propagate(step.member.name, status)
 
     def _emit(self, event: Event) -> None:
         self.backends.sink.emit(event)

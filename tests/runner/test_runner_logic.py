@@ -247,3 +247,21 @@ def test_started_events_carry_the_running_record(tmp_path: Path) -> None:
     started = [e for e in events.items if isinstance(e, MemberStarted)]
     assert started[0].member_run.status is MemberStatus.RUNNING
     assert started[0].member_run.log_path and started[0].member_run.log_path.endswith("a.log")
+
+
+def test_long_chains_run_and_cancel_without_rescanning_or_recursion(tmp_path: Path) -> None:
+    chain = [m("c0")] + [m(f"c{i}", f"c{i - 1}") for i in range(1, 3000)]
+    started = time.monotonic()
+    run, events, _, _, _ = drive(tmp_path, chain, ok(0), max_parallel=2)
+    assert run.status is RunStatus.SUCCEEDED
+    assert len(events.finished()) == 3000
+    assert time.monotonic() - started < 60
+
+    def head_fails(task: Task) -> tuple[MemberStatus, float]:
+        return (MemberStatus.FAILED if task.member.name == "c0" else MemberStatus.SUCCEEDED), 0
+
+    run, events, executor, _, _ = drive(tmp_path, chain, head_fails)
+    assert executor.started == ["c0"]
+    statuses = events.finished()
+    assert statuses["c2999"] is MemberStatus.CANCELLED
+    assert sum(s is MemberStatus.CANCELLED for s in statuses.values()) == 2999
