@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -60,14 +59,14 @@ class GraphParts:
         settings = self.pipeline.backup
         if self.conn is None or settings is None or not getattr(settings, when):
             return ()
-        from orecart.graph.backup import backup, prune_backups
+        from orecart.graph.backup import backup, backup_path, prune_backups
 
         folder = Path(settings.dir)
         if not folder.is_absolute():
-            folder = self.pipeline.base_dir / folder
+            folder = self.pipeline.base_dir.resolve() / folder
+        folder = folder / self.pipeline.name  # `keep` prunes this pipeline's backups only
         folder.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
-        path = folder / f"{self.pipeline.name}-{run_id}-{when}-{stamp}.jsonl.gz"
+        path = backup_path(folder, tag=f"{run_id}-{when}")
         backup(self.conn, path)
         if settings.keep:
             prune_backups(folder, settings.keep)

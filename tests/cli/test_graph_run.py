@@ -155,3 +155,40 @@ def test_wrong_password_is_a_clear_error(cli: Cli, neo4j_graph: Graph) -> None:
     assert done.code == 1
     assert "Traceback" not in done.err and "wrong-one" not in done.err
     assert "password" in done.err.lower() or "auth" in done.err.lower()
+
+
+def test_backups_around_runs_are_taken_recorded_and_pruned(
+    cli: Cli, tmp_path: Path, neo4j_graph: Graph
+) -> None:
+    cli.write(f"""
+pipeline: withbackups
+graph: {{uri: "{neo4j_graph.uri}"}}
+backup: {{before: true, after: true, dir: backups, keep: 2}}
+members:
+  - name: grow
+    pool: neo4j-write
+    rerun: always
+    shell: >-
+      python3 -c "import os; from neo4j import GraphDatabase as G;
+      d = G.driver(os.environ['NEO4J_URI'], auth=(os.environ['NEO4J_USERNAME'],
+      os.environ['NEO4J_PASSWORD'])); d.execute_query('CREATE (:Tree)'); d.close()"
+pools: {{neo4j-write: 1}}
+""")
+    env = graph_env(neo4j_graph)
+    assert cli("run", "pipeline.yaml", env=env).code == 0
+    run = cli("status", "pipeline.yaml", "--json", env=env).json()["run"]
+    assert len(run["backups"]) == 2
+    assert [Path(b).name.split("-")[-1] for b in run["backups"]] == [
+        "before.graph.jsonl.gz", "after.graph.jsonl.gz"]
+    assert all(Path(b).exists() for b in run["backups"])
+    assert cli("run", "pipeline.yaml", env=env).code == 0
+    kept = sorted(p.name for p in (tmp_path / "backups" / "withbackups").iterdir())
+    assert len(kept) == 2 and history_ids(cli, env)[0] in kept[0]  # keep: 2 pruned the rest
+    history = history_ids(cli, env)
+    compared = cli("diff", history[1], history[0], "--json", env=env).json()
+    assert compared["nodes"]["Tree"] == {"a": 1, "b": 1, "difference": 0}
+    assert compared["members"]["grow"]["changed"] == []
+
+
+def history_ids(cli: Cli, env: dict[str, str]) -> list[str]:
+    return [r["id"] for r in cli("runs", "pipeline.yaml", "--json", env=env).json()]
