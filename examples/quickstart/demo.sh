@@ -7,9 +7,9 @@ cd "$(dirname "$0")"
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -e ../..
 rm -rf .orecart
 echo "== first run: everything runs, countries/cities/rivers in parallel"
-orecart run pipeline.yaml
+python3 -m orecart run pipeline.yaml
 echo "== second run: everything already done here, so everything is skipped"
-orecart run pipeline.yaml
+python3 -m orecart run pipeline.yaml
 echo "== --from links: links and publish run again, the rest is skipped"
-orecart run pipeline.yaml --from links
-orecart runs pipeline.yaml
+python3 -m orecart run pipeline.yaml --from links
+python3 -m orecart runs pipeline.yaml
