@@ -221,12 +221,14 @@ def _decide(
         return Decision.CANCEL, blocked, None
     if selection.force:
         return Decision.RUN, "forced with --force", None
-    if chosen is not None and not selection.only_failed:
+    if chosen is not None:
         return Decision.RUN, _selected_why(name, selection), None
     return _rerun_rule(member, fp, digest, facts, decided)
 
 
 def _selected_why(name: str, selection: Selection) -> str:
+    if selection.only_failed:
+        return "did not succeed in the last run"
     if name in selection.only:
         return "selected with --only"
     if name in selection.start:

@@ -263,3 +263,15 @@ def test_logs_follow_prints_until_the_run_ends(cli: Cli, tmp_path: Path) -> None
     assert followed.code == 0
     assert [line.split()[-1] for line in followed.out.splitlines() if "stdout" in line] == [
         "line-1", "line-2", "line-3"]
+
+
+def test_a_member_that_failed_after_succeeding_runs_again(cli: Cli, tmp_path: Path) -> None:
+    cli.write(f"pipeline: again\nmembers:\n  - {{name: a, shell: 'test ! -e {tmp_path}/flag'}}\n")
+    assert cli("run", "pipeline.yaml").code == 0
+    (tmp_path / "flag").touch()
+    assert cli("run", "pipeline.yaml", "--force").code == 1
+    (tmp_path / "flag").unlink()
+    step = cli("plan", "pipeline.yaml", "--json").json()["steps"][0]
+    assert (step["decision"], step["reason"]) == ("run", "no earlier success here")
+    assert cli("run", "pipeline.yaml", "--only-failed").code == 0
+    assert statuses(cli) == {"a": "succeeded"}

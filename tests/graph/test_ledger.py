@@ -62,7 +62,7 @@ def test_latest_success_per_member(conn: GraphConnection) -> None:
         conn,
         member_run("run-2", "users", MemberStatus.SUCCEEDED, 20),
         member_run("run-1", "users", MemberStatus.SUCCEEDED, 10),
-        member_run("run-3", "users", MemberStatus.FAILED, 30),  # a later failure
+        member_run("run-3", "users", MemberStatus.SKIPPED, 30),  # did not run: no change
         member_run("run-1", "pubmed", MemberStatus.SUCCEEDED, 11),
         member_run("run-3", "genes", MemberStatus.SKIPPED, 31),
     )
@@ -76,6 +76,19 @@ def test_latest_success_per_member(conn: GraphConnection) -> None:
     assert users.finished_at is not None and users.finished_at.tzinfo is not None
     assert successes["pubmed"].run_id == "run-1"
     assert set(GraphLedger(conn).successes("x")) == {"genes"}
+
+
+@pytest.mark.parametrize("status", ["failed", "errored", "aborted", "running"])
+def test_a_later_run_without_success_undoes_the_success(
+    conn: GraphConnection, status: str
+) -> None:
+    ensure_schema(conn)
+    record(
+        conn,
+        member_run("run-1", "users", MemberStatus.SUCCEEDED, 10),
+        member_run("run-2", "users", MemberStatus(status), 20),
+    )
+    assert GraphLedger(conn).successes("covid") == {}  # it may have undone what it made
 
 
 def test_times_come_back_in_utc(conn: GraphConnection) -> None:

@@ -21,7 +21,8 @@ and awaited. The header counts are taken when the backup starts; take backups wh
 writes to the graph (orecart does so between runs), since Neo4j offers no snapshot reads.
 
 Call outline: ``backup -> _export (nodes, then relationships, a page of ids per query)``;
-``restore -> _Loader.prepare -> _Loader.load(_prefetch(_flushes)) -> _Loader.finish``.
+``restore -> Loader.prepare -> Loader.load(prefetch(flushes)) -> Loader.finish``
+(``orecart.graph.restoring``).
 """
 
 from __future__ import annotations
@@ -33,45 +34,41 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import neo4j
 
 from orecart.errors import GraphError
 from orecart.graph.connect import GraphConnection, graph_errors
+from orecart.graph.restoring import Loader, Records, flushes, prefetch
 from orecart.graph.schema import (
-    await_indexes,
-    call_with,
-    create_constraint,
-    create_index,
     is_empty,
-    quote,
     read_schema,
     wipe,
 )
-from orecart.graph.values import decode_properties, encode_properties
+from orecart.graph.values import encode_properties, encoded_values
 
 FORMAT = "orecart-graph-backup"
 FORMAT_VERSION = 1
 SUFFIX = ".graph.jsonl.gz"
-BATCH = 10_000  # rows per UNWIND on restore, and records between progress calls
 COMPRESS_LEVEL = 3  # gzip: level 3 is ~3x faster than 9 for a few percent more bytes
 PAGE = 10_000  # ids per backup query (a page comes back as one record)
 MAX_SPAN = 1_000_000  # ids per query over sparse id ranges
-NODE_PAGE = (
-    "MATCH (n) WHERE id(n) IN range($low, $high) "
-    "RETURN collect([id(n), labels(n), properties(n)]) AS page"
+NODE_PAGE = (  # {values}: orecart.graph.values.encoded_values
+    "MATCH (n) WHERE id(n) IN range($low, $high) WITH n, properties(n) AS p "
+    "RETURN collect([id(n), labels(n), keys(p), {values}]) AS page"
 )
 RELATIONSHIP_PAGE = (
-    "MATCH ()-[r]->() WHERE id(r) IN range($low, $high) "
-    "RETURN collect([id(startNode(r)), id(endNode(r)), type(r), properties(r)]) AS page"
+    "MATCH ()-[r]->() WHERE id(r) IN range($low, $high) WITH r, properties(r) AS p "
+    "RETURN collect([id(startNode(r)), id(endNode(r)), type(r), keys(p), {values}]) AS page"
 )
-TEMP_LABEL = "_OrecartRestore"
-TEMP_KEY = "_orecart_restore_id"
-TEMP_INDEX = "orecart_restore_id"
+TOP = {
+    "n": "MATCH (n) RETURN max(id(n)) AS top",
+    "r": "MATCH ()-[r]->() RETURN max(id(r)) AS top",
+}
 
 Progress = Callable[[int, int], None]
 
@@ -130,9 +127,10 @@ def backup(conn: GraphConnection, path: Path, progress: Progress | None = None) 
             out.write(_line({"t": "constraint", **item}))
         for item in indexes:
             out.write(_line({"t": "index", **item}))
+        values = encoded_values("p", tag=_at_least(info.version, (5, 13)))
         with graph_errors(conn.graph, "backup"), _read_transaction(conn) as tx:
-            nodes = _export_nodes(tx, out, ticker)
-            relationships = _export_relationships(tx, out, ticker)
+            nodes = _export(tx, out, ticker, NODE_PAGE.format(values=values), "n")
+            relationships = _export(tx, out, ticker, RELATIONSHIP_PAGE.format(values=values), "r")
         out.write(_line({"t": "end", "nodes": nodes, "relationships": relationships}))
     partial.replace(path)
     ticker.done()
@@ -145,13 +143,13 @@ def restore(
     """Load the backup at ``path`` into the (empty, or with ``force`` wiped) database."""
     started = time.monotonic()
     with _reader(path) as lines:
-        header = _header(path, next(lines, ""))
+        header = _header(path, next(lines, b""))
         _make_room(conn, force)
         counts = header["counts"]
-        loader = _Loader(conn, _Ticker(progress, counts["nodes"] + counts["relationships"]))
+        loader = Loader(conn, _Ticker(progress, counts["nodes"] + counts["relationships"]))
         loader.prepare()
-        records = _Records(path)
-        loader.load(_prefetch(_flushes(records, lines)))
+        records = Records(path)
+        loader.load(prefetch(flushes(records, (_parse(line) for line in lines))))
         loader.finish(records)
     end = records.end or {}
     return _info(path, header, end["nodes"], end["relationships"], time.monotonic() - started)
@@ -160,7 +158,7 @@ def restore(
 def read_header(path: Path) -> BackupInfo:
     """What the backup at ``path`` holds, from its first line only."""
     with _reader(path) as lines:
-        header = _header(path, next(lines, ""))
+        header = _header(path, next(lines, b""))
     counts = header["counts"]
     return _info(path, header, counts["nodes"], counts["relationships"], 0.0)
 
@@ -179,30 +177,20 @@ def prune_backups(directory: Path, keep: int) -> list[Path]:
     return doomed
 
 
-def _export_nodes(tx: neo4j.Transaction, out: IO[str], ticker: _Ticker) -> int:
-    return _export(tx, out, ticker, NODE_PAGE, "MATCH (n) RETURN max(id(n)) AS top", "n")
-
-
-def _export_relationships(tx: neo4j.Transaction, out: IO[str], ticker: _Ticker) -> int:
-    return _export(
-        tx, out, ticker, RELATIONSHIP_PAGE, "MATCH ()-[r]->() RETURN max(id(r)) AS top", "r"
-    )
-
-
-def _export(
-    tx: neo4j.Transaction, out: IO[str], ticker: _Ticker, page: str, top: str, kind: str
-) -> int:
+def _export(tx: neo4j.Transaction, out: _Compressor, ticker: _Ticker, page: str, kind: str) -> int:
     """Stream one kind of entity, a page of ids per query.
 
     A page comes back as one record holding a list: per-record driver overhead, not the
-    values, dominates a record-per-entity stream. Pages seek by id, so each costs what it
-    returns; the span grows over sparse id ranges so gaps cost few round trips.
+    values, dominates a record-per-entity stream. A row ends with the property keys and
+    their values, tagged by the server where that spares the driver. Pages seek by id, so
+    each costs what it returns; the span grows over sparse id ranges so gaps cost few round
+    trips.
     """
-    highest = tx.run(top).single(strict=True)["top"]
+    highest = tx.run(TOP[kind]).single(strict=True)["top"]
     count, low, span = 0, 0, PAGE
     while highest is not None and low <= highest:
         rows = tx.run(page, low=low, high=low + span - 1).single(strict=True)["page"]
-        out.writelines(_line([kind, *row[:-1], encode_properties(row[-1])]) for row in rows)
+        out.write(b"".join(_line([kind, *row[:-2], _properties(row)]) for row in rows))
         count += len(rows)
         ticker.add(len(rows))
         low += span
@@ -210,173 +198,8 @@ def _export(
     return count
 
 
-@dataclass
-class _Records:
-    """What a backup holds besides nodes and relationships, filled while it is read."""
-
-    path: Path
-    constraints: list[dict[str, Any]] = field(default_factory=list)
-    indexes: list[dict[str, Any]] = field(default_factory=list)
-    end: dict[str, Any] | None = None
-
-    def note(self, record: dict[str, Any]) -> bool:
-        """Keep a schema record; True at the end record."""
-        kind = record.get("t")
-        if kind == "constraint":
-            self.constraints.append(record)
-        elif kind == "index":
-            self.indexes.append(record)
-        elif kind == "end":
-            self.end = record
-        return kind == "end"
-
-
-@dataclass(frozen=True)
-class _Flush:
-    """Ready-to-send writes: (query, rows) per label set or type, and the records in them."""
-
-    writes: list[tuple[str, list[list[Any]]]]
-    count: int
-
-
-def _flushes(records: _Records, lines: Iterator[str]) -> Iterator[_Flush]:
-    """Group the records after the header into batches of about ``BATCH`` rows.
-
-    Every node is sent before the first relationship, which must find both its ends.
-    """
-    nodes: dict[tuple[str, ...], list[list[Any]]] = {}
-    relationships: dict[str, list[list[Any]]] = {}
-    pending = 0
-    for text in lines:
-        record = json.loads(text)
-        if isinstance(record, list):
-            if record[0] == "n":
-                row = [record[1], decode_properties(record[3])]
-                nodes.setdefault(tuple(record[2]), []).append(row)
-            else:
-                if nodes:
-                    yield _flush(nodes, relationships, pending)
-                    nodes, relationships, pending = {}, {}, 0
-                row = [record[1], record[2], decode_properties(record[4])]
-                relationships.setdefault(record[3], []).append(row)
-            pending += 1
-            if pending >= BATCH:
-                yield _flush(nodes, relationships, pending)
-                nodes, relationships, pending = {}, {}, 0
-        elif records.note(record):
-            break
-    if records.end is None:
-        raise GraphError(
-            f"backup {records.path} is incomplete (no end record); the database holds only "
-            "part of it"
-        )
-    if pending:
-        yield _flush(nodes, relationships, pending)
-
-
-def _flush(
-    nodes: dict[tuple[str, ...], list[list[Any]]],
-    relationships: dict[str, list[list[Any]]],
-    count: int,
-) -> _Flush:
-    temp = quote(TEMP_LABEL)
-    key = quote(TEMP_KEY)
-    writes = [
-        (
-            f"UNWIND $rows AS row CREATE (n:{temp}{''.join(':' + quote(x) for x in labels)} "
-            f"{{{key}: row[0]}}) SET n += row[1]",
-            rows,
-        )
-        for labels, rows in nodes.items()
-    ]
-    writes += [
-        (
-            f"UNWIND $rows AS row MATCH (a:{temp} {{{key}: row[0]}}) "
-            f"MATCH (b:{temp} {{{key}: row[1]}}) CREATE (a)-[r:{quote(kind)}]->(b) SET r = row[2]",
-            rows,
-        )
-        for kind, rows in relationships.items()
-    ]
-    return _Flush(writes, count)
-
-
-def _prefetch(source: Iterator[_Flush], depth: int = 2) -> Iterator[_Flush]:
-    """Run ``source`` in a thread, ``depth`` items ahead: decoding the next batch overlaps
-    the server's work on this one."""
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(item: tuple[str, Any]) -> None:
-        while not stop.is_set():
-            try:
-                slots.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def produce() -> None:
-        try:
-            for item in source:
-                put(("item", item))
-            put(("done", None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="orecart-restore-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == "error":
-                raise value
-            if kind == "done":
-                return
-            yield value
-    finally:
-        stop.set()
-        thread.join()
-
-
-class _Loader:
-    """Sends batches in write transactions; owns the temporary id label and index."""
-
-    def __init__(self, conn: GraphConnection, ticker: _Ticker) -> None:
-        self.conn = conn
-        self.ticker = ticker
-
-    def prepare(self) -> None:
-        self.conn.run(
-            f"CREATE INDEX {quote(TEMP_INDEX)} IF NOT EXISTS "
-            f"FOR (n:{quote(TEMP_LABEL)}) ON (n.{quote(TEMP_KEY)})"
-        )
-        await_indexes(self.conn)
-
-    def load(self, flushes: Iterator[_Flush]) -> None:
-        with graph_errors(self.conn.graph, "restore"), self.conn.session() as session:
-            for flush in flushes:
-                for query, rows in flush.writes:
-                    session.execute_write(_run_unwind, query, rows)
-                self.ticker.add(flush.count)
-
-    def finish(self, records: _Records) -> None:
-        """Drop the temporary id, create the schema and wait until it is online."""
-        self.conn.run(f"DROP INDEX {quote(TEMP_INDEX)} IF EXISTS")
-        self.conn.run(
-            f"MATCH (n:{quote(TEMP_LABEL)}) {call_with(self.conn, 'n')} "
-            f"REMOVE n:{quote(TEMP_LABEL)} REMOVE n.{quote(TEMP_KEY)} "
-            "} IN TRANSACTIONS OF $batch ROWS",
-            batch=BATCH,
-        )
-        for item in records.constraints:
-            create_constraint(self.conn, item)
-        for item in records.indexes:
-            create_index(self.conn, item)
-        await_indexes(self.conn)
-        self.ticker.done()
-
-
-def _run_unwind(tx: neo4j.ManagedTransaction, query: str, rows: list[list[Any]]) -> None:
-    tx.run(query, rows=rows).consume()
+def _properties(row: list[Any]) -> dict[str, Any]:
+    return encode_properties(dict(zip(row[-2], row[-1], strict=True)))
 
 
 class _Ticker:
@@ -411,9 +234,9 @@ def _make_room(conn: GraphConnection, force: bool) -> None:
     wipe(conn)
 
 
-def _header(path: Path, text: str) -> dict[str, Any]:
+def _header(path: Path, text: bytes) -> dict[str, Any]:
     try:
-        header = json.loads(text) if text else {}
+        header = _parse(text) if text else {}
     except ValueError as exc:
         raise GraphError(f"{path} is not an orecart graph backup: {exc}") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT:
@@ -444,8 +267,36 @@ def _info(
     )
 
 
-def _line(record: object) -> str:
-    return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+def _json_line(record: object) -> bytes:
+    return (json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+
+
+try:
+    import orjson
+except ImportError:  # optional: the json module writes and reads the same lines, slower
+
+    def _line(record: object) -> bytes:
+        return _json_line(record)
+
+    def _parse(text: bytes) -> Any:
+        return json.loads(text)
+
+else:
+
+    def _line(record: object) -> bytes:
+        """One JSON line; orjson unless it wrote a null, its spelling of NaN and infinity
+        (a property is never null, so the json module's ``NaN`` is the value)."""
+        try:
+            text = orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+        except TypeError:  # orjson.JSONEncodeError: e.g. a lone surrogate
+            return _json_line(record)
+        return _json_line(record) if b"null" in text else text
+
+    def _parse(text: bytes) -> Any:
+        try:
+            return orjson.loads(text)
+        except ValueError:  # NaN, Infinity: only json reads them
+            return json.loads(text)
 
 
 @contextmanager
@@ -467,20 +318,57 @@ def _at_least(version: str, wanted: tuple[int, int]) -> bool:
     return (parts[0], parts[1]) >= wanted
 
 
+class _Compressor:
+    """A gzip file written by a thread: zlib lets go of the GIL, so compressing one page
+    overlaps fetching and encoding the next. ``write`` hands over, ``close`` drains."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = gzip.open(path, "wb", compresslevel=COMPRESS_LEVEL)
+        self.chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self.failure: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="orecart-backup-gzip", daemon=True)
+        self.thread.start()
+
+    def write(self, data: bytes) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.chunks.put(data)
+
+    def close(self) -> None:
+        self.chunks.put(None)
+        self.thread.join()
+        self.file.close()
+        if self.failure is not None:
+            raise self.failure
+
+    def _run(self) -> None:
+        while (data := self.chunks.get()) is not None:
+            if self.failure is None:
+                try:
+                    self.file.write(data)
+                except BaseException as exc:  # raised in the caller's thread
+                    self.failure = exc
+
+
 @contextmanager
-def _writer(path: Path) -> Iterator[IO[str]]:
+def _writer(path: Path) -> Iterator[_Compressor]:
+    out = _Compressor(path)
     try:
-        with gzip.open(path, "wt", compresslevel=COMPRESS_LEVEL, encoding="utf-8") as out:
-            yield out
+        yield out
+        out.close()
     except BaseException:
+        if out.thread.is_alive():
+            out.chunks.put(None)
+            out.thread.join()
+        out.file.close()
         path.unlink(missing_ok=True)
         raise
 
 
 @contextmanager
-def _reader(path: Path) -> Iterator[Iterator[str]]:
+def _reader(path: Path) -> Iterator[Iterator[bytes]]:
     try:
-        with gzip.open(path, "rt", encoding="utf-8") as lines:
+        with gzip.open(path, "rb") as lines:
             yield iter(lines)
     except (OSError, EOFError) as exc:
         raise GraphError(f"cannot read backup {path}: {exc}") from exc

@@ -16,15 +16,18 @@ from orecart.graph.connect import GraphConnection
 from orecart.graph.runlog import NODE_LABEL, as_utc
 from orecart.model import MemberRun, MemberStatus
 
-# Latest success per member: nodes without finished_at sort after those with one (in Cypher
-# null sorts first in DESC order, hence the explicit IS NULL key).
+# The latest member run per member that actually ran (skipped and cancelled ones did not),
+# counted only when it succeeded: a later failure or a run cut off mid-way (still "running")
+# may have undone the success before it. Nodes without started_at sort last.
 _SUCCESSES = f"""
 MATCH (n:`{NODE_LABEL}`)
-WHERE n.pipeline = $pipeline AND n.member IS NOT NULL AND n.status = 'succeeded'
-WITH n ORDER BY n.finished_at IS NULL, n.finished_at DESC, n.run_id DESC
+WHERE n.pipeline = $pipeline AND n.member IS NOT NULL AND n.status IN $ran
+WITH n ORDER BY n.started_at IS NULL, n.started_at DESC, n.run_id DESC
 WITH n.member AS member, collect(n)[0] AS latest
+WHERE latest.status = 'succeeded'
 RETURN properties(latest) AS node
 """
+_RAN = ["succeeded", "failed", "errored", "aborted", "running"]
 
 
 class GraphLedger:
@@ -35,7 +38,7 @@ class GraphLedger:
 
     def successes(self, pipeline: str) -> Mapping[str, MemberRun]:
         """Latest succeeded member run per member of ``pipeline``. Raises GraphError."""
-        rows = self.conn.read(_SUCCESSES, pipeline=pipeline)
+        rows = self.conn.read(_SUCCESSES, pipeline=pipeline, ran=_RAN)
         runs = (member_run_from_node(row["node"]) for row in rows)
         return {run.member: run for run in runs}
 

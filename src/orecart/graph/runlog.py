@@ -23,7 +23,7 @@ from importlib import metadata
 from typing import Any
 
 from orecart.errors import GraphError
-from orecart.events import Event, MemberFinished, RunFinished, RunStarted
+from orecart.events import Event, MemberFinished, MemberStarted, RunFinished, RunStarted
 from orecart.graph.connect import GraphConnection
 from orecart.model import MemberRun, Pipeline, Run
 from orecart.secrets import Redactor, secret_values
@@ -101,8 +101,8 @@ class GraphRunLog:
         try:
             if isinstance(event, RunStarted | RunFinished):
                 self.record_run(event.run)
-            elif isinstance(event, MemberFinished):
-                self.record_member_run(event.member_run)
+            elif isinstance(event, MemberStarted | MemberFinished):
+                self.record_member_run(event.member_run)  # a crash leaves it "running"
         except GraphError as exc:
             self.failures.append(exc)
             if self.on_error is not None:

@@ -42,6 +42,10 @@ from orecart.stores.schema import (
 DIED = "orecart died while it ran"
 _UNFINISHED_RUN = (str(RunStatus.RUNNING), str(RunStatus.QUEUED))
 _UNFINISHED_MEMBER = (str(MemberStatus.RUNNING), str(MemberStatus.PENDING))
+#: Statuses of a member run that touched its outputs without (yet) succeeding.
+_RAN_AGAIN = frozenset(
+    {MemberStatus.RUNNING, MemberStatus.FAILED, MemberStatus.ERRORED, MemberStatus.ABORTED}
+)
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
 
@@ -117,7 +121,7 @@ class SqlStore:
             self._upsert(connection, member_runs, values, ("run_id", "member"))
             if member_run.status is MemberStatus.SUCCEEDED:
                 self._record_success(connection, pipeline, member_run)
-            else:
+            elif member_run.status in _RAN_AGAIN:
                 self._forget_success(connection, pipeline, member_run)
 
     def save_attempt(self, attempt: Attempt) -> None:
@@ -356,35 +360,19 @@ class SqlStore:
         self._upsert(connection, ledger, values, ("pipeline", "member"), where=newer)
 
     def _forget_success(self, connection: Connection, pipeline: str, member_run: MemberRun) -> None:
-        """A success saved again as something else leaves the ledger to the one before it."""
-        gone = connection.execute(
+        """A member that runs again, or ran again without success, may have undone what its
+        last success made: the ledger forgets that success (unless it came later)."""
+        stale = ledger.c.run_id == member_run.run_id
+        if member_run.started_at is not None:
+            since = sa.or_(
+                ledger.c.finished_at.is_(None), ledger.c.finished_at <= member_run.started_at
+            )
+            stale = sa.or_(stale, since)
+        connection.execute(
             sa.delete(ledger).where(
-                ledger.c.pipeline == pipeline,
-                ledger.c.member == member_run.member,
-                ledger.c.run_id == member_run.run_id,
+                ledger.c.pipeline == pipeline, ledger.c.member == member_run.member, stale
             )
         )
-        if gone.rowcount:
-            previous = self._previous_success(connection, pipeline, member_run.member)
-            if previous is not None:
-                self._record_success(connection, pipeline, previous)
-
-    def _previous_success(
-        self, connection: Connection, pipeline: str, member: str
-    ) -> MemberRun | None:
-        query = (
-            sa.select(member_runs)
-            .join(runs, runs.c.id == member_runs.c.run_id)
-            .where(
-                runs.c.pipeline == pipeline,
-                member_runs.c.member == member,
-                member_runs.c.status == str(MemberStatus.SUCCEEDED),
-            )
-            .order_by(member_runs.c.finished_at.desc().nulls_last())
-            .limit(1)
-        )
-        row = connection.execute(query).mappings().first()
-        return member_run_from(row) if row else None
 
     def _by_prefix(self, connection: Connection, prefix: str) -> RowMapping | None:
         """The one run whose id starts with ``prefix``; None when none does."""
