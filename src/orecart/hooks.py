@@ -8,6 +8,7 @@ stop the run: the error is kept and reported once the run is over.
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import pluggy
@@ -62,7 +63,11 @@ def plugin_manager(pipeline: Pipeline) -> pluggy.PluginManager:
 
 
 def _load(path: str, pipeline: Pipeline) -> Any:
+    """Import a hook from an installed package or from beside the pipeline file."""
     module_name, _, attribute = path.partition(":")
+    folder = str(pipeline.base_dir.resolve())
+    if folder not in sys.path:
+        sys.path.append(folder)
     try:
         module = importlib.import_module(module_name)
         return getattr(module, attribute) if attribute else module

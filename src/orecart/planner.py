@@ -90,7 +90,7 @@ class Plan:
         return {
             "pipeline": self.pipeline.name,
             "profile": self.pipeline.profile,
-            "params": dict(self.pipeline.params),
+            "params": masked_env(self.pipeline.params, self.pipeline.secrets),
             "steps": [s.to_dict() for s in self.steps],
         }
 

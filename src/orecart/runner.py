@@ -109,6 +109,7 @@ class Runner:
         self.attempts: dict[str, int] = {}
         self.stopping: str | None = None  # why no new work starts
         self.interrupts = 0
+        self.finished = False  # after this, an interrupt is the caller's to handle
         self._guard_pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -125,6 +126,7 @@ class Runner:
                 self._wait(blocked)
         finally:
             self._end()
+            self.finished = True
         return self.run_record
 
     def interrupt(self) -> None:
@@ -186,6 +188,7 @@ class Runner:
                 blocked = True
                 continue
             del self.pending[name]
+            self.not_before.pop(name, None)
             self._start(step)
         for item in deferred:
             heapq.heappush(self.ready, item)
@@ -246,7 +249,9 @@ class Runner:
         if not self.backends.guards:
             return executor.submit(task, self._output)
         if self._guard_pool is None:
-            self._guard_pool = ThreadPoolExecutor(thread_name_prefix="orecart-guard")
+            self._guard_pool = ThreadPoolExecutor(
+                max_workers=self.config.max_parallel, thread_name_prefix="orecart-guard"
+            )
         return self._guard_pool.submit(self._guarded, executor, task)
 
     def _guarded(self, executor: Executor, task: Task) -> Result:
@@ -316,8 +321,9 @@ class Runner:
             self._settle(future)
 
     def _next_wake(self) -> float:
-        due = [t - time.monotonic() for t in self.not_before.values()]
-        return max(0.0, min([self.config.poll, *due]))
+        now_ = time.monotonic()
+        due = [t - now_ for t in self.not_before.values() if t > now_]
+        return min([self.config.poll, *due])
 
     def _settle(self, future: Future[Result]) -> None:
         flight = self.flights.pop(future)

@@ -84,11 +84,12 @@ members:
 
 
 def test_command_not_found_is_errored(cli: Cli) -> None:
-    cli.write("pipeline: nf\nmembers:\n  - {name: x, run: [no-such-program-here]}\n")
+    cli.write("pipeline: nf\nmembers:\n  - {name: x, run: [no-such-program-here]}\n"
+              "  - {name: y, shell: no-such-program-either}\n")
     assert cli("run", "pipeline.yaml").code == 1
-    member = cli("status", "pipeline.yaml", "--json").json()["members"][0]
-    assert member["status"] == "errored"
-    assert "no-such-program-here" in member["error"]
+    x, y = cli("status", "pipeline.yaml", "--json").json()["members"]
+    assert x["status"] == "errored" and "no-such-program-here" in x["error"]
+    assert y["status"] == "errored" and y["error"] == "command not found (shell exit code 127)"
 
 
 def test_environment_and_artifacts_reach_members(cli: Cli) -> None:
@@ -201,7 +202,7 @@ def test_hooks_from_the_pipeline_file(cli: Cli, tmp_path: Path) -> None:
         'pipeline: hk\nhooks: [myhooks]\nmembers:\n  - {name: a, run: ["true"]}\n'
         '  - {name: b, run: ["false"]}\n'
     )
-    done = cli("run", "pipeline.yaml", "--max-parallel", "1", env={"PYTHONPATH": str(tmp_path)})
+    done = cli("run", "pipeline.yaml", "--max-parallel", "1")  # found beside the file
     assert done.code == 1, done.err
     lines = (tmp_path / "hooks.log").read_text().splitlines()
     assert lines == [
@@ -244,6 +245,8 @@ def test_secret_params_are_masked_in_the_store_and_output(cli: Cli, tmp_path: Pa
     assert run["params"] == {"API_TOKEN": "***", "release": "3"}
     stored = b"".join(p.read_bytes() for p in (tmp_path / ".orecart").rglob("*") if p.is_file())
     assert b"tok-very-secret" not in stored
+    planned = cli("plan", "pipeline.yaml", "-p", "API_TOKEN=tok-very-secret", "--json")
+    assert planned.json()["params"] == {"API_TOKEN": "***"}
 
 
 def test_logs_follow_prints_until_the_run_ends(cli: Cli, tmp_path: Path) -> None:

@@ -60,7 +60,10 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except OrecartError as exc:
             _error(exc)
             raise typer.Exit(Exit.FAILED) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+        except KeyboardInterrupt:
+            _error("interrupted")
+            raise typer.Exit(Exit.INTERRUPTED) from None
+        except (typer.Exit, typer.Abort):
             raise
         except Exception as exc:  # a bug: say so plainly; ORECART_DEBUG=1 shows where
             if os.environ.get("ORECART_DEBUG"):

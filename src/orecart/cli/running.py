@@ -133,9 +133,10 @@ def _interrupts() -> Iterator[list[Runner]]:
     runners: list[Runner] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        for runner in runners:
+        running = [runner for runner in runners if not runner.finished]
+        for runner in running:
             runner.interrupt()
-        if not runners:
+        if not running:  # before the run started or after it ended (backups): stop now
             raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}

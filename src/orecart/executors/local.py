@@ -272,7 +272,7 @@ class _Attempt:
         if self._timed_out:
             timeout = self.task.member.timeout or 0.0
             return self._result(MemberStatus.FAILED, f"timed out after {timeout:g}s", self._code)
-        status, error = exit_outcome(self._code)
+        status, error = exit_outcome(self._code, shell=self.task.member.shell is not None)
         if self._sink_error is not None:
             status, error = MemberStatus.ERRORED, self._sink_error
         return self._result(status, error, self._code)

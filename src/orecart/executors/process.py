@@ -35,10 +35,18 @@ def spawn_error(exc: Exception, program: str) -> str:
     return f"cannot start {program}: {exc}"
 
 
-def exit_outcome(code: int | None) -> tuple[MemberStatus, str | None]:
-    """Status and error for a process that ended on its own with ``code`` (None: unknown)."""
+#: What /bin/sh exits with when it cannot run the command it was given (POSIX).
+SHELL_COULD_NOT_RUN = {127: "command not found", 126: "command not executable"}
+
+
+def exit_outcome(code: int | None, shell: bool = False) -> tuple[MemberStatus, str | None]:
+    """Status and error for a process that ended on its own with ``code`` (None: unknown).
+
+    Through a shell, 127 and 126 mean the command could not be run at all: errored."""
     if code is None:
         return MemberStatus.ERRORED, "the exit status could not be determined"
+    if shell and code in SHELL_COULD_NOT_RUN:
+        return MemberStatus.ERRORED, f"{SHELL_COULD_NOT_RUN[code]} (shell exit code {code})"
     if code == 0:
         return MemberStatus.SUCCEEDED, None
     if code > 0:

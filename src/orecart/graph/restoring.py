@@ -74,8 +74,8 @@ class Flush:
     count: int
 
 
-def flushes(records: Records, lines: Iterator[Any]) -> Iterator[Flush]:
-    """Group the records after the header into batches of about ``BATCH`` rows.
+def flushes(records: Records, items: Iterator[Any]) -> Iterator[Flush]:
+    """Group the parsed records after the header into batches of about ``BATCH`` rows.
 
     Rows are grouped by label set (or type) and by which keys hold temporal or spatial
     values, which the query rebuilds on the server (``orecart.graph.values``). Every node
@@ -84,7 +84,7 @@ def flushes(records: Records, lines: Iterator[Any]) -> Iterator[Flush]:
     nodes: dict[tuple[tuple[str, ...], Typed], list[list[Any]]] = {}
     relationships: dict[tuple[str, Typed], list[list[Any]]] = {}
     pending = 0
-    for record in lines:
+    for record in items:
         if isinstance(record, list):
             if record[0] == "n":
                 plain, typed, fields = split_properties(record[3])

@@ -24,38 +24,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Callable
-from datetime import datetime, timedelta, tzinfo
+from datetime import timedelta
 from typing import Any
 
-import pytz
 from neo4j.spatial import CartesianPoint, Point, WGS84Point
 from neo4j.time import Date, DateTime, Duration, Time
 
 Json = Any
-_CARTESIAN = {7203, 9157}
-_WGS84 = {4326, 4979}
 _PLAIN = (str, int, float, bool)
 _READY = (*_PLAIN, dict)  # a map is a value the export query already tagged
-
-
-class FixedOffset(tzinfo):
-    """A UTC offset in seconds that the driver sends as an offset, never as a zone id.
-
-    (``pytz.FixedOffset(0)`` is ``pytz.utc``, which the driver would send as zone "UTC";
-    ``datetime.timezone`` rejects the driver's Time objects.)
-    """
-
-    def __init__(self, seconds: int) -> None:
-        self._offset = timedelta(seconds=seconds)
-
-    def utcoffset(self, dt: object) -> timedelta:
-        return self._offset
-
-    def dst(self, dt: object) -> timedelta:
-        return timedelta(0)
-
-    def tzname(self, dt: object) -> str:
-        return f"{self._offset}"
 
 
 def encode_properties(props: dict[str, Any]) -> dict[str, Json]:
@@ -64,14 +41,6 @@ def encode_properties(props: dict[str, Any]) -> dict[str, Json]:
         if not isinstance(value, _READY):
             return {key: encode(value) for key, value in props.items()}
     return props  # the common case: nothing to convert
-
-
-def decode_properties(props: dict[str, Json]) -> dict[str, Any]:
-    """The inverse of ``encode_properties``: values ready to send as query parameters."""
-    for value in props.values():
-        if isinstance(value, dict | list):
-            return {key: decode(value) for key, value in props.items()}
-    return props
 
 
 Typed = tuple[tuple[str, str], ...]  # (key, kind) per property rebuilt on the server
@@ -106,7 +75,7 @@ def split_properties(props: dict[str, Json]) -> tuple[dict[str, Any], Typed, lis
         if isinstance(value, dict):
             kind = value["$"]
             if kind == "bytes":
-                plain[key] = _DECODERS[kind](value)
+                plain[key] = base64.b64decode(value["v"])
                 continue
             typed.append((key, kind))
             fields.append(_FIELDS[kind](value))
@@ -141,14 +110,6 @@ def encode(value: Any) -> Json:
     return encoder(value)
 
 
-def decode(value: Json) -> Any:
-    if isinstance(value, list):
-        return [decode(item) for item in value]
-    if isinstance(value, dict):
-        return _DECODERS[value["$"]](value)
-    return value
-
-
 def _encode_time(value: Time) -> Json:
     fields = [value.hour, value.minute, value.second, value.nanosecond]
     if value.tzinfo is None:
@@ -181,39 +142,6 @@ def _offset_seconds(offset: timedelta | None) -> int:
     return int(offset.total_seconds()) if offset is not None else 0
 
 
-def _decode_datetime(value: Json) -> DateTime:
-    y, mo, d, h, mi, s, ns = value["v"]
-    zone = value.get("z")
-    if zone is None:
-        return DateTime(y, mo, d, h, mi, s, ns, tzinfo=FixedOffset(value["o"]))
-    wall = datetime(y, mo, d, h, mi, s)
-    return DateTime(y, mo, d, h, mi, s, ns, tzinfo=_zone_at(zone, value["o"], wall))
-
-
-def _zone_at(zone: str, offset: int, naive: datetime) -> tzinfo:
-    """The pytz zone instance for that wall-clock time with that offset (DST folds)."""
-    tz = pytz.timezone(zone)
-    for is_dst in (False, True):
-        candidate = tz.localize(naive, is_dst=is_dst)
-        if _offset_seconds(candidate.utcoffset()) == offset:
-            return candidate.tzinfo  # type: ignore[no-any-return]
-    return tz.localize(naive).tzinfo  # type: ignore[no-any-return]
-
-
-def _decode_time(value: Json) -> Time:
-    h, mi, s, ns = value["v"]
-    return Time(h, mi, s, ns, tzinfo=FixedOffset(value["o"]))
-
-
-def _decode_point(value: Json) -> Point:
-    srid = value["srid"]
-    if srid in _CARTESIAN:
-        return CartesianPoint(value["v"])
-    if srid in _WGS84:
-        return WGS84Point(value["v"])
-    raise ValueError(f"unknown point SRID {srid}")
-
-
 _ENCODERS: dict[type, Callable[[Any], Json]] = {
     bytes: lambda v: {"$": "bytes", "v": base64.b64encode(v).decode("ascii")},
     bytearray: lambda v: {"$": "bytes", "v": base64.b64encode(v).decode("ascii")},
@@ -223,19 +151,6 @@ _ENCODERS: dict[type, Callable[[Any], Json]] = {
     Duration: lambda v: {"$": "duration", "v": [v.months, v.days, v.seconds, v.nanoseconds]},
     CartesianPoint: lambda v: {"$": "point", "srid": v.srid, "v": list(v)},
     WGS84Point: lambda v: {"$": "point", "srid": v.srid, "v": list(v)},
-}
-
-_DECODERS: dict[str, Callable[[Json], Any]] = {
-    "bytes": lambda v: base64.b64decode(v["v"]),
-    "date": lambda v: Date(*v["v"]),
-    "localtime": lambda v: Time(*v["v"]),
-    "time": _decode_time,
-    "localdatetime": lambda v: DateTime(*v["v"]),
-    "datetime": _decode_datetime,
-    "duration": lambda v: Duration(
-        months=v["v"][0], days=v["v"][1], seconds=v["v"][2], nanoseconds=v["v"][3]
-    ),
-    "point": _decode_point,
 }
 
 

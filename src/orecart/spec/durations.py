@@ -47,7 +47,12 @@ def _sum_parts(cleaned: str, original: str) -> float:
     return total
 
 
+MAX_SECONDS = 366 * 86400.0  # a year: longer waits are typos, and overflow timers
+
+
 def _checked(seconds: float, original: object) -> float:
     if not math.isfinite(seconds) or seconds < 0:
         raise SpecError(f"{HINT}, got {original!r}")
+    if seconds > MAX_SECONDS:
+        raise SpecError(f"at most 366d, got {original!r}")
     return seconds
