@@ -40,7 +40,7 @@ from orecart.planner import Decision, Facts, Plan, Selection, plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner
 from orecart.secrets import masked_env
-from orecart.spec import load_pipeline
+from orecart.spec import load_pipeline, pipeline_name
 from orecart.stores import Holder, StateStore, default_state_url, open_store
 
 #: Called with (done, total) while a backup or restore streams.
@@ -355,12 +355,26 @@ class Service:
 
     @contextmanager
     def _store(self, source: Source) -> Iterator[tuple[str, StateStore]]:
-        pipeline = self.load(source)
-        store = open_store(self.state_url(source, pipeline))
+        """The state store to read history from, with runs of dead processes marked
+        aborted first (so a run killed by `kill -9` never shows as running)."""
+        name, url = self._history_target(source)
+        store = open_store(url)
         try:
-            yield pipeline.name, store
+            store.recover(socket.gethostname())
+            yield name, store
         finally:
             store.close()
+
+    def _history_target(self, source: Source) -> tuple[str, str]:
+        """Pipeline name and state URL: reading history needs neither the file's variables
+        and parameters nor, with --state, the file itself (run ids are unique)."""
+        if source.state and not source.file.exists():
+            return "", source.state
+        try:
+            pipeline = self.load(source)
+        except SpecError:
+            return pipeline_name(source.file), self.state_url(source)
+        return pipeline.name, self.state_url(source, pipeline)
 
     @contextmanager
     def _session(self, source: Source) -> Iterator[_Session]:

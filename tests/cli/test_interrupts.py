@@ -68,6 +68,9 @@ def test_kill_9_leaves_nothing_running_and_the_rerun_resumes(cli: Cli, tmp_path:
     os.kill(process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
     process.wait(timeout=10)  # type: ignore[attr-defined]
     assert gone(pids), "member processes survived kill -9 of orecart"
+    dead = cli("status", "pipeline.yaml", "--json").json()  # a dead run never shows running
+    assert dead["run"]["status"] == "aborted"
+    assert cli("logs", dead["run"]["id"], "slow", "-f", timeout=20).code == 0
     (tmp_path / "marker").touch()
     rerun = cli("run", "pipeline.yaml", env=env)
     assert rerun.code == 0, rerun.err

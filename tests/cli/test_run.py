@@ -278,3 +278,17 @@ def test_a_member_that_failed_after_succeeding_runs_again(cli: Cli, tmp_path: Pa
     assert (step["decision"], step["reason"]) == ("run", "no earlier success here")
     assert cli("run", "pipeline.yaml", "--only-failed").code == 0
     assert statuses(cli) == {"a": "succeeded"}
+
+
+def test_history_needs_neither_parameters_nor_the_file(cli: Cli) -> None:
+    cli.write("pipeline: hist\nmembers:\n  - {name: a, shell: 'echo ${params.who}'}\n")
+    assert cli("run", "pipeline.yaml", "-p", "who=me").code == 0
+    history = cli("runs", "pipeline.yaml", "--json")  # no -p who=...
+    assert history.code == 0, history.err
+    run_id = history.json()[0]["id"]
+    state = f"sqlite:///{cli.folder}/.orecart/state.db"
+    (cli.folder / "pipeline.yaml").unlink()
+    shown = cli("show", run_id, "--state", state, "--json")
+    assert shown.code == 0, shown.err
+    assert shown.json()["run"]["params"] == {"who": "me"}
+    assert "me" in cli("logs", run_id, "a", "--state", state).out

@@ -114,6 +114,7 @@ OnlyFailed = Annotated[bool, typer.Option(
 Force = Annotated[bool, typer.Option("--force", help="Also what the ledger says is already done.")]
 
 
+DEFAULT_PIPELINE = Path("pipeline.yaml")  # -P default; with --state no file is needed
 PipelineOpt = Annotated[
     Path, typer.Option("--pipeline", "-P", envvar="ORECART_PIPELINE",
                        help="The pipeline file whose state store holds the run.")
@@ -131,7 +132,7 @@ def _params(values: list[str] | None) -> dict[str, str]:
 
 def source_of(file: Path, profile: str | None, params: list[str] | None, state: str | None,
             graph: str | None = None, pull: PullPolicy | None = None) -> Source:
-    if not file.exists():
+    if not file.exists() and not (state and file == DEFAULT_PIPELINE):
         raise SpecError(f"no such pipeline file: {file}")
     return Source(file=file, profile=profile, params=_params(params), state=state,
                   graph=graph, pull=pull)

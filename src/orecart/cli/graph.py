@@ -9,6 +9,7 @@ import typer
 
 from orecart import display
 from orecart.cli.base import (
+    DEFAULT_PIPELINE,
     FileArg,
     GraphUri,
     Json,
@@ -46,7 +47,7 @@ def diff(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id or prefix.")],
     other: Annotated[str | None, typer.Argument(metavar="OTHER_RUN",
                      help="Compare with this run.")] = None,
-    pipeline: PipelineOpt = Path("pipeline.yaml"),
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
     state: State = None,
     as_json: Json = False,
 ) -> None:

@@ -11,6 +11,7 @@ import typer
 
 from orecart import display
 from orecart.cli.base import (
+    DEFAULT_PIPELINE,
     FileArg,
     Json,
     Params,
@@ -66,7 +67,7 @@ def runs(file: FileArg, limit: Annotated[int, typer.Option(min=1)] = 20,
 @app.command(rich_help_panel="History")
 @guarded
 def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id or prefix.")],
-         pipeline: PipelineOpt = Path("pipeline.yaml"), state: State = None,
+         pipeline: PipelineOpt = DEFAULT_PIPELINE, state: State = None,
          as_json: Json = False) -> None:
     """One run in detail: parameters, members, attempts."""
     _print_detail(Service().show(source_of(pipeline, None, None, state), run_id), as_json)
@@ -78,7 +79,7 @@ def logs(
     run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id or prefix.")],
     member: Annotated[str | None, typer.Argument(help="Only this member's log.")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
-    pipeline: PipelineOpt = Path("pipeline.yaml"),
+    pipeline: PipelineOpt = DEFAULT_PIPELINE,
     state: State = None,
 ) -> None:
     """Print the logs of a run's members (all, or one)."""

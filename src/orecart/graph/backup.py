@@ -13,11 +13,10 @@ however large the graph::
 Property values are encoded by ``orecart.graph.values``. A backup is written to a
 ``.partial`` file and renamed when complete; restore refuses a file without its end line.
 
-Restore goes into an empty database (or one it wipes, with ``force=True``): nodes are created
-in batches with ``UNWIND``, grouped by label set, each carrying its backup id in a temporary
-property under a temporary indexed label; relationships find their ends through that index;
-then the temporary label, property and index go, and the constraints and indexes are created
-and awaited. The header counts are taken when the backup starts; take backups while nothing
+Restore goes into an empty database (or one it wipes, with ``force=True``); how it loads is
+``orecart.graph.restoring``. Lines are encoded and parsed by orjson when it is installed
+(the json module otherwise; both write the same lines), and gzip runs in a writer thread.
+The header counts are taken when the backup starts; take backups while nothing
 writes to the graph (orecart does so between runs), since Neo4j offers no snapshot reads.
 
 Call outline: ``backup -> _export (nodes, then relationships, a page of ids per query)``;

@@ -5,6 +5,7 @@ environment, ``.env`` and parameters, applies a profile, and validates everythin
 here, with errors that name file, line, column and field.
 
     load_pipeline   -> Pipeline (raises SpecError / CycleError)
+    pipeline_name   -> the pipeline's name alone, nothing expanded (for reading history)
     pipeline_schema -> JSON Schema of the native format, from the same field table
     parse_duration  -> seconds in "90s", "1h30m", "500ms", ...
 """
@@ -13,6 +14,6 @@ from __future__ import annotations
 
 from orecart.spec.durations import parse_duration
 from orecart.spec.fields import pipeline_schema
-from orecart.spec.load import load_pipeline
+from orecart.spec.load import load_pipeline, pipeline_name
 
-__all__ = ["load_pipeline", "parse_duration", "pipeline_schema"]
+__all__ = ["load_pipeline", "parse_duration", "pipeline_name", "pipeline_schema"]

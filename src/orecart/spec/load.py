@@ -38,6 +38,18 @@ def load_pipeline(
         return _load(Path(path), chosen or None, dict(params or {}), env, explicit=bool(profile))
 
 
+def pipeline_name(path: str | os.PathLike[str]) -> str:
+    """The name a pipeline file gives its pipeline, read without expanding anything, so a
+    run history can be found where the file's variables or parameters are not set."""
+    root = read_document(Path(path))
+    if is_motherlode(root):
+        return str(next(iter(root.value)))
+    name = root.value.get("pipeline") if root.is_map else None
+    if name is not None and isinstance(name.value, str) and "${" not in name.value:
+        return name.value
+    return Path(path).stem
+
+
 def _load(
     source: Path,
     profile: str | None,
