@@ -229,6 +229,8 @@ class Pipeline:
     backup: Backup | None = None
     profile: str | None = None
     excluded: frozenset[str] = frozenset()  # members the profile leaves out of this run
+    secret_values: frozenset[str] = field(default_factory=frozenset, repr=False)  # expanded
+    # secrets, wherever they landed: redacted in output, left out of fingerprints
     params: Mapping[str, str] = field(default_factory=dict)  # the -p values it was built with
 
     @property

@@ -18,7 +18,7 @@ from typing import Any
 
 from orecart.errors import CycleError, SelectionError
 from orecart.model import Member, MemberRun, MemberStatus, Pipeline, Rerun
-from orecart.secrets import MASK, is_secret_name, masked_env
+from orecart.secrets import MASK, Redactor, is_secret_name, masked_env
 
 
 class Decision(StrEnum):
@@ -165,7 +165,7 @@ def fingerprint(member: Member, pipeline: Pipeline, digest: str | None) -> str:
         "params": dict(sorted(masked_env(pipeline.params, declared).items())),
         "format": str(pipeline.format),
     }
-    text = json.dumps(identity, sort_keys=True, default=str)
+    text = Redactor(pipeline.secret_values)(json.dumps(identity, sort_keys=True, default=str))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

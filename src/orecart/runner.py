@@ -276,7 +276,12 @@ class Runner:
             self.plan.pipeline, member, run_id, (artifacts, inputs), self.config.graph_env
         )
         declared = self.plan.pipeline.secrets | member.secrets
-        secrets = secret_values(env, declared) | secret_values(self.plan.pipeline.params, declared)
+        pipeline = self.plan.pipeline
+        secrets = (
+            secret_values(env, declared)
+            | secret_values(pipeline.params, declared)
+            | pipeline.secret_values
+        )
         return Task(
             run_id=run_id,
             pipeline=self.plan.pipeline.name,

@@ -292,3 +292,18 @@ def test_history_needs_neither_parameters_nor_the_file(cli: Cli) -> None:
     assert shown.code == 0, shown.err
     assert shown.json()["run"]["params"] == {"who": "me"}
     assert "me" in cli("logs", run_id, "a", "--state", state).out
+
+
+def test_expanded_secrets_are_redacted_wherever_they_land(cli: Cli, tmp_path: Path) -> None:
+    cli.write("pipeline: exp\nmembers:\n"
+              "  - name: a\n    run: [sh, -c, 'echo using $0 and $DB_URL', '${API_TOKEN}']\n"
+              "    env: {DB_URL: 'pg://u:${DB_PASSWORD}@h/db'}\n")
+    env = {"API_TOKEN": "tok-expanded-1", "DB_PASSWORD": "pw-expanded-1"}
+    done = cli("run", "pipeline.yaml", env=env)
+    assert done.code == 0, done.err
+    assert "a | using *** and pg://u:***@h/db" in done.out
+    stored = b"".join(p.read_bytes() for p in (tmp_path / ".orecart").rglob("*") if p.is_file())
+    assert b"tok-expanded-1" not in stored and b"pw-expanded-1" not in stored
+    rotated = {"API_TOKEN": "tok-expanded-2", "DB_PASSWORD": "pw-expanded-2"}
+    step = cli("plan", "pipeline.yaml", "--json", env=rotated).json()["steps"][0]
+    assert step["decision"] == "skip"  # a rotated secret is not a new definition

@@ -11,13 +11,14 @@ a loader silently pointed at "" is worse than a refused pipeline.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dotenv import dotenv_values
 
 from orecart.errors import Location, SpecError
+from orecart.secrets import is_secret_name
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PARAM = re.compile(r"params\.([A-Za-z0-9_][A-Za-z0-9_.-]*)")
@@ -37,12 +38,23 @@ class Variables:
     dotenv: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     bare: bool = False
+    #: values of secret-looking variables that were expanded somewhere: they must be
+    #: redacted wherever they land (a command line, a URL in a plain-named variable)
+    used_secrets: set[str] = field(default_factory=set)
 
     def lookup(self, name: str) -> str | None:
         if name.startswith(PARAMS_PREFIX):
-            return self.params.get(name[len(PARAMS_PREFIX) :])
-        value = self.environ.get(name)
-        return value if value is not None else self.dotenv.get(name)
+            value = self.params.get(name[len(PARAMS_PREFIX) :])
+        else:
+            found = self.environ.get(name)
+            value = found if found is not None else self.dotenv.get(name)
+        if value and is_secret_name(name.removeprefix(PARAMS_PREFIX)):
+            self.used_secrets.add(value)
+        return value
+
+    def values_of(self, names: Iterable[str]) -> set[str]:
+        """The values of the named variables (declared secrets), where they are set."""
+        return {v for v in map(self.lookup, names) if v}
 
     def expand(self, text: str) -> str:
         """``text`` with every reference replaced; ExpansionError names the culprit."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 from orecart.model import Pipeline
@@ -64,6 +65,9 @@ def _load(
         if explicit:
             raise root.error(PROFILES, "Motherlode/copili pipeline files have no profiles")
         variables = Variables(env, dotenv, params, bare=True)
-        return load_motherlode(root, Origin(source, params), variables)
-    origin = Origin(source, params, profile)
-    return load_native(root, origin, Ctx(Variables(env, dotenv, params)))
+        pipeline = load_motherlode(root, Origin(source, params), variables)
+    else:
+        variables = Variables(env, dotenv, params)
+        pipeline = load_native(root, Origin(source, params, profile), Ctx(variables))
+    hidden = variables.used_secrets | variables.values_of(pipeline.secrets)
+    return replace(pipeline, secret_values=frozenset(hidden))
