@@ -6,6 +6,7 @@ import orecart.spec
 
 
 def test_public_api_is_explicit() -> None:
-    assert sorted(orecart.spec.__all__) == ["load_pipeline", "parse_duration", "pipeline_schema"]
+    assert sorted(orecart.spec.__all__) == [
+        "load_pipeline", "parse_duration", "pipeline_name", "pipeline_schema"]
     for name in orecart.spec.__all__:
         assert callable(getattr(orecart.spec, name))
