@@ -73,7 +73,7 @@ from pathlib import Path
 
 import yaml
 from bench_docker import Profile, daemon, instrumented, leftovers, members_of, orecart_cli, phases
-from common import ROOT, Report, median, table
+from common import ROOT, Report, clean_exit, median, table
 
 sys.path.insert(0, str(ROOT))  # tests.services.docker builds the images
 
@@ -328,14 +328,7 @@ def main() -> int:
             if name.lstrip("/") in (*LOADERS, JOIN)
         ]
         client.close()
-    if left:
-        print(f"LEFT BEHIND: {left}", file=sys.stderr)
-        return 1
-    print(
-        f"load average (1 min): {load:.1f} before, {os.getloadavg()[0]:.1f} after; "
-        f"{os.cpu_count()} CPUs"
-    )
-    return 0 if report(figures, profiles, repository) else 1
+    return clean_exit(left, load, not left and report(figures, profiles, repository))
 
 
 if __name__ == "__main__":

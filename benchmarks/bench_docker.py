@@ -65,7 +65,7 @@ from typing import Any
 import docker
 import requests
 import yaml
-from common import ROOT, Report, console_script, median, table
+from common import ROOT, Report, clean_exit, console_script, median, table
 
 sys.path.insert(0, str(ROOT))  # tests.services.docker builds the images
 
@@ -454,14 +454,7 @@ def main() -> int:
         shutil.rmtree(scratch, ignore_errors=True)
         left = leftovers(client, f"orecart.pipeline={CHAIN}")
         client.close()
-    if left:
-        print(f"LEFT BEHIND: {left}", file=sys.stderr)
-        return 1
-    print(
-        f"load average (1 min): {load:.1f} before, {os.getloadavg()[0]:.1f} after; "
-        f"{os.cpu_count()} CPUs"
-    )
-    return 0 if report(samples, args.members) else 1
+    return clean_exit(left, load, not left and report(samples, args.members))
 
 
 if __name__ == "__main__":

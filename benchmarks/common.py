@@ -186,3 +186,16 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 
 def _cell(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def clean_exit(left: Sequence[str], load_before: float, passed: bool) -> int:
+    """The exit code of a benchmark: 1 when it left anything behind or missed a target;
+    prints the load average, which says how far the figures can be trusted."""
+    if left:
+        print(f"LEFT BEHIND: {list(left)}", file=sys.stderr)
+        return 1
+    print(
+        f"load average (1 min): {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+        f"{os.cpu_count()} CPUs"
+    )
+    return 0 if passed else 1
