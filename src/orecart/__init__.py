@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         SelectionError,
         SpecError,
         StateError,
+        UsageError,
     )
     from orecart.model import Member, MemberRun, MemberStatus, Pipeline, Run, RunStatus
     from orecart.planner import Decision, Plan, Selection, plan
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 _WHERE = {
     "orecart.errors": (
         "CycleError ExecutorError GraphError LockedError NotFoundError OrecartError "
-        "SelectionError SpecError StateError"
+        "SelectionError SpecError StateError UsageError"
     ),
     "orecart.model": "Member MemberRun MemberStatus Pipeline Run RunStatus",
     "orecart.planner": "Decision Plan Selection plan",
@@ -63,6 +64,7 @@ __all__ = [
     "Source",
     "SpecError",
     "StateError",
+    "UsageError",
     "__version__",
     "load_pipeline",
     "pipeline_schema",

@@ -8,6 +8,7 @@ exceptions (yaml, sqlalchemy, neo4j, docker) are translated where they enter.
     ├── SpecError            a pipeline file is invalid (carries file, line, column)
     │   └── CycleError       the members' needs form a cycle (carries the cycle)
     ├── SelectionError       --only/--from/--skip name members that do not exist
+    ├── UsageError           an option or environment value is invalid (a --state URL)
     ├── StateError           the state store cannot be opened, read or written
     │   ├── LockedError      another run of the same pipeline holds the lock
     │   └── NotFoundError    a run id (or prefix) names no run
@@ -63,6 +64,10 @@ class CycleError(SpecError):
 
 class SelectionError(OrecartError):
     """A selection (--only, --from, --skip) names a member the pipeline does not have."""
+
+
+class UsageError(OrecartError):
+    """An option or environment value is invalid: bad input outside any pipeline file."""
 
 
 class StateError(OrecartError):

@@ -21,7 +21,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from orecart.errors import ExecutorError, NotFoundError, SpecError
+from orecart.errors import ExecutorError, NotFoundError, SpecError, UsageError
 from orecart.events import EventSink, Fanout
 from orecart.executors import Executor, load_executor
 from orecart.graphparts import GraphParts
@@ -436,5 +436,5 @@ def _pull_policy(value: str) -> PullPolicy:
         return PullPolicy(value)
     except ValueError:
         known = ", ".join(p.value for p in PullPolicy)
-        raise SpecError(f"unknown pull policy {value!r}; use one of {known}",
-                        field="ORECART_PULL") from None
+        message = f"ORECART_PULL: unknown pull policy {value!r}; use one of {known}"
+        raise UsageError(message) from None

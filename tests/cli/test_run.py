@@ -307,3 +307,10 @@ def test_expanded_secrets_are_redacted_wherever_they_land(cli: Cli, tmp_path: Pa
     rotated = {"API_TOKEN": "tok-expanded-2", "DB_PASSWORD": "pw-expanded-2"}
     step = cli("plan", "pipeline.yaml", "--json", env=rotated).json()["steps"][0]
     assert step["decision"] == "skip"  # a rotated secret is not a new definition
+
+
+def test_a_bad_state_url_or_pull_policy_is_invalid_input(cli: Cli) -> None:
+    cli.write("pipeline: bad\nmembers:\n  - {name: a, run: [\"true\"]}\n")
+    done = cli("run", "pipeline.yaml", "--state", "mysql://u@h/db")
+    assert done.code == 2 and "scheme 'mysql' is not known" in done.err
+    assert cli("run", "pipeline.yaml", env={"ORECART_PULL": "sometimes"}).code == 2

@@ -15,7 +15,14 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 import typer
 from rich.console import Console
 
-from orecart.errors import LockedError, NotFoundError, OrecartError, SelectionError, SpecError
+from orecart.errors import (
+    LockedError,
+    NotFoundError,
+    OrecartError,
+    SelectionError,
+    SpecError,
+    UsageError,
+)
 from orecart.model import MemberRun, PullPolicy, to_data
 from orecart.planner import Selection
 from orecart.service import Source, orecart_version
@@ -54,7 +61,7 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
         except LockedError as exc:
             _error(exc)
             raise typer.Exit(Exit.LOCKED) from None
-        except (SpecError, SelectionError, NotFoundError) as exc:
+        except (SpecError, SelectionError, NotFoundError, UsageError) as exc:
             _error(exc)
             raise typer.Exit(Exit.INVALID) from None
         except OrecartError as exc:

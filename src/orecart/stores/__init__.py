@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from orecart.errors import StateError
+from orecart.errors import StateError, UsageError
 from orecart.model import Attempt, MemberRun, MemberStatus, Run
 
 if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in SQLAlchemy
@@ -88,7 +88,7 @@ def open_store(url: str) -> SqlStore:
     if target is None:
         known = ", ".join(sorted(STORES))
         shown = url.partition("://")[0] if "://" in url else url[:20]
-        raise StateError(f"state store URL scheme {shown!r} is not known; known: {known}")
+        raise UsageError(f"state store URL scheme {shown!r} is not known; known: {known}")
     module_name, _, class_name = target.partition(":")
     try:
         module = importlib.import_module(module_name)
