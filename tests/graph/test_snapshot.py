@@ -13,7 +13,8 @@ from orecart.errors import GraphError
 from orecart.events import MemberFinished
 from orecart.graph.connect import GraphConnection
 from orecart.graph.runlog import GraphRunLog
-from orecart.graph.snapshot import count_query, delta, quote_name, take_snapshot
+from orecart.graph.schema import quote
+from orecart.graph.snapshot import count_query, delta, take_snapshot
 from orecart.model import Graph, MemberRun, MemberStatus, Pipeline
 
 pytestmark = pytest.mark.neo4j
@@ -82,11 +83,11 @@ def test_keys_of_any_type_stay_serialisable(conn: GraphConnection) -> None:
     json.dumps(change)
 
 
-def test_quote_name() -> None:
-    assert quote_name("Gene") == "`Gene`"
-    assert quote_name("a`b") == "`a``b`"
+def test_quote() -> None:
+    assert quote("Gene") == "`Gene`"
+    assert quote("a`b") == "`a``b`"
     with pytest.raises(GraphError):
-        quote_name("")
+        quote("")
 
 
 def test_bad_key_property_is_a_graph_error(conn: GraphConnection) -> None:

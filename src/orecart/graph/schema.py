@@ -35,9 +35,13 @@ _PROPERTY_TYPE = re.compile(r"^[A-Z0-9 <>|_,]+$")  # e.g. "LIST<INTEGER NOT NULL
 
 
 def quote(name: str) -> str:
-    """A label, type, property or schema name as a Cypher identifier."""
-    if not isinstance(name, str) or not name:
-        raise GraphError(f"invalid name in graph schema: {name!r}")
+    """A label, type, property or schema name as a backtick-quoted Cypher identifier.
+
+    Names come from the database or the pipeline file and cannot be parameters, so they are
+    checked and quoted (a backtick inside is doubled) instead of pasted in.
+    """
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise GraphError(f"invalid label, type, property or schema name: {name!r}")
     return "`" + name.replace("`", "``") + "`"
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from orecart.errors import GraphError
 from orecart.graph.connect import GraphConnection, graph_errors
 from orecart.graph.runlog import HAS_MEMBER_RUN
+from orecart.graph.schema import quote
 
 OWN_LABEL_PREFIX = "_Pipeline"
 OWN_TYPES = frozenset({HAS_MEMBER_RUN})
@@ -39,17 +39,6 @@ class Snapshot:
     relationships: Mapping[str, int] = field(default_factory=dict)
     keys: Mapping[str, frozenset[Hashable]] = field(default_factory=dict)
     taken_at: datetime | None = None
-
-
-def quote_name(name: str) -> str:
-    """A label, type or property name as a backtick-quoted Cypher identifier.
-
-    Names come from the database or the pipeline file and cannot be parameters, so they are
-    checked and quoted (a backtick inside is doubled) instead of pasted in.
-    """
-    if not isinstance(name, str) or not name or "\x00" in name:
-        raise GraphError(f"invalid label, type or property name: {name!r}")
-    return "`" + name.replace("`", "``") + "`"
 
 
 def take_snapshot(conn: GraphConnection, keys: Mapping[str, str] | None = None) -> Snapshot:
@@ -114,12 +103,12 @@ def count_query(labels: list[str], types: list[str]) -> tuple[str, dict[str, str
     for label in labels:
         key = f"k{len(params)}"
         params[key] = "n:" + label
-        branches.append(f"MATCH (n:{quote_name(label)}) WITH count(n) AS c RETURN ${key} AS k, c")
+        branches.append(f"MATCH (n:{quote(label)}) WITH count(n) AS c RETURN ${key} AS k, c")
     for rel_type in types:
         key = f"k{len(params)}"
         params[key] = "r:" + rel_type
         branches.append(
-            f"MATCH ()-[r:{quote_name(rel_type)}]->() WITH count(r) AS c RETURN ${key} AS k, c"
+            f"MATCH ()-[r:{quote(rel_type)}]->() WITH count(r) AS c RETURN ${key} AS k, c"
         )
     return "\nUNION ALL\n".join(branches), params
 
@@ -132,8 +121,8 @@ def _key_values(conn: GraphConnection, label: str, prop: str) -> frozenset[Hasha
     in the transaction's memory while it cuts the chunks.
     """
     query = (
-        f"MATCH (n:{quote_name(label)}) WHERE n.{quote_name(prop)} IS NOT NULL "
-        f"WITH collect(n.{quote_name(prop)}) AS keys "
+        f"MATCH (n:{quote(label)}) WHERE n.{quote(prop)} IS NOT NULL "
+        f"WITH collect(n.{quote(prop)}) AS keys "
         "UNWIND range(0, size(keys) - 1, $chunk) AS i "
         "RETURN keys[i..i + $chunk] AS chunk"
     )

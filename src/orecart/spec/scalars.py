@@ -67,6 +67,25 @@ class Text(Kind):
         return schema
 
 
+def _referenced(
+    node: Node, path: str, ctx: Ctx, parse: Callable[[str], Any], what: str
+) -> tuple[Any, bool]:
+    """The node's value, with a ``${VAR}`` reference expanded and parsed by ``parse``.
+
+    True beside it when the value is the reference text itself: the file is only being
+    checked (no variables), so the value is judged when the pipeline is loaded for real.
+    """
+    text = ctx.reference(node, path)
+    if text is None:
+        return node.value, False
+    if ctx.variables is None:
+        return text, True
+    try:
+        return parse(text.strip()), False
+    except ValueError:
+        raise node.error(path, f"expected {what}, got {text!r}") from None
+
+
 @dataclass(frozen=True)
 class Integer(Kind):
     minimum: int | None = None
@@ -75,15 +94,9 @@ class Integer(Kind):
         return "an integer"
 
     def check(self, node: Node, path: str, ctx: Ctx) -> int | str:
-        value = node.value
-        text = ctx.reference(node, path)
-        if text is not None:
-            if ctx.variables is None:
-                return text
-            try:
-                value = int(text.strip())
-            except ValueError:
-                raise node.error(path, f"expected an integer, got {text!r}") from None
+        value, deferred = _referenced(node, path, ctx, int, "an integer")
+        if deferred:
+            return str(value)
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.mismatch(node, path)
         if self.minimum is not None and value < self.minimum:
@@ -107,15 +120,9 @@ class Number(Kind):
         return "a number"
 
     def check(self, node: Node, path: str, ctx: Ctx) -> float | str:
-        value = node.value
-        text = ctx.reference(node, path)
-        if text is not None:
-            if ctx.variables is None:
-                return text
-            try:
-                value = float(text.strip())
-            except ValueError:
-                raise node.error(path, f"expected a number, got {text!r}") from None
+        value, deferred = _referenced(node, path, ctx, float, "a number")
+        if deferred:
+            return str(value)
         if not isinstance(value, int | float) or isinstance(value, bool):
             raise self.mismatch(node, path)
         if not math.isfinite(value) or (self.positive and value <= 0) or value < 0:
