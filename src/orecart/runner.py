@@ -40,7 +40,7 @@ from orecart.events import (
     RunFinished,
     RunStarted,
 )
-from orecart.executors import Executor, Result, Task
+from orecart.executors import Executor, Preparing, Result, Task
 from orecart.guards import MemberGuard
 from orecart.model import Attempt, Member, MemberRun, MemberStatus, Run, RunStatus
 from orecart.planner import Decision, Plan, Step
@@ -112,6 +112,8 @@ class Runner:
         self.finished = False  # after this, an interrupt is the caller's to handle
         self._guard_pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self.prepared: dict[str, Task] = {}  # first attempts an executor got ready ahead
+        self.preparing = any(isinstance(e, Preparing) for e in backends.executors.values())
 
     # -- the outline -------------------------------------------------------------------
 
@@ -120,6 +122,7 @@ class Runner:
         try:
             while self.pending or self.flights:
                 blocked = self._schedule()
+                self._prepare_next()
                 if self.pending and not self.flights and not blocked:
                     self._give_up()  # nothing runs and nothing can: never spin
                     break
@@ -194,6 +197,30 @@ class Runner:
             heapq.heappush(self.ready, item)
         return blocked
 
+    def _prepare_next(self) -> None:
+        """Let executors get ready the first attempts likely to start next (ready members
+        waiting for a slot, and those whose remaining needs are all running now), in the
+        order they would start. At most ``max_parallel`` wait prepared at a time (see
+        ``executors.Preparing``)."""
+        room = self.config.max_parallel - len(self.prepared)
+        if not self.preparing or self.stopping or room <= 0:
+            return
+        running = {flight.member.name for flight in self.flights.values()}
+        soon = [name for _, name in self.ready[:room]]  # the heap's top, near enough
+        for name in running:
+            for dependent in self.dependents[name]:
+                needs = running.intersection(self.steps[dependent].member.needs)
+                if dependent in self.pending and self.waiting[dependent] == len(needs):
+                    soon.append(dependent)
+        for name in sorted(soon, key=self.positions.__getitem__):  # the order they start in
+            executor = self.backends.executors[self.steps[name].member.kind]
+            if room and name not in self.prepared and name not in self.attempts and isinstance(
+                executor, Preparing
+            ):
+                self.prepared[name] = self._task(self.steps[name], 1)
+                executor.prepare(self.prepared[name])
+                room -= 1
+
     def _give_up(self) -> None:
         self.stopping = self.stopping or "could not be scheduled: its needs never finished"
 
@@ -236,7 +263,7 @@ class Runner:
         member = step.member
         attempt = self.attempts.get(member.name, 0) + 1
         self.attempts[member.name] = attempt
-        task = self._task(step, attempt)
+        task = self.prepared.pop(member.name, None) or self._task(step, attempt)
         first = self.records.get(member.name)
         started = first.started_at if first and first.started_at else now()
         record = self._record(step, MemberStatus.RUNNING, attempts=attempt, started_at=started)
@@ -416,6 +443,7 @@ class Runner:
             if result.digest:
                 fields["digest"] = result.digest
         record = self._record(step, status, **fields)
+        self.prepared.pop(step.member.name, None)  # cancelled: its preparation waits for close
         self._emit(MemberFinished(record))
         if propagate:
             self._propagate(step.member.name, status)

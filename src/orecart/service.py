@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from orecart.errors import ExecutorError, NotFoundError, SpecError, UsageError
 from orecart.events import EventSink, Fanout
@@ -42,6 +42,9 @@ from orecart.runner import Backends, RunConfig, Runner
 from orecart.secrets import masked_env
 from orecart.spec import load_pipeline, pipeline_name
 from orecart.stores import Holder, StateStore, default_state_url, open_store
+
+if TYPE_CHECKING:
+    from orecart.executors.docker import DockerExecutor
 
 #: Called with (done, total) while a backup or restore streams.
 Progress = Callable[[int, int], None]
@@ -105,6 +108,9 @@ class _Session:
         if kind not in self.executors:
             self.executors[kind] = load_executor("docker" if kind == "image" else "local")
         return self.executors[kind]
+
+    def docker(self) -> DockerExecutor:
+        return cast("DockerExecutor", self.executor("image"))
 
 
 class Service:
@@ -222,7 +228,6 @@ class Service:
         """Mark runs of dead orecart processes aborted and remove their containers."""
         aborted = session.store.recover(socket.gethostname())
         if any(m.container for m in session.pipeline.members):
-            from orecart.executors.docker import reap
 
             def alive(run_id: str) -> bool:
                 """Only runs this store knows to be over are dead: a container of a run
@@ -232,7 +237,7 @@ class Service:
                 except NotFoundError:
                     return True
 
-            reap(alive)
+            session.docker().reap(alive)
         return aborted
 
     # -- facts for the planner ---------------------------------------------------------
@@ -259,7 +264,11 @@ class Service:
         if not images:
             return {}
         docker = session.executor("image")
-        return {m.name: _resolved(docker, m) for m in images}
+        by_image: dict[tuple[object, ...], str | None] = {}  # members sharing an image ask once
+        for member in images:
+            if _image_key(member) not in by_image:
+                by_image[_image_key(member)] = _resolved(docker, member)
+        return {m.name: by_image[_image_key(m)] for m in images}
 
     def _complete(self, session: _Session) -> dict[str, bool]:
         if session.graph is None:
@@ -421,6 +430,12 @@ def with_pull(pipeline: Pipeline, pull: PullPolicy) -> Pipeline:
         for m in pipeline.members
     )
     return replace(pipeline, members=members)
+
+
+def _image_key(member: Member) -> tuple[object, ...]:
+    """What an image's digest depends on: the image, its pull policy and credentials."""
+    container = member.container
+    return (container.image, container.pull, container.auth) if container else ()
 
 
 def _resolved(docker: Executor, member: Member) -> str | None:

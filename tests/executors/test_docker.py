@@ -463,6 +463,78 @@ def test_image_report(client: docker.DockerClient, registry: str) -> None:
     assert len(report) == 3
 
 
+# ---- containers created ahead -----------------------------------------------------------
+
+
+def created_ahead(client: docker.DockerClient, name: str) -> Any:
+    """The container ``prepare`` creates (in the background) for ``name``, once it exists."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = client.containers.list(all=True, filters={"name": f"^/{name}$"})
+        if found:
+            return found[0]
+        time.sleep(0.05)
+    raise AssertionError(f"no container {name} was created ahead")
+
+
+def creations(client: docker.DockerClient, name: str, since: float) -> list[str]:
+    """Ids of the containers named ``name`` the daemon created since ``since``."""
+    events = client.events(since=int(since), until=int(time.time()) + 1, decode=True,
+                           filters={"type": "container", "event": "create"})
+    return [e["id"] for e in events if e["Actor"]["Attributes"].get("name") == name]
+
+
+def test_a_container_created_ahead_is_the_one_started(
+    executor: DockerExecutor, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    since = time.time() - 1
+    member = image_member("ahead", 'echo "from $GREETING"', env={"GREETING": "ahead"},
+                          pull=PullPolicy.IF_MISSING)
+    task = make_task(tmp_path, member, digest=executor.resolve(member))
+    executor.prepare(task)
+    name = f"orecart-{RUN}-ahead-1"
+    container = created_ahead(client, name)
+    assert container.status == "created"  # created, not started: nothing ran yet
+    assert sink_lines(executor, task) == ["from ahead"]
+    assert creations(client, name, since) == [container.id]  # started, not made again
+
+
+def test_a_container_created_ahead_for_another_config_is_replaced(
+    executor: DockerExecutor, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    since = time.time() - 1
+    member = image_member("changed", 'echo "from $GREETING"', env={"GREETING": "before"},
+                          pull=PullPolicy.IF_MISSING)
+    task = make_task(tmp_path, member, digest=executor.resolve(member))
+    executor.prepare(task)
+    name = f"orecart-{RUN}-changed-1"
+    stale = created_ahead(client, name)
+    changed = replace(task, env={**task.env, "GREETING": "after"})
+    assert sink_lines(executor, changed) == ["from after"]
+    made = creations(client, name, since)
+    assert len(made) == 2 and made[0] == stale.id
+
+
+def test_a_container_created_ahead_but_never_started_is_removed_by_close(
+    client: docker.DockerClient, tmp_path: Path
+) -> None:
+    executor = DockerExecutor(grace=1.0)
+    try:
+        member = image_member("unused", "true", pull=PullPolicy.IF_MISSING)
+        executor.prepare(make_task(tmp_path, member, digest=executor.resolve(member)))
+        created_ahead(client, f"orecart-{RUN}-unused-1")
+    finally:
+        executor.close()
+    assert leftovers(client) == []
+
+
+def sink_lines(executor: DockerExecutor, task: Task) -> list[str]:
+    sink = Collector()
+    result = run(executor, task, sink)
+    assert result.status is MemberStatus.SUCCEEDED, result.error
+    return sink.lines()
+
+
 # ---- abort, reap, daemon ---------------------------------------------------------------
 
 
@@ -534,9 +606,13 @@ def test_podman_runs_a_member_through_its_docker_api(podman: str, tmp_path: Path
         assert sink.lines() == ["from podman"]
         assert (task.artifacts / "out.txt").read_text() == "kept\n"
         assert result.digest and result.digest.startswith("sha256:")
-        assert leftovers(executor.client) == []
     finally:
-        executor.close()
+        executor.close()  # returns once the daemon removed what the executor started
+    after = docker.DockerClient(base_url=podman)
+    try:
+        assert leftovers(after) == []
+    finally:
+        after.close()
 
 
 def test_motherlode_example_runs_on_the_test_images(

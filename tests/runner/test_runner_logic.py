@@ -265,3 +265,71 @@ def test_long_chains_run_and_cancel_without_rescanning_or_recursion(tmp_path: Pa
     statuses = events.finished()
     assert statuses["c2999"] is MemberStatus.CANCELLED
     assert sum(s is MemberStatus.CANCELLED for s in statuses.values()) == 2999
+
+
+class PreparingExecutor(ScriptedExecutor):
+    """Also records what the runner asks it to prepare, and with which task."""
+
+    def __init__(self, behaviour: Behaviour) -> None:
+        super().__init__(behaviour)
+        self.prepared: dict[str, Task] = {}
+        self.submitted: dict[str, Task] = {}
+
+    def prepare(self, task: Task) -> None:
+        self.prepared[task.member.name] = task
+
+    def submit(self, task: Task, output: OutputSink) -> Future[Result]:
+        self.submitted.setdefault(task.member.name, task)
+        return super().submit(task, output)
+
+
+def drive_preparing(
+    tmp_path: Path, members: list[Member], behaviour: Behaviour, max_parallel: int
+) -> tuple[Events, PreparingExecutor]:
+    pipeline = Pipeline("p", tmp_path / "p.yaml", tuple(members))
+    executor, events = PreparingExecutor(behaviour), Events()
+    Runner(
+        plan(pipeline, Selection()),
+        Run("run1", "p", RunStatus.QUEUED),
+        Backends({"run": executor}, MemoryLocks(), events),
+        RunConfig(runs_dir=tmp_path / "runs", max_parallel=max_parallel),
+    ).run()
+    return events, executor
+
+
+def test_next_members_are_prepared_and_started_with_the_prepared_task(tmp_path: Path) -> None:
+    members = [m("a"), m("b", "a"), m("c", "b"), m("x"), m("y")]
+    events, executor = drive_preparing(tmp_path, members, ok(0.1), max_parallel=1)
+    assert set(events.finished().values()) == {MemberStatus.SUCCEEDED}
+    # a runs first; b (needs only a, running) and the ready x, y waiting for the one slot
+    # are prepared ahead; each starts with the very task prepared for it
+    assert {"b", "x"} <= set(executor.prepared)
+    for name, task in executor.prepared.items():
+        assert executor.submitted[name] is task and task.attempt == 1
+
+
+def test_a_prepared_member_whose_need_fails_is_cancelled_not_started(tmp_path: Path) -> None:
+    members = [m("a"), m("b", "a")]
+    fail = lambda task: (MemberStatus.FAILED, 0.1)  # noqa: E731
+    events, executor = drive_preparing(tmp_path, members, fail, max_parallel=1)
+    assert "b" in executor.prepared
+    assert events.finished()["b"] is MemberStatus.CANCELLED
+    assert "b" not in executor.submitted
+
+
+def test_retries_are_not_prepared(tmp_path: Path) -> None:
+    tries: list[int] = []
+
+    def flaky(task: Task) -> tuple[MemberStatus, float]:
+        tries.append(task.attempt)
+        return (MemberStatus.FAILED if task.attempt == 1 else MemberStatus.SUCCEEDED, 0.05)
+
+    members = [m("a", retry=Retry(retries=1, backoff=0.0))]
+    events, executor = drive_preparing(tmp_path, members, flaky, max_parallel=1)
+    assert events.finished()["a"] is MemberStatus.SUCCEEDED and tries == [1, 2]
+    assert all(task.attempt == 1 for task in executor.prepared.values())
+
+
+def test_a_plain_executor_is_never_asked_to_prepare(tmp_path: Path) -> None:
+    _, _, executor, _, runner = drive(tmp_path, [m("a"), m("b", "a")], ok())
+    assert not runner.preparing and not hasattr(executor, "prepare")

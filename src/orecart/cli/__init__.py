@@ -10,9 +10,15 @@ Exit codes (one table, used everywhere):
 
 from __future__ import annotations
 
-import importlib
+import gc
 
-from orecart.cli.base import Exit, app
+# Start-up builds long-lived objects only (modules, classes): collecting them is wasted
+# work. Collection resumes once the command has what it needs (see base.started_up).
+gc.disable()
+
+import importlib  # noqa: E402
+
+from orecart.cli.base import Exit, app, started_up  # noqa: E402
 
 __all__ = ["Exit", "app", "main"]
 
@@ -21,4 +27,8 @@ for _commands in ("running", "history", "graph"):  # importing registers; this o
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    finally:
+        started_up()
+        gc.freeze()  # nothing left to collect at exit: skip the interpreter's last passes

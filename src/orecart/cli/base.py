@@ -4,15 +4,16 @@ and the error guard that turns orecart's errors into one line and an exit code."
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
-import typer
+import click
 from rich.console import Console
 
 from orecart.errors import (
@@ -36,14 +37,70 @@ class Exit(IntEnum):
     INTERRUPTED = 130
 
 
-app = typer.Typer(
-    name="orecart",
-    help="Run data loaders as one dependency-ordered pipeline that fills a Neo4j graph, "
-    "and keep an exact record of what ran.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+class Commands(click.Group):
+    """A group whose --help lists its commands in the order they were added, under the
+    heading (panel) each was added with."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.panels: dict[str, str] = {}
+
+    def add(self, panel: str) -> Callable[[Callable[..., Any]], click.Command]:
+        """Register the decorated function as a command shown under `panel`."""
+
+        def register(function: Callable[..., Any]) -> click.Command:
+            return self.place(panel, click.command()(function))
+
+        return register
+
+    def place(self, panel: str, command: click.Command) -> click.Command:
+        """Add `command` (or a group) to be shown under `panel`."""
+        self.add_command(command)
+        self.panels[command.name or ""] = panel
+        return command
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(self.commands)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        width = max(map(len, self.commands), default=0)  # one column across the sections
+        for name in self.list_commands(ctx):
+            command = self.commands[name]
+            if not command.hidden:
+                rows = sections.setdefault(self.panels.get(name, "Commands"), [])
+                rows.append((name.ljust(width), command.get_short_help_str(limit=150)))
+        for panel, rows in sections.items():
+            with formatter.section(panel):
+                formatter.write_dl(rows)
+
+
+def started_up() -> None:
+    """Resume garbage collection (paused while orecart.cli was imported), leaving what
+    exists now, mostly modules, out of every later collection."""
+    gc.freeze()
+    gc.enable()
+
+
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        out.print(f"orecart {orecart_version()}")
+        ctx.exit()
+
+
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"],
+                                             "max_content_width": 100})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=_version, help="Print the version and exit.")
+def app() -> None:
+    """Run data loaders as one dependency-ordered pipeline that fills a Neo4j graph, and
+    keep an exact record of what ran.
+
+    Exit codes: 0 all succeeded or skipped, 1 something failed, 2 invalid input,
+    3 another run holds the lock, 130 interrupted.
+    """
+
+
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -56,78 +113,88 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        started_up()
         try:
             return command(*args, **kwargs)
         except LockedError as exc:
-            _error(exc)
-            raise typer.Exit(Exit.LOCKED) from None
+            _fail(exc, Exit.LOCKED)
         except (SpecError, SelectionError, NotFoundError, UsageError) as exc:
-            _error(exc)
-            raise typer.Exit(Exit.INVALID) from None
+            _fail(exc, Exit.INVALID)
         except OrecartError as exc:
-            _error(exc)
-            raise typer.Exit(Exit.FAILED) from None
+            _fail(exc, Exit.FAILED)
         except KeyboardInterrupt:
-            _error("interrupted")
-            raise typer.Exit(Exit.INTERRUPTED) from None
-        except (typer.Exit, typer.Abort):
+            _fail("interrupted", Exit.INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception as exc:  # a bug: say so plainly; ORECART_DEBUG=1 shows where
             if os.environ.get("ORECART_DEBUG"):
                 raise
-            _error(f"internal error: {exc!r} (set ORECART_DEBUG=1 to see the traceback)")
-            raise typer.Exit(Exit.FAILED) from None
+            _fail(f"internal error: {exc!r} (set ORECART_DEBUG=1 to see the traceback)",
+                  Exit.FAILED)
 
     return wrapper
 
 
-def _error(exc: Exception | str) -> None:
+def _fail(exc: Exception | str, code: Exit) -> NoReturn:
     err.print(f"error: {exc}", markup=False, soft_wrap=True)
+    raise click.exceptions.Exit(code) from None
 
 
-# -- shared options ----------------------------------------------------------------------
+# -- shared arguments and options ---------------------------------------------------------
 
-FileArg = Annotated[Path, typer.Argument(help="The pipeline file (YAML or JSON).")]
-Profile = Annotated[
-    str | None,
-    typer.Option("--profile", envvar="ORECART_PROFILE", help="Apply this profile of the file."),
-]
-Params = Annotated[
-    list[str] | None,
-    typer.Option("--param", "-p", help="A run parameter NAME=VALUE, as ${params.NAME}."),
-]
-State = Annotated[
-    str | None,
-    typer.Option("--state", envvar="ORECART_STATE",
-                 help="State store URL (default: .orecart/state.db beside the file)."),
-]
-GraphUri = Annotated[
-    str | None, typer.Option("--graph", help="Target Neo4j (bolt://...), over the file's.")
-]
-Json = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
-Pull = Annotated[
-    PullPolicy | None,
-    typer.Option("--pull", envvar="ORECART_PULL",
-                 help="Pull policy for every image member: always, if-missing, never."),
-]
-Only = Annotated[list[str] | None, typer.Option(
-    metavar="MEMBER", help="Only these members (repeatable).")]
-From = Annotated[list[str] | None, typer.Option(
-    "--from", metavar="MEMBER", help="This member and everything downstream (repeatable).")]
-Skip = Annotated[list[str] | None, typer.Option(
-    metavar="MEMBER", help="Not this member (repeatable).")]
-OnlyFailed = Annotated[bool, typer.Option(
-    "--only-failed", help="Only what did not succeed in the last run.")]
-Force = Annotated[bool, typer.Option("--force", help="Also what the ledger says is already done.")]
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _pull_policy(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    return None if value is None else PullPolicy(value)
+
+
+def run_id_arg(function: Callable[..., Any]) -> Callable[..., Any]:
+    return click.argument("run_id", metavar="RUN")(function)
+
+
+file_arg = click.argument("file", type=click.Path(path_type=Path))
+profile_opt = click.option("--profile", envvar="ORECART_PROFILE", show_envvar=True,
+                           help="Apply this profile of the file.")
+params_opt = click.option("--param", "-p", multiple=True, metavar="NAME=VALUE",
+                          help="A run parameter, as ${params.NAME} (repeatable).")
+state_opt = click.option("--state", envvar="ORECART_STATE", show_envvar=True, metavar="URL",
+                         help="State store URL (default: .orecart/state.db beside the file).")
+graph_opt = click.option("--graph", metavar="URI",
+                         help="Target Neo4j (bolt://...), over the file's.")
+json_opt = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+pull_opt = click.option("--pull", envvar="ORECART_PULL", show_envvar=True,
+                        type=click.Choice([p.value for p in PullPolicy]),
+                        callback=_pull_policy, help="Pull policy for every image member.")
+pipeline_opt = click.option(
+    "--pipeline", "-P", envvar="ORECART_PIPELINE", show_envvar=True, default="pipeline.yaml",
+    show_default=True, type=click.Path(path_type=Path),
+    help="The pipeline file whose state store holds the run (not needed with --state).")
+
+
+def selection_opts(function: Callable[..., Any]) -> Callable[..., Any]:
+    """--only, --from, --skip, --only-failed and --force."""
+    options: list[Decorator] = [
+        click.option("--only", multiple=True, metavar="MEMBER",
+                     help="Only these members (repeatable)."),
+        click.option("--from", "start", multiple=True, metavar="MEMBER",
+                     help="This member and everything downstream (repeatable)."),
+        click.option("--skip", multiple=True, metavar="MEMBER",
+                     help="Not this member (repeatable)."),
+        click.option("--only-failed", is_flag=True,
+                     help="Only what did not succeed in the last run."),
+        click.option("--force", is_flag=True,
+                     help="Also what the ledger says is already done."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
 
 
 DEFAULT_PIPELINE = Path("pipeline.yaml")  # -P default; with --state no file is needed
-PipelineOpt = Annotated[
-    Path, typer.Option("--pipeline", "-P", envvar="ORECART_PIPELINE",
-                       help="The pipeline file whose state store holds the run.")
-]
 
-def _params(values: list[str] | None) -> dict[str, str]:
+
+def _params(values: Sequence[str] | None) -> dict[str, str]:
     params: dict[str, str] = {}
     for value in values or []:
         name, sep, text = value.partition("=")
@@ -137,7 +204,7 @@ def _params(values: list[str] | None) -> dict[str, str]:
     return params
 
 
-def source_of(file: Path, profile: str | None, params: list[str] | None, state: str | None,
+def source_of(file: Path, profile: str | None, params: Sequence[str] | None, state: str | None,
             graph: str | None = None, pull: PullPolicy | None = None) -> Source:
     if not file.exists() and not (state and file == DEFAULT_PIPELINE):
         raise SpecError(f"no such pipeline file: {file}")
@@ -145,7 +212,7 @@ def source_of(file: Path, profile: str | None, params: list[str] | None, state: 
                   graph=graph, pull=pull)
 
 
-def selection_of(only: list[str] | None, start: list[str] | None, skip: list[str] | None,
+def selection_of(only: Sequence[str], start: Sequence[str], skip: Sequence[str],
                only_failed: bool, force: bool) -> Selection:
     return Selection(frozenset(only or ()), frozenset(start or ()), frozenset(skip or ()),
                      only_failed, force)
@@ -158,20 +225,3 @@ def members_json(member_runs: Sequence[MemberRun]) -> list[dict[str, Any]]:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(to_data(data), indent=2) + "\n")
-
-
-def _version(value: bool) -> None:
-    if value:
-        out.print(f"orecart {orecart_version()}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-) -> None:
-    """orecart: loaders in any language, one pipeline, an exact record."""
-
-
-# -- commands ----------------------------------------------------------------------------

@@ -3,36 +3,44 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from orecart import display
 from orecart.cli.base import (
-    DEFAULT_PIPELINE,
-    FileArg,
-    GraphUri,
-    Json,
-    Params,
-    PipelineOpt,
-    Profile,
-    Pull,
-    State,
+    Commands,
     app,
     err,
+    file_arg,
+    graph_opt,
     guarded,
+    json_opt,
     out,
+    params_opt,
+    pipeline_opt,
     print_json,
+    profile_opt,
+    pull_opt,
+    run_id_arg,
     source_of,
+    state_opt,
 )
 from orecart.errors import SpecError
+from orecart.model import PullPolicy
 from orecart.service import Service
 
+GRAPH = "Images and the graph"
 
-@app.command(rich_help_panel="Images and the graph")
+
+@app.add(GRAPH)
+@file_arg
+@profile_opt
+@params_opt
+@pull_opt
+@json_opt
 @guarded
-def images(file: FileArg, profile: Profile = None, param: Params = None, pull: Pull = None,
-           as_json: Json = False) -> None:
+def images(file: Path, profile: str | None, param: tuple[str, ...], pull: PullPolicy | None,
+           as_json: bool) -> None:
     """Each image member's image, tag, resolved digest, and whether it is present locally."""
     report = Service().images(source_of(file, profile, param, None, pull=pull))
     if as_json:
@@ -41,17 +49,17 @@ def images(file: FileArg, profile: Profile = None, param: Params = None, pull: P
         out.print(display.images_table(report))
 
 
-@app.command(rich_help_panel="Images and the graph")
+@app.add(GRAPH)
+@run_id_arg
+@click.argument("other", metavar="[OTHER_RUN]", required=False)
+@pipeline_opt
+@state_opt
+@json_opt
 @guarded
-def diff(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id or prefix.")],
-    other: Annotated[str | None, typer.Argument(metavar="OTHER_RUN",
-                     help="Compare with this run.")] = None,
-    pipeline: PipelineOpt = DEFAULT_PIPELINE,
-    state: State = None,
-    as_json: Json = False,
-) -> None:
-    """What each member of a run changed in the graph, or how two runs differ."""
+def diff(run_id: str, other: str | None, pipeline: Path, state: str | None,
+         as_json: bool) -> None:
+    """What each member of run RUN changed in the graph or, given OTHER_RUN, how the two
+    runs differ. Runs are given by id or id prefix."""
     report = Service().diff(source_of(pipeline, None, None, state), run_id, other)
     if as_json:
         print_json(report)
@@ -61,25 +69,34 @@ def diff(
         out.print(display.comparison_tables(report))
 
 
-@app.command(rich_help_panel="Images and the graph")
+@app.add(GRAPH)
+@file_arg
+@click.argument("target", type=click.Path(path_type=Path))
+@profile_opt
+@params_opt
+@graph_opt
 @guarded
-def backup(file: FileArg, target: Annotated[Path, typer.Argument(
-               help="The backup file to write (gzip-compressed JSON lines).")],
-           profile: Profile = None, param: Params = None, graph: GraphUri = None) -> None:
-    """Export the whole graph (nodes, relationships, properties, schema) to a file."""
+def backup(file: Path, target: Path, profile: str | None, param: tuple[str, ...],
+           graph: str | None) -> None:
+    """Export the whole graph (nodes, relationships, properties, schema) to TARGET, a
+    gzip-compressed JSON-lines file."""
     with display.transfer_progress(err, "backup") as progress:
         info = Service().backup(source_of(file, profile, param, None, graph), target, progress)
     out.print(f"backup written: {target} ({display.backup_counts(info)})")
 
 
-@app.command(rich_help_panel="Images and the graph")
+@app.add(GRAPH)
+@file_arg
+@click.argument("source_file", metavar="BACKUP", type=click.Path(path_type=Path))
+@click.option("--force", is_flag=True, help="Wipe a non-empty database first.")
+@profile_opt
+@params_opt
+@graph_opt
 @guarded
-def restore(file: FileArg, source_file: Annotated[Path, typer.Argument(
-                metavar="BACKUP", help="A file written by `orecart backup`.")],
-            force: Annotated[bool, typer.Option(
-                help="Wipe a non-empty database first.")] = False,
-            profile: Profile = None, param: Params = None, graph: GraphUri = None) -> None:
-    """Import a backup into an empty graph (identical nodes, relationships and schema)."""
+def restore(file: Path, source_file: Path, force: bool, profile: str | None,
+            param: tuple[str, ...], graph: str | None) -> None:
+    """Import BACKUP, a file written by `orecart backup`, into an empty graph (identical
+    nodes, relationships and schema)."""
     if not source_file.exists():
         raise SpecError(f"no such backup file: {source_file}")
     source = source_of(file, profile, param, None, graph)
@@ -88,14 +105,19 @@ def restore(file: FileArg, source_file: Annotated[Path, typer.Argument(
     out.print(f"restored: {source_file} ({display.backup_counts(info)})")
 
 
-graph_app = typer.Typer(help="The target Neo4j graph.", no_args_is_help=True)
-app.add_typer(graph_app, name="graph", rich_help_panel="Images and the graph")
+graph_group = Commands("graph", help="The target Neo4j graph.")
+app.place(GRAPH, graph_group)
 
 
-@graph_app.command("status")
+@graph_group.add("Commands")
+@file_arg
+@profile_opt
+@params_opt
+@graph_opt
+@json_opt
 @guarded
-def graph_status(file: FileArg, profile: Profile = None, param: Params = None,
-                 graph: GraphUri = None, as_json: Json = False) -> None:
+def status(file: Path, profile: str | None, param: tuple[str, ...], graph: str | None,
+                 as_json: bool) -> None:
     """Server version and edition, counts per label and type, and the last runs."""
     status_report = Service().graph_status(source_of(file, profile, param, None, graph))
     if as_json:

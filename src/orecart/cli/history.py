@@ -5,33 +5,39 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
 
-import typer
+import click
 
 from orecart import display
 from orecart.cli.base import (
-    DEFAULT_PIPELINE,
-    FileArg,
-    Json,
-    Params,
-    PipelineOpt,
-    Profile,
-    State,
     app,
+    file_arg,
     guarded,
+    json_opt,
     members_json,
     out,
+    params_opt,
+    pipeline_opt,
     print_json,
+    profile_opt,
+    run_id_arg,
     source_of,
+    state_opt,
 )
 from orecart.service import RunDetail, Service, Source
 
+HISTORY = "History"
 
-@app.command(rich_help_panel="History")
+
+@app.add(HISTORY)
+@file_arg
+@profile_opt
+@params_opt
+@state_opt
+@json_opt
 @guarded
-def status(file: FileArg, profile: Profile = None, param: Params = None, state: State = None,
-           as_json: Json = False) -> None:
+def status(file: Path, profile: str | None, param: tuple[str, ...], state: str | None,
+           as_json: bool) -> None:
     """The latest run of the pipeline and each member's status."""
     detail = Service().status(source_of(file, profile, param, state))
     if detail is None:
@@ -51,10 +57,14 @@ def _print_detail(detail: RunDetail, as_json: bool) -> None:
         out.print(display.member_table(detail.run, detail.member_runs))
 
 
-@app.command(rich_help_panel="History")
+@app.add(HISTORY)
+@file_arg
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="At most this many runs.")
+@state_opt
+@json_opt
 @guarded
-def runs(file: FileArg, limit: Annotated[int, typer.Option(min=1)] = 20,
-         state: State = None, as_json: Json = False) -> None:
+def runs(file: Path, limit: int, state: str | None, as_json: bool) -> None:
     """The run history of the pipeline, newest first."""
     history = Service().runs(source_of(file, None, None, state), limit)
     if as_json:
@@ -63,26 +73,28 @@ def runs(file: FileArg, limit: Annotated[int, typer.Option(min=1)] = 20,
         out.print(display.runs_table(history))
 
 
-
-@app.command(rich_help_panel="History")
+@app.add(HISTORY)
+@run_id_arg
+@pipeline_opt
+@state_opt
+@json_opt
 @guarded
-def show(run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id or prefix.")],
-         pipeline: PipelineOpt = DEFAULT_PIPELINE, state: State = None,
-         as_json: Json = False) -> None:
-    """One run in detail: parameters, members, attempts."""
+def show(run_id: str, pipeline: Path, state: str | None, as_json: bool) -> None:
+    """One run in detail: parameters, members, attempts. RUN is a run id or its prefix."""
     _print_detail(Service().show(source_of(pipeline, None, None, state), run_id), as_json)
 
 
-@app.command(rich_help_panel="History")
+@app.add(HISTORY)
+@run_id_arg
+@click.argument("member", required=False)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing until the run ends.")
+@pipeline_opt
+@state_opt
 @guarded
-def logs(
-    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A run id or prefix.")],
-    member: Annotated[str | None, typer.Argument(help="Only this member's log.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep printing.")] = False,
-    pipeline: PipelineOpt = DEFAULT_PIPELINE,
-    state: State = None,
-) -> None:
-    """Print the logs of a run's members (all, or one)."""
+def logs(run_id: str, member: str | None, follow: bool, pipeline: Path,
+         state: str | None) -> None:
+    """Print the logs of a run's members: all of them, or only MEMBER's. RUN is a run id
+    or its prefix."""
     service = Service()
     source = source_of(pipeline, None, None, state)
     paths = service.log_files(source, run_id, member)

@@ -7,43 +7,44 @@ import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 from types import FrameType
-from typing import Annotated
 
-import typer
+import click
 
 from orecart import display
 from orecart.cli.base import (
     Exit,
-    FileArg,
-    Force,
-    From,
-    GraphUri,
-    Json,
-    Only,
-    OnlyFailed,
-    Params,
-    Profile,
-    Pull,
-    Skip,
-    State,
     app,
     err,
+    file_arg,
+    graph_opt,
     guarded,
+    json_opt,
     members_json,
     out,
+    params_opt,
     print_json,
+    profile_opt,
+    pull_opt,
     selection_of,
+    selection_opts,
     source_of,
+    state_opt,
 )
-from orecart.model import RunStatus
+from orecart.model import PullPolicy, RunStatus
 from orecart.runner import Runner
 from orecart.service import Outcome, RunOptions, Service
 
+RUNS = "Pipelines and runs"
 
-@app.command(rich_help_panel="Pipelines and runs")
+
+@app.add(RUNS)
+@file_arg
+@profile_opt
+@params_opt
 @guarded
-def validate(file: FileArg, profile: Profile = None, param: Params = None) -> None:
+def validate(file: Path, profile: str | None, param: tuple[str, ...]) -> None:
     """Check a pipeline file: syntax, keys, types, needs, cycles, variables."""
     pipeline = Service().load(source_of(file, profile, param, None))
     kind = "Motherlode/copili" if pipeline.format == "motherlode" else "native"
@@ -51,7 +52,7 @@ def validate(file: FileArg, profile: Profile = None, param: Params = None) -> No
               f"{len(pipeline.members)} members")
 
 
-@app.command(rich_help_panel="Pipelines and runs")
+@app.add(RUNS)
 def schema() -> None:
     """Print the JSON Schema of the native pipeline format."""
     from orecart.spec import pipeline_schema
@@ -59,22 +60,19 @@ def schema() -> None:
     sys.stdout.write(json.dumps(pipeline_schema(), indent=2) + "\n")
 
 
-@app.command(rich_help_panel="Pipelines and runs")
+@app.add(RUNS)
+@file_arg
+@selection_opts
+@profile_opt
+@params_opt
+@state_opt
+@graph_opt
+@pull_opt
+@json_opt
 @guarded
-def plan(
-    file: FileArg,
-    only: Only = None,
-    start: From = None,
-    skip: Skip = None,
-    only_failed: OnlyFailed = False,
-    force: Force = False,
-    profile: Profile = None,
-    param: Params = None,
-    state: State = None,
-    graph: GraphUri = None,
-    pull: Pull = None,
-    as_json: Json = False,
-) -> None:
+def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
+         only_failed: bool, force: bool, profile: str | None, param: tuple[str, ...],
+         state: str | None, graph: str | None, pull: PullPolicy | None, as_json: bool) -> None:
     """Show what a run would do, member by member, and why (a dry run)."""
     source = source_of(file, profile, param, state, graph, pull)
     the_plan = Service().plan(source, selection_of(only, start, skip, only_failed, force))
@@ -85,28 +83,26 @@ def plan(
     out.print(display.plan_summary(the_plan))
 
 
-@app.command(rich_help_panel="Pipelines and runs")
+@app.add(RUNS)
+@file_arg
+@selection_opts
+@click.option("--fail-fast/--no-fail-fast", default=None,
+              help="Start nothing new after a failure (default: the file's setting).")
+@click.option("--max-parallel", type=click.IntRange(min=1), metavar="N",
+              help="At most N members at once (default: the file's, else the CPU count).")
+@click.option("--keep", is_flag=True, help="Keep failed containers for debugging.")
+@click.option("--quiet", "-q", is_flag=True, help="Hide member output.")
+@profile_opt
+@params_opt
+@state_opt
+@graph_opt
+@pull_opt
+@json_opt
 @guarded
-def run(
-    file: FileArg,
-    only: Only = None,
-    start: From = None,
-    skip: Skip = None,
-    only_failed: OnlyFailed = False,
-    force: Force = False,
-    fail_fast: Annotated[bool | None, typer.Option(
-        "--fail-fast/--no-fail-fast", help="Start nothing new after a failure.")] = None,
-    max_parallel: Annotated[int | None, typer.Option(min=1, help="At most N at once.")] = None,
-    keep: Annotated[bool, typer.Option(
-        "--keep", help="Keep failed containers for debugging.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide member output.")] = False,
-    profile: Profile = None,
-    param: Params = None,
-    state: State = None,
-    graph: GraphUri = None,
-    pull: Pull = None,
-    as_json: Json = False,
-) -> None:
+def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
+        only_failed: bool, force: bool, fail_fast: bool | None, max_parallel: int | None,
+        keep: bool, quiet: bool, profile: str | None, param: tuple[str, ...],
+        state: str | None, graph: str | None, pull: PullPolicy | None, as_json: bool) -> None:
     """Run the pipeline: members in dependency order, in parallel where they can be."""
     source = source_of(file, profile, param, state, graph, pull)
     options = RunOptions(selection_of(only, start, skip, only_failed, force), max_parallel,
@@ -123,7 +119,7 @@ def run(
 
         outcome = Service().run(source, options, [sink], on_start=started)
     _report_run(outcome, as_json, table=not live)
-    raise typer.Exit(_run_exit(outcome))
+    raise click.exceptions.Exit(_run_exit(outcome))
 
 
 @contextmanager

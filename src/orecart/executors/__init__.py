@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from orecart.errors import ExecutorError
 from orecart.model import Member, MemberStatus
@@ -72,6 +72,17 @@ class Executor(Protocol):
     def close(self) -> None:
         """Release resources; called once after the run."""
         ...
+
+
+@runtime_checkable
+class Preparing(Protocol):
+    """An executor that can get a member run ready before it is started (the docker one
+    creates its container). The runner calls ``prepare`` for first attempts likely to start
+    soon: ready ones waiting for a slot, and those whose remaining needs are all running.
+    It is a hint: nothing may be pulled or run, a member that never starts loses nothing
+    but the preparation (undone by ``close``), and ``submit`` of the same task uses it."""
+
+    def prepare(self, task: Task) -> None: ...
 
 
 EXECUTORS: dict[str, str] = {

@@ -33,7 +33,7 @@ import docker
 import docker.errors
 
 from orecart.errors import ExecutorError
-from orecart.executors import OutputSink, Result, Task, cleanup, containerlogs, images
+from orecart.executors import OutputSink, Result, Task, cleanup, containerlogs, images, tracking
 from orecart.executors import containers as ctr
 from orecart.executors.cleanup import reap
 from orecart.executors.images import FOREIGN, ImageInfo, connect, daemon_error, image_report
@@ -49,33 +49,6 @@ WAIT_TRIES = 5  # waits for the member's exit cut by a transport error before gi
 TEARDOWN_ERRORS = (*FOREIGN, ExecutorError)
 
 
-class _Tracker:
-    """Containers and per-run networks this executor started, for abort and close.
-
-    Networks are shared by the members of one run that have sidecars, so they are counted
-    and removed when the last user releases them.
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.aborted = threading.Event()
-        self.containers: set[str] = set()
-        self.networks: dict[str, int] = {}
-        self.services: list[_Run] = []  # service members still running, until close()
-
-    def add(self, container_id: str) -> bool:
-        """Track a new container; False (do not run it) once the executor is aborted."""
-        with self.lock:
-            if self.aborted.is_set():
-                return False
-            self.containers.add(container_id)
-            return True
-
-    def discard(self, container_id: str) -> None:
-        with self.lock:
-            self.containers.discard(container_id)
-
-
 class DockerExecutor:
     """Runs member runs as containers. See the module docstring for the call outline."""
 
@@ -85,10 +58,23 @@ class DockerExecutor:
         self.client = connect(base_url)
         self.grace = grace
         self._pool = ThreadPoolExecutor(max_workers or 32, thread_name_prefix="orecart-docker")
-        self._tracker = _Tracker()
+        self._tracker = tracking.Tracker()
+        self._ahead = tracking.Ahead(self.client, self._tracker, self._pool)
+
+    def reap(self, alive: Callable[[str], bool]) -> None:
+        """Remove what dead runs left on this daemon (see ``cleanup.reap``)."""
+        reap(alive, self.client)
 
     def submit(self, task: Task, output: OutputSink) -> Future[Result]:
-        return self._pool.submit(self._attempt, task, output)
+        """The future completes once the result is known and the log complete; the
+        containers are removed after that, by the same worker (``close`` waits for it)."""
+        future: Future[Result] = Future()
+        self._pool.submit(self._attempt, task, output, future)
+        return future
+
+    def prepare(self, task: Task) -> None:
+        """Create the member's container ahead (see ``tracking.Ahead``); never pulls."""
+        self._ahead.prepare(task)
 
     def resolve(self, member: Member) -> str | None:
         """The image digest the member will run; never pulls. Raises ExecutorError."""
@@ -141,17 +127,20 @@ class DockerExecutor:
         except TEARDOWN_ERRORS:
             pass  # best effort while tearing down; reap() catches what is left
 
-    def _attempt(self, task: Task, output: OutputSink) -> Result:
+    def _attempt(self, task: Task, output: OutputSink, future: Future[Result]) -> None:
         started = datetime.now(UTC)
         if task.member.container is None:
             error = f"member {task.member.name!r} has no image; the docker executor runs images"
-            return Result(
-                MemberStatus.ERRORED, error=error, started_at=started, finished_at=started
+            future.set_result(
+                Result(MemberStatus.ERRORED, error=error, started_at=started, finished_at=started)
             )
+            return
         try:
             writer = open_log(task.log_path, task.secrets)
         except OSError as exc:
-            return Result(MemberStatus.ERRORED, error=f"cannot open log: {exc}", started_at=started)
+            error = f"cannot open log: {exc}"
+            future.set_result(Result(MemberStatus.ERRORED, error=error, started_at=started))
+            return
         log = containerlogs.SharedLog(writer, output, task.member.name)
         attempt = _Run(self, task, log)
         try:
@@ -166,8 +155,8 @@ class DockerExecutor:
         )
         if not attempt.detached:  # a running service keeps its log until close()
             log.close()
-        return _stamped(result, started)
-
+        future.set_result(_stamped(result, started))
+        attempt.remove()  # off the runner's path: the next member may start meanwhile
 
 def _stamped(result: Result, started: datetime) -> Result:
     return replace(result, started_at=started, finished_at=datetime.now(UTC))
@@ -190,6 +179,7 @@ class _Run:
         self.client = executor.client
         self.grace = executor.grace
         self.tracker = executor._tracker
+        self.ahead = executor._ahead
         self.task = task
         self.container: Container = task.member.container
         self.log = log
@@ -216,7 +206,7 @@ class _Run:
             status = MemberStatus.ABORTED if self.tracker.aborted.is_set() else MemberStatus.ERRORED
             result = Result(status, error=str(exc), digest=self.digest)
         finally:
-            self._cleanup(result)
+            self._drain(result)
         return result
 
     def _image(self) -> str:
@@ -231,25 +221,17 @@ class _Run:
         return image_id
 
     def _create(self, config: dict[str, Any], what: str, member: bool = False) -> str:
-        """Create and start a container; remove a leftover of the same name first."""
+        """Create (unless created ahead) and start a container."""
         try:
-            try:
-                created = self.client.containers.create(**config)
-            except docker.errors.APIError as exc:
-                if exc.status_code != 409:
-                    raise
-                cleanup.remove(self.client, config["name"])
-                created = self.client.containers.create(**config)
-            if not self.tracker.add(created.id):
-                cleanup.remove(self.client, created.id)
-                raise ExecutorError("aborted")
-            self.started.append(created.id)
+            created = self.ahead.take(self.task, config) if member else None
+            container_id = created or tracking.create(self.client, self.tracker, config)
+            self.started.append(container_id)
             if member:
-                self.member_id = created.id
-            created.start()
+                self.member_id = container_id
+            self.client.api.start(container_id)
         except FOREIGN as exc:
             raise daemon_error(exc, f"cannot start {what}") from exc
-        return str(created.id)
+        return container_id
 
     def _start_sidecars(self) -> None:
         if not self.container.sidecars:
@@ -346,7 +328,8 @@ class _Run:
     def teardown(self) -> None:
         """Stop a detached service member and its sidecars; close its log."""
         self.detached = False
-        self._cleanup(None)
+        self._drain(None)
+        self.remove()
         self.log.note(f"service {self.task.member.name!r} stopped")
         self.log.close()
 
@@ -393,26 +376,35 @@ class _Run:
             except FOREIGN:
                 pass  # gone already, or the daemon is: the wait ends either way
 
-    def _cleanup(self, result: Result | None) -> None:
-        """Stop what may still run, drain every log, then remove all (a kept member aside)."""
+    def _drain(self, result: Result | None) -> None:
+        """Stop what may still run and drain every log: after this the attempt's log is
+        complete. A failed member kept for debugging (``--keep``) is no longer tracked."""
         if self.detached:
             return
         running = [cid for cid in self.started if cid != self.member_id or not self.exited]
         _at_once([partial(cleanup.stop, self.client, cid, self.grace) for cid in running])
         for container_id in self.followers:
             self._settle(container_id)
-        keep = self.task.keep and result is not None and result.status in _KEPT
+        if self.task.keep and result is not None and result.status in _KEPT and self.member_id:
+            self.started.remove(self.member_id)
+            self.tracker.discard(self.member_id)  # kept for debugging: not ours to remove
+            self.log.note(f"kept failed container {self.member_id[:12]} (keep)")
+
+    def remove(self) -> None:
+        """Remove the attempt's containers, then its network (once no member uses it)."""
+        if self.detached:
+            return
         for container_id in reversed(self.started):
-            if keep and container_id == self.member_id:
-                self.tracker.discard(container_id)  # kept for debugging: not ours to remove
-                self.log.note(f"kept failed container {container_id[:12]} (keep)")
-                continue
             try:
                 cleanup.remove(self.client, container_id)
             except TEARDOWN_ERRORS:
                 continue  # close() tries again; reap() removes it later by its labels
             self.tracker.discard(container_id)
-        self._release_network()
+        self.started.clear()
+        try:
+            self._release_network()
+        except TEARDOWN_ERRORS:
+            pass  # close() tries again; reap() removes it later by its labels
 
 
 _KEPT = frozenset({MemberStatus.FAILED, MemberStatus.ERRORED})

@@ -180,11 +180,10 @@ def ensure(client: docker.DockerClient, container: Container, digest: str) -> st
     Pulls ``repository@digest``, so what runs is exactly what was fingerprinted even when
     the tag moved since, and then tags it with the member's tag for the user's eyes.
     """
+    present = present_id(client, container, digest)
+    if present is not None:
+        return present
     ref = ImageRef.parse(container.image)
-    for candidate in (ref.pinned(digest), digest):
-        image = local_image(client, candidate)
-        if image is not None:
-            return str(image.id)
     if container.pull is PullPolicy.NEVER:
         raise ExecutorError(f"image {ref} ({digest}) is not present locally and pull is 'never'")
     pull(client, ref.repository, digest, auth_config(ref, container.auth))
@@ -194,6 +193,16 @@ def ensure(client: docker.DockerClient, container: Container, digest: str) -> st
     if ref.tag and not ref.digest:
         image.tag(ref.repository, ref.tag)
     return str(image.id)
+
+
+def present_id(client: docker.DockerClient, container: Container, digest: str) -> str | None:
+    """The id of the local image with ``digest`` for the member's image, or None."""
+    ref = ImageRef.parse(container.image)
+    for candidate in (ref.pinned(digest), digest):
+        image = local_image(client, candidate)
+        if image is not None:
+            return str(image.id)
+    return None
 
 
 def pull(
