@@ -261,16 +261,16 @@ def critical_path(profiles: list[Profile]) -> None:
     rows = [(f"#{i + 1}", *m.values()) for i, m in enumerate(members)]
     print(f"\norecart service run of median wall ({profile.wall:.3f} s), seconds per member:")
     print(table(headers, rows))
-    first = members[0]["began at"] + profile.began
+    first = members[0]["start requested at"] + profile.began
     before = [c for c in profile.calls if c.end <= first]
     lookups = sum(c.took for c in before if c.what.startswith("GET /distribution"))
     docker_calls = sum(c.took for c in before if not c.what.startswith("store."))
     store = sum(c.took for c in before if c.what.startswith("store."))
     print(
-        f"before the first member: {members[0]['began at']:.3f} s, of it Docker requests "
+        f"before the first start: {members[0]['start requested at']:.3f} s, of it Docker requests "
         f"{docker_calls:.3f} s ({lookups:.3f} s registry digest lookups), store calls "
         f"{store:.3f} s; after the last member: "
-        f"{profile.wall - max(m['ended at'] for m in members):.3f} s"
+        f"{profile.wall - max(m['result at'] for m in members):.3f} s"
     )
 
 

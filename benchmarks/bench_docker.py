@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import math
 import os
 import re
 import shutil
@@ -145,6 +146,7 @@ class Call:
     what: str
     start: float
     end: float
+    container: str = ""  # the container id a request is about (create: the one it made)
 
     @property
     def took(self) -> float:
@@ -170,11 +172,18 @@ def instrumented() -> Iterator[list[Call]]:
 
     def timed_send(self: requests.Session, request: Any, **kwargs: Any) -> Any:
         start = time.perf_counter()
+        response = None
         try:
-            return send(self, request, **kwargs)
+            response = send(self, request, **kwargs)
+            return response
         finally:
             what = _endpoint(request.method, request.path_url)
-            calls.append(Call(threading.current_thread().name, what, start, time.perf_counter()))
+            found = _ID.search(request.path_url)
+            container = found.group(0) if found else ""
+            if what == "POST /containers/create" and response is not None and response.ok:
+                container = response.json().get("Id", "")
+            thread = threading.current_thread().name
+            calls.append(Call(thread, what, start, time.perf_counter(), container))
 
     def timer(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -291,67 +300,66 @@ def measure(client: docker.DockerClient, count: int, repeats: int, scratch: Path
 
 # -- reporting ----------------------------------------------------------------------------
 
-_STEPS = (  # worker-thread requests of one member, in order, and what they are for
-    ("GET /images/...", "image check (ensure)"),
-    ("POST /containers/create", "create"),
+_STEPS = (  # worker-thread requests of a member, and what they are for
+    ("GET /images/...", "image checks (the attempt's, and ahead)"),
+    ("POST /containers/create", "create (ahead of the member, mostly)"),
     ("GET /containers/ID/json", "inspect (create's model, exit status)"),
     ("POST /containers/ID/start", "start"),
     ("POST /containers/ID/wait", "wait"),
-    ("DELETE /containers/ID", "remove"),
+    ("DELETE /containers/ID", "remove (after the result is out)"),
 )
 
 
 def members_of(profile: Profile) -> list[list[Call]]:
-    """The worker threads' requests cut into members (each begins with its image check),
-    in the order they began."""
-    by_thread: dict[str, list[Call]] = collections.defaultdict(list)
+    """The worker threads' requests about each member container that was started, in the
+    order they were started."""
+    by_container: dict[str, list[Call]] = collections.defaultdict(list)
     for call in sorted(profile.worker(), key=lambda c: c.start):
-        by_thread[call.thread].append(call)
-    members: list[list[Call]] = []
-    for calls in by_thread.values():
-        current: list[Call] = []
-        for call in calls:
-            if call.what == "GET /images/..." and (
-                not current or current[-1].what.startswith("DELETE")
-            ):
-                current = []
-                members.append(current)
-            current.append(call)
-    return sorted((m for m in members if m), key=lambda m: m[0].start)
+        if call.container:
+            by_container[call.container].append(call)
+    started = [calls for calls in by_container.values() if _first(calls, "start")]
+    return sorted(started, key=lambda calls: _posted(calls, "start").start)
+
+
+def _first(calls: list[Call], what: str) -> Call | None:
+    return next((c for c in calls if c.what == f"POST /containers/ID/{what}"), None)
+
+
+def _posted(calls: list[Call], what: str) -> Call:
+    call = _first(calls, what)
+    assert call is not None, f"no {what} request for this container"
+    return call
 
 
 def phases(calls: list[Call], began: float) -> dict[str, float]:
-    """One member's critical path in seconds: when it began, its requests, when it ended."""
-    first = {c.what: c for c in reversed(calls)}
-    wait, remove = first["POST /containers/ID/wait"], first["DELETE /containers/ID"]
+    """One member container in seconds: its start request and the requests around it."""
+    start, wait = _posted(calls, "start"), _posted(calls, "wait")
+    create = next(c for c in calls if c.what == "POST /containers/create")
+    status = next(c for c in calls if c.what.endswith("/json") and c.start >= wait.end)
+    remove = next((c for c in calls if c.what.startswith("DELETE")), None)
     return {
-        "began at": calls[0].start - began,
-        "image check": sum(c.took for c in calls if c.what == "GET /images/..."),
-        "create": first["POST /containers/create"].took,
-        "start": first["POST /containers/ID/start"].took,
+        "start requested at": start.start - began,
+        "create": create.took,
+        "created before start": start.start - create.end,
+        "start": start.took,
         "wait": wait.took,
-        "after wait (followers, inspect)": remove.start - wait.end,
-        "remove": remove.took,
-        "ended at": calls[-1].end - began,
+        "exit status read": status.end - wait.end,
+        "remove (after result)": remove.took if remove else math.nan,
+        "result at": status.end - began,
     }
 
 
 def per_member(profile: Profile, count: int) -> dict[str, float]:
-    """Seconds per member of one run, by worker request kind, gaps and followers."""
+    """Seconds per member of one run: worker requests by kind, the runner's turnaround
+    between one member's result and the next one's start, followers and store calls."""
     spent: dict[str, float] = collections.defaultdict(float)
-    members = members_of(profile)
-    for calls in members:
-        for call in calls:
-            spent[call.what] += call.took
-        for a, b in zip(calls, calls[1:], strict=False):
-            gap = max(0.0, b.start - a.end)
-            # after wait, the worker joins the log followers before it inspects the exit
-            part = "followers joined after wait" if a.what.endswith("/wait") else "between"
-            spent[f"worker: {part}"] += gap
-    spent["runner: one member removed -> next one's first request"] = (
-        sum(max(0.0, b[0].start - a[-1].end) for a, b in zip(members, members[1:], strict=False))
-        * len(members)
-        / max(1, len(members) - 1)
+    for call in profile.worker():
+        spent[call.what] += call.took
+    members = [phases(calls, profile.began) for calls in members_of(profile)]
+    pairs = zip(members, members[1:], strict=False)
+    gaps = [b["start requested at"] - a["result at"] for a, b in pairs]
+    spent["runner: one member's result -> the next one's start request"] = (
+        sum(gaps) * len(members) / max(1, len(gaps))
     )
     followers = [c for c in profile.calls if c.thread.startswith("orecart-logs")]
     spent["followers: logs requests (beside wait)"] = sum(

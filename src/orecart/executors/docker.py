@@ -216,7 +216,8 @@ class _Run:
         )
         if self.digest is None:
             self.digest = images.resolve(self.client, self.container)
-        image_id = images.ensure(self.client, self.container, self.digest)
+        ahead = self.ahead.image(self.task) if self.digest == self.task.digest else None
+        image_id = ahead or images.ensure(self.client, self.container, self.digest)
         self.log.note(f"image {self.container.image} is {self.digest}")
         return image_id
 

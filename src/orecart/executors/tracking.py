@@ -93,6 +93,15 @@ class Ahead:
                 return
             self.created[_key(task)] = self.pool.submit(self._create, task, task.digest)
 
+    def image(self, task: Task) -> str | None:
+        """The local image the container created ahead for ``task`` was made from: present
+        with the task's digest, so the attempt need not look again (it stays present while
+        a container uses it)."""
+        with self.lock:
+            future = self.created.get(_key(task))
+        made = future.result() if future is not None else None
+        return str(made.config["image"]) if made is not None else None
+
     def take(self, task: Task, config: dict[str, Any]) -> str | None:
         """The container created ahead for ``task``, if it was made from ``config``; one made
         otherwise (the image moved since) is removed."""
