@@ -205,7 +205,7 @@ class Backup:
 
 @dataclass(frozen=True)
 class Settings:
-    max_parallel: int | None = None  # None: the machine's CPU count
+    max_parallel: int | None = None  # None: the CPU count, at least 4 (runner.default_parallel)
     state: str | None = None  # state store URL; None: sqlite beside the pipeline file
     fail_fast: bool = False
     network_mode: str | None = None  # default for container members

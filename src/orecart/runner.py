@@ -52,12 +52,24 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+#: At least this many members run at once by default, whatever the CPU count: loaders
+#: mostly wait (downloads, the database, a container's daemon), so a two-core machine still
+#: runs four; ``max_parallel`` or pools limit them where that is too many.
+MIN_DEFAULT_PARALLEL = 4
+
+
+def default_parallel() -> int:
+    """Members at once when neither the file nor the command says: the CPU count, at least
+    ``MIN_DEFAULT_PARALLEL``."""
+    return max(os.cpu_count() or 1, MIN_DEFAULT_PARALLEL)
+
+
 @dataclass(frozen=True)
 class RunConfig:
     """How one run behaves; ``graph_env`` holds secrets and is never stored."""
 
     runs_dir: Path  # artifacts and logs: <runs_dir>/<run>/<member>/ and <run>/logs/
-    max_parallel: int = os.cpu_count() or 1
+    max_parallel: int = field(default_factory=default_parallel)
     fail_fast: bool = False
     keep: bool = False
     poll: float = 0.25  # seconds between tries for a pool lease held elsewhere

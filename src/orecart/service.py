@@ -38,7 +38,7 @@ from orecart.model import (
 )
 from orecart.planner import Decision, Facts, Plan, Selection, plan
 from orecart.recorder import Recorder
-from orecart.runner import Backends, RunConfig, Runner
+from orecart.runner import Backends, RunConfig, Runner, default_parallel
 from orecart.secrets import masked_env
 from orecart.spec import load_pipeline, pipeline_name
 from orecart.stores import Holder, StateStore, default_state_url, open_store
@@ -204,7 +204,7 @@ class Service:
         settings = pipeline.settings
         return RunConfig(
             runs_dir=runs_dir(pipeline.source),
-            max_parallel=options.max_parallel or settings.max_parallel or os.cpu_count() or 1,
+            max_parallel=options.max_parallel or settings.max_parallel or default_parallel(),
             fail_fast=settings.fail_fast if options.fail_fast is None else options.fail_fast,
             keep=options.keep,
             graph_env=graph_env,

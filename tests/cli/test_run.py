@@ -309,6 +309,17 @@ def test_expanded_secrets_are_redacted_wherever_they_land(cli: Cli, tmp_path: Pa
     assert step["decision"] == "skip"  # a rotated secret is not a new definition
 
 
+def test_by_default_at_least_four_members_run_at_once(cli: Cli) -> None:
+    cli.write("pipeline: wide\nmembers:\n"
+              + "".join(f"  - {{name: m{i}, shell: 'sleep 1'}}\n" for i in range(4)))
+    done = cli("run", "pipeline.yaml")
+    assert done.code == 0, done.err
+    members = cli("status", "pipeline.yaml", "--json").json()["members"]
+    starts = [datetime.fromisoformat(m["started_at"]) for m in members]
+    ends = [datetime.fromisoformat(m["finished_at"]) for m in members]
+    assert max(starts) < min(ends)  # all four at the same moment, whatever the CPU count
+
+
 def test_a_bad_state_url_or_pull_policy_is_invalid_input(cli: Cli) -> None:
     cli.write("pipeline: bad\nmembers:\n  - {name: a, run: [\"true\"]}\n")
     done = cli("run", "pipeline.yaml", "--state", "mysql://u@h/db")

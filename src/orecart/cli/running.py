@@ -89,7 +89,8 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
 @click.option("--fail-fast/--no-fail-fast", default=None,
               help="Start nothing new after a failure (default: the file's setting).")
 @click.option("--max-parallel", type=click.IntRange(min=1), metavar="N",
-              help="At most N members at once (default: the file's, else the CPU count).")
+              help="At most N members at once (default: the file's setting, else the CPU "
+              "count, at least 4).")
 @click.option("--keep", is_flag=True, help="Keep failed containers for debugging.")
 @click.option("--quiet", "-q", is_flag=True, help="Hide member output.")
 @profile_opt

@@ -167,7 +167,8 @@ GRAPH = Struct(
 
 SETTINGS = Struct(
     (
-        Field("max_parallel", Integer(1), "Members running at once (default: CPU count)."),
+        Field("max_parallel", Integer(1),
+              "Members running at once (default: the CPU count, at least 4)."),
         Field("state", Text(non_empty=True), "State store URL (default: SQLite beside the file)."),
         Field("fail_fast", Boolean(), "Cancel everything on the first failure."),
         Field("network_mode", Text(non_empty=True), "Default network mode of containers."),
