@@ -33,8 +33,8 @@ container at a time, and after following a container's logs sleeps 1 s before ``
 
 How orecart is invoked: ``<prefix>/bin/orecart run pipeline.yaml --quiet`` in a fresh
 process and a fresh folder (new SQLite store: a second run would skip unchanged members).
-Two rows: as is (``max_parallel`` defaults to the CPU count, 2 here, so the four loaders
-run two at a time: 3 s of sleeps) and with ``--max-parallel 4`` (2 s). The target is held
+Two rows: as is (``max_parallel`` defaults to the CPU count but at least 4, so all four
+loaders start together: 2 s of sleeps) and with an explicit ``--max-parallel 4``. The target is held
 against the default invocation. The figure is the median over repetitions of the
 per-repetition ratio ``orecart / copili``, both fresh processes (interpreter start-up and
 imports included on both sides), run side by side in a rotating order. The ``cpu s``
@@ -43,10 +43,13 @@ column is the process's user + system time (``os.wait4``), which moves less with
 Where orecart's time goes: a fourth variant, ``orecart service (in-process)``, runs
 ``Service().run(Source(file), RunOptions())`` (the same defaults) inside this process with
 every Docker request and store call timed (``bench_docker.instrumented``); for its
-median-wall repetition the script prints each member's phases on the critical path
-(when it began, image check, create, start, wait, followers + inspect after the wait,
-remove, when it ended) and the time before the first member. ``CLI - service`` is the
-CLI's own fixed cost (interpreter, imports, first use of the store and spec machinery).
+median-wall repetition the script prints, per member container in the order they were
+started, when its start was requested, its create and how long before the start that
+finished (containers of members whose needs are running are created ahead), start, wait,
+the exit status read after the wait (log followers drained, inspect), the removal (after
+the result is out) and when its result was known; and the time before the first start.
+``CLI - service`` is the CLI's own fixed cost (interpreter, imports, first use of the store
+and spec machinery).
 
     python benchmarks/bench_copili.py [--repeats 5] [--copili-python PATH]
 

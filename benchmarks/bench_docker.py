@@ -30,12 +30,14 @@ reaped (``os.wait4``; for the shell loop, ``sh`` and its ``docker`` clients, not
 or of this whole process for the in-process variants.
 
 Where orecart's time goes: the ``orecart service`` run patches ``requests.Session.send``
-(every Docker API request) and the public methods of ``SqlStore`` with timers, and prints
-per member the median time of each Docker call on the executor's worker thread (image
-check, create, start, wait, follower join, inspect, remove), the log followers' own
-requests (they run beside ``wait``), the runner's gap between one member's removal and
-the next one's first request, the store writes, and the fixed costs before the first and
-after the last member. ``CLI - service`` is the CLI's own fixed cost (interpreter, imports,
+(every Docker API request, with the container it is about) and the public methods of
+``SqlStore`` with timers, and prints per member the median time of each kind of Docker
+request on the executor's worker threads (image checks, create, inspect, start, wait,
+remove: the next member's container is created while the current one runs, and each is
+removed after its result is out, so neither waits on the chain), the log followers' own
+requests (they run beside ``wait``), the runner's turnaround from one member's result to
+the next one's start request, the store writes, and the fixed costs before the first and
+after the last request. ``CLI - service`` is the CLI's own fixed cost (interpreter, imports,
 rendering).
 
     python benchmarks/bench_docker.py [--repeats 5] [--members 10]
