@@ -4,6 +4,7 @@
 
     run -> _begin (record skips and plan-time cancels)
         -> loop: _schedule (ready members in plan order: max_parallel, pools, backoff)
+                 -> _prepare_next (executors that can get the next first attempts ready)
                  -> _wait (FIRST_COMPLETED) -> _settle (record, retry or _finish)
         -> _end (cancel what never started, the run's final status)
 
@@ -28,7 +29,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from orecart.environ import member_env
 from orecart.events import (
     AttemptFinished,
     Event,
@@ -44,8 +44,9 @@ from orecart.executors import Executor, Preparing, Result, Task
 from orecart.guards import MemberGuard
 from orecart.model import Attempt, Member, MemberRun, MemberStatus, Run, RunStatus
 from orecart.planner import Decision, Plan, Step
-from orecart.secrets import Redactor, secret_values
+from orecart.secrets import Redactor
 from orecart.stores import Holder, Locks
+from orecart.tasks import Tasks
 
 
 def now() -> datetime:
@@ -124,6 +125,7 @@ class Runner:
         self.finished = False  # after this, an interrupt is the caller's to handle
         self._guard_pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self.tasks = Tasks(plan, run.id, config.runs_dir, config.keep, config.graph_env)
         self.prepared: dict[str, Task] = {}  # first attempts an executor got ready ahead
         self.preparing = any(isinstance(e, Preparing) for e in backends.executors.values())
 
@@ -229,7 +231,7 @@ class Runner:
             if room and name not in self.prepared and name not in self.attempts and isinstance(
                 executor, Preparing
             ):
-                self.prepared[name] = self._task(self.steps[name], 1)
+                self.prepared[name] = self.tasks.task(self.steps[name], 1)
                 executor.prepare(self.prepared[name])
                 room -= 1
 
@@ -275,7 +277,7 @@ class Runner:
         member = step.member
         attempt = self.attempts.get(member.name, 0) + 1
         self.attempts[member.name] = attempt
-        task = self.prepared.pop(member.name, None) or self._task(step, attempt)
+        task = self.prepared.pop(member.name, None) or self.tasks.task(step, attempt)
         first = self.records.get(member.name)
         started = first.started_at if first and first.started_at else now()
         record = self._record(step, MemberStatus.RUNNING, attempts=attempt, started_at=started)
@@ -305,53 +307,6 @@ class Runner:
 
     def _output(self, member: str, line: str) -> None:
         self._emit(MemberOutput(self.run_record.id, member, line))
-
-    def _task(self, step: Step, attempt: int) -> Task:
-        member, run_id = step.member, self.run_record.id
-        artifacts = self._artifacts(run_id, member.name)
-        artifacts.mkdir(parents=True, exist_ok=True)
-        inputs = {need: self._input_folder(need) for need in member.needs}
-        env = member_env(
-            self.plan.pipeline, member, run_id, (artifacts, inputs), self.config.graph_env
-        )
-        declared = self.plan.pipeline.secrets | member.secrets
-        pipeline = self.plan.pipeline
-        secrets = (
-            secret_values(env, declared)
-            | secret_values(pipeline.params, declared)
-            | pipeline.secret_values
-        )
-        return Task(
-            run_id=run_id,
-            pipeline=self.plan.pipeline.name,
-            member=member,
-            attempt=attempt,
-            env=env,
-            base_dir=self.plan.pipeline.base_dir,
-            artifacts=artifacts,
-            inputs=inputs,
-            log_path=self._log_path(member.name),
-            secrets=secrets,
-            digest=step.digest,
-            keep=self.config.keep,
-            labels={
-                "orecart.pipeline": self.plan.pipeline.name,
-                "orecart.run": run_id,
-                "orecart.member": member.name,
-            },
-        )
-
-    def _artifacts(self, run_id: str, member: str) -> Path:
-        return self.config.runs_dir / run_id / member
-
-    def _log_path(self, member: str) -> Path:
-        return self.config.runs_dir / self.run_record.id / "logs" / f"{member}.log"
-
-    def _input_folder(self, need: str) -> Path:
-        """A need that ran now hands over this run's folder; a skipped one its last run's."""
-        step = self.steps[need]
-        source = step.done_by if step.decision is Decision.SKIP and step.done_by else None
-        return self._artifacts(source or self.run_record.id, need)
 
     # -- waiting and settling ----------------------------------------------------------
 
@@ -428,8 +383,8 @@ class Runner:
         if step.decision is Decision.RUN:
             base = replace(
                 base,
-                log_path=str(self._log_path(name)),
-                artifacts=str(self._artifacts(self.run_record.id, name)),
+                log_path=str(self.tasks.log_path(name)),
+                artifacts=str(self.tasks.artifacts(name)),
             )
         record = replace(base, status=status, **fields)  # type: ignore[arg-type]
         self.records[name] = record

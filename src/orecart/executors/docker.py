@@ -8,10 +8,13 @@ that cannot be had, an out-of-memory kill, an unreadable exit status or an unrea
 daemon is ``errored`` with the daemon's reason; a timeout is ``failed``.
 
 Call outline: ``submit -> _attempt`` in a worker thread: ``images.resolve/ensure ->
-_Run.start_sidecars -> create/start member -> follow logs -> wait (a watchdog stops, then
-kills, at the timeout) -> settle logs -> outcome -> cleanup (stop sidecars, settle their
-logs, remove)``. ``abort`` stops and removes everything this executor started; ``close``
-waits for the workers, stops service members and removes what is left before it returns.
+_Run.start_sidecars -> create (or take the container ``prepare`` created ahead, see
+``tracking``) and start the member -> follow logs -> wait (a watchdog stops, then kills, at
+the timeout) -> settle logs -> outcome -> drain (stop sidecars, settle their logs) -> the
+future's result -> remove``: removal is off the runner's path, so the next member starts
+meanwhile. ``abort`` stops and removes everything this executor started; ``close`` waits
+for the workers (removals included), stops service members and removes what is left
+(containers created ahead for members that never started, too) before it returns.
 
 Why a member stopped is recorded by whoever stops it, before it stops it: the watchdog
 (``timed_out``) or ``abort`` (``aborted``). The outcome reads those flags, not the exit
@@ -157,6 +160,7 @@ class DockerExecutor:
             log.close()
         future.set_result(_stamped(result, started))
         attempt.remove()  # off the runner's path: the next member may start meanwhile
+
 
 def _stamped(result: Result, started: datetime) -> Result:
     return replace(result, started_at=started, finished_at=datetime.now(UTC))

@@ -1,0 +1,73 @@
+"""What each attempt of a member run receives, and where the member runs of one run keep
+their files: ``<runs_dir>/<run>/<member>/`` (artifacts) and ``<run>/logs/<member>.log``.
+
+A task holds the member's whole environment (``environ.member_env``), so secrets too: it
+is handed to an executor and never stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from orecart.environ import member_env
+from orecart.executors import Task
+from orecart.planner import Decision, Plan, Step
+from orecart.secrets import secret_values
+
+
+class Tasks:
+    """Builds the task of each attempt of one run of ``plan``."""
+
+    def __init__(
+        self, plan: Plan, run_id: str, runs_dir: Path, keep: bool, graph_env: Mapping[str, str]
+    ) -> None:
+        self.plan, self.run_id, self.runs_dir = plan, run_id, runs_dir
+        self.keep, self.graph_env = keep, graph_env
+        self.steps = {s.member.name: s for s in plan.steps}
+
+    def task(self, step: Step, attempt: int) -> Task:
+        """The task of one attempt; its artifacts folder exists once this returns."""
+        member, pipeline = step.member, self.plan.pipeline
+        artifacts = self.artifacts(member.name)
+        artifacts.mkdir(parents=True, exist_ok=True)
+        inputs = {need: self._input_folder(need) for need in member.needs}
+        env = member_env(pipeline, member, self.run_id, (artifacts, inputs), self.graph_env)
+        declared = pipeline.secrets | member.secrets
+        secrets = (
+            secret_values(env, declared)
+            | secret_values(pipeline.params, declared)
+            | pipeline.secret_values
+        )
+        return Task(
+            run_id=self.run_id,
+            pipeline=pipeline.name,
+            member=member,
+            attempt=attempt,
+            env=env,
+            base_dir=pipeline.base_dir,
+            artifacts=artifacts,
+            inputs=inputs,
+            log_path=self.log_path(member.name),
+            secrets=secrets,
+            digest=step.digest,
+            keep=self.keep,
+            labels={
+                "orecart.pipeline": pipeline.name,
+                "orecart.run": self.run_id,
+                "orecart.member": member.name,
+            },
+        )
+
+    def artifacts(self, member: str, run_id: str | None = None) -> Path:
+        """The artifacts folder of ``member`` in this run (or in run ``run_id``)."""
+        return self.runs_dir / (run_id or self.run_id) / member
+
+    def log_path(self, member: str) -> Path:
+        return self.runs_dir / self.run_id / "logs" / f"{member}.log"
+
+    def _input_folder(self, need: str) -> Path:
+        """A need that ran now hands over this run's folder; a skipped one its last run's."""
+        step = self.steps[need]
+        source = step.done_by if step.decision is Decision.SKIP and step.done_by else None
+        return self.artifacts(need, source)
