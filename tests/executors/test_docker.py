@@ -477,6 +477,17 @@ def created_ahead(client: docker.DockerClient, name: str) -> Any:
     raise AssertionError(f"no container {name} was created ahead")
 
 
+def prepared(
+    executor: DockerExecutor, client: docker.DockerClient, tmp_path: Path, name: str, greeting: str
+) -> tuple[Task, Any]:
+    """A task of member ``name`` (echoing $GREETING) and the container prepared for it."""
+    member = image_member(name, 'echo "from $GREETING"', env={"GREETING": greeting},
+                          pull=PullPolicy.IF_MISSING)
+    task = make_task(tmp_path, member, digest=executor.resolve(member))
+    executor.prepare(task)
+    return task, created_ahead(client, f"orecart-{RUN}-{name}-1")
+
+
 def creations(client: docker.DockerClient, name: str, since: float) -> list[str]:
     """Ids of the containers named ``name`` the daemon created since ``since``."""
     events = client.events(since=int(since), until=int(time.time()) + 1, decode=True,
@@ -488,12 +499,8 @@ def test_a_container_created_ahead_is_the_one_started(
     executor: DockerExecutor, client: docker.DockerClient, tmp_path: Path
 ) -> None:
     since = time.time() - 1
-    member = image_member("ahead", 'echo "from $GREETING"', env={"GREETING": "ahead"},
-                          pull=PullPolicy.IF_MISSING)
-    task = make_task(tmp_path, member, digest=executor.resolve(member))
-    executor.prepare(task)
-    name = f"orecart-{RUN}-ahead-1"
-    container = created_ahead(client, name)
+    task, container = prepared(executor, client, tmp_path, "ahead", greeting="ahead")
+    name = container.name
     assert container.status == "created"  # created, not started: nothing ran yet
     assert sink_lines(executor, task) == ["from ahead"]
     assert creations(client, name, since) == [container.id]  # started, not made again
@@ -503,12 +510,8 @@ def test_a_container_created_ahead_for_another_config_is_replaced(
     executor: DockerExecutor, client: docker.DockerClient, tmp_path: Path
 ) -> None:
     since = time.time() - 1
-    member = image_member("changed", 'echo "from $GREETING"', env={"GREETING": "before"},
-                          pull=PullPolicy.IF_MISSING)
-    task = make_task(tmp_path, member, digest=executor.resolve(member))
-    executor.prepare(task)
-    name = f"orecart-{RUN}-changed-1"
-    stale = created_ahead(client, name)
+    task, stale = prepared(executor, client, tmp_path, "changed", greeting="before")
+    name = stale.name
     changed = replace(task, env={**task.env, "GREETING": "after"})
     assert sink_lines(executor, changed) == ["from after"]
     made = creations(client, name, since)

@@ -154,7 +154,7 @@ def run_id_arg(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 file_arg = click.argument("file", type=click.Path(path_type=Path))
-profile_opt = click.option("--profile", envvar="ORECART_PROFILE", show_envvar=True,
+profile_opt = click.option("--profile", envvar="ORECART_PROFILE", show_envvar=True, metavar="NAME",
                            help="Apply this profile of the file.")
 params_opt = click.option("--param", "-p", multiple=True, metavar="NAME=VALUE",
                           help="A run parameter, as ${params.NAME} (repeatable).")
@@ -172,23 +172,27 @@ pipeline_opt = click.option(
     help="The pipeline file whose state store holds the run (not needed with --state).")
 
 
-def selection_opts(function: Callable[..., Any]) -> Callable[..., Any]:
-    """--only, --from, --skip, --only-failed and --force."""
-    options: list[Decorator] = [
-        click.option("--only", multiple=True, metavar="MEMBER",
-                     help="Only these members (repeatable)."),
-        click.option("--from", "start", multiple=True, metavar="MEMBER",
-                     help="This member and everything downstream (repeatable)."),
-        click.option("--skip", multiple=True, metavar="MEMBER",
-                     help="Not this member (repeatable)."),
-        click.option("--only-failed", is_flag=True,
-                     help="Only what did not succeed in the last run."),
-        click.option("--force", is_flag=True,
-                     help="Also what the ledger says is already done."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+def stacked(*decorators: Decorator) -> Decorator:
+    """One decorator applying ``decorators`` as if written one above the other."""
+
+    def apply(function: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            function = decorator(function)
+        return function
+
+    return apply
+
+
+selection_opts = stacked(  # --only, --from, --skip, --only-failed, --force
+    click.option("--only", multiple=True, metavar="MEMBER",
+                 help="Only these members (repeatable)."),
+    click.option("--from", "start", multiple=True, metavar="MEMBER",
+                 help="This member and everything downstream (repeatable)."),
+    click.option("--skip", multiple=True, metavar="MEMBER", help="Not this member (repeatable)."),
+    click.option("--only-failed", is_flag=True, help="Only what did not succeed in the last run."),
+    click.option("--force", is_flag=True, help="Also what the ledger says is already done."),
+)
+source_opts = stacked(profile_opt, params_opt, state_opt, graph_opt, pull_opt)  # plan, run
 
 
 DEFAULT_PIPELINE = Path("pipeline.yaml")  # -P default; with --state no file is needed

@@ -18,7 +18,6 @@ from orecart.cli.base import (
     app,
     err,
     file_arg,
-    graph_opt,
     guarded,
     json_opt,
     members_json,
@@ -26,11 +25,10 @@ from orecart.cli.base import (
     params_opt,
     print_json,
     profile_opt,
-    pull_opt,
     selection_of,
     selection_opts,
     source_of,
-    state_opt,
+    source_opts,
 )
 from orecart.model import PullPolicy, RunStatus
 from orecart.runner import Runner
@@ -63,11 +61,7 @@ def schema() -> None:
 @app.add(RUNS)
 @file_arg
 @selection_opts
-@profile_opt
-@params_opt
-@state_opt
-@graph_opt
-@pull_opt
+@source_opts
 @json_opt
 @guarded
 def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
@@ -93,11 +87,7 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
               "count, at least 4).")
 @click.option("--keep", is_flag=True, help="Keep failed containers for debugging.")
 @click.option("--quiet", "-q", is_flag=True, help="Hide member output.")
-@profile_opt
-@params_opt
-@state_opt
-@graph_opt
-@pull_opt
+@source_opts
 @json_opt
 @guarded
 def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
