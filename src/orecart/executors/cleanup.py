@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
 
@@ -20,6 +21,15 @@ from orecart.executors.images import FOREIGN, connect, daemon_error
 _TRIES = 3  # removals (of containers and networks) the daemon fails before giving up
 _RETRY_PAUSE = 0.5
 _GONE_WAIT = 30.0  # seconds to wait for a removal someone else has in progress
+
+
+def at_once(actions: list[Callable[[], None]]) -> None:
+    """Run ``actions`` in threads of their own and wait for all: stops take ``grace`` each."""
+    threads = [threading.Thread(target=action, daemon=True) for action in actions]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def stop(client: docker.DockerClient, container_id: str, grace: float) -> None:

@@ -7,24 +7,17 @@ configured in ``containers``. Failures are results: a non-zero exit is ``failed`
 that cannot be had, an out-of-memory kill, an unreadable exit status or an unreachable
 daemon is ``errored`` with the daemon's reason; a timeout is ``failed``.
 
-Call outline: ``submit -> _attempt`` in a worker thread: ``images.resolve/ensure ->
-_Run.start_sidecars -> create (or take the container ``prepare`` created ahead, see
-``tracking``) and start the member -> follow logs -> wait (a watchdog stops, then kills, at
-the timeout) -> settle logs -> outcome -> drain (stop sidecars, settle their logs) -> the
-future's result -> remove``: removal is off the runner's path, so the next member starts
-meanwhile. ``abort`` stops and removes everything this executor started; ``close`` waits
-for the workers (removals included), stops service members and removes what is left
-(containers created ahead for members that never started, too) before it returns.
-
-Why a member stopped is recorded by whoever stops it, before it stops it: the watchdog
-(``timed_out``) or ``abort`` (``aborted``). The outcome reads those flags, not the exit
-code (137 either way), so it does not matter which thread sees the exit first.
+Call outline: ``submit -> _attempt`` in a worker thread: ``ContainerRun.execute`` (see
+``containerrun``: image, sidecars, the member's container, created ahead by ``prepare`` or
+now, its wait, logs and outcome) -> the future's result -> ``ContainerRun.remove``: removal
+is off the runner's path, so the next member starts meanwhile. ``abort`` stops and removes
+everything this executor started; ``close`` waits for the workers (removals included),
+stops service members and removes what is left (containers created ahead for members that
+never started, too) before it returns.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
@@ -32,24 +25,15 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-import docker
-import docker.errors
-
-from orecart.errors import ExecutorError
 from orecart.executors import OutputSink, Result, Task, cleanup, containerlogs, images, tracking
-from orecart.executors import containers as ctr
 from orecart.executors.cleanup import reap
-from orecart.executors.images import FOREIGN, ImageInfo, connect, daemon_error, image_report
+from orecart.executors.containerrun import ContainerRun
+from orecart.executors.images import ImageInfo, connect, image_report
 from orecart.executors.logfile import open_log
-from orecart.model import Container, Member, MemberStatus
+from orecart.executors.tracking import TEARDOWN_ERRORS
+from orecart.model import Member, MemberStatus
 
 __all__ = ["DockerExecutor", "ImageInfo", "image_report", "reap"]
-
-FOLLOW_GRACE = 10.0  # seconds a stopped container's log may stay silent before it is left
-WAIT_TRIES = 5  # waits for the member's exit cut by a transport error before giving up
-#: What tearing down tolerates and leaves to close() or reap(): daemon errors, and a
-#: removal someone else had in progress that did not finish.
-TEARDOWN_ERRORS = (*FOREIGN, ExecutorError)
 
 
 class DockerExecutor:
@@ -61,8 +45,8 @@ class DockerExecutor:
         self.client = connect(base_url)
         self.grace = grace
         self._pool = ThreadPoolExecutor(max_workers or 32, thread_name_prefix="orecart-docker")
-        self._tracker = tracking.Tracker()
-        self._ahead = tracking.Ahead(self.client, self._tracker, self._pool)
+        self.tracker = tracking.Tracker()
+        self.ahead = tracking.Ahead(self.client, self.tracker, self._pool)
 
     def reap(self, alive: Callable[[str], bool]) -> None:
         """Remove what dead runs left on this daemon (see ``cleanup.reap``)."""
@@ -77,7 +61,7 @@ class DockerExecutor:
 
     def prepare(self, task: Task) -> None:
         """Create the member's container ahead (see ``tracking.Ahead``); never pulls."""
-        self._ahead.prepare(task)
+        self.ahead.prepare(task)
 
     def resolve(self, member: Member) -> str | None:
         """The image digest the member will run; never pulls. Raises ExecutorError."""
@@ -87,11 +71,11 @@ class DockerExecutor:
 
     def abort(self) -> None:
         """Stop and remove every container and network this executor started, now."""
-        tracker = self._tracker
+        tracker = self.tracker
         with tracker.lock:
             tracker.aborted.set()  # before any stop: the outcome says aborted
             ids = list(tracker.containers)
-        _at_once([partial(self._remove, cid, self.grace) for cid in ids])
+        cleanup.at_once([partial(self._remove, cid, self.grace) for cid in ids])
         self._remove_networks()
 
     def close(self) -> None:
@@ -101,12 +85,12 @@ class DockerExecutor:
         started (a kept failed member excepted); what it refuses is left to ``reap``.
         """
         self._pool.shutdown(wait=True)
-        with self._tracker.lock:
-            services, self._tracker.services = self._tracker.services, []
-        _at_once([service.teardown for service in services])
-        with self._tracker.lock:
-            ids = list(self._tracker.containers)
-        _at_once([partial(self._remove, cid, 0.0) for cid in ids])
+        with self.tracker.lock:
+            services, self.tracker.services = self.tracker.services, []
+        cleanup.at_once([service.teardown for service in services])
+        with self.tracker.lock:
+            ids = list(self.tracker.containers)
+        cleanup.at_once([partial(self._remove, cid, 0.0) for cid in ids])
         self._remove_networks()
         self.client.close()
 
@@ -115,12 +99,12 @@ class DockerExecutor:
             cleanup.remove(self.client, container_id, grace)
         except TEARDOWN_ERRORS:
             return  # best effort while tearing down; reap() catches what is left
-        self._tracker.discard(container_id)
+        self.tracker.discard(container_id)
 
     def _remove_networks(self) -> None:
-        with self._tracker.lock:
-            names = list(self._tracker.networks)
-            self._tracker.networks.clear()
+        with self.tracker.lock:
+            names = list(self.tracker.networks)
+            self.tracker.networks.clear()
         for name in names:
             self._quietly(cleanup.remove_network, name)
 
@@ -145,7 +129,7 @@ class DockerExecutor:
             future.set_result(Result(MemberStatus.ERRORED, error=error, started_at=started))
             return
         log = containerlogs.SharedLog(writer, output, task.member.name)
-        attempt = _Run(self, task, log)
+        attempt = ContainerRun(self, task, log)
         try:
             result = attempt.execute()
         except Exception as exc:  # a bug must still complete the future with a result
@@ -164,275 +148,3 @@ class DockerExecutor:
 
 def _stamped(result: Result, started: datetime) -> Result:
     return replace(result, started_at=started, finished_at=datetime.now(UTC))
-
-
-def _at_once(actions: list[Callable[[], None]]) -> None:
-    """Run ``actions`` in threads of their own and wait for all: stops take ``grace`` each."""
-    threads = [threading.Thread(target=action, daemon=True) for action in actions]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-
-class _Run:
-    """One attempt of one image member: image, sidecars, the container, its outcome."""
-
-    def __init__(self, executor: DockerExecutor, task: Task, log: containerlogs.SharedLog) -> None:
-        assert task.member.container is not None, "the docker executor runs image members"
-        self.client = executor.client
-        self.grace = executor.grace
-        self.tracker = executor._tracker
-        self.ahead = executor._ahead
-        self.task = task
-        self.container: Container = task.member.container
-        self.log = log
-        self.digest: str | None = task.digest
-        self.network: str | None = None
-        self.started: list[str] = []  # sidecars, then the member
-        self.member_id: str | None = None
-        self.followers: dict[str, list[containerlogs.LogFollower]] = {}  # by container id
-        self.detached = False  # a service member left running until the executor closes
-        self.lock = threading.Lock()  # between the waiting worker and the watchdog
-        self.exited = False  # the member's exit was seen: the watchdog stands down
-        self.timed_out = False  # the watchdog stopped the member
-
-    def execute(self) -> Result:
-        if self.tracker.aborted.is_set():
-            return Result(MemberStatus.ABORTED, error="aborted before it started")
-        result: Result | None = None
-        try:
-            image = self._image()
-            self._start_sidecars()
-            member_id = self._start_member(image)
-            result = self._serve(member_id) if self.container.service else self._finish(member_id)
-        except ExecutorError as exc:
-            status = MemberStatus.ABORTED if self.tracker.aborted.is_set() else MemberStatus.ERRORED
-            result = Result(status, error=str(exc), digest=self.digest)
-        finally:
-            self._drain(result)
-        return result
-
-    def _image(self) -> str:
-        self.log.note(
-            f"attempt {self.task.attempt} of {self.task.member.name!r} started: "
-            f"image {self.container.image} (pull: {self.container.pull})"
-        )
-        if self.digest is None:
-            self.digest = images.resolve(self.client, self.container)
-        ahead = self.ahead.image(self.task) if self.digest == self.task.digest else None
-        image_id = ahead or images.ensure(self.client, self.container, self.digest)
-        self.log.note(f"image {self.container.image} is {self.digest}")
-        return image_id
-
-    def _create(self, config: dict[str, Any], what: str, member: bool = False) -> str:
-        """Create (unless created ahead) and start a container."""
-        try:
-            created = self.ahead.take(self.task, config) if member else None
-            container_id = created or tracking.create(self.client, self.tracker, config)
-            self.started.append(container_id)
-            if member:
-                self.member_id = container_id
-            self.client.api.start(container_id)
-        except FOREIGN as exc:
-            raise daemon_error(exc, f"cannot start {what}") from exc
-        return container_id
-
-    def _start_sidecars(self) -> None:
-        if not self.container.sidecars:
-            return
-        if self.container.network_mode:
-            raise ExecutorError(
-                f"network_mode {self.container.network_mode!r} cannot reach sidecars, which "
-                "live on the run's own network; drop one of them"
-            )
-        self.network = self._acquire_network()
-        for sidecar in self.container.sidecars:
-            spec = replace(self.container, image=sidecar.image, sidecars=())
-            image = images.ensure(self.client, spec, images.resolve(self.client, spec))
-            config = ctr.sidecar_config(self.client, self.task, sidecar, image, self.network)
-            sidecar_id = self._create(config, f"sidecar {sidecar.name!r}")
-            prefix = f"[{sidecar.name}] "
-            follower = containerlogs.follow(self.client, sidecar_id, self.log, prefix)
-            self.followers[sidecar_id] = follower
-
-    def _acquire_network(self) -> str:
-        name = ctr.network_name(self.task.run_id)
-        tracker = self.tracker
-        with tracker.lock:
-            try:
-                if name not in tracker.networks and not self.client.api.networks(names=[name]):
-                    self.client.api.create_network(
-                        name,
-                        labels={
-                            ctr.LABEL_RUN: self.task.run_id,
-                            ctr.LABEL_PIPELINE: self.task.pipeline,
-                        },
-                    )
-            except FOREIGN as exc:
-                raise daemon_error(exc, f"cannot create network {name}") from exc
-            tracker.networks[name] = tracker.networks.get(name, 0) + 1
-        return name
-
-    def _release_network(self) -> None:
-        name, tracker = self.network, self.tracker
-        if name is None:
-            return
-        with tracker.lock:
-            count = tracker.networks.get(name, 0) - 1
-            if count > 0:
-                tracker.networks[name] = count
-                return
-            tracker.networks.pop(name, None)
-        cleanup.remove_network(self.client, name)
-
-    def _start_member(self, image: str) -> str:
-        config = ctr.member_config(self.task, image, self.network)
-        member_id = self._create(config, f"container {config['name']}", member=True)
-        self.followers[member_id] = containerlogs.follow(self.client, member_id, self.log)
-        return member_id
-
-    def _finish(self, member_id: str) -> Result:
-        self._wait(member_id)
-        self._settle(member_id)
-        if self.tracker.aborted.is_set():
-            return Result(MemberStatus.ABORTED, error="aborted", digest=self.digest)
-        try:
-            state = self.client.api.inspect_container(member_id)["State"]
-        except FOREIGN as exc:
-            if self.timed_out:  # what the member did is known; only its exit code is not
-                state = {}
-            else:
-                raise daemon_error(exc, "cannot read the exit status") from exc
-        timeout = self.task.member.timeout
-        return _outcome(state, self.timed_out, timeout, self.container, self.digest)
-
-    def _settle(self, container_id: str) -> None:
-        for follower in self.followers.get(container_id, ()):
-            follower.settle(FOLLOW_GRACE)
-
-    def _serve(self, member_id: str) -> Result:
-        """A service member (copili's is_service_container) is started, not waited for.
-
-        It succeeds once it runs (or if it already exited 0) and stays up, logging into its
-        member-run log, until the executor closes, aborts, or the run's reap.
-        """
-        try:
-            state = self.client.api.inspect_container(member_id)["State"]
-        except FOREIGN as exc:
-            raise daemon_error(exc, "cannot read the service's state") from exc
-        if not state.get("Running"):
-            self._settle(member_id)
-            return _outcome(state, False, None, self.container, self.digest)
-        with self.tracker.lock:
-            self.detached = True
-            self.tracker.services.append(self)
-        self.log.note(f"service {self.task.member.name!r} is running; stopped when the run ends")
-        return Result(MemberStatus.SUCCEEDED, None, digest=self.digest)
-
-    def teardown(self) -> None:
-        """Stop a detached service member and its sidecars; close its log."""
-        self.detached = False
-        self._drain(None)
-        self.remove()
-        self.log.note(f"service {self.task.member.name!r} stopped")
-        self.log.close()
-
-    def _wait(self, member_id: str) -> None:
-        """Wait for the member to exit; a watchdog stops it (then kills it) at its timeout."""
-        timeout = self.task.member.timeout
-        watchdog = threading.Timer(timeout, self._time_out, (member_id,)) if timeout else None
-        if watchdog is not None:
-            watchdog.daemon = True
-            watchdog.start()
-        try:
-            self._wait_exit(member_id)
-        finally:
-            with self.lock:
-                self.exited = True
-            if watchdog is not None:
-                watchdog.cancel()
-                watchdog.join()  # a stop in flight ends before the container is removed
-
-    def _wait_exit(self, member_id: str) -> None:
-        """Block until the member is no longer running (or is gone); no read timeout."""
-        for _ in range(WAIT_TRIES):
-            try:
-                self.client.api.wait(member_id)
-                return
-            except docker.errors.NotFound:
-                return  # removed (abort): the outcome says why
-            except FOREIGN:
-                if self.tracker.aborted.is_set():
-                    return
-                time.sleep(0.2)  # a dropped connection: wait again
-
-    def _time_out(self, member_id: str) -> None:
-        """The watchdog: say it timed out, then stop it (SIGTERM, SIGKILL after grace)."""
-        with self.lock:
-            if self.exited or self.tracker.aborted.is_set():
-                return
-            self.timed_out = True
-        try:
-            self.client.api.stop(member_id, timeout=max(1, round(self.grace)))
-        except FOREIGN:
-            try:
-                self.client.api.kill(member_id)
-            except FOREIGN:
-                pass  # gone already, or the daemon is: the wait ends either way
-
-    def _drain(self, result: Result | None) -> None:
-        """Stop what may still run and drain every log: after this the attempt's log is
-        complete. A failed member kept for debugging (``--keep``) is no longer tracked."""
-        if self.detached:
-            return
-        running = [cid for cid in self.started if cid != self.member_id or not self.exited]
-        _at_once([partial(cleanup.stop, self.client, cid, self.grace) for cid in running])
-        for container_id in self.followers:
-            self._settle(container_id)
-        if self.task.keep and result is not None and result.status in _KEPT and self.member_id:
-            self.started.remove(self.member_id)
-            self.tracker.discard(self.member_id)  # kept for debugging: not ours to remove
-            self.log.note(f"kept failed container {self.member_id[:12]} (keep)")
-
-    def remove(self) -> None:
-        """Remove the attempt's containers, then its network (once no member uses it)."""
-        if self.detached:
-            return
-        for container_id in reversed(self.started):
-            try:
-                cleanup.remove(self.client, container_id)
-            except TEARDOWN_ERRORS:
-                continue  # close() tries again; reap() removes it later by its labels
-            self.tracker.discard(container_id)
-        self.started.clear()
-        try:
-            self._release_network()
-        except TEARDOWN_ERRORS:
-            pass  # close() tries again; reap() removes it later by its labels
-
-
-_KEPT = frozenset({MemberStatus.FAILED, MemberStatus.ERRORED})
-
-
-def _outcome(
-    state: dict[str, Any],
-    timed_out: bool,
-    timeout: float | None,
-    container: Container,
-    digest: str | None,
-) -> Result:
-    """Turn the daemon's final container state into a result; unknown is never success."""
-    code = state.get("ExitCode")
-    code = code if isinstance(code, int) else None
-    if timed_out:
-        return Result(MemberStatus.FAILED, code, f"timed out after {timeout:g}s", digest=digest)
-    if state.get("OOMKilled"):
-        limit = f" (memory limit {container.memory})" if container.memory else ""
-        return Result(MemberStatus.ERRORED, code, f"killed: out of memory{limit}", digest=digest)
-    if state.get("Running") or code is None or code < 0 or state.get("Error"):
-        reason = state.get("Error") or f"state {state.get('Status')!r}"
-        return Result(MemberStatus.ERRORED, code, f"exit status unknown: {reason}", digest=digest)
-    if code == 0:
-        return Result(MemberStatus.SUCCEEDED, 0, digest=digest)
-    return Result(MemberStatus.FAILED, code, f"exited with code {code}", digest=digest)

@@ -23,6 +23,10 @@ from orecart.executors import Task, cleanup, images
 from orecart.executors import containers as ctr
 from orecart.executors.images import FOREIGN
 
+#: What tearing down tolerates and leaves to close() or reap(): daemon errors, and a
+#: removal someone else had in progress that did not finish.
+TEARDOWN_ERRORS = (*FOREIGN, ExecutorError)
+
 
 class Tracker:
     """Containers and per-run networks this executor started, for abort and close.
@@ -129,7 +133,7 @@ class Ahead:
     def _remove(self, container_id: str) -> None:
         try:
             cleanup.remove(self.client, container_id)
-        except (*FOREIGN, ExecutorError):
+        except TEARDOWN_ERRORS:
             return  # close() tries again; reap() removes it later by its labels
         self.tracker.discard(container_id)
 
