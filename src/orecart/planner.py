@@ -213,7 +213,10 @@ def _decide(
     if name in selection.skip:
         return Decision.SKIP, "skipped with --skip", None
     if chosen is not None and name not in chosen:
-        why = "succeeded in the last run" if selection.only_failed else "not selected"
+        last = facts.last_statuses.get(name)
+        why = f"{last} in the last run" if selection.only_failed and _last_ok(facts, name) else (
+            "not selected"
+        )
         done = facts.successes.get(name)
         return Decision.SKIP, f"{why}; done by run {done.run_id}" if done else why, None
     blocked = _blocked_need(member, decided, facts)

@@ -205,6 +205,21 @@ def test_only_failed_runs_what_did_not_succeed_last_time() -> None:
     }
 
 
+def test_only_failed_says_how_each_left_out_member_ended_last_time() -> None:
+    facts = Facts(
+        successes=done(DIAMOND, "a").successes,
+        last_statuses={
+            "a": MemberStatus.SUCCEEDED,
+            "b": MemberStatus.SKIPPED,
+            "c": MemberStatus.FAILED,
+            "d": MemberStatus.CANCELLED,
+        },
+    )
+    steps = {s.member.name: s for s in plan(DIAMOND, Selection(only_failed=True), facts).steps}
+    assert steps["a"].reason.startswith("succeeded in the last run; done by run ")
+    assert steps["b"].reason == "skipped in the last run"
+
+
 def test_unknown_selection_is_an_error() -> None:
     with pytest.raises(SelectionError, match="no member named 'zzz'"):
         plan(DIAMOND, Selection(only=frozenset({"zzz"})))
