@@ -95,7 +95,10 @@ class Ahead:
         with self.lock:
             if self.tracker.aborted.is_set() or _key(task) in self.created:
                 return
-            self.created[_key(task)] = self.pool.submit(self._create, task, task.digest)
+            try:
+                self.created[_key(task)] = self.pool.submit(self._create, task, task.digest)
+            except RuntimeError:
+                return  # the executor is closing: a hint is not worth an error
 
     def image(self, task: Task) -> str | None:
         """The local image the container created ahead for ``task`` was made from: present
