@@ -80,15 +80,19 @@ members:
     image: {BUSYBOX_IMAGE}
     pull: if-missing
     command: [sh, -c, "touch /orecart/artifacts/started; sleep 300"]
+  - {{name: after, image: {BUSYBOX_IMAGE}, pull: if-missing, command: ["true"], needs: [stuck]}}
 """)
     process = cli.start("run", "pipeline.yaml")
     deadline = time.monotonic() + 60
-    while not list((tmp_path / ".orecart" / "runs").glob("*/stuck/started")):
+    while len(containers_of(docker_ready, name)) < 2 or not list(
+        (tmp_path / ".orecart" / "runs").glob("*/stuck/started")
+    ):
         assert time.monotonic() < deadline, "the container never started"
         time.sleep(0.2)
     os.kill(process.pid, signal.SIGKILL)
     process.wait(timeout=10)
-    assert [c.status for c in containers_of(docker_ready, name)] == ["running"]
+    # the member's container runs on; the one created ahead for what needs it waits unstarted
+    assert sorted(c.status for c in containers_of(docker_ready, name)) == ["created", "running"]
     cli.write(f"pipeline: {name}\nmembers:\n  - {{name: stuck, image: {BUSYBOX_IMAGE}, "
               "pull: if-missing, command: [\"true\"]}\n")
     assert cli("run", "pipeline.yaml").code == 0
@@ -109,18 +113,22 @@ members:
   - {{name: a, image: {BUSYBOX_IMAGE}, pull: if-missing,
       command: [sh, -c, "touch /orecart/artifacts/up; sleep 300"]}}
   - {{name: b, image: {BUSYBOX_IMAGE}, pull: if-missing, command: [sleep, "300"]}}
+  - {{name: c, image: {BUSYBOX_IMAGE}, pull: if-missing, command: ["true"], needs: [a]}}
 """)
     process = cli.start("run", "pipeline.yaml")
     deadline = time.monotonic() + 60
-    while not list((tmp_path / ".orecart" / "runs").glob("*/a/up")):
-        assert time.monotonic() < deadline
+    while len(containers_of(docker_ready, name)) < 3 or not list(
+        (tmp_path / ".orecart" / "runs").glob("*/a/up")
+    ):
+        assert time.monotonic() < deadline  # a and b run; c's container is created ahead
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=60)
     assert process.returncode == 130
     assert containers_of(docker_ready, name) == []
     members = cli("status", "pipeline.yaml", "--json").json()["members"]
-    assert {m["status"] for m in members} == {"aborted"}
+    statuses = {m["member"]: m["status"] for m in members}
+    assert statuses == {"a": "aborted", "b": "aborted", "c": "cancelled"}
 
 
 def test_containers_of_runs_this_store_does_not_know_are_left_alone(
