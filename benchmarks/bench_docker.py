@@ -20,7 +20,8 @@ Method. Each repetition runs, in a rotating order, side by side on the same daem
 * ``sdk loop``: ``client.containers.run(IMAGE, ["true"], remove=True)`` 10 times in this
   process: the floor for a Python caller of the Docker SDK (create, start, wait, logs,
   remove);
-* ``(CLI imports alone)``: ``python -c "import orecart.cli, orecart.executors.docker"``,
+* ``(CLI imports alone)``: ``from orecart.cli import app; import orecart.executors.docker``
+  in a fresh process,
   the part of the CLI's fixed cost that is interpreter start-up and imports.
 
 The figure held against the target is the median over repetitions of the per-repetition
@@ -80,7 +81,7 @@ from orecart.stores.sql import SqlStore  # noqa: E402
 
 TARGET_RATIO = 1.15
 #: what ``orecart run`` imports before and while it runs image members, in a fresh process
-IMPORTS = [sys.executable, "-c", "import orecart.cli, orecart.executors.docker"]
+IMPORTS = [sys.executable, "-c", "from orecart.cli import app; import orecart.executors.docker"]
 CHAIN = "bench-docker-chain"
 
 

@@ -213,10 +213,9 @@ def _decide(
     if name in selection.skip:
         return Decision.SKIP, "skipped with --skip", None
     if chosen is not None and name not in chosen:
-        last = facts.last_statuses.get(name)
-        why = f"{last} in the last run" if selection.only_failed and _last_ok(facts, name) else (
-            "not selected"
-        )
+        why = "not selected"
+        if selection.only_failed and _last_ok(facts, name):
+            why = f"{facts.last_statuses[name]} in the last run"
         done = facts.successes.get(name)
         return Decision.SKIP, f"{why}; done by run {done.run_id}" if done else why, None
     blocked = _blocked_need(member, decided, facts)

@@ -264,11 +264,12 @@ class Service:
         if not images:
             return {}
         docker = session.executor("image")
+        keys = {m.name: _image_key(m) for m in images}
         by_image: dict[tuple[object, ...], str | None] = {}  # members sharing an image ask once
         for member in images:
-            if _image_key(member) not in by_image:
-                by_image[_image_key(member)] = _resolved(docker, member)
-        return {m.name: by_image[_image_key(m)] for m in images}
+            if keys[member.name] not in by_image:
+                by_image[keys[member.name]] = _resolved(docker, member)
+        return {name: by_image[key] for name, key in keys.items()}
 
     def _complete(self, session: _Session) -> dict[str, bool]:
         if session.graph is None:

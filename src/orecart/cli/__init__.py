@@ -6,29 +6,43 @@ Exit codes (one table, used everywhere):
     2   invalid input: a bad pipeline file, selection, option or run id
     3   another run of the same pipeline holds the lock
     130 interrupted (Ctrl-C or SIGTERM)
+
+Importing this package is cheap and changes nothing; ``app`` and ``Exit`` are imported
+when first asked for, and ``main`` imports them itself.
 """
 
 from __future__ import annotations
 
 import gc
-
-# Start-up builds long-lived objects only (modules, classes): collecting them is wasted
-# work. Collection resumes once the command has what it needs (see base.started_up).
-gc.disable()
-
-import importlib  # noqa: E402
-
-from orecart.cli.base import Exit, app, started_up  # noqa: E402
+import importlib
+from typing import Any
 
 __all__ = ["Exit", "app", "main"]
 
-for _commands in ("running", "history", "graph"):  # importing registers; this order is --help's
-    importlib.import_module(f"orecart.cli.{_commands}")
+_COMMANDS = ("running", "history", "graph")  # importing registers; this order is --help's
 
 
 def main() -> None:
+    """The console script: run the command line, then exit."""
+    # Start-up builds long-lived objects only (modules, classes): collecting them is wasted
+    # work. Collection resumes once a command has what it needs (base.started_up).
+    gc.disable()
     try:
-        app()
+        _app()()
     finally:
-        started_up()
+        gc.enable()
         gc.freeze()  # nothing left to collect at exit: skip the interpreter's last passes
+
+
+def _app() -> Any:
+    for name in _COMMANDS:
+        importlib.import_module(f"orecart.cli.{name}")
+    return importlib.import_module("orecart.cli.base").app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        return _app()
+    if name == "Exit":
+        return importlib.import_module("orecart.cli.base").Exit
+    raise AttributeError(f"module 'orecart.cli' has no attribute {name!r}")

@@ -117,7 +117,7 @@ app.place(GRAPH, graph_group)
 @json_opt
 @guarded
 def status(file: Path, profile: str | None, param: tuple[str, ...], graph: str | None,
-                 as_json: bool) -> None:
+           as_json: bool) -> None:
     """Server version and edition, counts per label and type, and the last runs."""
     status_report = Service().graph_status(source_of(file, profile, param, None, graph))
     if as_json:

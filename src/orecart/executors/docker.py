@@ -115,24 +115,31 @@ class DockerExecutor:
             pass  # best effort while tearing down; reap() catches what is left
 
     def _attempt(self, task: Task, output: OutputSink, future: Future[Result]) -> None:
-        started = datetime.now(UTC)
+        """Complete ``future`` whatever happens (a bug is an errored result, never a hang),
+        then remove the attempt's containers: off the runner's path, so the next member
+        may start meanwhile."""
+        started, attempt = datetime.now(UTC), None
+        try:
+            result, attempt = self._execute(task, output)
+        except Exception as exc:
+            result = Result(MemberStatus.ERRORED, error=f"docker executor failed: {exc!r}")
+        future.set_result(_stamped(result, started))
+        if attempt is not None:
+            attempt.remove()
+
+    def _execute(self, task: Task, output: OutputSink) -> tuple[Result, ContainerRun | None]:
         if task.member.container is None:
             error = f"member {task.member.name!r} has no image; the docker executor runs images"
-            future.set_result(
-                Result(MemberStatus.ERRORED, error=error, started_at=started, finished_at=started)
-            )
-            return
+            return Result(MemberStatus.ERRORED, error=error), None
         try:
             writer = open_log(task.log_path, task.secrets)
         except OSError as exc:
-            error = f"cannot open log: {exc}"
-            future.set_result(Result(MemberStatus.ERRORED, error=error, started_at=started))
-            return
+            return Result(MemberStatus.ERRORED, error=f"cannot open log: {exc}"), None
         log = containerlogs.SharedLog(writer, output, task.member.name)
         attempt = ContainerRun(self, task, log)
         try:
             result = attempt.execute()
-        except Exception as exc:  # a bug must still complete the future with a result
+        except Exception as exc:  # a bug: still an attempt whose containers must go
             result = Result(MemberStatus.ERRORED, error=f"docker executor failed: {exc!r}")
         finally:
             writer.flush()
@@ -142,8 +149,7 @@ class DockerExecutor:
         )
         if not attempt.detached:  # a running service keeps its log until close()
             log.close()
-        future.set_result(_stamped(result, started))
-        attempt.remove()  # off the runner's path: the next member may start meanwhile
+        return result, attempt
 
 
 def _stamped(result: Result, started: datetime) -> Result:
