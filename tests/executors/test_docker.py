@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from orecart.errors import ExecutorError
-from orecart.executors import Result, Task
+from orecart.executors import Result, Task, containerlogs
 from orecart.executors.containers import LABEL_RUN
 from orecart.executors.docker import DockerExecutor, ImageInfo, image_report, reap
 from orecart.model import (
@@ -260,6 +260,18 @@ def test_timeout_stops_then_kills_the_container(
     assert result.status is MemberStatus.FAILED
     assert result.error == "timed out after 1s"
     assert time.monotonic() - started < 15
+
+
+def test_a_silent_member_is_done_at_its_exit(
+    executor: DockerExecutor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The follower follows the silent member, whose stream ends empty at the exit; the
+    # pause it then takes before looking again must not delay the member's result.
+    monkeypatch.setattr(containerlogs, "_PAUSE", 60.0)
+    started = time.monotonic()
+    result = run(executor, make_task(tmp_path, image_member("silent", "sleep 1")))
+    assert result.status is MemberStatus.SUCCEEDED
+    assert time.monotonic() - started < 8  # not the pause, nor settle's 10 s of grace
 
 
 def test_out_of_memory_is_errored(executor: DockerExecutor, tmp_path: Path) -> None:

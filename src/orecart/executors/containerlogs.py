@@ -98,6 +98,7 @@ class LogFollower(threading.Thread):
         self._stamped = True  # False when the daemon sends no timestamps: no re-reading
         self.delivered = 0  # entries delivered so far; settle() watches it
         self.draining = False  # the container has stopped: the last, finite read is on
+        self._nudge = threading.Event()  # set by settle(): the container has stopped
 
     def run(self) -> None:
         try:
@@ -107,8 +108,9 @@ class LogFollower(threading.Thread):
                 fresh = self._read(follow=running)
                 if not running or not self._stamped:
                     break
-                if not fresh:
-                    time.sleep(_PAUSE)  # a daemon that ends follow streams at once
+                if not fresh:  # the daemon ended the stream at once, or at the exit
+                    self._nudge.wait(_PAUSE)  # settle() cuts the pause short
+                    self._nudge.clear()
         except FOREIGN:
             pass  # the container is gone (removed on abort): nothing more to read
         finally:
@@ -121,6 +123,7 @@ class LogFollower(threading.Thread):
         ``grace`` seconds is left, and so, after ``_FOLLOW_LIMIT``, is a stream that still
         follows (a container that outlived its stop): it would never end.
         """
+        self._nudge.set()  # the container stopped: no pause before the last read
         limit = time.monotonic() + _FOLLOW_LIMIT
         while self.is_alive():
             before = self.delivered
