@@ -1,5 +1,5 @@
-"""How runs, plans and histories look on a terminal: Rich tables, a live progress table,
-and plain lines when the output is not a terminal. Rendering only; no decisions here."""
+"""How runs, plans and histories look on a terminal: Rich tables and a live progress
+table (plain lines, for pipes, are ``orecart.lines``). Rendering only; no decisions here."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ from orecart.events import (
     Event,
     MemberFinished,
     MemberOutput,
-    MemberRetrying,
     MemberStarted,
     RunFinished,
     RunStarted,
 )
+from orecart.lines import seconds
 from orecart.model import MemberRun, MemberStatus, Run, to_data
 from orecart.planner import Decision, Plan
 
@@ -46,15 +46,6 @@ STYLE = {
 
 def styled(value: str) -> Text:
     return Text(value, style=STYLE.get(value, ""))
-
-
-def seconds(value: float | None) -> str:
-    if value is None:
-        return ""
-    if value < 60:
-        return f"{value:.1f}s"
-    minutes, rest = divmod(int(value), 60)
-    return f"{minutes}m{rest:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def when(value: datetime | None) -> str:
@@ -100,36 +91,6 @@ def runs_table(runs: Sequence[Run]) -> Table:
         table.add_row(run.id, run.pipeline, styled(str(run.status)), when(run.started_at),
                       seconds(duration), params)
     return table
-
-
-class PlainProgress:
-    """One line per event, for logs and pipes: `member | output` and status lines."""
-
-    def __init__(self, console: Console, quiet: bool = False) -> None:
-        self.console, self.quiet = console, quiet
-        self._lock = threading.Lock()
-
-    def emit(self, event: Event) -> None:
-        line = self._line(event)
-        if line is not None:
-            with self._lock:
-                self.console.print(line, highlight=False, markup=False, soft_wrap=True)
-
-    def _line(self, event: Event) -> str | None:
-        match event:
-            case RunStarted(run):
-                return f"run {run.id} of {run.pipeline} started"
-            case MemberStarted(mr, attempt):
-                return f"{mr.member}: started (attempt {attempt})"
-            case MemberOutput(_, member, line) if not self.quiet:
-                return f"{member} | {line}"
-            case MemberRetrying(_, member, attempt, delay, error):
-                return f"{member}: {error}; attempt {attempt} in {delay:.1f}s"
-            case MemberFinished(mr):
-                return f"{mr.member}: {mr.status}{_detail(mr)}"
-            case RunFinished(run):
-                return f"run {run.id}: {run.status}"
-        return None
 
 
 class LiveProgress:
@@ -185,17 +146,6 @@ class LiveProgress:
                           mr.error or (mr.reason if mr.status is MemberStatus.SKIPPED else "")
                           or "")
         return Group(table)
-
-
-def _detail(mr: MemberRun) -> str:
-    parts = []
-    if mr.duration is not None:
-        parts.append(seconds(mr.duration))
-    if mr.error:
-        parts.append(mr.error)
-    elif mr.status is MemberStatus.SKIPPED and mr.reason:
-        parts.append(mr.reason)
-    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def images_table(report: Sequence[Any]) -> Table:

@@ -11,10 +11,9 @@ import sys
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import Any, NoReturn, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
-from rich.console import Console
 
 from orecart.errors import (
     LockedError,
@@ -27,6 +26,9 @@ from orecart.errors import (
 from orecart.model import MemberRun, PullPolicy, to_data
 from orecart.planner import Selection
 from orecart.service import Source, orecart_version
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 class Exit(IntEnum):
@@ -84,7 +86,7 @@ def started_up() -> None:
 
 def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if value and not ctx.resilient_parsing:
-        out.print(f"orecart {orecart_version()}")
+        click.echo(f"orecart {orecart_version()}")
         ctx.exit()
 
 
@@ -101,8 +103,21 @@ def app() -> None:
     """
 
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+@functools.cache
+def out() -> Console:
+    """The Rich console on stdout, made when first used: importing Rich takes about 25 ms,
+    which plain lines and JSON never need."""
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+@functools.cache
+def err() -> Console:
+    """The Rich console on stderr, made when first used (as ``out``)."""
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -136,7 +151,7 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def _fail(exc: Exception | str, code: Exit) -> NoReturn:
-    err.print(f"error: {exc}", markup=False, soft_wrap=True)
+    err().print(f"error: {exc}", markup=False, soft_wrap=True)
     raise click.exceptions.Exit(code) from None
 
 

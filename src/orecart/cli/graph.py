@@ -6,7 +6,6 @@ from pathlib import Path
 
 import click
 
-from orecart import display
 from orecart.cli.base import (
     Commands,
     app,
@@ -42,11 +41,13 @@ GRAPH = "Images and the graph"
 def images(file: Path, profile: str | None, param: tuple[str, ...], pull: PullPolicy | None,
            as_json: bool) -> None:
     """Each image member's image, tag, resolved digest, and whether it is present locally."""
+    from orecart import display
+
     report = Service().images(source_of(file, profile, param, None, pull=pull))
     if as_json:
         print_json(report)
     else:
-        out.print(display.images_table(report))
+        out().print(display.images_table(report))
 
 
 @app.add(GRAPH)
@@ -60,13 +61,15 @@ def diff(run_id: str, other: str | None, pipeline: Path, state: str | None,
          as_json: bool) -> None:
     """What each member of run RUN changed in the graph or, given OTHER_RUN, how the two
     runs differ. Runs are given by id or id prefix."""
+    from orecart import display
+
     report = Service().diff(source_of(pipeline, None, None, state), run_id, other)
     if as_json:
         print_json(report)
     elif other is None:
-        out.print(display.changes_table(report))
+        out().print(display.changes_table(report))
     else:
-        out.print(display.comparison_tables(report))
+        out().print(display.comparison_tables(report))
 
 
 @app.add(GRAPH)
@@ -80,9 +83,11 @@ def backup(file: Path, target: Path, profile: str | None, param: tuple[str, ...]
            graph: str | None) -> None:
     """Export the whole graph (nodes, relationships, properties, schema) to TARGET, a
     gzip-compressed JSON-lines file."""
-    with display.transfer_progress(err, "backup") as progress:
+    from orecart import display
+
+    with display.transfer_progress(err(), "backup") as progress:
         info = Service().backup(source_of(file, profile, param, None, graph), target, progress)
-    out.print(f"backup written: {target} ({display.backup_counts(info)})")
+    out().print(f"backup written: {target} ({display.backup_counts(info)})")
 
 
 @app.add(GRAPH)
@@ -97,12 +102,14 @@ def restore(file: Path, source_file: Path, force: bool, profile: str | None,
             param: tuple[str, ...], graph: str | None) -> None:
     """Import BACKUP, a file written by `orecart backup`, into an empty graph (identical
     nodes, relationships and schema)."""
+    from orecart import display
+
     if not source_file.exists():
         raise SpecError(f"no such backup file: {source_file}")
     source = source_of(file, profile, param, None, graph)
-    with display.transfer_progress(err, "restore") as progress:
+    with display.transfer_progress(err(), "restore") as progress:
         info = Service().restore(source, source_file, progress, force=force)
-    out.print(f"restored: {source_file} ({display.backup_counts(info)})")
+    out().print(f"restored: {source_file} ({display.backup_counts(info)})")
 
 
 graph_group = Commands("graph", help="The target Neo4j graph.")
@@ -119,8 +126,10 @@ app.place(GRAPH, graph_group)
 def status(file: Path, profile: str | None, param: tuple[str, ...], graph: str | None,
            as_json: bool) -> None:
     """Server version and edition, counts per label and type, and the last runs."""
+    from orecart import display
+
     status_report = Service().graph_status(source_of(file, profile, param, None, graph))
     if as_json:
         print_json(status_report)
     else:
-        out.print(display.graph_status_view(status_report))
+        out().print(display.graph_status_view(status_report))

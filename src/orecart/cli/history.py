@@ -8,7 +8,6 @@ from pathlib import Path
 
 import click
 
-from orecart import display
 from orecart.cli.base import (
     app,
     file_arg,
@@ -44,17 +43,19 @@ def status(file: Path, profile: str | None, param: tuple[str, ...], state: str |
         if as_json:
             print_json({"run": None, "members": []})
         else:
-            out.print("no runs yet")
+            out().print("no runs yet")
         return
     _print_detail(detail, as_json)
 
 
 def _print_detail(detail: RunDetail, as_json: bool) -> None:
+    from orecart import display
+
     if as_json:
         print_json({"run": detail.run, "members": members_json(detail.member_runs),
                      "attempts": detail.attempts})
     else:
-        out.print(display.member_table(detail.run, detail.member_runs))
+        out().print(display.member_table(detail.run, detail.member_runs))
 
 
 @app.add(HISTORY)
@@ -66,11 +67,13 @@ def _print_detail(detail: RunDetail, as_json: bool) -> None:
 @guarded
 def runs(file: Path, limit: int, state: str | None, as_json: bool) -> None:
     """The run history of the pipeline, newest first."""
+    from orecart import display
+
     history = Service().runs(source_of(file, None, None, state), limit)
     if as_json:
         print_json(history)
     else:
-        out.print(display.runs_table(history))
+        out().print(display.runs_table(history))
 
 
 @app.add(HISTORY)
@@ -100,7 +103,7 @@ def logs(run_id: str, member: str | None, follow: bool, pipeline: Path,
     paths = service.log_files(source, run_id, member)
     for path in paths:
         if len(paths) > 1:
-            out.print(f"==> {path.stem} <==", markup=False)
+            out().print(f"==> {path.stem} <==", markup=False)
         if path.exists():
             sys.stdout.write(path.read_text(errors="replace"))
     if follow:

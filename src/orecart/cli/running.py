@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from orecart import display
 from orecart.cli.base import (
     Exit,
     app,
@@ -30,9 +30,13 @@ from orecart.cli.base import (
     source_of,
     source_opts,
 )
+from orecart.lines import PlainProgress
 from orecart.model import PullPolicy, RunStatus
 from orecart.runner import Runner
 from orecart.service import Outcome, RunOptions, Service
+
+if TYPE_CHECKING:
+    from orecart.display import LiveProgress
 
 RUNS = "Pipelines and runs"
 
@@ -46,7 +50,7 @@ def validate(file: Path, profile: str | None, param: tuple[str, ...]) -> None:
     """Check a pipeline file: syntax, keys, types, needs, cycles, variables."""
     pipeline = Service().load(source_of(file, profile, param, None))
     kind = "Motherlode/copili" if pipeline.format == "motherlode" else "native"
-    out.print(f"ok: {file}: pipeline {pipeline.name!r} ({kind} format), "
+    out().print(f"ok: {file}: pipeline {pipeline.name!r} ({kind} format), "
               f"{len(pipeline.members)} members")
 
 
@@ -68,13 +72,15 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
          only_failed: bool, force: bool, profile: str | None, param: tuple[str, ...],
          state: str | None, graph: str | None, pull: PullPolicy | None, as_json: bool) -> None:
     """Show what a run would do, member by member, and why (a dry run)."""
+    from orecart import display
+
     source = source_of(file, profile, param, state, graph, pull)
     the_plan = Service().plan(source, selection_of(only, start, skip, only_failed, force))
     if as_json:
         print_json(the_plan.to_dict())
         return
-    out.print(display.plan_table(the_plan))
-    out.print(display.plan_summary(the_plan))
+    out().print(display.plan_table(the_plan))
+    out().print(display.plan_summary(the_plan))
 
 
 @app.add(RUNS)
@@ -98,19 +104,25 @@ def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[s
     source = source_of(file, profile, param, state, graph, pull)
     options = RunOptions(selection_of(only, start, skip, only_failed, force), max_parallel,
                          fail_fast, keep)
-    live = out.is_terminal and not (quiet or as_json)
-    progress = display.LiveProgress(out) if live else nullcontext(
-        display.PlainProgress(err if quiet or as_json else out, quiet=quiet or as_json))
-    with _interrupts() as runners, progress as sink:
+    live = _live_view() if not (quiet or as_json) and out().is_terminal else None
+    stream = sys.stderr if quiet or as_json else sys.stdout
+    sink = live if live is not None else PlainProgress(stream, quiet=quiet or as_json)
+    with _interrupts() as runners, live if live is not None else nullcontext():
 
         def started(runner: Runner) -> None:
             runners.append(runner)
-            if isinstance(sink, display.LiveProgress):
-                sink.planned(runner.plan)
+            if live is not None:
+                live.planned(runner.plan)
 
         outcome = Service().run(source, options, [sink], on_start=started)
-    _report_run(outcome, as_json, table=not live)
+    _report_run(outcome, as_json, table=live is None)
     raise click.exceptions.Exit(_run_exit(outcome))
+
+
+def _live_view() -> LiveProgress:
+    from orecart.display import LiveProgress
+
+    return LiveProgress(out())
 
 
 @contextmanager
@@ -135,12 +147,14 @@ def _interrupts() -> Iterator[list[Runner]]:
 
 
 def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
+    from orecart import display
+
     if as_json:
         print_json({"run": outcome.run, "members": members_json(outcome.member_runs)})
     elif table:  # a live table already shows the end state
-        err.print(display.member_table(outcome.run, outcome.member_runs))
+        err().print(display.member_table(outcome.run, outcome.member_runs))
     for note in outcome.notes:
-        err.print(f"warning: hook failed: {note}", markup=False)
+        err().print(f"warning: hook failed: {note}", markup=False)
 
 
 def _run_exit(outcome: Outcome) -> Exit:
