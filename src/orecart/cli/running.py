@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -30,6 +32,7 @@ from orecart.cli.base import (
     source_of,
     source_opts,
 )
+from orecart.events import Event, MemberStarted
 from orecart.lines import PlainProgress
 from orecart.model import PullPolicy, RunStatus
 from orecart.runner import Runner
@@ -114,7 +117,8 @@ def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[s
             if live is not None:
                 live.planned(runner.plan)
 
-        outcome = Service().run(source, options, [sink], on_start=started)
+        sinks = [sink] if live is not None or as_json else [sink, _TableImport()]
+        outcome = Service().run(source, options, sinks, on_start=started)
     _report_run(outcome, as_json, table=live is None)
     raise click.exceptions.Exit(_run_exit(outcome))
 
@@ -123,6 +127,23 @@ def _live_view() -> LiveProgress:
     from orecart.display import LiveProgress
 
     return LiveProgress(out())
+
+
+class _TableImport:
+    """Imports Rich for the table that ends the run (about 20 ms) in the background, once
+    the first member has been running for a moment: the import then overlaps the members
+    instead of delaying the end, and not the first member's own start either."""
+
+    DELAY = 0.05  # seconds after the first member started: its container is starting
+
+    def __init__(self) -> None:
+        self.timer: threading.Timer | None = None
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, MemberStarted) and self.timer is None:
+            self.timer = threading.Timer(self.DELAY, importlib.import_module, ("orecart.display",))
+            self.timer.daemon = True
+            self.timer.start()
 
 
 @contextmanager
