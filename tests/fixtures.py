@@ -135,8 +135,17 @@ def alive(pid: int) -> bool:
         return False
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any live process is still in process group ``pgid``."""
+def group_alive(pgid: int, timeout: float = 0.0) -> bool:
+    """Whether any live process is still in process group ``pgid`` (after waiting up to
+    ``timeout`` seconds for the group to end: killed processes take a moment to exit)."""
+    deadline = time.monotonic() + timeout
+    while _group_member(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _group_member(pgid)
+
+
+def _group_member(pgid: int) -> bool:
+    """Whether a live process is in process group ``pgid`` now."""
     for proc in psutil.process_iter(["status"]):
         try:
             if os.getpgid(proc.pid) == pgid and proc.info["status"] != psutil.STATUS_ZOMBIE:

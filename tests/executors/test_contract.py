@@ -129,7 +129,7 @@ def test_timeout_kills_the_whole_tree(executor: Executor, kind: str, tmp_path: P
         pids = numbers(sink.lines(), "pid")
         assert set(pids) == {"beat", "sleeper", "leader"}
         assert wait_gone(pids.values(), timeout=2) == []
-        assert not group_alive(pids["leader"])
+        assert not group_alive(pids["leader"], timeout=5)
 
 
 def test_abort_completes_running_futures_as_aborted(

@@ -340,7 +340,7 @@ def test_kill_9_of_orecart_leaves_no_member_process() -> None:
         maker.kill()
         maker.wait(timeout=10)
         assert wait_gone(pids.values(), timeout=5) == []
-        assert not group_alive(pids["child"])
+        assert not group_alive(pids["child"], timeout=5)
         reaper.wait(timeout=5)  # and the reaper itself is gone
     finally:
         maker.kill()
