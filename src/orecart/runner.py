@@ -140,7 +140,7 @@ class Runner:
                 if self.pending and not self.flights and not blocked:
                     self._give_up()  # nothing runs and nothing can: never spin
                     break
-                self._wait(blocked)
+                self._wait()
         finally:
             self._end()
             self.finished = True
@@ -310,10 +310,15 @@ class Runner:
 
     # -- waiting and settling ----------------------------------------------------------
 
-    def _wait(self, blocked: bool) -> None:
-        timeout = self._next_wake() if blocked else None
+    def _wait(self) -> None:
+        """Wait for a member to finish, or for the next retry or lease to come due.
+
+        Never for longer than ``poll``: the kernel may hand Ctrl-C or SIGTERM to any thread,
+        and Python runs the handler (``interrupt``) only once the main thread wakes up.
+        """
+        timeout = self._next_wake()
         if not self.flights:
-            time.sleep(timeout if timeout is not None else self.config.poll)
+            time.sleep(timeout)
             return
         done, _ = wait(list(self.flights), timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import time
@@ -128,4 +129,20 @@ members:
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=4)
     assert process.returncode == 130
+    assert gone(pids, 2)
+
+
+def test_ctrl_c_received_by_another_thread_still_stops_the_run(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # The kernel hands a process-directed signal to any thread that does not block it;
+    # Python runs the handler only in the main thread, which must not sleep through it.
+    process, pids, _ = start_slow_run(cli, tmp_path)
+    own = process.pid  # type: ignore[attr-defined]
+    others = [int(t) for t in os.listdir(f"/proc/{own}/task") if int(t) != own]
+    assert others, "orecart runs its members from worker threads"
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.tgkill(own, others[0], signal.SIGINT) == 0, os.strerror(ctypes.get_errno())
+    process.communicate(timeout=30)  # type: ignore[attr-defined]
+    assert process.returncode == 130  # type: ignore[attr-defined]
     assert gone(pids, 2)
