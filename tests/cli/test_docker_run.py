@@ -120,7 +120,8 @@ members:
     while len(containers_of(docker_ready, name)) < 3 or not list(
         (tmp_path / ".orecart" / "runs").glob("*/a/up")
     ):
-        assert time.monotonic() < deadline  # a and b run; c's container is created ahead
+        seen = [(c.name, c.status) for c in containers_of(docker_ready, name)]
+        assert time.monotonic() < deadline, seen  # a and b run; c's container is created ahead
         time.sleep(0.2)
     process.send_signal(signal.SIGINT)
     process.communicate(timeout=60)
