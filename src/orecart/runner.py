@@ -415,10 +415,20 @@ class Runner:
             if result.digest:
                 fields["digest"] = result.digest
         record = self._record(step, status, **fields)
-        self.prepared.pop(step.member.name, None)  # cancelled: its preparation waits for close
+        self._unprepare(step.member)
         self._emit(MemberFinished(record))
         if propagate:
             self._propagate(step.member.name, status)
+
+    def _unprepare(self, member: Member) -> None:
+        """A member that ends without starting (cancelled) undoes what was got ready for it."""
+        task = self.prepared.pop(member.name, None)
+        if task is None:
+            return
+        executor = self.backends.executors[member.kind]
+        if isinstance(executor, Preparing):
+            executor.discard(task)
+        self.tasks.unused(task)
 
     def _emit(self, event: Event) -> None:
         self.backends.sink.emit(event)

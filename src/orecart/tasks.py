@@ -59,6 +59,13 @@ class Tasks:
             },
         )
 
+    def unused(self, task: Task) -> None:
+        """``task`` never ran (its member was cancelled): its empty artifacts folder goes."""
+        try:
+            task.artifacts.rmdir()
+        except OSError:
+            return  # not empty after all, or gone: leave it
+
     def artifacts(self, member: str, run_id: str | None = None) -> Path:
         """The artifacts folder of ``member`` in this run (or in run ``run_id``)."""
         return self.runs_dir / (run_id or self.run_id) / member

@@ -274,9 +274,13 @@ class PreparingExecutor(ScriptedExecutor):
         super().__init__(behaviour)
         self.prepared: dict[str, Task] = {}
         self.submitted: dict[str, Task] = {}
+        self.discarded: list[Task] = []
 
     def prepare(self, task: Task) -> None:
         self.prepared[task.member.name] = task
+
+    def discard(self, task: Task) -> None:
+        self.discarded.append(task)
 
     def submit(self, task: Task, output: OutputSink) -> Future[Result]:
         self.submitted.setdefault(task.member.name, task)
@@ -315,6 +319,8 @@ def test_a_prepared_member_whose_need_fails_is_cancelled_not_started(tmp_path: P
     assert "b" in executor.prepared
     assert events.finished()["b"] is MemberStatus.CANCELLED
     assert "b" not in executor.submitted
+    assert executor.discarded == [executor.prepared["b"]]  # undone at once, not at close
+    assert not executor.prepared["b"].artifacts.exists()  # nor an empty folder left
 
 
 def test_retries_are_not_prepared(tmp_path: Path) -> None:

@@ -79,10 +79,13 @@ class Preparing(Protocol):
     """An executor that can get a member run ready before it is started (the docker one
     creates its container). The runner calls ``prepare`` for first attempts likely to start
     soon: ready ones waiting for a slot, and those whose remaining needs are all running.
-    It is a hint: nothing may be pulled or run, a member that never starts loses nothing
-    but the preparation (undone by ``close``), and ``submit`` of the same task uses it."""
+    It is a hint: nothing may be pulled or run, and ``submit`` of the same task uses it.
+    A member that will not start after all (cancelled) is ``discard``ed: its preparation is
+    undone then (and by ``close`` in any case)."""
 
     def prepare(self, task: Task) -> None: ...
+
+    def discard(self, task: Task) -> None: ...
 
 
 EXECUTORS: dict[str, str] = {

@@ -63,6 +63,10 @@ class DockerExecutor:
         """Create the member's container ahead (see ``tracking.Ahead``); never pulls."""
         self.ahead.prepare(task)
 
+    def discard(self, task: Task) -> None:
+        """Remove the container created ahead for ``task``: it will not start."""
+        self.ahead.discard(task)
+
     def resolve(self, member: Member) -> str | None:
         """The image digest the member will run; never pulls. Raises ExecutorError."""
         if member.container is None:

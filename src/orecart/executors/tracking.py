@@ -122,6 +122,22 @@ class Ahead:
         self._remove(made.container_id)
         return None
 
+    def discard(self, task: Task) -> None:
+        """Remove, in the background, the container created ahead for ``task``."""
+        with self.lock:
+            future = self.created.pop(_key(task), None)
+        if future is None:
+            return
+        try:
+            self.pool.submit(self._undo, future)
+        except RuntimeError:
+            return  # the executor is closing: close() removes it
+
+    def _undo(self, future: Future[_Created | None]) -> None:
+        made = future.result()
+        if made is not None:
+            self._remove(made.container_id)
+
     def _create(self, task: Task, digest: str) -> _Created | None:
         assert task.member.container is not None
         try:
