@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 
 import docker
+import pytest
 from tests.cli.conftest import Cli
 from tests.services.docker import BUSYBOX_IMAGE, PYTHON_IMAGE, busybox_variant, push
 
@@ -148,3 +149,33 @@ def test_containers_of_runs_this_store_does_not_know_are_left_alone(
         assert foreign.status == "running"
     finally:
         foreign.remove(force=True)
+
+
+def test_images_of_skipped_members_are_not_pulled(
+    cli: Cli, docker_ready: docker.DockerClient, registry: str
+) -> None:
+    image = f"{registry}/loaders/skipped-{uuid.uuid4().hex[:6]}:1"
+    push(docker_ready, BUSYBOX_IMAGE, image)
+    cli.write(f"pipeline: skipped\nmembers:\n  - {{name: load, image: {image}, "
+              "command: [\"true\"]}\n")
+    assert cli("run", "pipeline.yaml").code == 0
+    docker_ready.images.remove(image)  # the tag only: the image stays as BUSYBOX_IMAGE
+    again = cli("run", "pipeline.yaml", "--json")  # pull policy always: the digest is looked up
+    assert again.code == 0, again.err
+    assert again.json()["members"][0]["status"] == "skipped"
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_ready.images.get(image)
+
+
+def test_docker_host_chooses_the_daemon(cli: Cli, podman: str, tmp_path: Path) -> None:
+    # Podman marks its containers with /run/.containerenv, Docker with /.dockerenv.
+    where = "test -e /run/.containerenv && test ! -e /.dockerenv && touch /orecart/artifacts/podman"
+    cli.write(f"pipeline: elsewhere\nmembers:\n  - {{name: a, image: {BUSYBOX_IMAGE}, "
+              f"pull: never, command: [sh, -c, '{where}']}}\n")
+    done = cli("run", "pipeline.yaml", env={"DOCKER_HOST": podman})
+    assert done.code == 0, done.out + done.err
+    assert list((tmp_path / ".orecart" / "runs").glob("*/a/podman"))
+    socket = f"unix://{tmp_path}/no-daemon.sock"
+    missing = cli("run", "pipeline.yaml", "--force", env={"DOCKER_HOST": socket})
+    assert missing.code == 1
+    assert f"cannot reach the docker daemon at {socket}" in missing.err

@@ -274,6 +274,22 @@ def test_a_silent_member_is_done_at_its_exit(
     assert time.monotonic() - started < 8  # not the pause, nor settle's 10 s of grace
 
 
+def test_an_exit_status_that_cannot_be_read_is_errored(
+    executor: DockerExecutor, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    future = executor.submit(make_task(tmp_path, image_member("gone", "sleep 60")), Collector())
+    container = created_ahead(client, f"orecart-{RUN}-gone-1")
+    deadline = time.monotonic() + 30
+    while container.status != "running":
+        assert time.monotonic() < deadline, container.status
+        time.sleep(0.05)
+        container.reload()
+    container.remove(force=True)  # someone else removed it: how it ended is unknown
+    result = future.result(timeout=60)
+    assert result.status is MemberStatus.ERRORED
+    assert result.error and "cannot read the exit status" in result.error
+
+
 def test_out_of_memory_is_errored(executor: DockerExecutor, tmp_path: Path) -> None:
     script = "head -c 200m /dev/zero | tail > /dev/null; exit 137"
     result = run(executor, make_task(tmp_path, image_member("hog", script, memory="8m")))
@@ -479,7 +495,8 @@ def test_image_report(client: docker.DockerClient, registry: str) -> None:
 
 
 def created_ahead(client: docker.DockerClient, name: str) -> Any:
-    """The container ``prepare`` creates (in the background) for ``name``, once it exists."""
+    """The container named ``name``, once it exists (``prepare`` creates it in the
+    background; ``submit``, when nothing was prepared)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         found = client.containers.list(all=True, filters={"name": f"^/{name}$"})
