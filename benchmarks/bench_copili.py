@@ -76,7 +76,7 @@ from pathlib import Path
 
 import yaml
 from bench_docker import Profile, daemon, instrumented, leftovers, members_of, orecart_cli, phases
-from common import ROOT, Report, clean_exit, median, table
+from common import ROOT, Report, clean_exit, installed_bytecode, median, table
 
 sys.path.insert(0, str(ROOT))  # tests.services.docker builds the images
 
@@ -306,6 +306,7 @@ def report(figures: Figures, profiles: list[Profile], repository: str) -> bool:
 
 
 def main() -> int:
+    installed_bytecode()  # orecart as installed, not compiled afresh by every process
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--copili-python", help="a Python that has copili 1.4.1")

@@ -72,7 +72,7 @@ from typing import Any
 import docker
 import requests
 import yaml
-from common import ROOT, Report, clean_exit, console_script, median, table
+from common import ROOT, Report, clean_exit, console_script, installed_bytecode, median, table
 
 sys.path.insert(0, str(ROOT))  # tests.services.docker builds the images
 
@@ -459,6 +459,7 @@ def report(samples: Samples, count: int) -> bool:
 
 
 def main() -> int:
+    installed_bytecode()  # orecart as installed, not compiled afresh by every process
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--members", type=int, default=10)

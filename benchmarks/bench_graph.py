@@ -69,7 +69,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from common import ROOT, Report, median, run_fresh, table, timed, trivial_members
+from common import (
+    ROOT,
+    Report,
+    installed_bytecode,
+    median,
+    run_fresh,
+    table,
+    timed,
+    trivial_members,
+)
 
 from orecart.events import AttemptFinished, Event, MemberFinished
 from orecart.executors import Result, Task
@@ -535,6 +544,7 @@ def _label(size: tuple[int, int]) -> str:
 
 
 def main() -> int:
+    installed_bytecode()  # orecart as installed, not compiled afresh by every process
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2, help="backup/restore rounds per size")
     parser.add_argument("--overhead-repeats", type=int, default=7)

@@ -129,8 +129,7 @@ def run_fresh(code: str, *args: str) -> dict[str, Any]:
 
 def console_script(name: str) -> list[str]:
     """The installed console script beside this interpreter, not a pyenv shim in PATH
-    (a shim adds its own start-up, which is not orecart's), with orecart byte-compiled."""
-    installed_bytecode()
+    (a shim adds its own start-up, which is not orecart's)."""
     beside = Path(sys.executable).parent / name
     if beside.exists():
         return [str(beside)]
@@ -138,7 +137,8 @@ def console_script(name: str) -> list[str]:
 
 
 def installed_bytecode() -> None:
-    """Byte-compile orecart's sources, as ``pip install`` does for an installed package.
+    """Byte-compile orecart's sources, as ``pip install`` does for an installed package;
+    every benchmark that times fresh processes calls this first.
 
     An editable install compiles nothing, and where PYTHONDONTWRITEBYTECODE is set nothing
     writes the .pyc files at import either: every orecart command would then compile its

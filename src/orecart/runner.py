@@ -73,7 +73,7 @@ class RunConfig:
     max_parallel: int = field(default_factory=default_parallel)
     fail_fast: bool = False
     keep: bool = False
-    poll: float = 0.25  # seconds between tries for a pool lease held elsewhere
+    poll: float = 0.25  # longest wait: for a lease held elsewhere, or to see a signal
     graph_env: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -189,7 +189,7 @@ class Runner:
 
     def _schedule(self) -> bool:
         """Start what may start now, in plan order. True when a member that could start
-        waits for a pool lease or a retry backoff (the loop then wakes on a timer)."""
+        waits for a pool lease or a retry backoff (nothing running is then not a deadlock)."""
         if self.stopping:
             for name in list(self.pending):
                 self._cancel(name, self.stopping)

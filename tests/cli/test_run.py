@@ -325,3 +325,14 @@ def test_a_bad_state_url_or_pull_policy_is_invalid_input(cli: Cli) -> None:
     done = cli("run", "pipeline.yaml", "--state", "mysql://u@h/db")
     assert done.code == 2 and "scheme 'mysql' is not known" in done.err
     assert cli("run", "pipeline.yaml", env={"ORECART_PULL": "sometimes"}).code == 2
+
+
+def test_plain_output_drops_what_would_rewrite_the_line(cli: Cli) -> None:
+    cli.write("""
+pipeline: controls
+members:
+  - {name: bar, shell: 'printf "10%%\\r50%%\\r100%%\\a done\\tok :smile:\\n"'}
+""")
+    done = cli("run", "pipeline.yaml")
+    assert done.code == 0, done.err
+    assert "bar | 10%50%100% done\tok :smile:" in done.out.splitlines()

@@ -41,12 +41,12 @@ GRAPH = "Images and the graph"
 def images(file: Path, profile: str | None, param: tuple[str, ...], pull: PullPolicy | None,
            as_json: bool) -> None:
     """Each image member's image, tag, resolved digest, and whether it is present locally."""
-    from orecart import display
-
     report = Service().images(source_of(file, profile, param, None, pull=pull))
     if as_json:
         print_json(report)
     else:
+        from orecart import display
+
         out().print(display.images_table(report))
 
 
@@ -61,12 +61,13 @@ def diff(run_id: str, other: str | None, pipeline: Path, state: str | None,
          as_json: bool) -> None:
     """What each member of run RUN changed in the graph or, given OTHER_RUN, how the two
     runs differ. Runs are given by id or id prefix."""
-    from orecart import display
-
     report = Service().diff(source_of(pipeline, None, None, state), run_id, other)
     if as_json:
         print_json(report)
-    elif other is None:
+        return
+    from orecart import display
+
+    if other is None:
         out().print(display.changes_table(report))
     else:
         out().print(display.comparison_tables(report))
@@ -126,10 +127,10 @@ app.place(GRAPH, graph_group)
 def status(file: Path, profile: str | None, param: tuple[str, ...], graph: str | None,
            as_json: bool) -> None:
     """Server version and edition, counts per label and type, and the last runs."""
-    from orecart import display
-
     status_report = Service().graph_status(source_of(file, profile, param, None, graph))
     if as_json:
         print_json(status_report)
     else:
+        from orecart import display
+
         out().print(display.graph_status_view(status_report))

@@ -49,12 +49,12 @@ def status(file: Path, profile: str | None, param: tuple[str, ...], state: str |
 
 
 def _print_detail(detail: RunDetail, as_json: bool) -> None:
-    from orecart import display
-
     if as_json:
         print_json({"run": detail.run, "members": members_json(detail.member_runs),
                      "attempts": detail.attempts})
     else:
+        from orecart import display
+
         out().print(display.member_table(detail.run, detail.member_runs))
 
 
@@ -67,12 +67,12 @@ def _print_detail(detail: RunDetail, as_json: bool) -> None:
 @guarded
 def runs(file: Path, limit: int, state: str | None, as_json: bool) -> None:
     """The run history of the pipeline, newest first."""
-    from orecart import display
-
     history = Service().runs(source_of(file, None, None, state), limit)
     if as_json:
         print_json(history)
     else:
+        from orecart import display
+
         out().print(display.runs_table(history))
 
 
