@@ -43,6 +43,8 @@ if TYPE_CHECKING:
     from orecart.display import LiveProgress
 
 RUNS = "Pipelines and runs"
+#: environment variables with which Rich takes stdout for a terminal even when it is not one
+_FORCE_TERMINAL = frozenset({"FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"})
 
 
 @app.add(RUNS)
@@ -130,9 +132,6 @@ def _terminal() -> bool:
     if not sys.stdout.isatty() and not _FORCE_TERMINAL.intersection(os.environ):
         return False
     return out().is_terminal
-
-
-_FORCE_TERMINAL = frozenset({"FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"})
 
 
 def _live_view() -> LiveProgress:
