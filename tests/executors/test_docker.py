@@ -565,7 +565,7 @@ def test_a_container_created_ahead_but_never_started_is_removed_by_close(
 def test_a_discarded_preparation_is_removed_at_once(
     executor: DockerExecutor, client: docker.DockerClient, tmp_path: Path
 ) -> None:
-    task, container = prepared(executor, client, tmp_path, "cancelled", greeting="never")
+    task, _ = prepared(executor, client, tmp_path, "cancelled", greeting="never")
     executor.discard(task)  # its member was cancelled: the executor stays open
     deadline = time.monotonic() + 10
     while leftovers(client):

@@ -96,7 +96,9 @@ def mounts(task: Task) -> list[Mount]:
     container = task.member.container
     volumes = container.volumes if container else ()
     result = [volume_mount(task.base_dir, v) for v in volumes]
-    result.append(_bind(task.artifacts, ARTIFACTS_DIR, read_only=False))
+    # the runner made the artifacts folder (Tasks.task): never made again here, where a
+    # container created ahead for a member cancelled meanwhile would bring it back
+    result.append(Mount(ARTIFACTS_DIR, str(task.artifacts), type="bind", read_only=False))
     result.extend(_bind(p, input_dir(name), read_only=True) for name, p in task.inputs.items())
     return result
 

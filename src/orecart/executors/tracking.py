@@ -129,19 +129,14 @@ class Ahead:
         if future is None:
             return
         try:
-            self.pool.submit(self._undo, task, future)
+            self.pool.submit(self._undo, future)
         except RuntimeError:
             return  # the executor is closing: close() removes it
 
-    def _undo(self, task: Task, future: Future[_Created | None]) -> None:
+    def _undo(self, future: Future[_Created | None]) -> None:
         made = future.result()
-        if made is None:
-            return
-        self._remove(made.container_id)
-        try:  # creating it bound the artifacts folder: made again if the runner was first
-            task.artifacts.rmdir()
-        except OSError:
-            return  # not empty, or gone: leave it
+        if made is not None:
+            self._remove(made.container_id)
 
     def _create(self, task: Task, digest: str) -> _Created | None:
         assert task.member.container is not None
