@@ -45,6 +45,7 @@ from orecart.stores import Holder, StateStore, default_state_url, open_store
 
 if TYPE_CHECKING:
     from orecart.executors.docker import DockerExecutor
+    from orecart.graph.waiting import WaitReport
 
 #: Called with (done, total) while a backup or restore streams.
 Progress = Callable[[int, int], None]
@@ -67,6 +68,7 @@ class Source:
     state: str | None = None  # state store URL; default: settings.state, then SQLite
     graph: str | None = None  # --graph bolt://... overrides the file's graph uri
     pull: PullPolicy | None = None  # --pull overrides every image member's pull policy
+    wait: float | None = None  # --wait: seconds to wait for the graph, over the file's
 
 
 @dataclass(frozen=True)
@@ -114,8 +116,13 @@ class _Session:
 
 
 class Service:
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, environ: Mapping[str, str] | None = None, on_wait: WaitReport | None = None
+    ) -> None:
+        """``on_wait`` hears while a graph connection waits for its server (the library
+        never prints; the CLI renders these)."""
         self.environ = dict(os.environ if environ is None else environ)
+        self.on_wait = on_wait
 
     # -- pipelines and plans -----------------------------------------------------------
 
@@ -130,6 +137,8 @@ class Service:
             from orecart.graph.connect import graph_from_env
 
             pipeline = replace(pipeline, graph=graph_from_env(pipeline.graph, environ))
+        if source.wait is not None and pipeline.graph is not None:
+            pipeline = replace(pipeline, graph=replace(pipeline.graph, wait=source.wait))
         pull = source.pull or self.environ.get("ORECART_PULL")
         return with_pull(pipeline, _pull_policy(pull)) if pull else pipeline
 
@@ -358,7 +367,7 @@ class Service:
                 f"{source.file}: the pipeline has no graph: add a `graph:` section, "
                 "set NEO4J_URI or pass --graph bolt://...", field="graph"
             )
-        with _connect(pipeline.graph) as conn:
+        with _connect(pipeline.graph, self.on_wait) as conn:
             yield conn
 
     # -- sessions ----------------------------------------------------------------------
@@ -394,7 +403,7 @@ class Service:
             stack.callback(store.close)
             session = _Session(pipeline, store)
             if pipeline.graph is not None:
-                session.graph = stack.enter_context(_connect(pipeline.graph))
+                session.graph = stack.enter_context(_connect(pipeline.graph, self.on_wait))
             try:
                 yield session
             finally:
@@ -403,11 +412,11 @@ class Service:
 
 
 @contextmanager
-def _connect(graph: Graph) -> Iterator[Any]:
+def _connect(graph: Graph, on_wait: WaitReport | None) -> Iterator[Any]:
     """An open GraphConnection (imported only when a graph is used), closed afterwards."""
     from orecart.graph.connect import GraphConnection
 
-    conn = GraphConnection.open(graph)
+    conn = GraphConnection.open(graph, on_wait=on_wait)
     try:
         yield conn
     finally:

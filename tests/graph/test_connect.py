@@ -11,6 +11,7 @@ import pytest
 
 from orecart.errors import GraphError
 from orecart.graph.connect import GraphConnection, graph_from_env
+from orecart.graph.waiting import Phase, WaitClock, Waiting, shown_uri
 from orecart.model import Graph
 
 
@@ -123,12 +124,36 @@ def _pipe(source: socket.socket, sink: socket.socket) -> None:
 
 
 def test_waits_for_a_server_that_is_not_listening_yet(neo4j_graph: Graph) -> None:
+    reports: list[Waiting] = []
     with LateListener(neo4j_graph.uri, delay=1.5) as late:
         graph = replace(neo4j_graph, uri=f"bolt://127.0.0.1:{late.port}")
         started = time.monotonic()
-        with GraphConnection.open(graph, wait=30) as conn:
+        with GraphConnection.open(graph, wait=3, on_wait=reports.append) as conn:
             assert time.monotonic() - started >= 1.4
             assert conn.read("RETURN 1 AS one") == [{"one": 1}]
+    phases = [r.phase for r in reports]
+    assert phases[0] is Phase.STARTED and phases[-1] is Phase.READY
+    assert Phase.WAITING in phases  # one report a second on a 3 s wait
+    assert reports[0].message.startswith(f"waiting for Neo4j at {graph.uri} (up to 3 s): ")
+    assert reports[-1].message.startswith(f"Neo4j at {graph.uri} is ready after ")
+
+
+def test_a_ready_server_reports_nothing(neo4j_graph: Graph) -> None:
+    reports: list[Waiting] = []
+    GraphConnection.open(neo4j_graph, on_wait=reports.append).close()
+    assert reports == []
+
+
+def test_reports_never_show_user_info() -> None:
+    assert shown_uri("neo4j://bob:s3cret@db.example:7687/x") == "neo4j://db.example:7687/x"
+    assert shown_uri("bolt://db:7687") == "bolt://db:7687"
+    reports: list[Waiting] = []
+    clock = WaitClock(Graph("bolt://bob:s3cret@db:1"), 60, reports.append)
+    clock.failed("refused")
+    clock.failed("refused again")  # within the first 10 s: not reported
+    assert [r.message for r in reports] == [
+        "waiting for Neo4j at bolt://db:1 (up to 60 s): refused"
+    ]
 
 
 def test_graph_from_env_overrides_and_creates() -> None:

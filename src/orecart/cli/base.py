@@ -164,6 +164,15 @@ def _pull_policy(_ctx: click.Context, _param: click.Parameter, value: str | None
     return None if value is None else PullPolicy(value)
 
 
+def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+    from orecart.spec.durations import parse_duration
+
+    try:
+        return None if value is None else parse_duration(value)
+    except SpecError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def run_id_arg(function: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("run_id", metavar="RUN")(function)
 
@@ -181,6 +190,9 @@ json_opt = click.option("--json", "as_json", is_flag=True, help="Machine-readabl
 pull_opt = click.option("--pull", envvar="ORECART_PULL", show_envvar=True,
                         type=click.Choice([p.value for p in PullPolicy]),
                         callback=_pull_policy, help="Pull policy for every image member.")
+wait_opt = click.option("--wait", envvar="ORECART_WAIT", show_envvar=True, metavar="DURATION",
+                        callback=_duration, help="How long to wait for Neo4j to be ready, "
+                        "e.g. 3s or 2m (default: the file's graph.wait, else 60s).")
 pipeline_opt = click.option(
     "--pipeline", "-P", envvar="ORECART_PIPELINE", show_envvar=True, default="pipeline.yaml",
     show_default=True, type=click.Path(path_type=Path),
@@ -207,7 +219,8 @@ selection_opts = stacked(  # --only, --from, --skip, --only-failed, --force
     click.option("--only-failed", is_flag=True, help="Only what did not succeed in the last run."),
     click.option("--force", is_flag=True, help="Also what the ledger says is already done."),
 )
-source_opts = stacked(profile_opt, params_opt, state_opt, graph_opt, pull_opt)  # plan, run
+# plan, run
+source_opts = stacked(profile_opt, params_opt, state_opt, graph_opt, wait_opt, pull_opt)
 
 
 DEFAULT_PIPELINE = Path("pipeline.yaml")  # -P default; with --state no file is needed
@@ -224,11 +237,12 @@ def _params(values: Sequence[str] | None) -> dict[str, str]:
 
 
 def source_of(file: Path, profile: str | None, params: Sequence[str] | None, state: str | None,
-            graph: str | None = None, pull: PullPolicy | None = None) -> Source:
+            graph: str | None = None, pull: PullPolicy | None = None,
+            wait: float | None = None) -> Source:
     if not file.exists() and not (state and file == DEFAULT_PIPELINE):
         raise SpecError(f"no such pipeline file: {file}")
     return Source(file=file, profile=profile, params=_params(params), state=state,
-                  graph=graph, pull=pull)
+                  graph=graph, pull=pull, wait=wait)
 
 
 def selection_of(only: Sequence[str], start: Sequence[str], skip: Sequence[str],

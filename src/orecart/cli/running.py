@@ -41,6 +41,7 @@ from orecart.service import Outcome, RunOptions, Service
 
 if TYPE_CHECKING:
     from orecart.display import LiveProgress
+    from orecart.graph.waiting import Waiting
 
 RUNS = "Pipelines and runs"
 #: environment variables with which Rich takes stdout for a terminal even when it is not one
@@ -76,10 +77,12 @@ def schema() -> None:
 @guarded
 def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
          only_failed: bool, force: bool, profile: str | None, param: tuple[str, ...],
-         state: str | None, graph: str | None, pull: PullPolicy | None, as_json: bool) -> None:
+         state: str | None, graph: str | None, wait: float | None, pull: PullPolicy | None,
+         as_json: bool) -> None:
     """Show what a run would do, member by member, and why (a dry run)."""
-    source = source_of(file, profile, param, state, graph, pull)
-    the_plan = Service().plan(source, selection_of(only, start, skip, only_failed, force))
+    source = source_of(file, profile, param, state, graph, pull, wait)
+    selection = selection_of(only, start, skip, only_failed, force)
+    the_plan = Service(on_wait=waiting_notice).plan(source, selection)
     if as_json:
         print_json(the_plan.to_dict())
         return
@@ -105,9 +108,10 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
 def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
         only_failed: bool, force: bool, fail_fast: bool | None, max_parallel: int | None,
         keep: bool, quiet: bool, profile: str | None, param: tuple[str, ...],
-        state: str | None, graph: str | None, pull: PullPolicy | None, as_json: bool) -> None:
+        state: str | None, graph: str | None, wait: float | None, pull: PullPolicy | None,
+        as_json: bool) -> None:
     """Run the pipeline: members in dependency order, in parallel where they can be."""
-    source = source_of(file, profile, param, state, graph, pull)
+    source = source_of(file, profile, param, state, graph, pull, wait)
     options = RunOptions(selection_of(only, start, skip, only_failed, force), max_parallel,
                          fail_fast, keep)
     live = _live_view() if not (quiet or as_json) and _terminal() else None
@@ -121,9 +125,18 @@ def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[s
                 live.planned(runner.plan)
 
         sinks = [sink] if live is not None or as_json else [sink, _TableImport()]
-        outcome = Service().run(source, options, sinks, on_start=started)
+        outcome = Service(on_wait=waiting_notice).run(source, options, sinks, on_start=started)
     _report_run(outcome, as_json, table=live is None)
     raise click.exceptions.Exit(_run_exit(outcome))
+
+
+def waiting_notice(report: Waiting) -> None:
+    """A wait for the graph, as one line on stderr (above the live table on a terminal,
+    whose Live takes over stderr); line breaks become spaces and other characters that
+    would steer a terminal are dropped."""
+    text = "".join(c for c in " ".join(report.message.split()) if c.isprintable())
+    sys.stderr.write(f"{text}\n")
+    sys.stderr.flush()
 
 
 def _terminal() -> bool:

@@ -4,7 +4,8 @@ Everything in orecart that talks to Neo4j goes through a ``GraphConnection`` so 
 readiness waits, database selection and the translation of driver exceptions into
 ``GraphError`` happen in one place. Call outline::
 
-    GraphConnection.open(graph)  -> driver -> _probe (retried while the server starts)
+    GraphConnection.open(graph, on_wait=...)  -> driver -> _probe (retried while the
+        server starts; each refusal told to a ``waiting.WaitClock``, which reports)
         .read(q, **p) / .write(q, **p)   managed transactions (retried on transient errors)
         .run(q, **p)                      auto-commit (CALL ... IN TRANSACTIONS, schema)
         .server() / .database / .driver
@@ -26,6 +27,7 @@ import neo4j
 from neo4j import exceptions as nx
 
 from orecart.errors import GraphError
+from orecart.graph.waiting import WaitClock, WaitReport
 from orecart.model import Graph
 
 MIN_MAJOR_VERSION = 5
@@ -80,17 +82,19 @@ class GraphConnection:
         self._info = info
 
     @classmethod
-    def open(cls, graph: Graph, *, wait: float | None = None) -> GraphConnection:
+    def open(
+        cls, graph: Graph, *, wait: float | None = None, on_wait: WaitReport | None = None
+    ) -> GraphConnection:
         """Connect, waiting up to ``wait`` (default ``graph.wait``) seconds for readiness.
 
         A server that is still starting refuses connections or reports its database
-        unavailable: that is retried. A wrong password, an unknown database or a server older
-        than Neo4j 5 fail at once.
+        unavailable: that is retried, and ``on_wait`` hears of it (see ``waiting``). A wrong
+        password, an unknown database or a server older than Neo4j 5 fail at once.
         """
         limit = graph.wait if wait is None else wait
         driver = _driver(graph, limit)
         try:
-            database, info = _await_ready(driver, graph, limit)
+            database, info = _await_ready(driver, graph, WaitClock(graph, limit, on_wait))
         except BaseException:
             driver.close()
             raise
@@ -216,14 +220,19 @@ def _driver(graph: Graph, wait: float) -> neo4j.Driver:
         raise GraphError(describe(exc, graph, f"connecting to {graph.uri!r}")) from exc
 
 
-def _await_ready(driver: neo4j.Driver, graph: Graph, wait: float) -> tuple[str, ServerInfo]:
+def _await_ready(
+    driver: neo4j.Driver, graph: Graph, clock: WaitClock
+) -> tuple[str, ServerInfo]:
     """Probe until the server answers; retry only what a starting server does."""
+    wait = clock.limit
     deadline = time.monotonic() + wait
     delay = _FIRST_DELAY
     while True:
         try:
             with graph_errors(graph, "connecting"):
-                return _probe(driver, graph.database)
+                found = _probe(driver, graph.database)
+            clock.ready()
+            return found
         except GraphError as exc:
             cause = exc.__cause__ or exc
             retryable = isinstance(cause, nx.ServiceUnavailable | nx.SessionExpired)
@@ -236,6 +245,7 @@ def _await_ready(driver: neo4j.Driver, graph: Graph, wait: float) -> tuple[str, 
                     f"Neo4j at {graph.uri} is unreachable after waiting {wait:g}s: "
                     f"{_redact(_message(cause), graph.password)}"
                 ) from cause
+            clock.failed(_redact(_message(cause), graph.password))
             time.sleep(min(delay, remaining))
             delay = min(_MAX_DELAY, delay * 2)
 
