@@ -153,7 +153,7 @@ class Service:
             return self.environ["ORECART_STATE"]
         if pipeline is not None and pipeline.settings.state:
             return pipeline.settings.state
-        return default_state_url(source.file)
+        return default_state_url(source.file, home_dir(source.file, self.environ))
 
     # -- running -----------------------------------------------------------------------
 
@@ -212,7 +212,7 @@ class Service:
     ) -> RunConfig:
         settings = pipeline.settings
         return RunConfig(
-            runs_dir=runs_dir(pipeline.source),
+            runs_dir=runs_dir(pipeline.source, self.environ),
             max_parallel=options.max_parallel or settings.max_parallel or default_parallel(),
             fail_fast=settings.fail_fast if options.fail_fast is None else options.fail_fast,
             keep=options.keep,
@@ -423,9 +423,18 @@ def _connect(graph: Graph, on_wait: WaitReport | None) -> Iterator[Any]:
         conn.close()
 
 
-def runs_dir(pipeline_file: Path) -> Path:
-    """Where artifacts and logs of runs go: .orecart/runs/ beside the pipeline file."""
-    return Path(pipeline_file).resolve().parent / ".orecart" / "runs"
+def home_dir(pipeline_file: Path, environ: Mapping[str, str]) -> Path:
+    """Where orecart keeps a pipeline's state and runs: ``ORECART_HOME`` when set (the
+    container image sets ``/log``), else ``.orecart/`` beside the pipeline file."""
+    home = environ.get("ORECART_HOME")
+    if home:
+        return Path(home).expanduser().resolve()
+    return Path(pipeline_file).resolve().parent / ".orecart"
+
+
+def runs_dir(pipeline_file: Path, environ: Mapping[str, str]) -> Path:
+    """Where artifacts and logs of runs go: ``runs/`` in the home folder."""
+    return home_dir(pipeline_file, environ) / "runs"
 
 
 def _new_run_id() -> str:

@@ -24,6 +24,7 @@ import docker.errors
 from orecart.errors import ExecutorError
 from orecart.executors import Result, Task, cleanup, containerlogs, images, tracking
 from orecart.executors import containers as ctr
+from orecart.executors.hostpaths import host_paths
 from orecart.executors.images import FOREIGN, daemon_error
 from orecart.executors.tracking import TEARDOWN_ERRORS
 from orecart.model import Container, MemberStatus
@@ -147,7 +148,7 @@ class ContainerRun:
         cleanup.remove_network(self.client, name)
 
     def _start_member(self, image: str) -> str:
-        config = ctr.member_config(self.task, image, self.network)
+        config = ctr.member_config(self.task, image, self.network, host_paths(self.client))
         member_id = self._create(config, f"container {config['name']}", member=True)
         self.followers[member_id] = containerlogs.follow(self.client, member_id, self.log)
         return member_id

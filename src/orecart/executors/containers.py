@@ -21,6 +21,7 @@ import docker.errors
 from docker.types import Mount
 
 from orecart.executors import Task
+from orecart.executors.hostpaths import NOWHERE, HostPaths
 from orecart.model import Container, Sidecar, Volume
 
 LABEL_PIPELINE = "orecart.pipeline"
@@ -117,8 +118,11 @@ def _command(value: tuple[str, ...] | str | None) -> list[str] | str | None:
     return list(value) if isinstance(value, tuple) else value
 
 
-def member_config(task: Task, image: str, network: str | None) -> dict[str, Any]:
-    """Keyword arguments for ``containers.create`` of the member itself."""
+def member_config(
+    task: Task, image: str, network: str | None, host: HostPaths = NOWHERE
+) -> dict[str, Any]:
+    """Keyword arguments for ``containers.create`` of the member itself; bind sources
+    mapped to ``host`` paths when orecart itself runs in a container (see ``hostpaths``)."""
     container = task.member.container
     assert container is not None, "member_config is for image members"
     config: dict[str, Any] = {
@@ -128,7 +132,7 @@ def member_config(task: Task, image: str, network: str | None) -> dict[str, Any]
         "entrypoint": _command(container.entrypoint),
         "environment": container_env(task),
         "labels": labels(task, "member"),
-        "mounts": mounts(task),
+        "mounts": host.binds(mounts(task)),
         "user": container.user,
         "working_dir": container.working_dir,
         "detach": True,

@@ -21,6 +21,7 @@ import docker.errors
 from orecart.errors import ExecutorError
 from orecart.executors import Task, cleanup, images
 from orecart.executors import containers as ctr
+from orecart.executors.hostpaths import host_paths
 from orecart.executors.images import FOREIGN
 
 #: What tearing down tolerates and leaves to close() or reap(): daemon errors, and a
@@ -144,7 +145,7 @@ class Ahead:
             image = images.present_id(self.client, task.member.container, digest)
             if image is None:
                 return None  # the attempt pulls it, as its pull policy says
-            config = ctr.member_config(task, image, None)
+            config = ctr.member_config(task, image, None, host_paths(self.client))
             return _Created(config, create(self.client, self.tracker, config))
         except (*FOREIGN, ExecutorError, OSError):
             return None  # the attempt tries again and reports what goes wrong

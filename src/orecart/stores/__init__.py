@@ -98,9 +98,10 @@ def open_store(url: str) -> SqlStore:
     return store
 
 
-def default_state_url(pipeline_file: Path) -> str:
-    """``sqlite:///<pipeline folder>/.orecart/state.db``, creating the folder."""
-    folder = pipeline_file.resolve().parent / ".orecart"
+def default_state_url(pipeline_file: Path, home: Path | None = None) -> str:
+    """``sqlite:///<home>/state.db``, creating the folder; ``home`` defaults to
+    ``.orecart`` beside the pipeline file (see ``service.home_dir``)."""
+    folder = home or pipeline_file.resolve().parent / ".orecart"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
