@@ -7,6 +7,9 @@
 ARG BASE=python:3.11-slim
 FROM ${BASE}
 COPY wheels/ /tmp/wheels/
+# empty unless the base is a Python imported from the build machine: then the libraries the
+# wheels' extension modules link to, from that machine (scripts/image-libs.py)
+COPY libs/ /
 # pip runs from its own wheel, so the base needs only a python3 and a /bin/sh.
 RUN pip=$(echo /tmp/wheels/pip-*.whl) \
     && PIP_BREAK_SYSTEM_PACKAGES=1 python3 "$pip/pip" install --quiet \
