@@ -345,6 +345,43 @@ def test_lease_limit_is_enforced(store: SqlStore) -> None:
     assert store.leases("neo4j-write") == [holders[1], holders[2]]
 
 
+def test_the_smallest_limit_among_the_holders_holds(store: SqlStore) -> None:
+    # two pipelines on one store declare the pool with limits 1 and 3
+    strict = Holder("r-strict", os.getpid(), HOST, member="one")
+    loose = [Holder("r-loose", os.getpid(), HOST, member=f"m{i}") for i in range(3)]
+    assert store.lease("neo4j-write", 1, strict)
+    assert not store.lease("neo4j-write", 3, loose[0])  # strict runs alone
+    store.release("neo4j-write", strict)
+    assert store.lease("neo4j-write", 3, loose[0])
+    assert store.lease("neo4j-write", 3, loose[1])
+    assert not store.lease("neo4j-write", 1, strict)  # two run: more than strict allows
+    assert store.lease("neo4j-write", 3, loose[2])  # loose's own limit still holds for it
+    assert not store.lease("neo4j-write", 5, Holder("r-5", os.getpid(), HOST, member="x"))
+
+
+def test_a_database_of_the_previous_release_opens_and_leases(store_url: str) -> None:
+    import sqlalchemy as sa
+
+    first = open_store(store_url)
+    first.save_run(make_run("r-old"))
+    first.close()
+    engine = sa.create_engine(first.engine.url)  # as the previous release made it: no limit
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE leases DROP COLUMN pool_limit"))
+        connection.execute(sa.text(
+            "INSERT INTO leases (pool, run_id, member, pid, host, acquired_at)"
+            " VALUES ('w', 'r-old', 'm', :pid, :host, :at)"), {
+            "pid": os.getpid(), "host": HOST, "at": datetime.now(UTC).replace(tzinfo=None)})
+    engine.dispose()
+    reopened = open_store(store_url)
+    try:
+        assert reopened.get_run("r-old").id == "r-old"
+        assert not reopened.lease("w", 1, Holder("r-new", os.getpid(), HOST, member="n"))
+        assert reopened.lease("w", 2, Holder("r-new", os.getpid(), HOST, member="n"))
+    finally:
+        reopened.close()
+
+
 def test_concurrent_leases_never_exceed_the_limit(store_url: str, store: SqlStore) -> None:
     other = open_store(store_url)  # a second store: like a second orecart process
     try:

@@ -37,6 +37,7 @@ from orecart.stores.schema import (
     run_from,
     run_values,
     runs,
+    upgrade,
 )
 
 DIED = "orecart died while it ran"
@@ -94,6 +95,7 @@ class SqlStore:
             with self._write() as connection:
                 engines.serialize(connection, "schema")  # two processes may start at once
                 metadata.create_all(connection)
+                upgrade(connection)  # a database of an older orecart gets the new columns
         except StateError:
             self.engine.dispose()
             raise
