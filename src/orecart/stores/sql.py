@@ -40,7 +40,7 @@ from orecart.stores.schema import (
     runs,
     upgrade,
 )
-from orecart.stores.sqlitefile import check_file, check_tables, sqlite_file
+from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 
 _UNFINISHED_RUN = (str(RunStatus.RUNNING), str(RunStatus.QUEUED))
 _UNFINISHED_MEMBER = (str(MemberStatus.RUNNING), str(MemberStatus.PENDING))
@@ -93,9 +93,7 @@ class SqlStore:
         self.read_only = read_only and not missing  # a missing file reads as no history
         if self.path is not None and not missing and not read_only:
             self._peek()  # a writer's first connection turns on WAL: a write
-        self.engine = engines.create("sqlite://" if read_only and missing else url, self.read_only)
-        self._writer = engines.writer(self.engine)
-        self._insert = _insert_of(self.engine.dialect.name)
+        self._use(engines.create("sqlite://" if read_only and missing else url, self.read_only))
         self._pipelines: dict[str, str] = {}  # run id -> pipeline; never changes for a run
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
         if self._insert is None:
@@ -108,11 +106,22 @@ class SqlStore:
             self.engine.dispose()
             raise
 
+    def _use(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._writer = engines.writer(engine)
+        self._insert = _insert_of(engine.dialect.name)
+
     def _open_schema(self) -> None:
         """Check the tables are orecart's; a writer creates missing ones, a reader never."""
         if self.read_only:
             with self._read() as connection:
                 self._check_tables(connection, empty_ok=False)
+                tables = set(sa.inspect(connection).get_table_names())
+            if not REQUIRED <= tables:  # a server database orecart never wrote: no history
+                self.engine.dispose()
+                self._use(engines.create("sqlite://"))
+                self.read_only = False
+                self._open_schema()
             return
         with self._write() as connection:
             engines.serialize(connection, "schema")  # two processes may start at once
