@@ -69,7 +69,8 @@ def plan_summary(plan: Plan) -> str:
 
 def member_table(run: Run, member_runs: Sequence[MemberRun]) -> Table:
     title = f"run {run.id} of {run.pipeline}: {run.status}"
-    table = Table(title=title, title_justify="left")
+    caption = Text(f"error: {run.error}", style="red") if run.error else None  # not markup
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
     for column in ("member", "status", "attempts", "exit", "duration", "detail"):
         table.add_column(column)
     for mr in member_runs:

@@ -11,7 +11,8 @@ exceptions (yaml, sqlalchemy, neo4j, docker) are translated where they enter.
     ├── UsageError           an option or environment value is invalid (a --state URL)
     ├── StateError           the state store cannot be opened, read or written
     │   ├── LockedError      another run of the same pipeline holds the lock
-    │   └── NotFoundError    a run id (or prefix) names no run
+    │   ├── NotFoundError    a run id (or prefix) names no run
+    │   └── NotAStoreError   an existing file is not an orecart state database
     ├── ExecutorError        an executor cannot be created or reached
     └── GraphError           the Neo4j graph cannot be reached or queried
 """
@@ -86,6 +87,11 @@ class LockedError(StateError):
 
 class NotFoundError(StateError):
     """A run id or prefix names no run."""
+
+
+class NotAStoreError(StateError):
+    """An existing file (0 bytes, garbage, another application's database) is not an
+    orecart state database; it is left untouched."""
 
 
 class ExecutorError(OrecartError):

@@ -1,7 +1,9 @@
 """What the runner tells the world: event dataclasses and the EventSink protocol.
 
 The runner emits; sinks (the state recorder, the progress display, hooks, the graph run
-log, the API stream) listen. A sink must not raise: the runner treats a raising sink as a bug.
+log, the API stream) listen. A sink should not raise; when one does, the runner ends the
+run ``aborted`` with that error (see ``orecart.runner``), so a record that could not be
+written never stands as a success. ``Fanout`` still hands each event to every sink first.
 """
 
 from __future__ import annotations
@@ -86,5 +88,12 @@ class Fanout:
         self.sinks = list(sinks)
 
     def emit(self, event: Event) -> None:
+        """Deliver to every sink, even after one raised; then raise the first error."""
+        failure: Exception | None = None
         for sink in self.sinks:
-            sink.emit(event)
+            try:
+                sink.emit(event)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure

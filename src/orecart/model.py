@@ -6,6 +6,7 @@ Change a value with ``dataclasses.replace``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -83,6 +84,10 @@ class Format(StrEnum):
     MOTHERLODE = "motherlode"
 
 
+#: The longest wait before a retry, whatever the file says (a day).
+LONGEST_BACKOFF = 86_400.0
+
+
 @dataclass(frozen=True)
 class Retry:
     """How often a failed or errored member run is tried again, and how long to wait."""
@@ -93,8 +98,19 @@ class Retry:
     max_backoff: float = 300.0
 
     def delay(self, attempt: int) -> float:
-        """Seconds to wait before attempt number ``attempt`` (2 is the first retry)."""
-        return float(min(self.max_backoff, self.backoff * self.factor ** max(0, attempt - 2)))
+        """Seconds to wait before attempt number ``attempt`` (2 is the first retry).
+
+        Always a finite number from 0 to ``LONGEST_BACKOFF``, never an exception: the
+        1100th retry of a doubling backoff overflows a float, and a run must not crash on it.
+        """
+        if not self.backoff > 0:  # also NaN
+            return 0.0
+        try:
+            wait = self.backoff * self.factor ** max(0, attempt - 2)
+        except OverflowError:
+            wait = math.inf
+        limits = [limit for limit in (self.max_backoff, LONGEST_BACKOFF) if limit == limit]
+        return float(max(0.0, min(wait, *limits) if wait == wait else min(limits)))
 
 
 @dataclass(frozen=True)

@@ -3,10 +3,15 @@
 ``Runner.run`` outline::
 
     run -> _begin (record skips and plan-time cancels)
-        -> loop: _schedule (ready members in plan order: max_parallel, pools, backoff)
-                 -> _prepare_next (executors that can get the next first attempts ready)
-                 -> _wait (FIRST_COMPLETED) -> _settle (record, retry or _finish)
-        -> _end (cancel what never started, the run's final status)
+        -> _loop: _schedule (ready members in plan order: max_parallel, pools, backoff)
+                  -> _prepare_next (executors that can get the next first attempts ready)
+                  -> _wait (FIRST_COMPLETED) -> _settle (record, retry or _finish)
+        -> _end (_drain what still runs after an internal error, _close every unfinished
+                 member, the run's final status from _verdict)
+
+Nothing false is recorded: an exception anywhere in here (a bug, a path the filesystem
+refuses, a state store that stops writing, a sink that raises) is an internal error, and
+the run ends ``aborted`` with that error, running members aborted and the rest cancelled.
 
     _finish -> _propagate: a success brings dependents closer to ready (a heap, so a
     10,000-member run never rescans what waits); anything else cancels them in cascade.
@@ -39,6 +44,7 @@ from orecart.events import (
     MemberStarted,
     RunFinished,
     RunStarted,
+    event_kind,
 )
 from orecart.executors import Executor, Preparing, Result, Task
 from orecart.guards import MemberGuard
@@ -52,6 +58,10 @@ from orecart.tasks import Tasks
 def now() -> datetime:
     return datetime.now(UTC)
 
+
+#: After an internal error, how long running members get to stop before they are closed
+#: as aborted anyway (the executors' own grace periods end well before this).
+DRAIN_S = 30.0
 
 #: At least this many members run at once by default, whatever the CPU count: loaders
 #: mostly wait (downloads, the database, a container's daemon), so a two-core machine still
@@ -121,6 +131,7 @@ class Runner:
         self.not_before: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
         self.stopping: str | None = None  # why no new work starts
+        self.error: str | None = None  # the internal error that ends the run aborted
         self.interrupts = 0
         self.finished = False  # after this, an interrupt is the caller's to handle
         self._guard_pool: ThreadPoolExecutor | None = None
@@ -132,19 +143,29 @@ class Runner:
     # -- the outline -------------------------------------------------------------------
 
     def run(self) -> Run:
-        self._begin()
+        """Run the plan; the record returned (and emitted) is terminal and true, whatever
+        was raised on the way. KeyboardInterrupt and SystemExit are re-raised after it."""
         try:
-            while self.pending or self.flights:
-                blocked = self._schedule()
-                self._prepare_next()
-                if self.pending and not self.flights and not blocked:
-                    self._give_up()  # nothing runs and nothing can: never spin
-                    break
-                self._wait()
+            self._begin()
+            self._loop()
+        except Exception as exc:
+            self._broke(self._internal(exc))
+        except BaseException:
+            self._broke(None)
+            raise
         finally:
             self._end()
             self.finished = True
         return self.run_record
+
+    def _loop(self) -> None:
+        while self.pending or self.flights:
+            blocked = self._schedule()
+            self._prepare_next()
+            if self.pending and not self.flights and not blocked:
+                self._give_up()  # nothing runs and nothing can: never spin
+                return
+            self._wait()
 
     def interrupt(self) -> None:
         """Stop: no new work; running members are stopped (a second call kills at once)."""
@@ -166,24 +187,84 @@ class Runner:
                 self._finish(step, MemberStatus.CANCELLED, reason=step.reason, error=step.reason)
 
     def _end(self) -> None:
-        for name in list(self.pending):
-            self._cancel(name, self.stopping or "run ended before it could start")
+        for _ in range(2):  # closing records too; after a failure, a second pass closes the rest
+            try:
+                if self.flights:
+                    self._drain()
+                self._close()
+                break
+            except Exception as exc:
+                self._broke(self._internal(exc))
         if self._guard_pool:
             self._guard_pool.shutdown(wait=False, cancel_futures=True)
-        status, error = self._final_status(), None
-        if status is RunStatus.SUCCEEDED and self.backends.final_checks:
-            problems = self.backends.final_checks()
-            if problems:
-                status, error = RunStatus.FAILED, "; ".join(problems)
+        status, error = self._verdict()
         self.run_record = replace(self.run_record, status=status, error=error, finished_at=now())
         self._emit(RunFinished(self.run_record))
 
-    def _final_status(self) -> RunStatus:
+    def _verdict(self) -> tuple[RunStatus, str | None]:
+        """The run's final status and error: succeeded only when every planned member
+        succeeded or was skipped (and the pipeline's checks hold)."""
+        if self.error:
+            return RunStatus.ABORTED, self.error
         if self.interrupts:
-            return RunStatus.ABORTED
-        if all(status.ok for status in self.status.values()):
-            return RunStatus.SUCCEEDED
-        return RunStatus.FAILED
+            return RunStatus.ABORTED, None
+        statuses = [self.status.get(step.member.name) for step in self.plan.steps]
+        if not all(status is not None and status.ok for status in statuses):
+            return RunStatus.FAILED, None
+        return self._checked()
+
+    def _checked(self) -> tuple[RunStatus, str | None]:
+        if not self.backends.final_checks:
+            return RunStatus.SUCCEEDED, None
+        try:
+            problems = self.backends.final_checks()
+        except Exception as exc:  # checks that cannot run do not hold
+            problems = [f"pipeline checks could not run: {self._redacted(repr(exc))}"]
+        return (RunStatus.FAILED, "; ".join(problems)) if problems else (RunStatus.SUCCEEDED, None)
+
+    # -- internal errors ---------------------------------------------------------------
+
+    def _broke(self, error: str | None) -> None:
+        """An internal error (None: KeyboardInterrupt): start nothing, stop what runs."""
+        if error is None:
+            self.interrupts += 1
+            self.stopping = self.stopping or "run interrupted"
+        else:
+            self.error = self.error or error
+            self.stopping = f"run aborted: {self.error}"
+        for executor in self.backends.executors.values():
+            threading.Thread(target=executor.abort, daemon=True).start()
+
+    def _drain(self) -> None:
+        """Members still in flight after an internal error: wait (bounded) for the
+        executors to stop them and record what they report; the rest is closed aborted."""
+        done, _ = wait(list(self.flights), timeout=DRAIN_S)
+        for future in done:
+            try:
+                self._settle(future)
+            except Exception as exc:  # the flight is gone; _close records its member
+                self.error = self.error or self._internal(exc)
+
+    def _close(self) -> None:
+        """Close every planned member without a terminal status: never started ones are
+        cancelled, running ones (or whose start was recorded) aborted."""
+        why = self.stopping or "run ended before it could start"
+        for name in list(self.pending):
+            self._cancel(name, why)
+        for future, flight in list(self.flights.items()):
+            del self.flights[future]
+            self._finish(self.steps[flight.member.name], MemberStatus.ABORTED, error=why)
+        for step in self.plan.steps:
+            status = self.status.get(step.member.name)
+            if status is None or not status.terminal:
+                closed = MemberStatus.ABORTED if status else MemberStatus.CANCELLED
+                self._finish(step, closed, error=why, propagate=False)
+
+    def _internal(self, exc: Exception) -> str:
+        return f"internal error: {self._redacted(repr(exc))}"
+
+    def _redacted(self, text: str) -> str:
+        return Redactor(self.plan.pipeline.secret_values)(text)
 
     # -- scheduling --------------------------------------------------------------------
 
@@ -195,7 +276,7 @@ class Runner:
                 self._cancel(name, self.stopping)
             return False
         blocked, deferred = False, []
-        while self.ready and len(self.flights) < self.config.max_parallel:
+        while self.ready and len(self.flights) < self.config.max_parallel and not self.stopping:
             position, name = heapq.heappop(self.ready)
             step = self.steps[name]
             if self.not_before.get(name, 0.0) > time.monotonic() or not self._take_lease(
@@ -282,6 +363,9 @@ class Runner:
         started = first.started_at if first and first.started_at else now()
         record = self._record(step, MemberStatus.RUNNING, attempts=attempt, started_at=started)
         self._emit(MemberStarted(record, attempt))
+        if self.error:  # its start could not be recorded: it must not run unrecorded
+            self._finish(step, MemberStatus.CANCELLED, error=self.stopping)
+            return
         future = self._submit(task)
         self.flights[future] = _Flight(member, attempt, task, member.pool is not None)
 
@@ -431,7 +515,13 @@ class Runner:
         self.tasks.unused(task)
 
     def _emit(self, event: Event) -> None:
-        self.backends.sink.emit(event)
+        """Deliver ``event``; a sink that raises (a store that cannot write, a display's
+        bug) is an internal error: what is recorded must not go on without it."""
+        try:
+            self.backends.sink.emit(event)
+        except Exception as exc:
+            if self.error is None:
+                self._broke(f"recording {event_kind(event)} failed: {self._redacted(str(exc))}")
 
 
 def _result_of(future: Future[Result]) -> Result:

@@ -146,14 +146,16 @@ class Service:
         with self._session(source) as session:
             return self._plan(session, selection)
 
-    def state_url(self, source: Source, pipeline: Pipeline | None = None) -> str:
+    def state_url(
+        self, source: Source, pipeline: Pipeline | None = None, create: bool = True
+    ) -> str:
         if source.state:
             return source.state
         if self.environ.get("ORECART_STATE"):
             return self.environ["ORECART_STATE"]
         if pipeline is not None and pipeline.settings.state:
             return pipeline.settings.state
-        return default_state_url(source.file, home_dir(source.file, self.environ))
+        return default_state_url(source.file, home_dir(source.file, self.environ), create)
 
     # -- running -----------------------------------------------------------------------
 
@@ -374,12 +376,11 @@ class Service:
 
     @contextmanager
     def _store(self, source: Source) -> Iterator[tuple[str, StateStore]]:
-        """The state store to read history from, with runs of dead processes marked
-        aborted first (so a run killed by `kill -9` never shows as running)."""
+        """The state store to read history from, opened read-only: history reads never
+        write, and a run whose orecart died reads as aborted (``stores.orphans``)."""
         name, url = self._history_target(source)
-        store = open_store(url)
+        store = open_store(url, read_only=True)
         try:
-            store.recover(socket.gethostname())
             yield name, store
         finally:
             store.close()
@@ -392,8 +393,8 @@ class Service:
         try:
             pipeline = self.load(source)
         except SpecError:
-            return pipeline_name(source.file), self.state_url(source)
-        return pipeline.name, self.state_url(source, pipeline)
+            return pipeline_name(source.file), self.state_url(source, create=False)
+        return pipeline.name, self.state_url(source, pipeline, create=False)
 
     @contextmanager
     def _session(self, source: Source) -> Iterator[_Session]:

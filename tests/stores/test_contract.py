@@ -8,12 +8,15 @@ import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from orecart.errors import LockedError, NotFoundError, StateError
 from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
 from orecart.stores import Holder, open_store
+from orecart.stores.engine import parse_url
 from orecart.stores.sql import DIED, SqlStore
 
 BASE = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -345,6 +348,41 @@ def test_lease_limit_is_enforced(store: SqlStore) -> None:
     assert store.leases("neo4j-write") == [holders[1], holders[2]]
 
 
+def test_the_smallest_limit_among_the_holders_holds(store: SqlStore) -> None:
+    # two pipelines on one store declare the pool with limits 1 and 3
+    strict = Holder("r-strict", os.getpid(), HOST, member="one")
+    loose = [Holder("r-loose", os.getpid(), HOST, member=f"m{i}") for i in range(3)]
+    assert store.lease("neo4j-write", 1, strict)
+    assert not store.lease("neo4j-write", 3, loose[0])  # strict runs alone
+    store.release("neo4j-write", strict)
+    assert store.lease("neo4j-write", 3, loose[0])
+    assert store.lease("neo4j-write", 3, loose[1])
+    assert not store.lease("neo4j-write", 1, strict)  # two run: more than strict allows
+    assert store.lease("neo4j-write", 3, loose[2])  # loose's own limit still holds for it
+    assert not store.lease("neo4j-write", 5, Holder("r-5", os.getpid(), HOST, member="x"))
+
+
+def test_a_database_of_the_previous_release_opens_and_leases(store_url: str) -> None:
+    first = open_store(store_url)
+    first.save_run(make_run("r-old"))
+    first.close()
+    engine = sa.create_engine(first.engine.url)  # as the previous release made it: no limit
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE leases DROP COLUMN pool_limit"))
+        connection.execute(sa.text(
+            "INSERT INTO leases (pool, run_id, member, pid, host, acquired_at)"
+            " VALUES ('w', 'r-old', 'm', :pid, :host, :at)"), {
+            "pid": os.getpid(), "host": HOST, "at": datetime.now(UTC).replace(tzinfo=None)})
+    engine.dispose()
+    reopened = open_store(store_url)
+    try:
+        assert reopened.get_run("r-old").id == "r-old"
+        assert not reopened.lease("w", 1, Holder("r-new", os.getpid(), HOST, member="n"))
+        assert reopened.lease("w", 2, Holder("r-new", os.getpid(), HOST, member="n"))
+    finally:
+        reopened.close()
+
+
 def test_concurrent_leases_never_exceed_the_limit(store_url: str, store: SqlStore) -> None:
     other = open_store(store_url)  # a second store: like a second orecart process
     try:
@@ -424,3 +462,45 @@ def test_recover_treats_a_reused_pid_as_dead(store: SqlStore) -> None:
     )
     store.save_run(old)
     assert [run.id for run in store.recover(HOST)] == ["old"]
+
+
+# -- read-only ------------------------------------------------------------------------------
+
+
+def test_reading_a_store_never_made_shows_no_history_and_creates_nothing(store_url: str) -> None:
+    reader = open_store(store_url, read_only=True)
+    try:
+        assert reader.runs() == [] and reader.latest_run("p") is None
+    finally:
+        reader.close()
+    url = parse_url(store_url)
+    if url.get_backend_name() == "sqlite":
+        assert not Path(url.database or "").exists()
+        return
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            assert sa.inspect(connection).get_table_names() == []
+    finally:
+        engine.dispose()
+
+
+def test_a_read_only_store_reads_runs_of_dead_processes_as_aborted(store_url: str) -> None:
+    writer = open_store(store_url)
+    run = make_run("r-dead", status=RunStatus.RUNNING, host=HOST, pid=dead_pid())
+    writer.save_run(run)
+    writer.save_member_run(member_run("r-dead", "a", MemberStatus.RUNNING))
+    writer.close()
+    reader = open_store(store_url, read_only=True)
+    try:
+        assert reader.get_run("r-dead").status is RunStatus.ABORTED
+        assert [mr.status for mr in reader.member_runs("r-dead")] == [MemberStatus.ABORTED]
+    finally:
+        reader.close()
+    writer = open_store(store_url)  # nothing was written: the row still says running
+    try:
+        with writer.engine.connect() as connection:
+            status = connection.execute(sa.text("SELECT status FROM runs")).scalar()
+        assert status == "running"
+    finally:
+        writer.close()

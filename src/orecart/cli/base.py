@@ -17,6 +17,7 @@ import click
 
 from orecart.errors import (
     LockedError,
+    NotAStoreError,
     NotFoundError,
     OrecartError,
     SelectionError,
@@ -133,7 +134,7 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
             return command(*args, **kwargs)
         except LockedError as exc:
             _fail(exc, Exit.LOCKED)
-        except (SpecError, SelectionError, NotFoundError, UsageError) as exc:
+        except (SpecError, SelectionError, NotFoundError, NotAStoreError, UsageError) as exc:
             _fail(exc, Exit.INVALID)
         except OrecartError as exc:
             _fail(exc, Exit.FAILED)

@@ -198,11 +198,13 @@ def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
         from orecart import display
 
         err().print(display.member_table(outcome.run, outcome.member_runs))
+    elif outcome.run.error:  # plain lines: the table's caption is not there to say it
+        err().print(f"error: {outcome.run.error}", markup=False, soft_wrap=True)
     for note in outcome.notes:
         err().print(f"warning: hook failed: {note}", markup=False)
 
 
 def _run_exit(outcome: Outcome) -> Exit:
-    if outcome.run.status is RunStatus.ABORTED:
-        return Exit.INTERRUPTED
+    if outcome.run.status is RunStatus.ABORTED and not outcome.run.error:
+        return Exit.INTERRUPTED  # aborted with an error is an internal error: failed
     return Exit.OK if outcome.ok else Exit.FAILED

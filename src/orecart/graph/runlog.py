@@ -135,6 +135,7 @@ class GraphRunLog:
             "finished_at": as_utc(run.finished_at),
             "orecart_version": run.version or orecart_version(),
             "host": run.host or socket.gethostname(),
+            "error": self._redact(run.error) if run.error else None,  # why it was aborted
         }
 
     def _member_props(self, mr: MemberRun) -> dict[str, Any]:

@@ -77,8 +77,9 @@ class StateStore(RunLog, Ledger, Locks, Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str) -> SqlStore:
-    """Open the state store at ``url``, importing its implementation only now.
+def open_store(url: str, read_only: bool = False) -> SqlStore:
+    """Open the state store at ``url``, importing its implementation only now;
+    ``read_only`` for history reads, which never write (not even the tables).
 
     ``sqlite:///path`` and ``postgresql://user:password@host/db`` (``postgres://`` too;
     both mean psycopg 3) are known; any ``+driver`` suffix is kept as given.
@@ -94,14 +95,19 @@ def open_store(url: str) -> SqlStore:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise StateError(f"state store {scheme!r} is not available: {exc}") from exc
-    store: SqlStore = getattr(module, class_name)(url)
+    store: SqlStore = getattr(module, class_name)(url, read_only=read_only)
     return store
 
 
-def default_state_url(pipeline_file: Path, home: Path | None = None) -> str:
-    """``sqlite:///<home>/state.db``, creating the folder; ``home`` defaults to
-    ``.orecart`` beside the pipeline file (see ``service.home_dir``)."""
+def default_state_url(
+    pipeline_file: Path, home: Path | None = None, create: bool = True
+) -> str:
+    """``sqlite:///<home>/state.db``, creating the folder (unless ``create`` is False: a
+    history read writes nothing); ``home`` defaults to ``.orecart`` beside the pipeline file
+    (see ``service.home_dir``)."""
     folder = home or pipeline_file.resolve().parent / ".orecart"
+    if not create:
+        return f"sqlite:///{folder / 'state.db'}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
 from orecart.errors import StateError
+from orecart.stores.sqlitefile import read_only, sqlite_file
 
 BUSY_TIMEOUT_MS = 30_000  # concurrent writers wait this long for SQLite's write lock
 CONNECT_TIMEOUT_S = 10  # an unreachable PostgreSQL server fails within this many seconds
@@ -52,14 +53,14 @@ def parse_url(url: str) -> URL:
     return parsed.set(drivername=driver) if driver else parsed
 
 
-def create(url: str) -> Engine:
-    """An engine for ``url`` with the per-dialect connection setup already attached."""
+def create(url: str, read_only: bool = False) -> Engine:
+    """An engine for ``url`` with the per-dialect connection setup already attached;
+    ``read_only``: one that cannot write (SQLite files: opened ``mode=ro``)."""
     parsed = parse_url(url)
     with translate(url):
         backend = parsed.get_backend_name()
         if backend == "sqlite":
-            engine = sa.create_engine(parsed, json_serializer=_dumps, **_sqlite_pool(parsed))
-            _setup_sqlite(engine)
+            engine = _sqlite_reader(parsed) if read_only else _sqlite_engine(parsed, wal=True)
         elif backend == "postgresql":
             options = {"connect_timeout": CONNECT_TIMEOUT_S, "application_name": "orecart"}
             engine = sa.create_engine(
@@ -70,6 +71,28 @@ def create(url: str) -> Engine:
     return engine
 
 
+def _sqlite_engine(url: URL, wal: bool) -> Engine:
+    engine = sa.create_engine(url, json_serializer=_dumps, **_sqlite_pool(url))
+    _setup_sqlite(engine, wal)
+    return engine
+
+
+def _sqlite_reader(url: URL) -> Engine:
+    """An engine that only reads the file: a WAL database in a folder nobody may write to
+    cannot even get its shared-memory index, and is then read as immutable."""
+    path = sqlite_file(url)
+    if path is None:
+        return _sqlite_engine(url, wal=False)
+    engine = _sqlite_engine(read_only(url, path), wal=False)
+    try:
+        with engine.connect() as connection:  # SQLite opens the file at the first read
+            connection.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()
+    except exc.OperationalError:
+        engine.dispose()
+        engine = _sqlite_engine(read_only(url, path, immutable=True), wal=False)
+    return engine
+
+
 def _sqlite_pool(url: URL) -> dict[str, Any]:
     """An in-memory database lives in one connection: share it (single-threaded use only)."""
     if url.database in (None, "", ":memory:"):
@@ -77,7 +100,7 @@ def _sqlite_pool(url: URL) -> dict[str, Any]:
     return {}
 
 
-def _setup_sqlite(engine: Engine) -> None:
+def _setup_sqlite(engine: Engine, wal: bool) -> None:
     """Own SQLite's transactions so writers can ``BEGIN IMMEDIATE``; set the pragmas.
 
     pysqlite starts transactions lazily and only before a write, so a transaction that reads
@@ -90,8 +113,9 @@ def _setup_sqlite(engine: Engine) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
-        cursor.execute("PRAGMA synchronous = NORMAL")  # durable across crashes of orecart in WAL
+        if wal:  # setting it writes; a reader takes the file's mode as it is
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")  # durable across crashes in WAL
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 

@@ -86,7 +86,13 @@ def release_lock(connection: Connection, pipeline: str, holder: Holder) -> None:
 def take_lease(
     connection: Connection, pool: str, limit: int, holder: Holder, now: datetime
 ) -> bool:
-    """Take one of ``limit`` slots of ``pool``; False when all are held by live holders."""
+    """Take a slot of ``pool``; False when live holders fill it.
+
+    A pool is a name in this store, shared by every pipeline that uses the store, and
+    pipelines may declare it with different limits: the limit that holds is the smallest
+    one among the asker and the live holders, so no holder ever runs beside more others
+    than its own pipeline allows.
+    """
     serialize(connection, f"pool:{pool}")
     rows = connection.execute(sa.select(leases).where(leases.c.pool == pool)).mappings().all()
     live = [row for row in rows if not dead(row["host"], row["pid"], row["acquired_at"])]
@@ -95,7 +101,7 @@ def take_lease(
             connection.execute(_lease_row(sa.delete(leases), pool, row["run_id"], row["member"]))
     if any(row["run_id"] == holder.run_id and row["member"] == holder.member for row in live):
         return True  # asking twice must not take two slots
-    if len(live) >= limit:
+    if len(live) >= min([limit, *(row["pool_limit"] or limit for row in live)]):
         return False
     connection.execute(
         sa.insert(leases).values(
@@ -105,6 +111,7 @@ def take_lease(
             pid=holder.pid,
             host=holder.host,
             acquired_at=now,
+            pool_limit=limit,
         )
     )
     return True

@@ -146,8 +146,26 @@ leases = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("acquired_at", UtcDateTime, nullable=False),
+    sa.Column("pool_limit", sa.Integer),  # the limit its holder declared (NULL: older orecart)
     sa.Index("ix_leases_run", "run_id"),
 )
+
+#: Columns added after the first release, as (table, column): a database made before them
+#: gets them on open (``upgrade``); there are no migrations beyond this yet.
+ADDED_COLUMNS = (("leases", "pool_limit"),)
+
+
+def upgrade(connection: sa.Connection) -> None:
+    """Add the columns an older orecart's database lacks (inside the schema transaction)."""
+    inspector = sa.inspect(connection)
+    for table_name, column_name in ADDED_COLUMNS:
+        present = {column["name"] for column in inspector.get_columns(table_name)}
+        if column_name not in present:
+            column = metadata.tables[table_name].c[column_name]
+            kind = column.type.compile(connection.dialect)
+            connection.execute(
+                sa.text(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {kind}")
+            )
 
 
 def run_values(run: Run) -> dict[str, Any]:

@@ -22,6 +22,7 @@ from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
 from orecart.stores import Holder
 from orecart.stores import engine as engines
 from orecart.stores import locks as locking
+from orecart.stores.orphans import DIED, as_seen, parts_as_seen
 from orecart.stores.schema import (
     attempt_from,
     attempt_values,
@@ -37,9 +38,10 @@ from orecart.stores.schema import (
     run_from,
     run_values,
     runs,
+    upgrade,
 )
+from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 
-DIED = "orecart died while it ran"
 _UNFINISHED_RUN = (str(RunStatus.RUNNING), str(RunStatus.QUEUED))
 _UNFINISHED_MEMBER = (str(MemberStatus.RUNNING), str(MemberStatus.PENDING))
 #: Statuses of a member run that touched its outputs without (yet) succeeding.
@@ -72,18 +74,26 @@ def _now() -> datetime:
 class SqlStore:
     """The state store on one database URL (``sqlite:///...`` or ``postgresql://...``).
 
-    Call outline: ``SqlStore(url)`` creates missing tables -> the runner writes with
-    ``lock``, ``save_run``, ``save_member_run``, ``save_attempt``, ``add_event``, ``lease`` /
-    ``release`` and ``unlock`` -> the planner reads ``successes`` and ``last_statuses``, the
-    CLI and API read ``runs``, ``get_run``, ``member_runs``, ``attempts``, ``events`` ->
-    ``recover`` cleans up after a crashed orecart -> ``close``.
+    Call outline: ``SqlStore(url)`` checks the file is a state database and creates missing
+    tables (``read_only=True``: only checks; nothing is ever written) -> the runner writes
+    with ``lock``, ``save_run``, ``save_member_run``, ``save_attempt``, ``add_event``,
+    ``lease`` / ``release`` and ``unlock`` -> the planner reads ``successes`` and
+    ``last_statuses``, the CLI and API read ``runs``, ``get_run``, ``member_runs``,
+    ``attempts``, ``events`` (a run whose orecart died reads as aborted, see
+    ``orecart.stores.orphans``) -> ``recover`` writes that verdict when a run starts ->
+    ``close``.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, read_only: bool = False) -> None:
         self.url = url
-        self.engine = engines.create(url)
-        self._writer = engines.writer(self.engine)
-        self._insert = _insert_of(self.engine.dialect.name)
+        self.path = sqlite_file(engines.parse_url(url))
+        if self.path is not None:
+            check_file(self.path)  # before SQLite could write its header into it
+        missing = self.path is not None and not self.path.exists()
+        self.read_only = read_only and not missing  # a missing file reads as no history
+        if self.path is not None and not missing and not read_only:
+            self._peek()  # a writer's first connection turns on WAL: a write
+        self._use(engines.create("sqlite://" if read_only and missing else url, self.read_only))
         self._pipelines: dict[str, str] = {}  # run id -> pipeline; never changes for a run
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
         if self._insert is None:
@@ -91,12 +101,46 @@ class SqlStore:
             safe = engines.redact_url(url)
             raise StateError(f"state store {safe}: only SQLite and PostgreSQL are supported")
         try:
-            with self._write() as connection:
-                engines.serialize(connection, "schema")  # two processes may start at once
-                metadata.create_all(connection)
+            self._open_schema()
         except StateError:
             self.engine.dispose()
             raise
+
+    def _use(self, engine: sa.Engine) -> None:
+        self.engine = engine
+        self._writer = engines.writer(engine)
+        self._insert = _insert_of(engine.dialect.name)
+
+    def _open_schema(self) -> None:
+        """Check the tables are orecart's; a writer creates missing ones, a reader never."""
+        if self.read_only:
+            with self._read() as connection:
+                self._check_tables(connection, empty_ok=False)
+                tables = set(sa.inspect(connection).get_table_names())
+            if not REQUIRED <= tables:  # a server database orecart never wrote: no history
+                self.engine.dispose()
+                self._use(engines.create("sqlite://"))
+                self.read_only = False
+                self._open_schema()
+            return
+        with self._write() as connection:
+            engines.serialize(connection, "schema")  # two processes may start at once
+            self._check_tables(connection, empty_ok=True)
+            metadata.create_all(connection)
+            upgrade(connection)  # a database of an older orecart gets the new columns
+
+    def _peek(self) -> None:
+        """Check an existing file's tables through a connection that cannot write."""
+        reader = engines.create(self.url, read_only=True)
+        try:
+            with engines.translate(self.url), reader.connect() as connection:
+                self._check_tables(connection, empty_ok=True)
+        finally:
+            reader.dispose()
+
+    def _check_tables(self, connection: Connection, empty_ok: bool) -> None:
+        if self.path is not None:
+            check_tables(self.path, sa.inspect(connection).get_table_names(), empty_ok)
 
     def __repr__(self) -> str:
         return f"SqlStore({engines.redact_url(self.url)!r})"
@@ -144,7 +188,7 @@ class SqlStore:
         if pipeline is not None:
             query = query.where(runs.c.pipeline == pipeline)
         with self._read() as connection:
-            return [run_from(row) for row in connection.execute(query).mappings()]
+            return [as_seen(run_from(row)) for row in connection.execute(query).mappings()]
 
     def latest_run(self, pipeline: str) -> Run | None:
         """The newest run of ``pipeline``, or None when it never ran."""
@@ -160,7 +204,7 @@ class SqlStore:
                 row = self._by_prefix(connection, run_id)
         if row is None:
             raise NotFoundError(f"no run has the id {run_id!r}")
-        return run_from(row)
+        return as_seen(run_from(row))
 
     def member_runs(self, run_id: str) -> list[MemberRun]:
         """The member runs of a run, in the order of its plan."""
@@ -170,7 +214,8 @@ class SqlStore:
             .order_by(member_runs.c.position, member_runs.c.member)
         )
         with self._read() as connection:
-            return [member_run_from(row) for row in connection.execute(query).mappings()]
+            found = [member_run_from(row) for row in connection.execute(query).mappings()]
+            return parts_as_seen(self._run_of(connection, run_id), found)
 
     def attempts(self, run_id: str, member: str | None = None) -> list[Attempt]:
         """The attempts of a run (of one member, or of all), by member and number."""
@@ -179,7 +224,8 @@ class SqlStore:
             query = query.where(attempts.c.member == member)
         query = query.order_by(attempts.c.member, attempts.c.number)
         with self._read() as connection:
-            return [attempt_from(row) for row in connection.execute(query).mappings()]
+            found = [attempt_from(row) for row in connection.execute(query).mappings()]
+            return parts_as_seen(self._run_of(connection, run_id), found)
 
     def events(self, run_id: str) -> list[tuple[datetime, str, dict[str, Any]]]:
         """The events of a run as (when, kind, data), in the order they were added."""
@@ -329,6 +375,10 @@ class SqlStore:
         return statement.on_conflict_do_update(
             index_elements=list(keys), set_=changes, where=where
         )
+
+    def _run_of(self, connection: Connection, run_id: str) -> Run | None:
+        row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+        return run_from(row) if row else None
 
     def _pipeline(self, connection: Connection, run_id: str) -> str:
         """The pipeline of a saved run; remembered, as the hot path asks for it often."""
