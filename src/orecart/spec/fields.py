@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from orecart.model import PullPolicy, Rerun
+from orecart.spec import names
 from orecart.spec.kinds import Kind
 from orecart.spec.scalars import (
     Argv,
@@ -21,8 +22,8 @@ from orecart.spec.scalars import (
 )
 from orecart.spec.structures import Anything, Field, ListOf, MapOf, Partial, Shaped, Struct
 
-NAME_PATTERN = r"[A-Za-z0-9_.-]+"
-NAME_HINT = "a valid name (letters, digits, '_', '.', '-')"
+NAME_PATTERN = names.PATTERN
+NAME_HINT = names.HINT
 ENV_KEY = r"[^=\x00]+"
 ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_.]*)?"
@@ -39,7 +40,7 @@ def _env() -> MapOf:
     return MapOf(Text(scalars=True), ENV_KEY, "an environment variable name")
 
 
-NAME = Text(NAME_PATTERN, NAME_HINT, scalars=True)  # `name: 2021` is a fine member name
+NAME = names.MEMBER_NAME
 
 
 def _names(hint: str = NAME_HINT, pattern: str = NAME_PATTERN) -> ListOf:
