@@ -39,7 +39,7 @@ class Placed:
 def check_members(placed: Sequence[Placed], pools: Mapping[str, int]) -> None:
     """Raise SpecError (or CycleError) for the first problem among the members."""
     by_name = _unique(placed)
-    check_distinct(placed, "name")
+    check_distinct(placed)
     for entry in placed:
         _check_needs(entry, by_name)
         _check_pool(entry, pools)

@@ -55,8 +55,11 @@ class Named(Protocol):
     @property
     def name_node(self) -> Node: ...
 
+    @property
+    def path(self) -> str: ...
 
-def check_distinct(named: Sequence[Named], field: str) -> None:
+
+def check_distinct(named: Sequence[Named]) -> None:
     """Refuse two members whose names differ only where derived names cannot tell them
     apart: case (one folder on a case-insensitive file system) and ``-``/``.``/``_`` (one
     ``ORECART_INPUT_*`` variable). Identical names are reported as duplicates elsewhere."""
@@ -67,8 +70,8 @@ def check_distinct(named: Sequence[Named], field: str) -> None:
         if first is entry or first.name == entry.name:
             continue
         message = (
-            f"members {first.name!r} (line {first.name_node.line}) and {entry.name!r} would"
-            f" share the variable {variable}: names must differ in more than case, '-', '.'"
-            " and '_'"
+            f"members {first.name!r} (line {first.name_node.line}) and {entry.name!r} (line"
+            f" {entry.name_node.line}) would share the variable {variable}: names must differ"
+            " in more than case, '-', '.' and '_'"
         )
-        raise entry.name_node.error(field, message)
+        raise entry.name_node.error(f"{entry.path}.name", message)
