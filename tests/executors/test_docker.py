@@ -74,7 +74,9 @@ def make_task(tmp_path: Path, member: Member, **overrides: Any) -> Task:
 def leftovers(client: docker.DockerClient, run_id: str = RUN) -> list[str]:
     """Containers and networks of ``run_id`` still on the daemon."""
     label = {"label": f"{LABEL_RUN}={run_id}"}
-    found = [c.name for c in client.containers.list(all=True, filters=label)]
+    # sparse: a full listing inspects each container, and one removed meanwhile raised
+    listed = client.containers.list(all=True, filters=label, sparse=True)
+    found = [c.attrs["Names"][0].lstrip("/") for c in listed]
     return found + [n.name for n in client.networks.list(filters=label)]
 
 
