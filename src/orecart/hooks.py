@@ -8,7 +8,10 @@ stop the run: the error is kept and reported once the run is over.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
+from importlib.machinery import ModuleSpec, PathFinder
+from pathlib import Path
 from typing import Any
 
 import pluggy
@@ -73,6 +76,30 @@ def _load(path: str, pipeline: Pipeline) -> Any:
         return getattr(module, attribute) if attribute else module
     except (ImportError, AttributeError) as exc:
         raise SpecError(f"cannot load hook {path!r}: {exc}", field="hooks") from exc
+
+
+def findable(path: str, folder: Path) -> bool:
+    """Whether the module of hook ``path`` can be found where ``_load`` looks (installed
+    packages, then ``folder``), without importing, so without running any of its code."""
+    names = path.partition(":")[0].split(".")
+    spec = _top_spec(names[0], folder)
+    for index in range(1, len(names)):
+        locations = spec.submodule_search_locations if spec is not None else None
+        if locations is None:
+            return False
+        spec = PathFinder.find_spec(".".join(names[: index + 1]), list(locations))
+    return spec is not None
+
+
+def _top_spec(name: str, folder: Path) -> ModuleSpec | None:
+    module = sys.modules.get(name)
+    if module is not None:
+        return module.__spec__
+    try:
+        found = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        found = None
+    return found or PathFinder.find_spec(name, [str(folder.resolve())])
 
 
 class HookSink:

@@ -20,7 +20,7 @@ import pytest
 
 from orecart.errors import ExecutorError
 from orecart.executors import Result, Task, containerlogs
-from orecart.executors.containers import LABEL_RUN
+from orecart.executors.containers import LABEL_RUN, member_name
 from orecart.executors.docker import DockerExecutor, ImageInfo, image_report, reap
 from orecart.model import (
     Container,
@@ -74,7 +74,9 @@ def make_task(tmp_path: Path, member: Member, **overrides: Any) -> Task:
 def leftovers(client: docker.DockerClient, run_id: str = RUN) -> list[str]:
     """Containers and networks of ``run_id`` still on the daemon."""
     label = {"label": f"{LABEL_RUN}={run_id}"}
-    found = [c.name for c in client.containers.list(all=True, filters=label)]
+    # sparse: a full listing inspects each container, and one removed meanwhile raised
+    listed = client.containers.list(all=True, filters=label, sparse=True)
+    found = [c.attrs["Names"][0].lstrip("/") for c in listed]
     return found + [n.name for n in client.networks.list(filters=label)]
 
 
@@ -180,7 +182,7 @@ def test_labels_user_workdir_limits_and_keep(
     result = run(executor, task, sink)
     assert result.status is MemberStatus.FAILED
     assert sink.lines() == ["65534", "/tmp"]
-    kept = client.containers.get(f"orecart-{RUN}-kept-1")
+    kept = client.containers.get(member_name(RUN, "kept", 1))
     try:
         labels = kept.labels
         assert labels["team"] == "graph" and labels["extra"] == "1"
@@ -302,11 +304,30 @@ def test_out_of_memory_is_errored(executor: DockerExecutor, tmp_path: Path) -> N
 def test_leftover_container_of_the_same_name_does_not_block(
     executor: DockerExecutor, client: docker.DockerClient, tmp_path: Path
 ) -> None:
-    client.containers.create(
-        BUSYBOX_IMAGE, ["true"], name=f"orecart-{RUN}-again-1", labels={LABEL_RUN: RUN}
-    )
+    labels = {LABEL_RUN: RUN, "orecart.member": "again", "orecart.attempt": "1",
+              "orecart.role": "member"}
+    client.containers.create(BUSYBOX_IMAGE, ["true"], name=member_name(RUN, "again", 1),
+                             labels=labels)
     result = run(executor, make_task(tmp_path, image_member("again", "echo fine")))
     assert result.status is MemberStatus.SUCCEEDED, result.error
+
+
+def test_another_members_container_of_the_same_name_is_never_removed(
+    executor: DockerExecutor, client: docker.DockerClient, tmp_path: Path
+) -> None:
+    """A name clash (the old names cut at 200 characters, or sanitized `x.` as `x`) once
+    force-removed the other member's container; now the attempt is errored instead."""
+    labels = {LABEL_RUN: RUN, "orecart.member": "other", "orecart.attempt": "1",
+              "orecart.role": "member"}
+    other = client.containers.create(BUSYBOX_IMAGE, ["true"],
+                                     name=member_name(RUN, "clash", 1), labels=labels)
+    try:
+        result = run(executor, make_task(tmp_path, image_member("clash", "echo never")))
+        assert result.status is MemberStatus.ERRORED
+        assert result.error and "is not this member's" in result.error
+        other.reload()  # still there
+    finally:
+        other.remove(force=True)
 
 
 def test_command_not_found_is_errored(executor: DockerExecutor, tmp_path: Path) -> None:
@@ -516,7 +537,7 @@ def prepared(
                           pull=PullPolicy.IF_MISSING)
     task = make_task(tmp_path, member, digest=executor.resolve(member))
     executor.prepare(task)
-    return task, created_ahead(client, f"orecart-{RUN}-{name}-1")
+    return task, created_ahead(client, member_name(RUN, name, 1))
 
 
 def creations(client: docker.DockerClient, name: str, since: float) -> list[str]:
@@ -556,7 +577,7 @@ def test_a_container_created_ahead_but_never_started_is_removed_by_close(
     try:
         member = image_member("unused", "true", pull=PullPolicy.IF_MISSING)
         executor.prepare(make_task(tmp_path, member, digest=executor.resolve(member)))
-        created_ahead(client, f"orecart-{RUN}-unused-1")
+        created_ahead(client, member_name(RUN, "unused", 1))
     finally:
         executor.close()
     assert leftovers(client) == []
@@ -695,7 +716,7 @@ def test_service_member_runs_until_the_executor_closes(
         task = make_task(tmp_path, image_member("svc", script, service=True))
         result = run(executor, task)
         assert (result.status, result.exit_code) == (MemberStatus.SUCCEEDED, None)
-        running = client.containers.get(f"orecart-{RUN}-svc-1")
+        running = client.containers.get(member_name(RUN, "svc", 1))
         assert running.status == "running"
     finally:
         executor.close()

@@ -17,7 +17,7 @@ profiles:
     graph: {uri: bolt://prod-db:7687}
     settings: {max_parallel: 16}
     env: {LOG_LEVEL: warning}
-    hooks: [company.alerts]
+    hooks: [tests.fixtures]
     members:
       pubmed: {timeout: 6h, env: {PUBMED_MIRROR: fast}, needs: []}
       normalize: {image: registry.example.org/normalize:1}
@@ -47,7 +47,7 @@ def test_profile_deep_merges_mappings_and_replaces_the_rest(write: Write) -> Non
     assert (pipeline.graph.uri, pipeline.graph.password) == ("bolt://prod-db:7687", "dev")
     assert (pipeline.settings.max_parallel, pipeline.settings.fail_fast) == (16, False)
     assert pipeline.env == {"LOG_LEVEL": "warning", "REGION": "eu"}
-    assert pipeline.hooks == ("company.alerts",)
+    assert pipeline.hooks == ("tests.fixtures",)
     pubmed = pipeline.member("pubmed")
     assert pubmed.timeout == 6 * 3600
     assert pubmed.env == {"PUBMED_SOURCE": "ftp", "PUBMED_MIRROR": "fast"}

@@ -15,7 +15,9 @@ import orecart.spec
 from orecart.spec import load_pipeline, pipeline_schema
 
 HERE = Path(__file__).parent
-NATIVE_EXAMPLES = sorted(p for p in (HERE / "examples").iterdir() if p.stem != "motherlode")
+NATIVE_EXAMPLES = sorted(
+    p for p in (HERE / "examples").iterdir() if p.is_file() and p.stem != "motherlode"
+)
 
 
 @functools.cache

@@ -12,6 +12,7 @@ host folders are rewritten to the container paths.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
@@ -29,15 +30,45 @@ LABEL_RUN = "orecart.run"
 LABEL_MEMBER = "orecart.member"
 LABEL_ATTEMPT = "orecart.attempt"
 LABEL_ROLE = "orecart.role"  # "member" or "sidecar"
+LABEL_SIDECAR = "orecart.sidecar"
+#: the labels that say whose container it is: one attempt of one member (or its sidecar)
+IDENTITY = (LABEL_RUN, LABEL_MEMBER, LABEL_ATTEMPT, LABEL_ROLE, LABEL_SIDECAR)
 ARTIFACTS_DIR = "/orecart/artifacts"
 INPUTS_DIR = "/orecart/inputs"
 _UNSAFE = re.compile(r"[^a-zA-Z0-9_.-]+")
 
 
+_READABLE = 160  # Docker takes longer names; ``docker ps`` columns do not
+
+
 def safe_name(*parts: object) -> str:
-    """A container or network name: ``orecart-`` and the parts, in Docker's alphabet."""
+    """A container or network name: ``orecart-``, the parts in Docker's alphabet, and a
+    hash of the exact parts.
+
+    Docker's alphabet and a length cut make different parts read the same (``x`` and
+    ``x.``, names sharing a long prefix, member ``a-b`` beside member ``a`` with sidecar
+    ``b``): the hash keeps every name its own, so one member never meets another's
+    container under its name.
+    """
+    exact = "\x00".join(str(part) for part in parts)
+    digest = hashlib.sha256(exact.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     text = "-".join(_UNSAFE.sub("-", str(part)).strip("-.") for part in ("orecart", *parts))
-    return text[:200]
+    return f"{text[:_READABLE]}-{digest}"
+
+
+def member_name(run_id: str, member: str, attempt: int) -> str:
+    """The name of the container of one attempt of a member."""
+    return safe_name(run_id, member, attempt)
+
+
+def sidecar_name(run_id: str, member: str, sidecar: str, attempt: int) -> str:
+    return safe_name(run_id, member, "sidecar", sidecar, attempt)
+
+
+def same_owner(found: dict[str, str] | None, wanted: dict[str, str]) -> bool:
+    """Whether a container labelled ``found`` is a leftover of the one ``wanted`` labels."""
+    found = found or {}
+    return all(found.get(key) == wanted.get(key) for key in IDENTITY)
 
 
 def network_name(run_id: str) -> str:
@@ -127,7 +158,7 @@ def member_config(
     assert container is not None, "member_config is for image members"
     config: dict[str, Any] = {
         "image": image,
-        "name": safe_name(task.run_id, task.member.name, task.attempt),
+        "name": member_name(task.run_id, task.member.name, task.attempt),
         "command": _command(container.command),
         "entrypoint": _command(container.entrypoint),
         "environment": container_env(task),
@@ -161,10 +192,10 @@ def sidecar_config(
     endpoint = client.api.create_endpoint_config(aliases=[sidecar.name])
     config: dict[str, Any] = {
         "image": image,
-        "name": safe_name(task.run_id, task.member.name, sidecar.name, task.attempt),
+        "name": sidecar_name(task.run_id, task.member.name, sidecar.name, task.attempt),
         "command": _command(sidecar.command),
         "environment": dict(sidecar.env),
-        "labels": {**labels(task, "sidecar"), "orecart.sidecar": sidecar.name},
+        "labels": {**labels(task, "sidecar"), LABEL_SIDECAR: sidecar.name},
         "network": network,
         "networking_config": {network: endpoint},
         "detach": True,

@@ -57,21 +57,32 @@ class Tracker:
 
 
 def create(client: docker.DockerClient, tracker: Tracker, config: dict[str, Any]) -> str:
-    """Create a tracked container (not started); a leftover of the same name is removed
-    first. Raises ExecutorError("aborted") once the executor is aborted, and the SDK's
-    errors as they come."""
+    """Create a tracked container (not started); a leftover of the same attempt and name is
+    removed first, any other container of that name never. Raises ExecutorError
+    ("aborted") once the executor is aborted, and the SDK's errors as they come."""
     try:
         created = client.containers.create(**config)
     except docker.errors.APIError as exc:
         if exc.status_code != 409:
             raise
-        cleanup.remove(client, config["name"])
+        _remove_leftover(client, config)
         created = client.containers.create(**config)
     container_id = str(created.id)
     if not tracker.add(container_id):
         cleanup.remove(client, container_id)
         raise ExecutorError("aborted")
     return container_id
+
+
+def _remove_leftover(client: docker.DockerClient, config: dict[str, Any]) -> None:
+    name = config["name"]
+    try:
+        found = client.api.inspect_container(name)["Config"]["Labels"]
+    except docker.errors.NotFound:
+        return  # gone meanwhile: creating again will do
+    if not ctr.same_owner(found, config["labels"]):
+        raise ExecutorError(f"a container named {name} exists that is not this member's")
+    cleanup.remove(client, name)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,13 @@ a loader silently pointed at "" is worse than a refused pipeline.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
 from orecart.errors import Location, SpecError
 from orecart.secrets import is_secret_name
@@ -24,6 +25,8 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PARAM = re.compile(r"params\.([A-Za-z0-9_][A-Za-z0-9_.-]*)")
 PARAMS_PREFIX = "params."
 DOTENV = ".env"
+#: deepest nesting of defaults in one reference (``${A:-${B:-...}}``); real files use 2 or 3
+MAX_NESTING = 20
 
 
 class ExpansionError(ValueError):
@@ -64,11 +67,14 @@ class Variables:
 
 
 class _Expansion:
-    """One left-to-right pass over a string (recursing into defaults)."""
+    """One left-to-right pass over a string (recursing into defaults, ``depth`` deep)."""
 
-    def __init__(self, variables: Variables, text: str) -> None:
+    def __init__(self, variables: Variables, text: str, depth: int = 0) -> None:
+        if depth > MAX_NESTING:
+            raise ExpansionError(f"references are nested deeper than {MAX_NESTING} levels")
         self.variables = variables
         self.text = text
+        self.depth = depth
 
     def run(self) -> str:
         text, out, index = self.text, [], 0
@@ -105,7 +111,7 @@ class _Expansion:
             raise ExpansionError(f"bad variable reference '${{{body}}}'")
         if operator is None:
             return self._value(name, None, False), close + 1
-        expanded_default = _Expansion(self.variables, default).run()
+        expanded_default = _Expansion(self.variables, default, self.depth + 1).run()
         return self._value(name, expanded_default, operator == ":-"), close + 1
 
     def _value(self, name: str, default: str | None, empty_is_unset: bool) -> str:
@@ -163,31 +169,26 @@ def _split_reference(body: str) -> tuple[str, str | None, str]:
 def read_dotenv(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
     """The ``.env`` beside the pipeline file, its own ``${VAR}`` references expanded.
 
-    A value may use the environment and the .env entries above it. Missing file: {}.
+    A value may use the environment and the .env entries above it. Missing file: {}. A
+    line that is no ``NAME=VALUE`` (python-dotenv only warns and skips it) is an error.
     """
     path = folder / DOTENV
     if not path.is_file():
         return {}
     try:
-        raw = dotenv_values(path, interpolate=False)
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(f"cannot read {DOTENV}: {exc}", Location(str(path))) from exc
     values: dict[str, str] = {}
-    for key, value in raw.items():
-        if value is None:
+    for binding in parse_stream(io.StringIO(text)):
+        where = Location(str(path), binding.original.line, 1)
+        if binding.error or "\x00" in binding.original.string:
+            raise SpecError("expected NAME=VALUE (or a comment)", where)
+        if binding.key is None or binding.value is None:
             continue
         try:
-            values[key] = Variables(environ, values).expand(value)
+            values[binding.key] = Variables(environ, values).expand(binding.value)
         except ExpansionError as exc:
-            raise SpecError(str(exc), _dotenv_location(path, key), key) from exc
+            column = binding.original.string.find(binding.key) + 1
+            raise SpecError(str(exc), replace(where, column=column), binding.key) from exc
     return values
-
-
-def _dotenv_location(path: Path, key: str) -> Location:
-    """Where ``key`` is set in the .env file (dotenv does not report lines)."""
-    pattern = re.compile(rf"^\s*(export\s+)?{re.escape(key)}\s*=")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for number, line in enumerate(lines, start=1):
-        if pattern.match(line):
-            return Location(str(path), number, line.index(key) + 1)
-    return Location(str(path))

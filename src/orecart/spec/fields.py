@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Any
 
 from orecart.model import PullPolicy, Rerun
+from orecart.spec import names, references
 from orecart.spec.kinds import Kind
 from orecart.spec.scalars import (
     Argv,
@@ -15,18 +16,25 @@ from orecart.spec.scalars import (
     Command,
     Duration,
     Integer,
+    MemorySize,
     Number,
     Text,
     VolumeSpec,
 )
 from orecart.spec.structures import Anything, Field, ListOf, MapOf, Partial, Shaped, Struct
+from orecart.stores import ALIASES, STORES
 
-NAME_PATTERN = r"[A-Za-z0-9_.-]+"
-NAME_HINT = "a valid name (letters, digits, '_', '.', '-')"
+NAME_PATTERN = names.PATTERN
+NAME_HINT = names.HINT
 ENV_KEY = r"[^=\x00]+"
 ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_.]*)?"
 GRAPH_URI = r"(bolt|neo4j)(\+s|\+ssc)?://\S+"
+
+_SCHEMES = "|".join(sorted({*STORES, *ALIASES}))
+STATE_URL = rf"(?:{_SCHEMES})(?:\+[A-Za-z0-9_]+)?://.*"
+STATE_HINT = "a state store URL (sqlite:///PATH or postgresql://USER@HOST/DB)"
+IMAGE = Text(references.REFERENCE, references.HINT)
 
 KIND_KEYS = ("run", "shell", "image")
 
@@ -39,7 +47,7 @@ def _env() -> MapOf:
     return MapOf(Text(scalars=True), ENV_KEY, "an environment variable name")
 
 
-NAME = Text(NAME_PATTERN, NAME_HINT, scalars=True)  # `name: 2021` is a fine member name
+NAME = names.MEMBER_NAME
 
 
 def _names(hint: str = NAME_HINT, pattern: str = NAME_PATTERN) -> ListOf:
@@ -85,7 +93,7 @@ SIDECAR = Struct(
         Field(
             "name", Text(NAME_PATTERN, NAME_HINT), "Sidecar name (its host name).", required=True
         ),
-        Field("image", Text(non_empty=True), "Image of the sidecar.", required=True),
+        Field("image", IMAGE, "Image of the sidecar.", required=True),
         Field("env", _env(), "Environment of the sidecar."),
         Field("command", Command(), "Command of the sidecar."),
     )
@@ -108,7 +116,7 @@ MEMBER = Struct(
         Field("name", NAME, "Unique member name.", required=True),
         Field("run", Argv(), "Command to run: a list of words, or a string split like a shell."),
         Field("shell", Text(non_empty=True), "Command run through /bin/sh -c."),
-        Field("image", Text(non_empty=True), "Container image to run."),
+        Field("image", IMAGE, "Container image to run."),
         Field("cwd", Text(), "Working folder (relative to the pipeline file)."),
         Field("env", _env(), "Environment of this member."),
         Field("needs", _names(), "Members that must succeed before this one."),
@@ -142,11 +150,7 @@ MEMBER = Struct(
         _container_field("user", Text(scalars=True), "User in the container."),
         _container_field("working_dir", Text(), "Working folder in the container."),
         _container_field("cpus", Number(positive=True), "CPU limit."),
-        _container_field(
-            "memory",
-            Text(r"\d+(\.\d+)?[bkmgBKMG]?", "a memory size like 512m or 2g", scalars=True),
-            "Memory limit.",
-        ),
+        _container_field("memory", MemorySize(), "Memory limit (at least 6m)."),
         _container_field("sidecars", ListOf(SIDECAR, label="name"), "Helper containers."),
         _container_field("registry_auth", REGISTRY_AUTH, "Credentials for a private registry."),
     ),
@@ -169,7 +173,11 @@ SETTINGS = Struct(
     (
         Field("max_parallel", Integer(1),
               "Members running at once (default: the CPU count, at least 4)."),
-        Field("state", Text(non_empty=True), "State store URL (default: SQLite beside the file)."),
+        Field(
+            "state",
+            Text(STATE_URL, STATE_HINT),
+            "State store URL (default: SQLite beside the file).",
+        ),
         Field("fail_fast", Boolean(), "Cancel everything on the first failure."),
         Field("network_mode", Text(non_empty=True), "Default network mode of containers."),
         Field("pull", Choice(_values(PullPolicy)), "Default pull policy of containers."),

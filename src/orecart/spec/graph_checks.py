@@ -1,4 +1,5 @@
-"""Checks across members: unique names, needs that exist, declared pools, no cycles.
+"""Checks across members: unique and distinct names, needs that exist, declared pools, no
+cycles.
 
 All linear in the number of members and needs; the nearest-name hint runs only once an
 error is certain. The cycle search is iterative, so a 10,000-long chain cannot overflow
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from orecart.errors import CycleError
 from orecart.model import Member
 from orecart.spec.loader import Node
+from orecart.spec.names import check_distinct
 from orecart.spec.suggest import did_you_mean
 
 
@@ -25,10 +27,19 @@ class Placed:
     path: str
     needs_key: str = "needs"  # Motherlode files call them dependencies
 
+    @property
+    def name(self) -> str:
+        return self.member.name
+
+    @property
+    def name_node(self) -> Node:
+        return self.node.get("name") or self.node
+
 
 def check_members(placed: Sequence[Placed], pools: Mapping[str, int]) -> None:
     """Raise SpecError (or CycleError) for the first problem among the members."""
     by_name = _unique(placed)
+    check_distinct(placed)
     for entry in placed:
         _check_needs(entry, by_name)
         _check_pool(entry, pools)

@@ -34,9 +34,12 @@ class Ctx:
         if self.variables is None:
             return text
         try:
-            return self.variables.expand(text)
+            expanded = self.variables.expand(text)
         except ExpansionError as exc:
             raise node.error(path, str(exc)) from exc
+        if "\x00" in expanded:  # from a parameter: no argv, env or path can hold one
+            raise node.error(path, "the expanded value holds a NUL character")
+        return expanded
 
     def reference(self, node: Node, path: str) -> str | None:
         """The expansion of a string scalar that holds a reference; None for any other."""

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +28,22 @@ _FLOAT = "tag:yaml.org,2002:float"
 _BOOL = "tag:yaml.org,2002:bool"
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
+_STR = "tag:yaml.org,2002:str"
 _PLAIN_TAGS = frozenset(
-    {"tag:yaml.org,2002:str", "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
+    {_STR, "tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:binary"}
 )
 _MAP = "tag:yaml.org,2002:map"
 _SEQ = "tag:yaml.org,2002:seq"
 _CONSTRUCT = SafeConstructor()
+_TYPED = {
+    _INT: _CONSTRUCT.construct_yaml_int,
+    _FLOAT: _CONSTRUCT.construct_yaml_float,
+    _BOOL: _CONSTRUCT.construct_yaml_bool,
+}
+#: deepest nesting of mappings and lists a pipeline file may have (a real one needs ~6)
+MAX_DEPTH = 100
+#: values any file may hold once aliases are expanded; larger files may hold one per byte
+MIN_VALUES = 100_000
 _EXPONENT = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?[eE][-+]?[0-9]+")
 
 
@@ -92,15 +102,31 @@ def read_document(path: Path) -> Node:
     source = str(path)
     text = _read_text(path, source)
     with paused_gc():
+        loader = _Loader(text)
         try:
-            root = yaml.compose(text, Loader=_Loader)
+            root = _Composer(loader, source, _alias_budget(text)).document()
         except yaml.MarkedYAMLError as exc:
             raise _syntax_error(exc, source) from exc
+        except yaml.reader.ReaderError as exc:
+            where = _byte_location(text.encode("utf-8"), exc.position, source)
+            raise SpecError(f"invalid YAML: {exc.reason}", where) from exc
         except yaml.YAMLError as exc:
             raise SpecError(f"invalid YAML: {exc}", Location(source)) from exc
+        finally:
+            loader.dispose()
         if root is None:
             raise SpecError("the file holds no pipeline (it is empty)", Location(source, 1, 1))
-        return _Converter(source).convert(root)
+        return root
+
+
+def _alias_budget(text: str) -> int:
+    """How many values the document may hold once aliases are expanded.
+
+    Aliases share one subtree, but everything after reading walks the expanded tree, so a
+    "billion laughs" file of 300 bytes would cost minutes and gigabytes. The budget grows
+    with the file (a value per byte) above a floor no real pipeline comes near.
+    """
+    return MIN_VALUES + len(text)
 
 
 @contextmanager
@@ -129,9 +155,15 @@ def _read_text(path: Path, source: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise SpecError(
-            f"the pipeline file is not UTF-8 text (byte {exc.start})", Location(source)
-        ) from exc
+        where = _byte_location(data, exc.start, source)
+        raise SpecError("the pipeline file is not UTF-8 text", where) from exc
+
+
+def _byte_location(data: bytes, offset: int, source: str) -> Location:
+    """The line and column (in characters) of byte ``offset`` of ``data``."""
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    column = len(data[line_start:offset].decode("utf-8", errors="replace")) + 1
+    return Location(source, data.count(b"\n", 0, offset) + 1, column)
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, source: str) -> SpecError:
@@ -143,91 +175,205 @@ def _syntax_error(exc: yaml.MarkedYAMLError, source: str) -> SpecError:
     return SpecError(f"invalid YAML: {message}", Location(source, line, column))
 
 
-class _Converter:
-    """Turns composed yaml nodes into located ``Node``s, once per yaml node."""
+@dataclass(slots=True, eq=False)
+class _Open:
+    """A collection being composed: its node, anchor, expanded size and pending key."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self._active: set[int] = set()  # nodes being converted: an alias to one is a cycle
+    node: Node
+    anchor: str | None
+    is_map: bool = False
+    wants_key: bool = False  # a mapping whose next scalar is a key
+    size: int = 1
+    key: Node | None = None
+    merge: bool = False
+    merged: list[Node] = field(default_factory=list)
 
-    def convert(self, node: yaml.Node) -> Node:
-        if isinstance(node, yaml.ScalarNode):
-            return self._scalar(node)
-        if id(node) in self._active:  # only collections can contain themselves
-            raise self._at(node).error("", "an alias refers to a node that contains it")
-        self._active.add(id(node))
-        try:
-            if isinstance(node, yaml.MappingNode):
-                return self._mapping(node)
-            assert isinstance(node, yaml.SequenceNode)
-            return self._sequence(node)
-        finally:
-            self._active.discard(id(node))
 
-    def _at(self, node: yaml.Node, value: Any = None, raw: str = "") -> Node:
-        mark = node.start_mark
+class _Composer:
+    """Composes located ``Node``s straight from the parser's events, without recursion.
+
+    PyYAML's composer recurses once per nesting level (its C version crashes the process
+    on a file of ``[`` characters), so the tree is built here with an explicit stack,
+    refusing more than ``MAX_DEPTH`` levels. An alias shares the anchored node (nothing is
+    copied), and counts with its expanded size toward ``budget``. Events are typed ``Any``:
+    the parser's always carry marks, which the stubs say may be missing.
+
+        document -> _event (each) -> _scalar / _alias / _open / _close -> _place -> _add
+    """
+
+    def __init__(self, loader: Any, source: str, budget: int) -> None:
+        self.loader, self.source, self.budget = loader, source, budget
+        self.stack: list[_Open] = []
+        self.anchors: dict[str, tuple[Node, int]] = {}  # finished nodes and their sizes
+        self.defined: dict[str, int] = {}  # every anchor set so far, and its line
+        self.root: Node | None = None
+
+    def document(self) -> Node | None:
+        """The single document of the stream; None for an empty stream."""
+        get = self.loader.get_event
+        get()  # stream start
+        event = get()
+        if isinstance(event, yaml.StreamEndEvent):
+            return None
+        handlers: dict[type, Callable[[Any], None]] = {
+            yaml.ScalarEvent: self._scalar,
+            yaml.AliasEvent: self._alias,
+            yaml.SequenceStartEvent: self._open,
+            yaml.MappingStartEvent: self._open,
+            yaml.SequenceEndEvent: self._close,
+            yaml.MappingEndEvent: self._close,
+        }
+        event = get()  # the document's start is behind us
+        while not isinstance(event, yaml.DocumentEndEvent):
+            handlers[type(event)](event)
+            event = get()
+        event = get()
+        if not isinstance(event, yaml.StreamEndEvent):
+            raise self._at(event).error("", "the file holds more than one YAML document")
+        return self.root
+
+    def _at(self, event: Any, value: Any = None, raw: str = "") -> Node:
+        mark = event.start_mark
         return Node(value, mark.line + 1, mark.column + 1, self.source, raw)
 
-    def _scalar(self, node: yaml.ScalarNode) -> Node:
-        located = self._at(node, raw=node.value)
-        tag = node.tag
-        if tag == _INT:
-            located.value = _CONSTRUCT.construct_yaml_int(node)
-        elif tag == _FLOAT:
-            located.value = _CONSTRUCT.construct_yaml_float(node)
-        elif tag == _BOOL:
-            located.value = _CONSTRUCT.construct_yaml_bool(node)
+    def _define(self, event: Any) -> None:
+        """Note where an anchor is set: a second one of the same name is an error, as in
+        PyYAML (an alias after both would be ambiguous to a reader)."""
+        first = self.defined.setdefault(event.anchor, event.start_mark.line + 1)
+        if first != event.start_mark.line + 1 or event.anchor in self.anchors:
+            message = f"duplicate anchor {event.anchor!r} (first at line {first})"
+            raise self._at(event).error("", message)
+
+    def _scalar(self, event: Any) -> None:
+        if event.anchor is not None:
+            self._define(event)
+        text: str = event.value
+        if "\x00" in text:
+            raise self._at(event).error("", "NUL characters are not allowed")
+        top = self.stack[-1] if self.stack else None
+        if top is not None and top.wants_key:
+            top.key, top.wants_key = self._at(event, text, text), False
+            top.merge = text == "<<" and self._tag(event, yaml.ScalarNode) == _MERGE
+            if event.anchor is not None:
+                self.anchors[event.anchor] = (self._value(event), 1)
+            return
+        self._place(self._value(event), 1, event.anchor, event)
+
+    def _value(self, event: Any) -> Node:
+        located = self._at(event, raw=event.value)
+        tag = self._tag(event, yaml.ScalarNode)
+        if tag in _TYPED:
+            located.value = _TYPED[tag](yaml.ScalarNode(tag, event.value))
         elif tag == _NULL:
             located.value = None
-        elif not node.style and _EXPONENT.fullmatch(node.value):
-            located.value = float(node.value)  # YAML 1.1 misses JSON's 1e3; 1.2 has it
+        elif not event.style and _EXPONENT.fullmatch(event.value):
+            located.value = float(event.value)  # YAML 1.1 misses JSON's 1e3; 1.2 has it
         elif tag in _PLAIN_TAGS:
-            located.value = node.value
+            located.value = event.value
         else:
             raise located.error("", f"unsupported YAML tag {tag!r}")
         return located
 
-    def _sequence(self, node: yaml.SequenceNode) -> Node:
-        self._check_tag(node, _SEQ)
-        return self._at(node, [self.convert(item) for item in node.value])
+    def _tag(self, event: Any, kind: type[yaml.Node]) -> str:
+        tag: str | None = event.tag
+        if tag is None and kind is yaml.ScalarNode and not event.implicit[0]:
+            return _STR  # quoted: what resolve would say, without asking it
+        if tag is None or tag == "!":
+            value = event.value if kind is yaml.ScalarNode else None
+            resolved: str = self.loader.resolve(kind, value, event.implicit)
+            return resolved
+        return tag
 
-    def _mapping(self, node: yaml.MappingNode) -> Node:
-        self._check_tag(node, _MAP)
-        located = self._at(node, {})
-        located.keys = {}
-        merged: list[Node] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                merged.extend(self._merge_sources(value_node))
-                continue
-            self._add_entry(located, key_node, self.convert(value_node))
-        for source in merged:  # explicit keys win over `<<:` merged ones, as in YAML
-            for key, value in source.value.items():
-                if key not in located.value:
-                    located.value[key] = value
-                    located.keys[key] = source.key_node(key)
-        return located
+    def _alias(self, event: Any) -> None:
+        found = self.anchors.get(event.anchor)
+        if found is None:
+            if any(entry.anchor == event.anchor for entry in self.stack):
+                raise self._at(event).error("", "an alias refers to a node that contains it")
+            raise self._at(event).error("", f"undefined alias {event.anchor!r}")
+        node, size = found
+        top = self.stack[-1] if self.stack else None
+        if top is not None and top.wants_key:
+            if not node.is_scalar:
+                raise self._at(event).error("", "mapping keys must be plain scalars")
+            top.key = Node(node.raw, node.line, node.column, self.source, node.raw)
+            top.wants_key = False
+            return
+        self._add(node, size, event)
 
-    def _add_entry(self, mapping: Node, key_node: yaml.Node, value: Node) -> None:
-        key = self._at(key_node)
-        if not isinstance(key_node, yaml.ScalarNode):
-            raise key.error("", "mapping keys must be plain scalars")
-        name = key.raw = key.value = key_node.value
-        assert mapping.keys is not None
+    def _open(self, event: Any) -> None:
+        is_map = isinstance(event, yaml.MappingStartEvent)
+        if event.anchor is not None:
+            self._define(event)
+        top = self.stack[-1] if self.stack else None
+        if top is not None and top.wants_key:
+            raise self._at(event).error("", "mapping keys must be plain scalars")
+        if len(self.stack) >= MAX_DEPTH:
+            raise self._at(event).error("", f"values are nested deeper than {MAX_DEPTH} levels")
+        kind, expected = (yaml.MappingNode, _MAP) if is_map else (yaml.SequenceNode, _SEQ)
+        tag = self._tag(event, kind)
+        located = self._at(event, {} if is_map else [])
+        if tag != expected:
+            raise located.error("", f"unsupported YAML tag {tag!r}")
+        if is_map:
+            located.keys = {}
+        self.stack.append(_Open(located, event.anchor, is_map, wants_key=is_map))
+
+    def _close(self, event: Any) -> None:
+        done = self.stack.pop()
+        if done.merged:
+            _apply_merges(done.node, done.merged)
+        self._place(done.node, done.size, done.anchor, event)
+
+    def _place(self, node: Node, size: int, anchor: str | None, event: Any) -> None:
+        if anchor is not None:
+            self.anchors[anchor] = (node, size)
+        if self.stack:
+            self._add(node, size, event)
+        else:
+            self.root = node
+
+    def _add(self, node: Node, size: int, event: Any) -> None:
+        top = self.stack[-1]
+        top.size += size
+        if top.size > self.budget:
+            raise self._at(event).error(
+                "", f"aliases expand the document past {self.budget} values"
+            )
+        if not top.is_map:
+            top.node.value.append(node)
+            return
+        if top.merge:
+            top.merged.extend(_merge_sources(node))
+            top.key, top.merge = None, False
+        else:
+            self._entry(top, node)
+        top.wants_key = True
+
+    def _entry(self, top: _Open, value: Node) -> None:
+        key, mapping = top.key, top.node
+        assert key is not None and mapping.keys is not None
+        top.key = None
+        name: str = key.value
         first = mapping.keys.get(name)
         if first is not None:
             raise key.error("", f"duplicate key {name!r} (first at line {first.line})")
         mapping.keys[name] = key
         mapping.value[name] = value
 
-    def _merge_sources(self, node: yaml.Node) -> list[Node]:
-        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
-        sources = [self.convert(item) for item in items]
-        for source in sources:
-            if not source.is_map:
-                raise source.error("", "'<<' merges only mappings")
-        return sources
 
-    def _check_tag(self, node: yaml.Node, expected: str) -> None:
-        if node.tag != expected:
-            raise self._at(node).error("", f"unsupported YAML tag {node.tag!r}")
+def _merge_sources(node: Node) -> list[Node]:
+    sources: list[Node] = node.value if node.is_seq else [node]
+    for source in sources:
+        if not source.is_map:
+            raise source.error("", "'<<' merges only mappings")
+    return sources
+
+
+def _apply_merges(mapping: Node, merged: list[Node]) -> None:
+    """Explicit keys win over ``<<:`` merged ones, and earlier sources over later, as in YAML."""
+    assert mapping.keys is not None
+    for source in merged:
+        for key, value in source.value.items():
+            if key not in mapping.value:
+                mapping.value[key] = value
+                mapping.keys[key] = source.key_node(key)

@@ -51,6 +51,7 @@ from orecart.model import (
     Settings,
     Sidecar,
 )
+from orecart.spec import references
 from orecart.spec.expand import DOTENV, Variables
 from orecart.spec.fields import GRAPH_URI, NAME, NAME_HINT, NAME_PATTERN, ROOT, VOLUMES
 from orecart.spec.graph_checks import Placed, check_members
@@ -66,8 +67,8 @@ _NEO4J_HINT = 'expected a JSON object like {"host": ..., "user": ..., "password"
 
 _ENV_MAP = MapOf(Text(scalars=True), r"[^=\x00]+", "an environment variable name")
 _IMAGE = (
-    Field("image_repo", Text(non_empty=True), "Image repository.", required=True),
-    Field("tag", Text(non_empty=True, scalars=True), "Image tag (default latest)."),
+    Field("image_repo", Text(references.NAME, references.NAME_HINT), "Image.", required=True),
+    Field("tag", Text(references.TAG, references.TAG_HINT, scalars=True), "Tag (default latest)."),
 )
 
 SIDECAR_ITEM = Struct(

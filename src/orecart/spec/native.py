@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orecart.hooks import findable
 from orecart.model import (
     Backup,
     Check,
@@ -59,6 +60,7 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
     ]
     pools: dict[str, int] = data.get("pools", {})
     check_members(placed, pools)
+    _check_hooks(profiled.root.get("hooks"), data.get("hooks", ()), origin.source.parent)
     return Pipeline(
         name=data.get("pipeline") or origin.source.stem,
         source=origin.source,
@@ -77,6 +79,18 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
         excluded=profiled.excluded,
         params=dict(origin.params),
     )
+
+
+def _check_hooks(node: Node | None, paths: Iterable[str], folder: Path) -> None:
+    """Every hook module can be found (beside the file or installed), as runs will look."""
+    for index, path in enumerate(paths):
+        if not findable(path, folder):
+            assert node is not None
+            module = path.partition(":")[0]
+            raise node.value[index].error(
+                f"hooks[{index}]",
+                f"no module {module!r} (not beside the pipeline file, nor installed)",
+            )
 
 
 def _settings(data: Mapping[str, Any]) -> Settings:

@@ -35,6 +35,7 @@ def apply_profile(root: Node, name: str | None, ctx: Ctx) -> Profiled:
     profiles = root.get(PROFILES)
     if profiles is not None and profiles.value is not None:
         ROOT.by_name[PROFILES].kind.check(profiles, PROFILES, Ctx(None, partial=True))
+        _check_member_names(root, profiles)
     base = _without(root, PROFILES)
     if not name:
         return Profiled(base)
@@ -70,6 +71,27 @@ def _select(root: Node, profiles: Node | None, name: str) -> Node:
     where = root.key_node(PROFILES) if profiles is not None else root
     listed = f"known profiles: {one_of(known)}" if known else "the file defines no profiles"
     raise where.error(PROFILES, f"unknown profile {name!r}{did_you_mean(name, known)} ({listed})")
+
+
+def _check_member_names(root: Node, profiles: Node) -> None:
+    """Every profile names only members the file has, the chosen profile or not."""
+    members = root.get("members")
+    known = _member_index(members) if members is not None and members.is_seq else {}
+    for profile, overlay in profiles.value.items():
+        path = f"{PROFILES}.{profile}"
+        overlays = overlay.get("members")
+        if overlays is not None and overlays.is_map:
+            _known(known, [overlays.key_node(key) for key in overlays.value], f"{path}.members")
+        exclude = overlay.get("exclude")
+        if exclude is not None and exclude.value is not None:
+            _known(known, exclude.value if exclude.is_seq else [exclude], f"{path}.exclude")
+
+
+def _known(known: dict[str, int], nodes: list[Node], path: str) -> None:
+    for node in nodes:
+        name = node.raw
+        if name not in known and "$" not in name:  # a reference is judged once expanded
+            raise node.error(path, f"no member named {name!r}{did_you_mean(name, known)}")
 
 
 def _without(node: Node, *names: str) -> Node:

@@ -283,3 +283,27 @@ class VolumeSpec(Kind):
 
     def schema(self, partial: bool = False) -> dict[str, Any]:
         return with_variables({"type": "string", "pattern": f"^(?:{self.PATTERN})$"})
+
+
+_MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+MEMORY_PATTERN = r"(\d+(?:\.\d+)?)([bkmgBKMG]?)"
+MIN_MEMORY = 6 * 1024**2  # Docker refuses smaller limits, and 0 (or 0.5) means none
+
+
+@dataclass(frozen=True)
+class MemorySize(Text):
+    """A container memory limit in Docker's units (``512m``, ``2g``), at least 6m."""
+
+    pattern: str | None = MEMORY_PATTERN
+    hint: str = "a memory size like 512m or 2g"
+    scalars: bool = True
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> str:
+        text = super().check(node, path, ctx)
+        match = re.fullmatch(MEMORY_PATTERN, text)
+        if match is None:
+            return text  # a reference, judged once it is expanded
+        size = int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
+        if size < MIN_MEMORY:
+            raise node.error(path, f"must be at least 6m (Docker's smallest limit), got {text!r}")
+        return text

@@ -1,0 +1,54 @@
+"""`orecart validate` on hostile files: one line naming file:line:col, exit code 2, no
+traceback and no crash, however the file was made to hurt."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from tests.cli.conftest import Cli
+
+CORPUS = Path(__file__).parent.parent / "spec" / "malformed"
+
+
+def _refused(cli: Cli, where: str) -> str:
+    done = cli("validate", "pipeline.yaml", timeout=30)
+    assert done.code == 2, (done.code, done.err)
+    assert "Traceback" not in done.err and done.err.count("\n") == 1, done.err
+    assert f"pipeline.yaml:{where}" in done.err, done.err
+    return done.err
+
+
+@pytest.mark.parametrize(
+    ("name", "where"),
+    [("billion_laughs.yaml", "6:13"), ("not_utf8.yaml", "3:14"), ("name_dotdot.yaml", "2:11")],
+)
+def test_hostile_corpus_files_exit_2_with_their_location(
+    cli: Cli, name: str, where: str
+) -> None:
+    shutil.copy(CORPUS / name, cli.folder / "pipeline.yaml")
+    _refused(cli, where)
+
+
+def test_a_hundred_thousand_brackets_are_refused_not_a_crash(cli: Cli) -> None:
+    """PyYAML's C composer recursed once per level and the process died (SIGSEGV)."""
+    cli.write("members: " + "[" * 100_000 + "]" * 100_000 + "\n")
+    assert "nested deeper than 100 levels" in _refused(cli, "1:")
+
+
+def test_a_malformed_dotenv_line_is_an_error_with_its_line(cli: Cli) -> None:
+    """python-dotenv only warned and skipped the line, so the variable was silently unset."""
+    cli.write("members:\n  - {name: a, run: 'echo ${TOKEN:-none}'}\n")
+    (cli.folder / ".env").write_text("A=1\nTOKEN 'oops'\n")
+    done = cli("validate", "pipeline.yaml", timeout=30)
+    assert done.code == 2 and ".env:2:1: expected NAME=VALUE" in done.err, done.err
+
+
+def test_a_hook_module_beside_the_file_validates_and_a_missing_one_does_not(cli: Cli) -> None:
+    (cli.folder / "myhooks.py").write_text("")
+    cli.write("hooks: [myhooks]\nmembers:\n  - {name: a, run: 'true'}\n")
+    done = cli("validate", "pipeline.yaml", timeout=30)
+    assert done.code == 0, done.err
+    cli.write("hooks: [myhooks, myhookz]\nmembers:\n  - {name: a, run: 'true'}\n")
+    assert "hooks[1]: no module 'myhookz'" in _refused(cli, "1:18")

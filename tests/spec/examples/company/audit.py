@@ -1,0 +1,1 @@
+"""An (empty) hook module everything.yaml names."""

@@ -1,0 +1,1 @@
+"""A hook package beside everything.yaml."""
