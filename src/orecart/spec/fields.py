@@ -212,7 +212,7 @@ PROFILE = Struct(
         *_SHARED,
         Field(
             "members",
-            MapOf(MEMBER, NAME_PATTERN, NAME_HINT),
+            MapOf(MEMBER, NAME_PATTERN, NAME_HINT, expand=False),
             "Overlays merged into members, by name.",
         ),
         Field("exclude", _names(), "Members left out of the run."),
@@ -225,7 +225,7 @@ ROOT = Struct(
         *_SHARED,
         Field(
             "profiles",
-            MapOf(Partial(PROFILE), NAME_PATTERN, NAME_HINT),
+            MapOf(Partial(PROFILE), NAME_PATTERN, NAME_HINT, expand=False),
             "Named overlays (--profile NAME).",
         ),
         Field("members", ListOf(MEMBER, min_items=1, label="name"), "The loaders.", required=True),
