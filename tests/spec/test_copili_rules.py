@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from orecart.errors import SpecError
-from orecart.model import Volume
+from orecart.model import Handover, Volume
 from orecart.spec import load_pipeline
 from tests.spec.conftest import Write
 
@@ -99,3 +99,52 @@ def test_native_files_keep_their_own_escape(write: Write) -> None:
     path = write("env: {A: '$${HOME}', B: 'a\\b'}\nmembers: [{name: a, run: 'true'}]\n")
     env = load_pipeline(path, environ={"HOME": "/h"}).env
     assert env == {"A": "${HOME}", "B": "a\\b"}
+
+
+ITEM = "Pipeline:\n  - name: a\n    image_repo: x\n    env_vars: {OWN: own, GC_NEO4J_USER: mine}\n"
+
+
+def test_motherlode_settings_reach_every_container(write: Write) -> None:
+    """Motherlode's compose file: CONFIGS_NEO4J, CONFIGS_GLOBAL_PIPELINE_ENV_VARS (a Python
+    literal, quoted as .env files write it) and CONFIGS_DOCKER_NETWORK_MODE."""
+    environ = {
+        "CONFIGS_NEO4J": "{'host':'db.example.org','password':'pw-1','user':'neo4j'}",
+        "NEO4J": '{"host": "ignored"}',
+        "CONFIGS_GLOBAL_PIPELINE_ENV_VARS": "\"{'GC_NEO4J_URL':'db.example.org',"
+        "'GC_NEO4J_USER':'neo4j','GC_NEO4J_PASSWORD':'pw-1','DEBUG':True}\"",
+        "CONFIGS_DOCKER_NETWORK_MODE": "host",
+    }
+    pipeline = load_pipeline(write(ITEM), environ=environ)
+    member = pipeline.members[0]
+    assert pipeline.graph is not None and pipeline.graph.uri == "bolt://db.example.org:7687"
+    assert pipeline.graph.password == "pw-1"
+    assert member.env == {  # the container's own env_vars win, as copili merged them
+        "GC_NEO4J_URL": "db.example.org",
+        "GC_NEO4J_USER": "mine",
+        "GC_NEO4J_PASSWORD": "pw-1",
+        "DEBUG": "True",  # as docker-py writes a Python True
+        "OWN": "own",
+    }
+    assert member.container is not None and member.container.network_mode == "host"
+    assert member.handover is Handover.MOTHERLODE
+    assert {"NEO4J", "CONFIGS_NEO4J", "GC_NEO4J_PASSWORD"} <= member.secrets
+
+
+def test_a_broken_global_variables_setting_names_it(write: Write) -> None:
+    environ = {"CONFIGS_GLOBAL_PIPELINE_ENV_VARS": "GC_NEO4J_URL=db"}
+    with pytest.raises(SpecError, match=r"\$CONFIGS_GLOBAL_PIPELINE_ENV_VARS: .*JSON object"):
+        load_pipeline(write(ITEM), environ=environ)
+
+
+def test_handover_motherlode_in_settings_and_on_a_member(write: Write) -> None:
+    path = write(
+        """
+        settings: {handover: motherlode}
+        members:
+          - {name: a, run: 'true'}
+          - {name: b, run: 'true', handover: orecart}
+        """
+    )
+    a, b = load_pipeline(path, environ={}).members
+    assert (a.handover, b.handover) == (Handover.MOTHERLODE, Handover.ORECART)
+    assert {"NEO4J", "CONFIGS_NEO4J"} <= a.secrets and "NEO4J" not in b.secrets
