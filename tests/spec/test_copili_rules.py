@@ -148,3 +148,8 @@ def test_handover_motherlode_in_settings_and_on_a_member(write: Write) -> None:
     a, b = load_pipeline(path, environ={}).members
     assert (a.handover, b.handover) == (Handover.MOTHERLODE, Handover.ORECART)
     assert {"NEO4J", "CONFIGS_NEO4J"} <= a.secrets and "NEO4J" not in b.secrets
+
+
+def test_motherlode_env_values_are_written_as_docker_py_wrote_them(write: Write) -> None:
+    path = write("P:\n  - name: a\n    image_repo: x\n    env_vars: {A: true, B: 1.10, C: 12}\n")
+    assert load_pipeline(path, environ={}).members[0].env == {"A": "True", "B": "1.1", "C": "12"}

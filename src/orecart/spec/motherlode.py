@@ -85,7 +85,19 @@ NETWORK_MODE = CONFIGS_PREFIX + "DOCKER_NETWORK_MODE"
 _NEO4J_HINT = 'expected a JSON object like {"host": ..., "user": ..., "password": ...}'
 _GLOBAL_HINT = 'expected a JSON object of variables like {"GC_NEO4J_USER": "neo4j"}'
 
-_ENV_MAP = MapOf(Text(scalars=True), r"[^=\x00]+", "an environment variable name")
+@dataclass(frozen=True)
+class _DockerValue(Text):
+    """An env or label value as copili handed it to docker-py, which writes ``str(value)``
+    of what YAML read: ``true`` reaches the container as ``True``, ``1.10`` as ``1.1``."""
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> str:
+        if node.is_scalar and node.value is not None and not isinstance(node.value, str):
+            return str(node.value)
+        return super().check(node, path, ctx)
+
+
+_VALUE = _DockerValue(scalars=True)
+_ENV_MAP = MapOf(_VALUE, r"[^=\x00]+", "an environment variable name")
 _IMAGE = (
     Field("image_repo", Text(non_empty=True), "Image repository.", required=True),
     Field("tag", Text(non_empty=True, scalars=True), "Image tag (default latest)."),
@@ -125,7 +137,7 @@ ITEM = Struct(
         Field("volumes", VOLUMES, "Volumes: {host: {bind, mode}}."),
         Field("command", Command(), "Container command."),
         Field("sidecars", ListOf(SIDECAR_ITEM, label="name"), "Helper containers."),
-        Field("labels", MapOf(Text(scalars=True)), "Container labels."),
+        Field("labels", MapOf(_VALUE), "Container labels."),
         Field("force_rerun", Boolean(), "Run even when it ran before."),
     )
 )
