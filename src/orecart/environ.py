@@ -2,8 +2,9 @@
 
 Order of precedence, lowest first: the pipeline ``env`` (less the member's
 ``exclude_env``), the graph handover (``NEO4J_*``), the member's own ``env``, then orecart's
-``ORECART_*`` variables, which a member cannot override. Motherlode-format pipelines also
-get a ``CONFIGS_<NAME>`` copy of every variable, as copili hands them to its loaders.
+``ORECART_*`` variables, which a member cannot override. Members with Motherlode's handover
+(every member of a Motherlode-format pipeline, and ``handover: motherlode``) also get a
+``CONFIGS_<NAME>`` copy of every variable, as copili hands them to its loaders.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from orecart.model import Format, Member, Pipeline
+from orecart.model import Handover, Member, Pipeline
 
 _NOT_NAME = re.compile(r"[^A-Za-z0-9]+")
 
@@ -36,7 +37,7 @@ def member_env(
     env = {k: v for k, v in pipeline.env.items() if k not in member.exclude_env}
     env.update(graph_env or {})
     env.update(member.env)
-    if pipeline.format is Format.MOTHERLODE:
+    if member.handover is Handover.MOTHERLODE:
         copies = {f"CONFIGS_{k}": v for k, v in env.items() if not k.startswith("CONFIGS_")}
         env.update(copies)
     env.update(

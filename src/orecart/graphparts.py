@@ -14,7 +14,7 @@ from typing import Any
 
 from orecart.events import EventSink
 from orecart.guards import MemberGuard
-from orecart.model import Pipeline
+from orecart.model import Handover, Pipeline
 
 
 @dataclass
@@ -23,7 +23,7 @@ class GraphParts:
     conn: Any = None  # orecart.graph.connect.GraphConnection
     sinks: list[EventSink] = field(default_factory=list)
     guards: list[MemberGuard] = field(default_factory=list)
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[Handover, dict[str, str]] = field(default_factory=dict)  # secrets: never stored
     errors: list[str] = field(default_factory=list)
 
     @classmethod
@@ -40,7 +40,8 @@ class GraphParts:
         # records everything, and the next run judges the graph by what it holds
         parts.sinks.append(GraphRunLog(conn, pipeline, on_error=parts._note))
         parts.guards.append(GraphGuard(conn, pipeline))
-        parts.env = graph_env(pipeline.graph, pipeline.format)
+        handovers = {member.handover for member in pipeline.members}
+        parts.env = {handover: graph_env(pipeline.graph, handover) for handover in handovers}
         return parts
 
     def _note(self, error: Exception) -> None:

@@ -88,6 +88,15 @@ class Format(StrEnum):
 LONGEST_BACKOFF = 86_400.0
 
 
+class Handover(StrEnum):
+    """What a member is told about the graph: ``orecart`` gives the ``NEO4J_*`` variables;
+    ``motherlode`` adds Motherlode's ``NEO4J`` JSON and a ``CONFIGS_`` copy of every variable,
+    as a Motherlode/copili file's members get them."""
+
+    ORECART = "orecart"
+    MOTHERLODE = "motherlode"
+
+
 @dataclass(frozen=True)
 class Retry:
     """How often a failed or errored member run is tried again, and how long to wait."""
@@ -190,6 +199,7 @@ class Member:
     complete_when: str | None = None  # Cypher returning one boolean
     checks: tuple[Check, ...] = ()
     snapshot: bool = False  # take graph counts before and after
+    handover: Handover = Handover.ORECART  # the variables it gets to reach the graph
     line: int = 0  # where the member starts in its file, for messages
 
     @property
@@ -226,6 +236,7 @@ class Settings:
     fail_fast: bool = False
     network_mode: str | None = None  # default for container members
     pull: PullPolicy = PullPolicy.ALWAYS  # default for container members
+    handover: Handover = Handover.ORECART  # default for members
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from enum import StrEnum
 from typing import Any
 
 from orecart.errors import CycleError, SelectionError
-from orecart.model import Member, MemberRun, MemberStatus, Pipeline, Rerun
+from orecart.model import Format, Handover, Member, MemberRun, MemberStatus, Pipeline, Rerun
 from orecart.secrets import MASK, Redactor, is_secret_name, masked_env
 
 
@@ -165,6 +165,8 @@ def fingerprint(member: Member, pipeline: Pipeline, digest: str | None) -> str:
         "params": dict(sorted(masked_env(pipeline.params, declared).items())),
         "format": str(pipeline.format),
     }
+    if member.handover is Handover.MOTHERLODE and pipeline.format is Format.NATIVE:
+        identity["handover"] = str(member.handover)  # it receives more than before
     text = Redactor(pipeline.secret_values)(json.dumps(identity, sort_keys=True, default=str))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

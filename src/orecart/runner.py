@@ -48,7 +48,7 @@ from orecart.events import (
 )
 from orecart.executors import Executor, Preparing, Result, Task
 from orecart.guards import MemberGuard
-from orecart.model import Attempt, Member, MemberRun, MemberStatus, Run, RunStatus
+from orecart.model import Attempt, Handover, Member, MemberRun, MemberStatus, Run, RunStatus
 from orecart.planner import Decision, Plan, Step
 from orecart.secrets import Redactor
 from orecart.stores import Holder, Locks
@@ -84,7 +84,7 @@ class RunConfig:
     fail_fast: bool = False
     keep: bool = False
     poll: float = 0.25  # longest wait: for a lease held elsewhere, or to see a signal
-    graph_env: Mapping[str, str] = field(default_factory=dict)
+    graph_env: Mapping[Handover, Mapping[str, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

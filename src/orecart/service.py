@@ -29,6 +29,7 @@ from orecart.hooks import HookSink, plugin_manager
 from orecart.model import (
     Attempt,
     Graph,
+    Handover,
     Member,
     MemberRun,
     Pipeline,
@@ -210,7 +211,10 @@ class Service:
         return Outcome(run, store.member_runs(run.id), hooks.errors + graph.errors)
 
     def _config(
-        self, pipeline: Pipeline, options: RunOptions, graph_env: Mapping[str, str]
+        self,
+        pipeline: Pipeline,
+        options: RunOptions,
+        graph_env: Mapping[Handover, Mapping[str, str]],
     ) -> RunConfig:
         settings = pipeline.settings
         return RunConfig(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from orecart.environ import member_env
 from orecart.executors import Task
+from orecart.model import Handover
 from orecart.planner import Decision, Plan, Step
 from orecart.secrets import secret_values
 
@@ -20,7 +21,12 @@ class Tasks:
     """Builds the task of each attempt of one run of ``plan``."""
 
     def __init__(
-        self, plan: Plan, run_id: str, runs_dir: Path, keep: bool, graph_env: Mapping[str, str]
+        self,
+        plan: Plan,
+        run_id: str,
+        runs_dir: Path,
+        keep: bool,
+        graph_env: Mapping[Handover, Mapping[str, str]],
     ) -> None:
         self.plan, self.run_id, self.runs_dir = plan, run_id, runs_dir
         self.keep, self.graph_env = keep, graph_env
@@ -32,7 +38,8 @@ class Tasks:
         artifacts = self.artifacts(member.name)
         artifacts.mkdir(parents=True, exist_ok=True)
         inputs = {need: self._input_folder(need) for need in member.needs}
-        env = member_env(pipeline, member, self.run_id, (artifacts, inputs), self.graph_env)
+        graph_env = self.graph_env.get(member.handover, {})
+        env = member_env(pipeline, member, self.run_id, (artifacts, inputs), graph_env)
         declared = pipeline.secrets | member.secrets
         secrets = (
             secret_values(env, declared)

@@ -33,7 +33,7 @@ from orecart.cli.base import (
     source_of,
     source_opts,
 )
-from orecart.events import Event, MemberStarted
+from orecart.events import Event, EventSink, MemberStarted
 from orecart.lines import PlainProgress
 from orecart.model import PullPolicy, RunStatus
 from orecart.runner import Runner
@@ -42,6 +42,7 @@ from orecart.service import Outcome, RunOptions, Service
 if TYPE_CHECKING:
     from orecart.display import LiveProgress
     from orecart.graph.waiting import Waiting
+    from orecart.logdir import MemberLogDir
 
 RUNS = "Pipelines and runs"
 #: environment variables with which Rich takes stdout for a terminal even when it is not one
@@ -102,14 +103,17 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
               "count, at least 4).")
 @click.option("--keep", is_flag=True, help="Keep failed containers for debugging.")
 @click.option("--quiet", "-q", is_flag=True, help="Hide member output.")
+@click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path),
+              envvar="ORECART_LOG_DIR", metavar="DIR",
+              help="Also append each member's output to DIR/<member>.log, as copili did.")
 @source_opts
 @json_opt
 @guarded
 def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
         only_failed: bool, force: bool, fail_fast: bool | None, max_parallel: int | None,
-        keep: bool, quiet: bool, profile: str | None, param: tuple[str, ...],
-        state: str | None, graph: str | None, wait: float | None, pull: PullPolicy | None,
-        as_json: bool) -> None:
+        keep: bool, quiet: bool, log_dir: Path | None, profile: str | None,
+        param: tuple[str, ...], state: str | None, graph: str | None, wait: float | None,
+        pull: PullPolicy | None, as_json: bool) -> None:
     """Run the pipeline: members in dependency order, in parallel where they can be."""
     source = source_of(file, profile, param, state, graph, pull, wait)
     options = RunOptions(selection_of(only, start, skip, only_failed, force), max_parallel,
@@ -124,9 +128,13 @@ def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[s
             if live is not None:
                 live.planned(runner.plan)
 
-        sinks = [sink] if live is not None or as_json else [sink, _TableImport()]
-        outcome = Service(on_wait=waiting_notice).run(source, options, sinks, on_start=started)
+        sinks: list[EventSink] = [sink] if live is not None or as_json else [sink, _TableImport()]
+        logs = _log_dir(log_dir)
+        outcome = Service(on_wait=waiting_notice).run(source, options, [*sinks, *logs],
+                                                      on_start=started)
     _report_run(outcome, as_json, table=live is None)
+    for note in (error for log in logs for error in log.errors):
+        err().print(f"warning: {note}", markup=False)
     raise click.exceptions.Exit(_run_exit(outcome))
 
 
@@ -137,6 +145,20 @@ def waiting_notice(report: Waiting) -> None:
     text = "".join(c for c in " ".join(report.message.split()) if c.isprintable())
     sys.stderr.write(f"{text}\n")
     sys.stderr.flush()
+
+
+def _log_dir(folder: Path | None) -> list[MemberLogDir]:
+    """The copili-style member log sink of ``--log-dir``, its folder made; none without."""
+    if folder is None:
+        return []
+    from orecart.logdir import MemberLogDir
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.BadParameter(f"cannot make {folder}: {exc.strerror or exc}",
+                                 param_hint="'--log-dir'") from exc
+    return [MemberLogDir(folder)]
 
 
 def _terminal() -> bool:

@@ -4,7 +4,8 @@ Every member of a pipeline with a graph gets ``NEO4J_URI``, ``NEO4J_USERNAME``,
 ``NEO4J_PASSWORD`` and ``NEO4J_DATABASE`` (when a database is set): the names the Neo4j
 drivers, cypher-shell and most loaders read.
 
-Members of Motherlode/copili pipelines get, in addition, what those loaders were written
+Members of Motherlode/copili pipelines, and members with ``handover: motherlode`` (in
+``settings`` or on the member), get, in addition, what those loaders were written
 against (found in covidgraph/motherlode and its loaders, e.g. covidgraph/data_template,
 data-lens-org-covid19-patents, data_cord19):
 
@@ -36,7 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from orecart.errors import GraphError
-from orecart.model import Format, Graph
+from orecart.model import Graph, Handover
 
 DEFAULT_PORT = 7687
 CONFIGS_PREFIX = "CONFIGS_"
@@ -52,8 +53,8 @@ SECRET_NAMES = frozenset(
 )
 
 
-def graph_env(graph: Graph, format: Format) -> dict[str, str]:
-    """The variables a member of a pipeline in ``format`` needs to reach ``graph``."""
+def graph_env(graph: Graph, handover: Handover) -> dict[str, str]:
+    """The variables a member with ``handover`` needs to reach ``graph``."""
     env = {
         "NEO4J_URI": graph.uri,
         "NEO4J_USERNAME": graph.user,
@@ -61,7 +62,7 @@ def graph_env(graph: Graph, format: Format) -> dict[str, str]:
     }
     if graph.database:
         env["NEO4J_DATABASE"] = graph.database
-    if format is Format.MOTHERLODE:
+    if handover is Handover.MOTHERLODE:
         env.update(_motherlode_env(graph))
         env.update({CONFIGS_PREFIX + name: value for name, value in list(env.items())})
     return env

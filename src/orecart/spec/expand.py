@@ -6,6 +6,11 @@ parameters. ``${VAR:-default}`` uses the default when VAR is unset or empty,
 ``${VAR-default}`` only when it is unset; defaults may themselves hold references.
 ``$${`` writes a literal ``${``. An undefined variable is an error, never an empty string:
 a loader silently pointed at "" is worse than a refused pipeline.
+
+Motherlode/copili files (``copili=True``) keep copili's own rules (its ``expandvars``):
+``$NAME`` expands as well as ``${NAME}``, ``\\$`` writes a literal ``$`` (so ``\\$HOME``
+reaches a container as ``$HOME``, for its shell to expand there), ``\\\\`` writes one
+backslash, and ``$$`` writes ``$`` (copili wrote its own process id).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ PARAMS_PREFIX = "params."
 DOTENV = ".env"
 #: deepest nesting of defaults in one reference (``${A:-${B:-...}}``); real files use 2 or 3
 MAX_NESTING = 20
+ESCAPE = "\\"  # copili's escape character
 
 
 class ExpansionError(ValueError):
@@ -35,12 +41,13 @@ class ExpansionError(ValueError):
 
 @dataclass(frozen=True)
 class Variables:
-    """Everything ``${...}`` can refer to. ``bare`` also expands ``$NAME`` (copili did)."""
+    """Everything ``${...}`` can refer to. ``copili`` applies copili's rules: ``$NAME``
+    expands too, and a backslash escapes ``$`` and itself."""
 
     environ: Mapping[str, str]
     dotenv: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
-    bare: bool = False
+    copili: bool = False
     #: values of secret-looking variables that were expanded somewhere: they must be
     #: redacted wherever they land (a command line, a URL in a plain-named variable)
     used_secrets: set[str] = field(default_factory=set)
@@ -61,7 +68,7 @@ class Variables:
 
     def expand(self, text: str) -> str:
         """``text`` with every reference replaced; ExpansionError names the culprit."""
-        if "$" not in text:
+        if "$" not in text and not (self.copili and ESCAPE in text):
             return text
         return _Expansion(self, text).run()
 
@@ -78,12 +85,25 @@ class _Expansion:
 
     def run(self) -> str:
         text, out, index = self.text, [], 0
-        while (dollar := text.find("$", index)) >= 0:
-            out.append(text[index:dollar])
-            value, index = self._reference(dollar)
+        while (special := self._next_special(index)) >= 0:
+            out.append(text[index:special])
+            value, index = self._special(special)
             out.append(value)
         out.append(text[index:])
         return "".join(out)
+
+    def _next_special(self, index: int) -> int:
+        """Where the next ``$`` (or, in copili files, backslash) is; -1 if none."""
+        dollar = self.text.find("$", index)
+        if not self.variables.copili:
+            return dollar
+        escape = self.text.find(ESCAPE, index)
+        return escape if escape >= 0 and (dollar < 0 or escape < dollar) else dollar
+
+    def _special(self, index: int) -> tuple[str, int]:
+        if self.text[index] == ESCAPE:
+            return _escaped(self.text, index)
+        return self._reference(index)
 
     def _reference(self, dollar: int) -> tuple[str, int]:
         """The expansion of the reference at ``dollar`` and where the text goes on."""
@@ -92,7 +112,7 @@ class _Expansion:
             return "${", dollar + 3
         if text.startswith("${", dollar):
             return self._braced(dollar + 2)
-        if self.variables.bare:
+        if self.variables.copili:
             if text.startswith("$$", dollar):
                 return "$", dollar + 2
             match = _NAME.match(text, dollar + 1)
@@ -119,16 +139,28 @@ class _Expansion:
         if value is None or (empty_is_unset and value == ""):
             if default is not None:
                 return default
-            raise ExpansionError(_undefined(name))
+            raise ExpansionError(_undefined(name, self.variables.copili))
         return value
 
 
-def _undefined(name: str) -> str:
+def _escaped(text: str, index: int) -> tuple[str, int]:
+    """copili's backslash at ``index``: before ``$`` or a backslash it yields that character
+    alone; anywhere else (and at the end) it is an ordinary character."""
+    following = text[index + 1 : index + 2]
+    if following in ("$", ESCAPE):
+        return following, index + 2
+    return ESCAPE, index + 1
+
+
+def _undefined(name: str, copili: bool = False) -> str:
     default = f"or write ${{{name}:-...}}"
     if name.startswith(PARAMS_PREFIX):
         shown = name[len(PARAMS_PREFIX) :]
         return f"undefined parameter {shown!r} (pass -p {shown}=..., {default})"
-    return f"undefined variable {name!r} (set it in the environment or .env, {default})"
+    message = f"undefined variable {name!r} (set it in the environment or .env, {default}"
+    if copili:
+        message += '; copili would have substituted ""'
+    return message + ")"
 
 
 def _closing_brace(text: str, start: int) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from orecart.model import PullPolicy, Rerun
+from orecart.model import Handover, PullPolicy, Rerun
 from orecart.spec import names, references
 from orecart.spec.kinds import Kind
 from orecart.spec.scalars import (
@@ -133,6 +133,11 @@ MEMBER = Struct(
         Field("checks", ListOf(CHECK), "Cypher checks after this member ran."),
         Field("snapshot", Boolean(), "Count the graph before and after."),
         Field(
+            "handover",
+            Choice(_values(Handover)),
+            "Graph variables it gets: orecart (NEO4J_*) or motherlode (also NEO4J, CONFIGS_*).",
+        ),
+        Field(
             "exclude_env",
             _names("an environment variable name", ENV_KEY),
             "Pipeline env names not passed.",
@@ -181,6 +186,11 @@ SETTINGS = Struct(
         Field("fail_fast", Boolean(), "Cancel everything on the first failure."),
         Field("network_mode", Text(non_empty=True), "Default network mode of containers."),
         Field("pull", Choice(_values(PullPolicy)), "Default pull policy of containers."),
+        Field(
+            "handover",
+            Choice(_values(Handover)),
+            "Default graph variables of members: orecart or motherlode (default orecart).",
+        ),
     )
 )
 
@@ -220,7 +230,7 @@ PROFILE = Struct(
         *_SHARED,
         Field(
             "members",
-            MapOf(MEMBER, NAME_PATTERN, NAME_HINT),
+            MapOf(MEMBER, NAME_PATTERN, NAME_HINT, expand=False),
             "Overlays merged into members, by name.",
         ),
         Field("exclude", _names(), "Members left out of the run."),
@@ -233,7 +243,7 @@ ROOT = Struct(
         *_SHARED,
         Field(
             "profiles",
-            MapOf(Partial(PROFILE), NAME_PATTERN, NAME_HINT),
+            MapOf(Partial(PROFILE), NAME_PATTERN, NAME_HINT, expand=False),
             "Named overlays (--profile NAME).",
         ),
         Field("members", ListOf(MEMBER, min_items=1, label="name"), "The loaders.", required=True),

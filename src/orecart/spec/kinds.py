@@ -41,11 +41,51 @@ class Ctx:
             raise node.error(path, "the expanded value holds a NUL character")
         return expanded
 
+    @property
+    def copili(self) -> bool:
+        """Whether every key expands, as copili expanded them (Motherlode files)."""
+        return self.variables is not None and self.variables.copili
+
+    def expand_key(self, mapping: Node, key: str, path: str) -> str:
+        """``key`` of ``mapping`` expanded like a value; errors point at the key."""
+        if self.variables is None:
+            return key
+        try:
+            return self.variables.expand(key)
+        except ExpansionError as exc:
+            raise mapping.key_node(key).error(path, str(exc)) from exc
+
     def reference(self, node: Node, path: str) -> str | None:
         """The expansion of a string scalar that holds a reference; None for any other."""
         if not isinstance(node.value, str) or "$" not in node.value:
             return None
         return self.expand(node, path)
+
+
+def expanded_items(node: Node, path: str, ctx: Ctx) -> list[tuple[str, str, Node]]:
+    """(key expanded, key as written, value) of each entry of mapping ``node``.
+
+    Two keys that expand to the same text would silently lose one value: an error naming
+    where both are written.
+    """
+    seen: dict[str, str] = {}
+    items = []
+    for key, child in node.value.items():
+        expanded = ctx.expand_key(node, key, path)
+        first = seen.setdefault(expanded, key)
+        if first != key:
+            raise _collision(node, (first, key), expanded, path)
+        items.append((expanded, key, child))
+    return items
+
+
+def _collision(node: Node, keys: tuple[str, str], expanded: str, path: str) -> SpecError:
+    first, second = (node.key_node(key) for key in keys)
+    message = (
+        f"keys {keys[0]!r} ({first.source}:{first.line}) and {keys[1]!r} "
+        f"({second.source}:{second.line}) both expand to {expanded!r}"
+    )
+    return second.error(path, message)
 
 
 def join(path: str, key: str) -> str:

@@ -64,7 +64,7 @@ def _load(
     if is_motherlode(root):
         if explicit:
             raise root.error(PROFILES, "Motherlode/copili pipeline files have no profiles")
-        variables = Variables(env, dotenv, params, bare=True)
+        variables = Variables(env, dotenv, params, copili=True)
         pipeline = load_motherlode(root, Origin(source, params), variables)
     else:
         variables = Variables(env, dotenv, params)

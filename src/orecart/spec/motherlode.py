@@ -25,8 +25,17 @@ What the copili source says each key means, and how it maps here:
   ``Pipeline.excluded``; with ``ENV`` unset nothing is excluded, as in copili.
 * Every ``.env`` entry becomes pipeline env (copili's ``global_env_vars``, passed to
   every container), and ``${VAR}`` as well as ``$VAR`` expand (copili used expandvars).
-* The Neo4j connection is Motherlode's ``NEO4J`` variable, a JSON (or Python-literal)
+* The Neo4j connection is Motherlode's own setting ``CONFIGS_NEO4J`` (DZD Configs reads
+  ``CONFIGS_<NAME>`` as setting ``<NAME>``; motherlode's compose file passes
+  ``CONFIGS_NEO4J: ${NEO4J}``), else the ``NEO4J`` variable: a JSON (or Python-literal)
   object with py2neo's settings (host, port, scheme, secure, user, password, name).
+* ``CONFIGS_GLOBAL_PIPELINE_ENV_VARS``, a JSON or Python-literal object, holds variables
+  every container gets (copili's ``Pipeline.add_global_env_var``: below the container's
+  own ``env_vars``, each with its ``CONFIGS_`` copy; values as docker-py writes them, so
+  ``True`` stays ``True``); motherlode's compose file gives the legacy ``GC_NEO4J_*`` so.
+* ``CONFIGS_DOCKER_NETWORK_MODE`` is the network mode of every container (copili's
+  ``Pipeline.network_mode``; unset: Docker's default bridge, as copili's ``bridge``).
+* These three are read from the environment, then ``.env``, like ``ENV``.
 * Sidecars are copili items too; of their keys name, image_repo, tag, env_vars and
   command are supported.
 """
@@ -37,6 +46,7 @@ import ast
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from orecart.errors import Location, SpecError
@@ -44,6 +54,7 @@ from orecart.model import (
     Container,
     Format,
     Graph,
+    Handover,
     Member,
     Pipeline,
     RegistryAuth,
@@ -57,15 +68,37 @@ from orecart.spec.fields import GRAPH_URI, NAME, NAME_HINT, NAME_PATTERN, ROOT, 
 from orecart.spec.graph_checks import Placed, check_members
 from orecart.spec.kinds import Ctx
 from orecart.spec.loader import Node
-from orecart.spec.native import Origin, member_secrets, volumes
+from orecart.spec.native import (
+    CONFIGS_PREFIX,
+    MOTHERLODE_GRAPH,
+    Origin,
+    handover_secrets,
+    member_secrets,
+    volumes,
+)
 from orecart.spec.scalars import Boolean, Command, Text
 from orecart.spec.structures import Field, ListOf, MapOf, Struct
 
-NEO4J = "NEO4J"  # Motherlode's connection variable; it carries the password
+NEO4J = MOTHERLODE_GRAPH
 ENV = "ENV"  # the deployment environment exlude_in_env is compared with
+GLOBAL_ENV = CONFIGS_PREFIX + "GLOBAL_PIPELINE_ENV_VARS"
+NETWORK_MODE = CONFIGS_PREFIX + "DOCKER_NETWORK_MODE"
 _NEO4J_HINT = 'expected a JSON object like {"host": ..., "user": ..., "password": ...}'
+_GLOBAL_HINT = 'expected a JSON object of variables like {"GC_NEO4J_USER": "neo4j"}'
 
-_ENV_MAP = MapOf(Text(scalars=True), r"[^=\x00]+", "an environment variable name")
+@dataclass(frozen=True)
+class _DockerValue(Text):
+    """An env or label value as copili handed it to docker-py, which writes ``str(value)``
+    of what YAML read: ``true`` reaches the container as ``True``, ``1.10`` as ``1.1``."""
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> str:
+        if node.is_scalar and node.value is not None and not isinstance(node.value, str):
+            return str(node.value)
+        return super().check(node, path, ctx)
+
+
+_VALUE = _DockerValue(scalars=True)
+_ENV_MAP = MapOf(_VALUE, r"[^=\x00]+", "an environment variable name")
 _IMAGE = (
     Field("image_repo", Text(references.NAME, references.NAME_HINT), "Image.", required=True),
     Field("tag", Text(references.TAG, references.TAG_HINT, scalars=True), "Tag (default latest)."),
@@ -105,7 +138,7 @@ ITEM = Struct(
         Field("volumes", VOLUMES, "Volumes: {host: {bind, mode}}."),
         Field("command", Command(), "Container command."),
         Field("sidecars", ListOf(SIDECAR_ITEM, label="name"), "Helper containers."),
-        Field("labels", MapOf(Text(scalars=True)), "Container labels."),
+        Field("labels", MapOf(_VALUE), "Container labels."),
         Field("force_rerun", Boolean(), "Run even when it ran before."),
     )
 )
@@ -129,9 +162,15 @@ def load_motherlode(root: Node, origin: Origin, variables: Variables) -> Pipelin
     ctx = Ctx(variables)
     items: list[dict[str, Any]] = MEMBERS.check(members_node, name, ctx)
     env = dict(variables.dotenv)
-    declared = frozenset({NEO4J})
+    declared = frozenset({NEO4J}) | handover_secrets(Handover.MOTHERLODE)
+    shared = _Shared(_global_env(variables, origin), variables.lookup(NETWORK_MODE) or None)
     placed = [
-        Placed(_member(item, node, env, declared), node, f"{name}[{item['name']}]", "dependencies")
+        Placed(
+            _member(item, node, (env, shared), declared),
+            node,
+            f"{name}[{item['name']}]",
+            "dependencies",
+        )
         for item, node in zip(items, members_node.value, strict=True)
     ]
     check_members(placed, {})
@@ -141,7 +180,7 @@ def load_motherlode(root: Node, origin: Origin, variables: Variables) -> Pipelin
         members=tuple(entry.member for entry in placed),
         format=Format.MOTHERLODE,
         env=env,
-        settings=Settings(),
+        settings=Settings(network_mode=shared.network_mode, handover=Handover.MOTHERLODE),
         graph=_graph(variables, origin),
         secrets=declared,
         excluded=_excluded(items, variables),
@@ -153,30 +192,44 @@ def _image(data: Mapping[str, Any]) -> str:
     return f"{data['image_repo']}:{data.get('tag') or 'latest'}"
 
 
+@dataclass(frozen=True)
+class _Shared:
+    """What Motherlode's own settings give every container."""
+
+    env: Mapping[str, str]  # CONFIGS_GLOBAL_PIPELINE_ENV_VARS
+    network_mode: str | None  # CONFIGS_DOCKER_NETWORK_MODE
+
+
 def _member(
-    data: Mapping[str, Any], node: Node, env: Mapping[str, str], declared: frozenset[str]
+    data: Mapping[str, Any],
+    node: Node,
+    given: tuple[Mapping[str, str], _Shared],
+    declared: frozenset[str],
 ) -> Member:
-    own_env: dict[str, str] = data.get("env_vars", {})
+    env, shared = given
+    own_env: dict[str, str] = {**shared.env, **data.get("env_vars", {})}
     return Member(
         name=data["name"],
-        container=_container(data),
+        container=_container(data, shared.network_mode),
         env=own_env,
         needs=tuple(dict.fromkeys(data.get("dependencies", ()))),
         rerun=Rerun.ALWAYS if data.get("force_rerun") else Rerun.ON_CHANGE,
         info_link=data.get("info_link"),
         desc=data.get("desc"),
         secrets=member_secrets(own_env, env, frozenset(), declared),
+        handover=Handover.MOTHERLODE,
         line=node.line,
     )
 
 
-def _container(data: Mapping[str, Any]) -> Container:
+def _container(data: Mapping[str, Any], network_mode: str | None) -> Container:
     user, password = data.get("image_reg_username"), data.get("image_reg_password")
     return Container(
         image=_image(data),
         command=data.get("command"),
         volumes=volumes(data.get("volumes", ())),
         labels=data.get("labels", {}),
+        network_mode=network_mode,
         sidecars=tuple(
             Sidecar(s["name"], _image(s), s.get("env_vars", {}), s.get("command"))
             for s in data.get("sidecars", ())
@@ -193,14 +246,34 @@ def _excluded(items: list[dict[str, Any]], variables: Variables) -> frozenset[st
     return frozenset(item["name"] for item in items if current in item.get("exlude_in_env", ()))
 
 
+def _setting(variables: Variables, origin: Origin, *names: str) -> tuple[str, Location] | None:
+    """The text of the first of ``names`` that is set, and where it was set."""
+    for name in names:
+        text = variables.lookup(name)
+        if text:
+            from_dotenv = variables.environ.get(name) is None
+            where = Location(str(origin.source.parent / DOTENV)) if from_dotenv else None
+            return text, where or Location(f"${name}")
+    return None
+
+
+def _global_env(variables: Variables, origin: Origin) -> dict[str, str]:
+    """The variables ``CONFIGS_GLOBAL_PIPELINE_ENV_VARS`` gives every container."""
+    found = _setting(variables, origin, GLOBAL_ENV)
+    if found is None:
+        return {}
+    values = _parse_object(*found, GLOBAL_ENV, _GLOBAL_HINT)
+    return {str(key): str(value) for key, value in values.items() if value is not None}
+
+
 def _graph(variables: Variables, origin: Origin) -> Graph | None:
-    """The graph Motherlode's ``NEO4J`` variable describes, if it is set."""
-    text = variables.lookup(NEO4J)
-    if not text:
+    """The graph ``CONFIGS_NEO4J`` (or ``NEO4J``) describes, if either is set."""
+    configs = CONFIGS_PREFIX + NEO4J
+    found = _setting(variables, origin, configs, NEO4J)
+    if found is None:
         return None
-    from_dotenv = variables.environ.get(NEO4J) is None
-    where = Location(str(origin.source.parent / DOTENV)) if from_dotenv else Location(f"${NEO4J}")
-    settings = _parse_settings(text, where)
+    text, where = found
+    settings = _parse_object(text, where, NEO4J, _NEO4J_HINT)
     uri = settings.get("uri") or _uri(settings)
     graph = Graph(
         uri=str(uri),
@@ -213,17 +286,19 @@ def _graph(variables: Variables, origin: Origin) -> Graph | None:
     return graph
 
 
-def _parse_settings(text: str, where: Location) -> dict[str, Any]:
-    """py2neo settings as JSON or as the Python dict literal Motherlode's template used."""
-    try:
-        value = json.loads(text)
-    except ValueError:
+def _parse_object(text: str, where: Location, name: str, hint: str) -> dict[str, Any]:
+    """An object as JSON or as the Python dict literal Motherlode's template used, quotes
+    around it dropped as DZD Configs dropped them (compose hands them over)."""
+    text = text.strip().strip("'\"").strip()
+    value: Any = None
+    for parse in (json.loads, ast.literal_eval):
         try:
-            value = ast.literal_eval(text)
-        except (ValueError, SyntaxError) as exc:
-            raise SpecError(_NEO4J_HINT, where, NEO4J) from exc
+            value = parse(text)
+            break
+        except (ValueError, SyntaxError):
+            continue
     if not isinstance(value, dict):
-        raise SpecError(_NEO4J_HINT, where, NEO4J)
+        raise SpecError(hint, where, name)
     return value
 
 

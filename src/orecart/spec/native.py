@@ -19,6 +19,7 @@ from orecart.model import (
     Container,
     Format,
     Graph,
+    Handover,
     Member,
     Pipeline,
     PullPolicy,
@@ -35,6 +36,9 @@ from orecart.spec.graph_checks import Placed, check_members
 from orecart.spec.kinds import Ctx
 from orecart.spec.loader import Node
 from orecart.spec.profiles import apply_profile
+
+MOTHERLODE_GRAPH = "NEO4J"  # Motherlode's connection variable; it carries the password
+CONFIGS_PREFIX = "CONFIGS_"  # DZD Configs reads CONFIGS_<NAME> as its setting <NAME>
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,8 @@ def _settings(data: Mapping[str, Any]) -> Settings:
     values = dict(data)
     if "pull" in values:
         values["pull"] = PullPolicy(values["pull"])
+    if "handover" in values:
+        values["handover"] = Handover(values["handover"])
     return Settings(**values)
 
 
@@ -117,7 +123,8 @@ def _member(
 ) -> Member:
     env: dict[str, str] = data.get("env", {})
     exclude_env = frozenset(data.get("exclude_env", ()))
-    secret_names = declared | set(data.get("secrets", ()))
+    handover = Handover(data.get("handover", settings.handover))
+    secret_names = declared | set(data.get("secrets", ())) | handover_secrets(handover)
     return Member(
         name=data["name"],
         run=data.get("run"),
@@ -137,8 +144,16 @@ def _member(
         complete_when=data.get("complete_when"),
         checks=_checks(data.get("checks", ())),
         snapshot=data.get("snapshot", False),
+        handover=handover,
         line=node.line,
     )
+
+
+def handover_secrets(handover: Handover) -> frozenset[str]:
+    """Names secret because of the handover: Motherlode's ``NEO4J`` JSON holds the password."""
+    if handover is Handover.MOTHERLODE:
+        return frozenset({MOTHERLODE_GRAPH, CONFIGS_PREFIX + MOTHERLODE_GRAPH})
+    return frozenset()
 
 
 def member_secrets(

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from orecart.spec.kinds import Ctx, Kind, join
+from orecart.spec.kinds import Ctx, Kind, expanded_items, join
 from orecart.spec.loader import Node
 from orecart.spec.suggest import did_you_mean, one_of
 
@@ -59,11 +59,15 @@ class ListOf(Kind):
 
 @dataclass(frozen=True)
 class MapOf(Kind):
-    """A mapping from free keys (matching ``key_pattern``) to ``item``."""
+    """A mapping from free keys (matching ``key_pattern``) to ``item``.
+
+    Keys expand like values (``{"${DATA_DIR}": {bind: /data}}``), as copili expanded them,
+    unless they are names (``expand=False``: profiles, the members a profile overlays)."""
 
     item: Kind
     key_pattern: str | None = None
     key_hint: str = ""
+    expand: bool = True
 
     def describe(self) -> str:
         return "a mapping"
@@ -72,18 +76,28 @@ class MapOf(Kind):
         if not node.is_map:
             raise self.mismatch(node, path)
         out: dict[str, Any] = {}
-        for key, child in node.value.items():
+        for key, written, child in self._items(node, path, ctx):
             if self.key_pattern and not re.fullmatch(self.key_pattern, key):
+                if ctx.variables is None and "$" in key:
+                    continue  # judged once the key is expanded, when loading for real
                 what = self.key_hint or "a valid key"
-                raise node.key_node(key).error(path, f"{key!r} is not {what}")
+                raise node.key_node(written).error(path, f"{key!r} is not {what}")
             out[key] = self.item.check(child, join(path, key), ctx)
         return out
+
+    def _items(self, node: Node, path: str, ctx: Ctx) -> list[tuple[str, str, Node]]:
+        if self.expand:
+            return expanded_items(node, path, ctx)
+        return [(key, key, child) for key, child in node.value.items()]
 
     def schema(self, partial: bool = False) -> dict[str, Any]:
         schema: dict[str, Any] = {"type": "object"}
         schema["additionalProperties"] = self.item.schema(partial)
         if self.key_pattern:
-            schema["propertyNames"] = {"pattern": f"^(?:{self.key_pattern})$"}
+            pattern = f"^(?:{self.key_pattern})$"
+            if self.expand:
+                pattern += r"|\$\{"  # or a key that only its expansion can judge
+            schema["propertyNames"] = {"pattern": pattern}
         return schema
 
 
@@ -130,7 +144,8 @@ class Anything(Kind):
 
     def check(self, node: Node, path: str, ctx: Ctx) -> Any:
         if node.is_map:
-            return {k: self.check(v, join(path, k), ctx) for k, v in node.value.items()}
+            items = expanded_items(node, path, ctx)
+            return {k: self.check(v, join(path, k), ctx) for k, _, v in items}
         if node.is_seq:
             return [self.check(v, f"{path}[{i}]", ctx) for i, v in enumerate(node.value)]
         if isinstance(node.value, str):
@@ -182,18 +197,25 @@ class Struct(Kind):
         if not node.is_map:
             raise self.mismatch(node, path)
         out: dict[str, Any] = {}
-        for key, child in node.value.items():
+        for key, written, child in self._items(node, path, ctx):
             spec = self.by_name.get(key)
             if spec is None:
                 if self.extensions and key.startswith(EXTENSION_PREFIX):
                     continue
                 hint = did_you_mean(key, self.by_name)
-                raise node.key_node(key).error(path, f"unknown key {key!r}{hint}")
+                raise node.key_node(written).error(path, f"unknown key {key!r}{hint}")
             if child.value is not None:
                 out[key] = spec.kind.check(child, join(path, key), ctx)
         if not ctx.partial:
             self._complete(node, path, out)
         return out
+
+    @staticmethod
+    def _items(node: Node, path: str, ctx: Ctx) -> list[tuple[str, str, Node]]:
+        """The entries of ``node``; in copili files even field names expand, as there."""
+        if ctx.copili:
+            return expanded_items(node, path, ctx)
+        return [(key, key, child) for key, child in node.value.items()]
 
     def _complete(self, node: Node, path: str, out: dict[str, Any]) -> None:
         for name in self._required:
