@@ -19,6 +19,7 @@ from orecart.errors import SpecError
 from orecart.executors.containers import member_name, sidecar_name
 from orecart.model import Pipeline
 from orecart.spec import load_pipeline
+from orecart.spec.expand import MAX_NESTING
 from tests.spec.test_malformed import CORPUS, EXPECTED
 
 SECONDS = 2.0  # CPU per file
@@ -124,7 +125,7 @@ def test_alias_bombs_are_refused_before_they_cost(
 def test_nested_defaults_are_refused_past_the_limit(pipeline_file: Path, depth: int) -> None:
     run = "${A:-" * depth + "x" + "}" * depth
     error = _refused_with_location(pipeline_file, f"members:\n  - name: a\n    run: '{run}'\n")
-    assert (error is None) == (depth <= 21), error
+    assert (error is None) == (depth <= MAX_NESTING), error
 
 
 _NAME = st.text(string.ascii_letters + string.digits + "_.-\x00 /é", min_size=1, max_size=230)
