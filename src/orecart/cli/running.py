@@ -186,7 +186,7 @@ def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
 
         err().print(display.member_table(outcome.run, outcome.member_runs))
     for note in outcome.notes:
-        err().print(f"warning: hook failed: {note}", markup=False)
+        err().print(f"warning: hook failed: {note}")
 
 
 def _run_exit(outcome: Outcome) -> Exit:
