@@ -18,9 +18,11 @@ import termios
 import time
 from pathlib import Path
 
+import docker
 import pytest
 from rich.text import Text
 from tests.cli.conftest import Cli, Done
+from tests.services.docker import BUSYBOX_IMAGE
 
 from orecart.cli.console import TextConsole
 from orecart.cli.text import printable
@@ -253,3 +255,19 @@ members:
         assert shown.code == 0, (args, shown.err)
         assert "[/x]:b:AB" in shown.out, (args, shown.out)
         assert_clean((shown.out + shown.err).encode())
+
+
+def test_a_successful_run_of_a_markup_named_pipeline_exits_0(
+    cli: Cli, docker_ready: docker.DockerClient
+) -> None:
+    name, tag = BUSYBOX_IMAGE.split(":")
+    # a Motherlode file: its pipeline name, the one key at the top, is free text
+    cli.write('"Pipe[/x]:b:":\n'
+              f'  - {{name: a, image_repo: {name}, tag: "{tag}", command: [echo, "{MARKUP}"]}}\n')
+    done = cli("run", "pipeline.yaml", "--pull", "never", env={"COLUMNS": "200"})
+    assert done.code == 0, done.out + done.err
+    assert f"a | {MARKUP}" in done.out
+    assert "of Pipe[/x]:b:: succeeded" in done.err  # the table at the end
+    for args in (["status", "pipeline.yaml"], ["runs", "pipeline.yaml"]):
+        shown = cli(*args, env={"COLUMNS": "200"})
+        assert shown.code == 0 and "Pipe[/x]:b:" in shown.out, (args, shown.out + shown.err)
