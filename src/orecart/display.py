@@ -1,5 +1,8 @@
 """How runs, plans and histories look on a terminal: Rich tables and a live progress
-table (plain lines, for pipes, are ``orecart.lines``). Rendering only; no decisions here."""
+table (plain lines, for pipes, are ``orecart.lines``). Rendering only; no decisions here.
+
+Strings are drawn as text on the consoles of ``orecart.cli.console``; ``Text`` made here
+carries ``printable`` text, so what is measured is what is shown."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 from rich.text import Text
 
+from orecart.cli.text import printable
 from orecart.events import (
     Event,
     MemberFinished,
@@ -45,7 +49,7 @@ STYLE = {
 
 
 def styled(value: str) -> Text:
-    return Text(value, style=STYLE.get(value, ""))
+    return Text(printable(value), style=STYLE.get(value, ""))
 
 
 def when(value: datetime | None) -> str:
@@ -124,7 +128,8 @@ class LiveProgress:
         with self._lock:
             match event:
                 case MemberOutput(_, member, line) if not self.quiet:
-                    self.live.console.print(Text(f"{member} | ", style="dim") + Text(line))
+                    self.live.console.print(Text(printable(f"{member} | "), style="dim")
+                                           + Text(printable(line)))
                 case MemberStarted(mr, _) | MemberFinished(mr):
                     self.rows[mr.member] = mr
                     self.live.update(self._render())

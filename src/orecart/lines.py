@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from typing import TextIO
 
+from orecart.cli.text import printable
 from orecart.events import (
     Event,
     MemberFinished,
@@ -20,10 +21,6 @@ from orecart.events import (
     RunStarted,
 )
 from orecart.model import MemberRun, MemberStatus
-
-#: Bell, backspace, vertical tab, form feed and carriage return in a member's output would
-#: rewrite what a terminal shows of the line; they are dropped (as Rich drops them).
-_CONTROLS = dict.fromkeys((0x07, 0x08, 0x0B, 0x0C, 0x0D))
 
 
 def seconds(value: float | None) -> str:
@@ -48,7 +45,8 @@ def detail(mr: MemberRun) -> str:
 
 
 class PlainProgress:
-    """One line per event: `member | output` and status lines."""
+    """One line per event: `member | output` and status lines, each only ``printable``: a
+    pipe is often read on a terminal (``| tee``, ``| less -R``, CI logs)."""
 
     def __init__(self, stream: TextIO, quiet: bool = False) -> None:
         self.stream, self.quiet = stream, quiet
@@ -58,7 +56,7 @@ class PlainProgress:
         line = self._line(event)
         if line is not None:
             with self._lock:
-                print(line.translate(_CONTROLS), file=self.stream, flush=True)
+                print(printable(line), file=self.stream, flush=True)
 
     def _line(self, event: Event) -> str | None:
         match event:

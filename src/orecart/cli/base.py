@@ -106,19 +106,20 @@ def app() -> None:
 
 @functools.cache
 def out() -> Console:
-    """The Rich console on stdout, made when first used: importing Rich takes 15-20 ms,
-    which plain lines and JSON never need."""
-    from rich.console import Console
+    """The console on stdout, made when first used: importing Rich takes 15-20 ms, which
+    plain lines and JSON never need. Every string on it is text, never markup or escapes
+    (``orecart.cli.console``)."""
+    from orecart.cli.console import TextConsole
 
-    return Console(highlight=False)
+    return TextConsole()
 
 
 @functools.cache
 def err() -> Console:
-    """The Rich console on stderr, made when first used (as ``out``)."""
-    from rich.console import Console
+    """The console on stderr, made when first used (as ``out``)."""
+    from orecart.cli.console import TextConsole
 
-    return Console(stderr=True, highlight=False)
+    return TextConsole(stderr=True)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -152,7 +153,7 @@ def guarded(command: Callable[P, R]) -> Callable[P, R]:
 
 
 def _fail(exc: Exception | str, code: Exit) -> NoReturn:
-    err().print(f"error: {exc}", markup=False, soft_wrap=True)
+    err().print(f"error: {exc}", soft_wrap=True)
     raise click.exceptions.Exit(code) from None
 
 

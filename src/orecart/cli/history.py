@@ -23,6 +23,7 @@ from orecart.cli.base import (
     source_of,
     state_opt,
 )
+from orecart.cli.text import printable
 from orecart.service import RunDetail, Service, Source
 
 HISTORY = "History"
@@ -101,26 +102,43 @@ def logs(run_id: str, member: str | None, follow: bool, pipeline: Path,
     service = Service()
     source = source_of(pipeline, None, None, state)
     paths = service.log_files(source, run_id, member)
+    offsets: dict[Path, int] = {}
     for path in paths:
         if len(paths) > 1:
-            out().print(f"==> {path.stem} <==", markup=False)
-        if path.exists():
-            sys.stdout.write(path.read_text(errors="replace"))
+            out().print(f"==> {path.stem} <==")
+        offsets[path] = _write_new(path, 0, whole_lines=follow)
     if follow:
-        _follow(service, source, run_id, paths)
+        _follow(service, source, run_id, offsets)
 
 
-def _follow(service: Service, source: Source, run_id: str, paths: list[Path]) -> None:
-    offsets = {p: p.stat().st_size if p.exists() else 0 for p in paths}
+def _write(data: bytes) -> None:
+    """Log bytes as their ``printable`` text: the file keeps what the member wrote, the
+    terminal gets no escape sequence of it."""
+    sys.stdout.write(printable(data.decode(errors="replace")))
+    sys.stdout.flush()
+
+
+def _follow(service: Service, source: Source, run_id: str, offsets: dict[Path, int]) -> None:
+    """Print what the logs gain past ``offsets`` until the run ends, whole lines only while
+    it runs (a character or an escape sequence may be cut between two reads). The status
+    is read before the logs, so the last round has all the run wrote."""
     while True:
+        ended = service.show(source, run_id).run.status.terminal
         for path in offsets:
-            if path.exists() and path.stat().st_size > offsets[path]:
-                with path.open("rb") as handle:
-                    handle.seek(offsets[path])
-                    chunk = handle.read()
-                offsets[path] += len(chunk)
-                sys.stdout.write(chunk.decode(errors="replace"))
-                sys.stdout.flush()
-        if service.show(source, run_id).run.status.terminal:
+            offsets[path] += _write_new(path, offsets[path], whole_lines=not ended)
+        if ended:
             return
         time.sleep(0.5)
+
+
+def _write_new(path: Path, offset: int, whole_lines: bool) -> int:
+    """Write what ``path`` holds past ``offset``; the number of bytes written."""
+    if not path.exists() or path.stat().st_size <= offset:
+        return 0
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        chunk = handle.read()
+    if whole_lines:
+        chunk = chunk[: chunk.rfind(b"\n") + 1]
+    _write(chunk)
+    return len(chunk)
