@@ -18,7 +18,11 @@ MOTHERLODE = Path(__file__).resolve().parents[2] / "examples" / "motherlode" / "
 
 
 def containers_of(client: docker.DockerClient, pipeline: str) -> list:
-    return client.containers.list(all=True, filters={"label": f"orecart.pipeline={pipeline}"})
+    """Listed sparsely: a full listing inspects each container, and one that another test
+    removes meanwhile would raise NotFound."""
+    return client.containers.list(
+        all=True, sparse=True, filters={"label": f"orecart.pipeline={pipeline}"}
+    )
 
 
 def test_motherlode_example_runs_unchanged_from_a_registry(

@@ -192,7 +192,7 @@ def failing(cli: Cli) -> Path:
 pipeline: failing
 members:
   - {{name: gone, run: ["./no[/x]such:b:\\e[2J\\e]0;PWNED-TITLE\\a"]}}
-  - {{name: img, image: "img[/x]:b:"}}
+  - {{name: img, image: "orecart-test/absent:b", pull: never}}
   - {{name: ok, shell: "echo {MARKUP}"}}
 """, "fail[/x]:b:.yaml")
 
@@ -207,7 +207,7 @@ def test_error_details_of_every_command_render_as_text(cli: Cli, failing: Path) 
     wide = {"COLUMNS": "200"}  # no wrapping inside the names
     for args, literal in ((["status", file], "command not found: ./no[/x]such:b:"),
                           (["show", run_id, "-P", file], "command not found: ./no[/x]such:b:"),
-                          (["images", file], "img[/x]:b:"), (["runs", file], run_id),
+                          (["images", file], "orecart-test/absent"), (["runs", file], run_id),
                           (["plan", file], "no earlier success here")):
         shown = cli(*args, env=wide)
         assert shown.code == 0, (args, shown.err)
@@ -220,11 +220,13 @@ def test_error_details_of_every_command_render_as_text(cli: Cli, failing: Path) 
     (["show", "zz[/x]:b:\x1b[2J"], "zz[/x]:b:"),
     (["run", "pipeline.yaml", "-p", "[/x]:b:\x1b]0;T\x07"], "[/x]:b:"),  # shown as repr
     (["validate", "bad[/x]:b:.yaml"], "bad[/x]:b:.yaml:3:"),
+    (["validate", "image.yaml"], "'img[/x]:b:' is not an image reference"),
 ])
 def test_error_messages_render_as_text(cli: Cli, args: list[str], message: str) -> None:
     cli.write("pipeline: p\nmembers:\n  - {name: a, shell: 'true'}\n")
     (cli.folder / "bad[").mkdir()
     cli.write("pipeline: p\nmembers:\n  - {name: a, shel: 'true'}\n", "bad[/x]:b:.yaml")
+    cli.write("pipeline: p\nmembers:\n  - {name: a, image: 'img[/x]:b:'}\n", "image.yaml")
     done = cli(*args)
     assert done.code == 2, done.err
     assert done.err.startswith("error: ") and message in done.err, done.err
