@@ -13,8 +13,8 @@ The rule, in two parts (the README's secrets line says the same):
   secret.
 
 No value shorter than ``MIN_LENGTH`` is ever masked. A secret is masked in the forms a
-member plausibly prints it: as it is, each of its lines, JSON-escaped (ASCII or not),
-URL-encoded, and as a Python ``repr``.
+member plausibly prints it: as it is, each of its lines, JSON-escaped (ASCII or not, and
+twice: JSON inside JSON), URL-encoded, and as a Python ``repr``.
 """
 
 from __future__ import annotations
@@ -121,10 +121,12 @@ def known_secrets(pipeline: Pipeline) -> frozenset[str]:
 
 def printed_forms(value: str) -> Iterator[str]:
     """``value`` as a member may print it: as is, line by line, JSON-escaped (ASCII and
-    not), URL-encoded and as a Python repr."""
+    not, and twice), URL-encoded and as a Python repr."""
     yield value
     yield from value.splitlines()
-    yield json.dumps(value)[1:-1]
+    escaped = json.dumps(value)[1:-1]
+    yield escaped
+    yield json.dumps(escaped)[1:-1]  # JSON in JSON: ORECART_PARAMS in a JSON dump of env
     yield json.dumps(value, ensure_ascii=False)[1:-1]
     yield quote(value, safe="")
     yield quote(value)
