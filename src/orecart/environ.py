@@ -10,6 +10,7 @@ Order of precedence, lowest first: the pipeline ``env`` (less the member's
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -22,6 +23,12 @@ _NOT_NAME = re.compile(r"[^A-Za-z0-9]+")
 def input_variable(need: str) -> str:
     """The variable that holds the artifact folder of ``need``: ORECART_INPUT_<NEED>."""
     return "ORECART_INPUT_" + _NOT_NAME.sub("_", need).strip("_").upper()
+
+
+def inherited_env(member: Member) -> Mapping[str, str]:
+    """What a member receives beyond ``member_env``: a local member (a process of
+    orecart's) inherits orecart's own environment; a container member nothing."""
+    return {} if member.container else os.environ
 
 
 def member_env(

@@ -194,7 +194,8 @@ class Member:
     rerun: Rerun = Rerun.ON_CHANGE
     info_link: str | None = None
     desc: str | None = None
-    secrets: frozenset[str] = frozenset()  # names in env whose values are secret
+    secrets: frozenset[str] = frozenset()  # env names declared secret (its own and the
+    # pipeline's `secrets:`); names that look secret are judged by orecart.secrets
     exclude_env: frozenset[str] = frozenset()  # pipeline env names this member does not get
     complete_when: str | None = None  # Cypher returning one boolean
     checks: tuple[Check, ...] = ()

@@ -90,7 +90,9 @@ class Plan:
         return {
             "pipeline": self.pipeline.name,
             "profile": self.pipeline.profile,
-            "params": masked_env(self.pipeline.params, self.pipeline.secrets),
+            "params": masked_env(
+                self.pipeline.params, self.pipeline.secrets, self.pipeline.secret_values
+            ),
             "steps": [s.to_dict() for s in self.steps],
         }
 
@@ -151,6 +153,7 @@ def fingerprint(member: Member, pipeline: Pipeline, digest: str | None) -> str:
     declared = pipeline.secrets | member.secrets
     env = {k: v for k, v in pipeline.env.items() if k not in member.exclude_env}
     env.update(member.env)
+    params = masked_env(pipeline.params, declared, pipeline.secret_values)
     container = asdict(member.container) if member.container else None
     if container:
         container.pop("auth", None)  # who pulls and how often changes nothing it does
@@ -162,7 +165,7 @@ def fingerprint(member: Member, pipeline: Pipeline, digest: str | None) -> str:
         "container": container,
         "env": {k: MASK if is_secret_name(k, declared) else v for k, v in sorted(env.items())},
         "digest": digest,
-        "params": dict(sorted(masked_env(pipeline.params, declared).items())),
+        "params": dict(sorted(params.items())),
         "format": str(pipeline.format),
     }
     if member.handover is Handover.MOTHERLODE and pipeline.format is Format.NATIVE:

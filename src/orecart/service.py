@@ -231,7 +231,7 @@ class Service:
             pipeline=pipeline.name,
             status=RunStatus.QUEUED,
             source=str(pipeline.source),
-            params=masked_env(pipeline.params, pipeline.secrets),
+            params=masked_env(pipeline.params, pipeline.secrets, pipeline.secret_values),
             profile=pipeline.profile,
             host=holder.host,
             pid=holder.pid,

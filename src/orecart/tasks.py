@@ -2,7 +2,9 @@
 their files: ``<runs_dir>/<run>/<member>/`` (artifacts) and ``<run>/logs/<member>.log``.
 
 A task holds the member's whole environment (``environ.member_env``), so secrets too: it
-is handed to an executor and never stored.
+is handed to an executor and never stored. Its ``secrets`` are every value to redact from
+the member's output: the secret values of what it receives (its env, the parameters,
+orecart's own environment a local member inherits) and every secret the pipeline knows.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from orecart.environ import member_env
+from orecart.environ import inherited_env, member_env
 from orecart.executors import Task
 from orecart.model import Handover
 from orecart.planner import Decision, Plan, Step
-from orecart.secrets import secret_values
+from orecart.secrets import known_secrets, secret_values
 
 
 class Tasks:
@@ -44,7 +46,8 @@ class Tasks:
         secrets = (
             secret_values(env, declared)
             | secret_values(pipeline.params, declared)
-            | pipeline.secret_values
+            | secret_values(inherited_env(member))
+            | known_secrets(pipeline)
         )
         return Task(
             run_id=self.run_id,

@@ -40,6 +40,9 @@ class SharedLog:
             for clean in self._writer.write_lines(stream, texts):
                 self._output(self._member, clean)
 
+    def splitter(self) -> LineSplitter:
+        return self._writer.splitter()
+
     def note(self, text: str) -> None:
         with self._lock:
             if not self._closed:
@@ -92,7 +95,7 @@ class LogFollower(threading.Thread):
         super().__init__(name=f"orecart-logs-{container_id[:12]}-{stream}", daemon=True)
         self._client, self._id, self._stream = client, container_id, stream
         self._log, self._prefix = log, prefix
-        self._splitter = LineSplitter()
+        self._splitter = log.splitter()
         self._last: int | None = None  # timestamp of the last entry delivered
         self._at_last = 0  # entries delivered with exactly that timestamp
         self._stamped = True  # False when the daemon sends no timestamps: no re-reading

@@ -182,8 +182,8 @@ class _Attempt:
         process = group.process
         assert process.stdout is not None and process.stderr is not None
         streams = {
-            process.stdout.fileno(): ("stdout", LineSplitter(), process.stdout),
-            process.stderr.fileno(): ("stderr", LineSplitter(), process.stderr),
+            process.stdout.fileno(): ("stdout", log.splitter(), process.stdout),
+            process.stderr.fileno(): ("stderr", log.splitter(), process.stderr),
         }
         poller = select.poll()
         for fd in streams:

@@ -12,9 +12,10 @@ or ``orecart`` (the executor's own notes). Attempts append to the same file. Sec
 replaced before anything is written, and the redacted line is handed back so the caller
 passes exactly the same text to its output sink.
 
-Call outline: ``open_log(path, secrets) -> LogWriter``; per chunk of output
-``LineSplitter.feed(bytes) -> lines`` then ``LogWriter.write_line(stream, line)`` per line and
-``LogWriter.flush()`` once; at the end ``LineSplitter.finish()`` and ``LogWriter.close()``.
+Call outline: ``open_log(path, secrets) -> LogWriter``; ``LogWriter.splitter()`` per
+stream; per chunk of output ``LineSplitter.feed(bytes) -> lines`` then
+``LogWriter.write_line(stream, line)`` per line and ``LogWriter.flush()`` once; at the end
+``LineSplitter.finish()`` and ``LogWriter.close()``.
 """
 
 from __future__ import annotations
@@ -72,11 +73,17 @@ def decode(raw: bytes) -> str:
 
 
 class LineSplitter:
-    """Cuts a byte stream that arrives in arbitrary chunks into decoded lines."""
+    """Cuts a byte stream that arrives in arbitrary chunks into decoded lines.
 
-    def __init__(self, max_line: int = MAX_LINE) -> None:
+    A line longer than ``max_line`` bytes is cut into pieces, never inside a UTF-8
+    character nor, given the log's ``redactor``, inside a secret: each piece is redacted
+    on its own, so a secret split across two would be written in clear.
+    """
+
+    def __init__(self, max_line: int = MAX_LINE, redactor: Redactor | None = None) -> None:
         self._rest = b""
         self._max_line = max_line
+        self._redactor = redactor or Redactor()
 
     def feed(self, chunk: bytes) -> list[str]:
         """The complete lines in ``self``'s pending bytes plus ``chunk``, without newlines."""
@@ -84,15 +91,18 @@ class LineSplitter:
         *complete, self._rest = data.split(b"\n")
         lines = [text for raw in complete for text in self._pieces(raw)]
         while len(self._rest) > self._max_line:
-            lines.append(decode(self._rest[: self._max_line]))
-            self._rest = self._rest[self._max_line :]
+            cut = self._redactor.safe_cut(self._rest, self._max_line)
+            lines.append(decode(self._rest[:cut]))
+            self._rest = self._rest[cut:]
         return lines
 
     def _pieces(self, raw: bytes) -> list[str]:
-        if len(raw) <= self._max_line:
-            return [decode(raw)]
-        step = self._max_line
-        return [decode(raw[at : at + step]) for at in range(0, len(raw), step)]
+        pieces = []
+        while len(raw) > self._max_line:
+            cut = self._redactor.safe_cut(raw, self._max_line)
+            pieces.append(decode(raw[:cut]))
+            raw = raw[cut:]
+        return [*pieces, decode(raw)]
 
     def finish(self) -> list[str]:
         """The last line when the stream ended without a newline."""
@@ -126,6 +136,10 @@ class LogWriter:
         clean = self.write_line("orecart", text)
         self._file.flush()
         return clean
+
+    def splitter(self) -> LineSplitter:
+        """A line splitter for one stream of this log, cutting long lines between secrets."""
+        return LineSplitter(redactor=self.redact)
 
     def flush(self) -> None:
         self._file.flush()

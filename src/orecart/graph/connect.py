@@ -11,7 +11,9 @@ readiness waits, database selection and the translation of driver exceptions int
         .server() / .database / .driver
         .close()
 
-Messages name the URI, user and database, never the password.
+Messages name the URI, user and database, never the password. A URI's user info
+(``bolt://user:password@host``, which the driver refuses) becomes the graph's user and
+password (``credentials_from_uri``), so no URI shown or handed to a member holds it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import TracebackType
 from typing import Any
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import neo4j
 from neo4j import exceptions as nx
@@ -29,6 +32,7 @@ from neo4j import exceptions as nx
 from orecart.errors import GraphError
 from orecart.graph.waiting import WaitClock, WaitReport
 from orecart.model import Graph
+from orecart.secrets import Redactor, hide_userinfo
 
 MIN_MAJOR_VERSION = 5
 _FIRST_DELAY = 0.2  # seconds between readiness probes, growing to _MAX_DELAY
@@ -69,7 +73,26 @@ def graph_from_env(graph: Graph | None, environ: Mapping[str, str]) -> Graph | N
         changes["password"] = environ["NEO4J_PASSWORD"]
     if environ.get("NEO4J_DATABASE"):
         changes["database"] = environ["NEO4J_DATABASE"]
-    return replace(base, **changes)
+    return credentials_from_uri(replace(base, **changes))
+
+
+def credentials_from_uri(graph: Graph) -> Graph:
+    """``graph`` with the user info of its URI moved into its user and password
+    (percent-decoded); the user info wins over both."""
+    try:
+        parts = urlsplit(graph.uri)
+    except ValueError:
+        return graph  # the driver names what is wrong; messages hide the user info
+    if "@" not in parts.netloc:
+        return graph
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    changes: dict[str, Any] = {"uri": urlunsplit(parts._replace(netloc=host))}
+    if user:
+        changes["user"] = unquote(user)
+    if colon:
+        changes["password"] = unquote(password)
+    return replace(graph, **changes)
 
 
 class GraphConnection:
@@ -91,6 +114,7 @@ class GraphConnection:
         unavailable: that is retried, and ``on_wait`` hears of it (see ``waiting``). A wrong
         password, an unknown database or a server older than Neo4j 5 fail at once.
         """
+        graph = credentials_from_uri(graph)
         limit = graph.wait if wait is None else wait
         driver = _driver(graph, limit)
         try:
@@ -101,7 +125,7 @@ class GraphConnection:
         if info.major < MIN_MAJOR_VERSION:
             driver.close()
             raise GraphError(
-                f"Neo4j at {graph.uri} is version {info.version}; orecart needs "
+                f"{_where(graph)} is version {info.version}; orecart needs "
                 f"{MIN_MAJOR_VERSION}.0 or newer"
             )
         return cls(graph, driver, database, info)
@@ -169,7 +193,7 @@ class GraphConnection:
         self.close()
 
     def __repr__(self) -> str:
-        return f"GraphConnection({self._graph.uri!r}, database={self._database!r})"
+        return f"GraphConnection({hide_userinfo(self._graph.uri)!r}, database={self._database!r})"
 
 
 @contextmanager
@@ -183,7 +207,7 @@ def graph_errors(graph: Graph, doing: str) -> Iterator[None]:
 
 def describe(exc: BaseException, graph: Graph, doing: str) -> str:
     """A one-line message for a driver exception, naming where and never the password."""
-    where = f"Neo4j at {graph.uri}"
+    where = _where(graph)
     if isinstance(exc, nx.AuthError):
         text = f"{where} refused the credentials of user {graph.user!r} (wrong user or password)"
     elif isinstance(exc, nx.Neo4jError) and exc.code == _DATABASE_NOT_FOUND:
@@ -203,8 +227,13 @@ def _message(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _where(graph: Graph) -> str:
+    return f"Neo4j at {hide_userinfo(graph.uri)}"
+
+
 def _redact(text: str, password: str) -> str:
-    return text.replace(password, "***") if password else text
+    """``text`` without the password (in any form it is printed) or any URI's user info."""
+    return Redactor([password])(text)
 
 
 def _driver(graph: Graph, wait: float) -> neo4j.Driver:
@@ -217,7 +246,8 @@ def _driver(graph: Graph, wait: float) -> neo4j.Driver:
             user_agent="orecart",
         )
     except (ValueError, nx.DriverError) as exc:  # ConfigurationError is a DriverError
-        raise GraphError(describe(exc, graph, f"connecting to {graph.uri!r}")) from exc
+        doing = f"connecting to {hide_userinfo(graph.uri)!r}"
+        raise GraphError(describe(exc, graph, doing)) from exc
 
 
 def _await_ready(
@@ -242,7 +272,7 @@ def _await_ready(
                 raise
             if remaining <= 0:
                 raise GraphError(
-                    f"Neo4j at {graph.uri} is unreachable after waiting {wait:g}s: "
+                    f"{_where(graph)} is unreachable after waiting {wait:g}s: "
                     f"{_redact(_message(cause), graph.password)}"
                 ) from cause
             clock.failed(_redact(_message(cause), graph.password))

@@ -26,7 +26,7 @@ from orecart.errors import GraphError
 from orecart.events import Event, MemberFinished, MemberStarted, RunFinished, RunStarted
 from orecart.graph.connect import GraphConnection
 from orecart.model import MemberRun, Pipeline, Run
-from orecart.secrets import Redactor, secret_values
+from orecart.secrets import Redactor, known_secrets
 
 RUN_LABEL = "_PipelineLogRun"
 NODE_LABEL = "_PipelineLogNode"
@@ -95,7 +95,7 @@ class GraphRunLog:
         self.pipeline = pipeline
         self.on_error = on_error
         self.failures: list[GraphError] = []
-        self._redact = Redactor(_pipeline_secrets(pipeline))
+        self._redact = Redactor(known_secrets(pipeline))
 
     def emit(self, event: Event) -> None:
         try:
@@ -165,16 +165,6 @@ class GraphRunLog:
         if value is None:
             return None
         return self._redact(json.dumps(value, sort_keys=True, default=str, ensure_ascii=False))
-
-
-def _pipeline_secrets(pipeline: Pipeline) -> set[str]:
-    """Every secret value the pipeline itself knows: its env, its members' env, the graph's."""
-    values = set(secret_values(pipeline.env, pipeline.secrets))
-    for member in pipeline.members:
-        values |= secret_values(member.env, pipeline.secrets | member.secrets)
-    if pipeline.graph is not None and pipeline.graph.password:
-        values.add(pipeline.graph.password)
-    return values
 
 
 def as_utc(value: datetime | None) -> datetime | None:

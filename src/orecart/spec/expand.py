@@ -24,7 +24,7 @@ from pathlib import Path
 from dotenv.parser import parse_stream
 
 from orecart.errors import Location, SpecError
-from orecart.secrets import is_secret_name
+from orecart.secrets import is_secret, ordinary
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PARAM = re.compile(r"params\.([A-Za-z0-9_][A-Za-z0-9_.-]*)")
@@ -51,6 +51,9 @@ class Variables:
     #: values of secret-looking variables that were expanded somewhere: they must be
     #: redacted wherever they land (a command line, a URL in a plain-named variable)
     used_secrets: set[str] = field(default_factory=set)
+    #: the parameters each expanded text refers to, by the text it became: a parameter
+    #: that lands in a secret place is a secret
+    params_in: dict[str, set[str]] = field(default_factory=dict)
 
     def lookup(self, name: str) -> str | None:
         if name.startswith(PARAMS_PREFIX):
@@ -58,9 +61,16 @@ class Variables:
         else:
             found = self.environ.get(name)
             value = found if found is not None else self.dotenv.get(name)
-        if value and is_secret_name(name.removeprefix(PARAMS_PREFIX)):
+        if value and is_secret(name.removeprefix(PARAMS_PREFIX), value):
             self.used_secrets.add(value)
         return value
+
+    def params_behind(self, texts: Iterable[str]) -> set[str]:
+        """The values of the parameters that went into any of ``texts``, ordinary words
+        and numbers left out (see ``secrets.ordinary``)."""
+        names = {name for text in texts for name in self.params_in.get(text, ())}
+        values = {self.params.get(name, "") for name in names}
+        return {value for value in values if not ordinary(value)}
 
     def values_of(self, names: Iterable[str]) -> set[str]:
         """The values of the named variables (declared secrets), where they are set."""
@@ -70,7 +80,11 @@ class Variables:
         """``text`` with every reference replaced; ExpansionError names the culprit."""
         if "$" not in text and not (self.copili and ESCAPE in text):
             return text
-        return _Expansion(self, text).run()
+        expansion = _Expansion(self, text)
+        result = expansion.run()
+        if expansion.params:
+            self.params_in.setdefault(result, set()).update(expansion.params)
+        return result
 
 
 class _Expansion:
@@ -82,6 +96,7 @@ class _Expansion:
         self.variables = variables
         self.text = text
         self.depth = depth
+        self.params: set[str] = set()  # names of the parameters referred to
 
     def run(self) -> str:
         text, out, index = self.text, [], 0
@@ -131,10 +146,14 @@ class _Expansion:
             raise ExpansionError(f"bad variable reference '${{{body}}}'")
         if operator is None:
             return self._value(name, None, False), close + 1
-        expanded_default = _Expansion(self.variables, default, self.depth + 1).run()
+        inner = _Expansion(self.variables, default, self.depth + 1)
+        expanded_default = inner.run()
+        self.params |= inner.params
         return self._value(name, expanded_default, operator == ":-"), close + 1
 
     def _value(self, name: str, default: str | None, empty_is_unset: bool) -> str:
+        if name.startswith(PARAMS_PREFIX):
+            self.params.add(name[len(PARAMS_PREFIX) :])
         value = self.variables.lookup(name)
         if value is None or (empty_is_unset and value == ""):
             if default is not None:

@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from orecart.model import Pipeline
+from orecart.secrets import known_secrets
 from orecart.spec.expand import Variables, read_dotenv
 from orecart.spec.kinds import Ctx
 from orecart.spec.loader import paused_gc, read_document
@@ -70,4 +71,6 @@ def _load(
         variables = Variables(env, dotenv, params)
         pipeline = load_native(root, Origin(source, params, profile), Ctx(variables))
     hidden = variables.used_secrets | variables.values_of(pipeline.secrets)
-    return replace(pipeline, secret_values=frozenset(hidden))
+    pipeline = replace(pipeline, secret_values=frozenset(hidden))
+    known = known_secrets(pipeline)
+    return replace(pipeline, secret_values=known | variables.params_behind(known))

@@ -68,14 +68,7 @@ from orecart.spec.fields import GRAPH_URI, NAME, NAME_HINT, NAME_PATTERN, ROOT, 
 from orecart.spec.graph_checks import Placed, check_members
 from orecart.spec.kinds import Ctx
 from orecart.spec.loader import Node
-from orecart.spec.native import (
-    CONFIGS_PREFIX,
-    MOTHERLODE_GRAPH,
-    Origin,
-    handover_secrets,
-    member_secrets,
-    volumes,
-)
+from orecart.spec.native import CONFIGS_PREFIX, MOTHERLODE_GRAPH, Origin, handover_secrets, volumes
 from orecart.spec.scalars import Boolean, Command, Text
 from orecart.spec.structures import Field, ListOf, MapOf, Struct
 
@@ -216,7 +209,7 @@ def _member(
         rerun=Rerun.ALWAYS if data.get("force_rerun") else Rerun.ON_CHANGE,
         info_link=data.get("info_link"),
         desc=data.get("desc"),
-        secrets=member_secrets(own_env, env, frozenset(), declared),
+        secrets=declared,
         handover=Handover.MOTHERLODE,
         line=node.line,
     )

@@ -30,7 +30,6 @@ from orecart.model import (
     Sidecar,
     Volume,
 )
-from orecart.secrets import is_secret_name
 from orecart.spec.fields import ROOT
 from orecart.spec.graph_checks import Placed, check_members
 from orecart.spec.kinds import Ctx
@@ -59,7 +58,7 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
     declared = frozenset(data.get("secrets", ()))
     members_node = profiled.root.value["members"]
     placed = [
-        Placed(_member(item, node, settings, env, declared), node, f"members[{item['name']}]")
+        Placed(_member(item, node, settings, declared), node, f"members[{item['name']}]")
         for item, node in zip(data["members"], members_node.value, strict=True)
     ]
     pools: dict[str, int] = data.get("pools", {})
@@ -118,7 +117,6 @@ def _member(
     data: Mapping[str, Any],
     node: Node,
     settings: Settings,
-    pipeline_env: Mapping[str, str],
     declared: frozenset[str],
 ) -> Member:
     env: dict[str, str] = data.get("env", {})
@@ -139,7 +137,7 @@ def _member(
         rerun=Rerun(data.get("rerun", Rerun.ON_CHANGE)),
         info_link=data.get("info_link"),
         desc=data.get("desc"),
-        secrets=member_secrets(env, pipeline_env, exclude_env, secret_names),
+        secrets=frozenset(secret_names),
         exclude_env=exclude_env,
         complete_when=data.get("complete_when"),
         checks=_checks(data.get("checks", ())),
@@ -154,19 +152,6 @@ def handover_secrets(handover: Handover) -> frozenset[str]:
     if handover is Handover.MOTHERLODE:
         return frozenset({MOTHERLODE_GRAPH, CONFIGS_PREFIX + MOTHERLODE_GRAPH})
     return frozenset()
-
-
-def member_secrets(
-    env: Mapping[str, str],
-    pipeline_env: Mapping[str, str],
-    exclude_env: frozenset[str],
-    declared: Iterable[str],
-) -> frozenset[str]:
-    """Names whose values are secret for one member: every declared name, and every name
-    of its env (and of the pipeline env it receives) that looks secret."""
-    names = set(declared)
-    received = [*env, *(name for name in pipeline_env if name not in exclude_env)]
-    return frozenset(names | {name for name in received if is_secret_name(name, names)})
 
 
 def _retry(value: int | Mapping[str, Any]) -> Retry:
