@@ -157,10 +157,15 @@ class _TableImport:
             self.timer.start()
 
 
+#: The signals that interrupt a run, each a request to stop it cleanly.
+_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
 def _interrupts() -> Iterator[list[Runner]]:
-    """SIGINT/SIGTERM stop the runs added to the list (members aborted); a second one kills
-    at once. Before any run started, they stop the command as usual."""
+    """SIGINT, SIGTERM and SIGHUP (the terminal closed, an ssh session dropped) stop the
+    runs added to the list (members aborted); a second one kills at once. Before any run
+    started, they stop the command as usual."""
     runners: list[Runner] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
@@ -170,7 +175,7 @@ def _interrupts() -> Iterator[list[Runner]]:
         if not running:  # before the run started or after it ended (backups): stop now
             raise KeyboardInterrupt
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in _STOPPING}
     try:
         yield runners
     finally:
