@@ -14,11 +14,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-
-from orecart.executors.reaper import kill_all
 from tests.cli.conftest import Cli
 from tests.cli.test_interrupts import wait_for
 from tests.fixtures import ESCAPEES, ESCAPER, marked, wait_unmarked
+
+from orecart.executors.reaper import kill_all
 
 PIPELINE = """
 pipeline: escapes
