@@ -139,6 +139,21 @@ class _CgroupCell:
             pass  # still busy: the executor's close (or the reaper) removes it
 
 
+def _sweep(base: Path) -> None:
+    """Remove the empty cgroups that orecart processes which are gone left (their reaper
+    died with them). One with processes is left alone: its orecart may live in another pid
+    namespace."""
+    for path in base.glob("orecart-*-*/"):
+        pid = path.name.split("-")[1]
+        if not pid.isdigit() or psutil.pid_exists(int(pid)):
+            continue
+        for folder in [*path.glob("a*/"), path]:
+            try:
+                folder.rmdir()  # only an empty cgroup can be removed
+            except OSError:
+                break
+
+
 class Cgroups:
     """A cgroup v2 per attempt under one per executor. Raises ExecutorError when it cannot."""
 
@@ -148,6 +163,7 @@ class Cgroups:
         base = cgroup_dir()
         if base is None:
             raise ExecutorError("no cgroup v2 hierarchy is mounted")
+        _sweep(base)
         self.path = base / f"orecart-{os.getpid()}-{secrets.token_hex(4)}"
         try:
             self.path.mkdir()
@@ -214,8 +230,11 @@ class Subreaper:
     name = "subreaper"
 
     def __init__(self) -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        try:
+            done = ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        except (AttributeError, OSError):  # not Linux
+            raise ExecutorError("cannot become a subreaper: no prctl here") from None
+        if done != 0:
             raise ExecutorError(f"cannot become a subreaper: {os.strerror(ctypes.get_errno())}")
         self.prefix = f"{os.getpid()}-{secrets.token_hex(4)}."
         self._count = itertools.count(1)
