@@ -39,12 +39,17 @@ from typing import Protocol
 import psutil
 
 from orecart.errors import ExecutorError
-from orecart.executors.reaper import TAG, kill_all, remove_cgroup, tagged
+from orecart.executors.reaper import (
+    EMPTY_WAIT,
+    KILL_ROUNDS,
+    TAG,
+    kill_all,
+    remove_cgroup,
+    tagged,
+)
 
 MODES = ("auto", "cgroup", "subreaper")
-EMPTY_WAIT = 2.0  # seconds finish() waits for a killed cell to be empty
 _PR_SET_CHILD_SUBREAPER = 36
-_KILL_ROUNDS = 20  # scans of a fallback cell: a process may fork while it is being killed
 __all__ = ["TAG", "Cell", "Containment", "Cgroups", "Subreaper", "choose", "cgroup_dir"]
 
 
@@ -62,8 +67,8 @@ class Cell(Protocol):
     env: dict[str, str]  # added to the member's environment
     preexec: Callable[[], None] | None  # run in the child before exec
 
-    def signal(self, signum: int) -> None:
-        """Send ``signum`` to every process in the cell."""
+    def signal(self, signum: int, main: int) -> None:
+        """Send ``signum`` to every process in the cell (``main``: its live leader)."""
         ...
 
     def finish(self, main: int | None) -> None:
@@ -122,7 +127,7 @@ class _CgroupCell:
         except OSError:
             return []
 
-    def signal(self, signum: int) -> None:
+    def signal(self, signum: int, main: int) -> None:
         if signum == signal.SIGKILL:
             _write(self.path / "cgroup.kill", "1")
             return
@@ -198,7 +203,6 @@ class _TaggedCell:
         self.tag = tag
         self.env = {TAG: tag}
         self.preexec: Callable[[], None] | None = None
-        self.main: int | None = None
 
     def pids(self, main: int | None) -> set[int]:
         found = set(tagged(self.tag))
@@ -210,12 +214,12 @@ class _TaggedCell:
         found.discard(main or 0)
         return found
 
-    def signal(self, signum: int) -> None:
-        kill_all(self.pids(None), signum)
+    def signal(self, signum: int, main: int) -> None:
+        kill_all(self.pids(main) | {main}, signum)
 
     def finish(self, main: int | None) -> None:
         killed: set[int] = set()
-        for _ in range(_KILL_ROUNDS):
+        for _ in range(KILL_ROUNDS):  # a process may fork while it is being killed
             left = self.pids(main) - killed
             if not left:
                 break

@@ -95,7 +95,7 @@ class ProcessGroup:
         with self._lock:
             if not self._reaped:
                 self._killpg(signum)
-                self.cell.signal(signum)
+                self.cell.signal(signum, self.process.pid)
 
     def reap(self, before: Callable[[int], None]) -> int | None:
         """Kill what the exited leader left in its group and cell, call ``before``, then
