@@ -167,8 +167,11 @@ def _interrupts() -> Iterator[list[Runner]]:
     runs added to the list (members aborted); a second one kills at once. Before any run
     started, they stop the command as usual."""
     runners: list[Runner] = []
+    terminals = [fd for fd in (0, 1, 2) if os.isatty(fd)]  # not ttys to ask once hung up
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            _lose_terminal(terminals)
         running = [runner for runner in runners if not runner.finished]
         for runner in running:
             runner.interrupt()
@@ -181,6 +184,18 @@ def _interrupts() -> Iterator[list[Runner]]:
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _lose_terminal(terminals: list[int]) -> None:
+    """After a hang-up the terminal is gone and every write to it fails (EIO): what would
+    have gone to it (the file descriptors ``terminals``) goes to /dev/null, so the run
+    still ends, records and exits as it should."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in terminals:
+            os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
