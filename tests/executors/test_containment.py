@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from orecart.errors import ExecutorError
@@ -97,3 +98,18 @@ def test_reaper_protocol_guards_cgroups_and_tags() -> None:
         apply(guarded, line)
     assert guarded == {"/sys/fs/cgroup/orecart-1-ab", "=1-ab."}
 
+
+
+def test_empty_cgroups_of_gone_orecart_processes_are_swept() -> None:
+    base = cgroup_dir()
+    assert base is not None
+    dead = psutil.Popen(["true"])
+    dead.wait()
+    stale = base / f"orecart-{dead.pid}-{uuid.uuid4().hex[:8]}"
+    (stale / "a1").mkdir(parents=True)  # what a reaper killed with its orecart leaves
+    containment = Cgroups()
+    try:
+        assert not stale.exists()
+        assert containment.path.is_dir()  # its own, made after the sweep, is kept
+    finally:
+        containment.close()
