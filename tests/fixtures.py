@@ -164,3 +164,48 @@ def wait_gone(pids: Iterable[int], timeout: float = 5.0) -> list[int]:
         if not left or time.monotonic() >= deadline:
             return left
         time.sleep(0.05)
+
+
+#: A member script whose processes try every way out of its process group: ``setsid``, a
+#: double fork into a new session, a new process group, and ``nohup`` with SIGTERM and
+#: SIGHUP ignored; it writes ``$READY`` once all have started, then sleeps.
+ESCAPER = r"""
+setsid sleep 300 &
+setsid sh -c 'sleep 300 & exit 0'
+perl -e 'setpgrp(0, 0); sleep 300' &
+nohup setsid sh -c 'trap "" TERM HUP; sleep 300' >/dev/null 2>&1 &
+sleep 300 &
+echo ready > "$READY"
+wait
+"""
+ESCAPEES = 6  # live processes ESCAPER leaves besides its own shell (sh -c and sleeps)
+
+
+def marked(token: str) -> list[int]:
+    """Pids of live processes whose environment holds ``ESCAPE_TOKEN=token``."""
+    needle = f"ESCAPE_TOKEN={token}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as env:
+                if needle in env.read().split(b"\0"):
+                    found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def wait_unmarked(token: str, timeout: float = 5.0) -> list[str]:
+    """Wait until no process carries ``token``; the command lines of those still left."""
+    deadline = time.monotonic() + timeout
+    while marked(token) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    left = []
+    for pid in marked(token):
+        try:
+            left.append(f"{pid}: {' '.join(psutil.Process(pid).cmdline())}")
+        except psutil.Error:
+            continue
+    return left

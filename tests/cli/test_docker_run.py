@@ -137,6 +137,35 @@ members:
     assert statuses == {"a": "aborted", "b": "aborted", "c": "cancelled"}
 
 
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_second_interrupt_kills_the_containers_at_once(
+    cli: Cli, docker_ready: docker.DockerClient, signum: int
+) -> None:
+    # `sleep` as a container's PID 1 has no SIGTERM handler: a stop waits its whole grace.
+    name = f"deaf-{uuid.uuid4().hex[:6]}"
+    cli.write(f"""
+pipeline: {name}
+members:
+  - {{name: deaf, image: {BUSYBOX_IMAGE}, pull: if-missing, command: [sleep, "300"]}}
+""")
+    process = cli.start("run", "pipeline.yaml")
+    deadline = time.monotonic() + 60
+    while [c.status for c in containers_of(docker_ready, name)] != ["running"]:
+        assert time.monotonic() < deadline, "the member's container never ran"
+        time.sleep(0.1)
+    process.send_signal(signum)
+    time.sleep(1.0)
+    assert process.poll() is None, "the first interrupt waits for the stop's grace"
+    second = time.monotonic()
+    process.send_signal(signum)
+    process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert time.monotonic() - second < 4, "the second interrupt did not kill at once"
+    assert containers_of(docker_ready, name) == []
+    members = cli("status", "pipeline.yaml", "--json").json()["members"]
+    assert [m["status"] for m in members] == ["aborted"]
+
+
 def test_containers_of_runs_this_store_does_not_know_are_left_alone(
     cli: Cli, docker_ready: docker.DockerClient
 ) -> None:

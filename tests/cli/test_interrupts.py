@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
+import pty
 import signal
+import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -156,3 +160,37 @@ def _to_a_worker_thread(pid: int, sig: int) -> bool:
         if thread != pid and libc.tgkill(pid, thread, sig) == 0:
             return True  # a thread that has ended since the listing fails with ESRCH
     return False
+
+
+def test_a_closed_terminal_aborts_the_run_and_it_still_exits_130(cli: Cli, tmp_path: Path) -> None:
+    # A real hang-up: orecart's controlling terminal is a pty whose master is closed. Its
+    # live display then writes to a terminal that is gone (EIO), which must not end the
+    # command as an internal error.
+    cli.write(f"""
+pipeline: hangup
+members:
+  - name: talker
+    shell: |
+      echo ready > {tmp_path}/ready
+      while :; do echo tick; sleep 0.05; done
+""")
+    master, slave = pty.openpty()
+    with open(tmp_path / "stderr", "w") as stderr:
+        process = subprocess.Popen(
+            cli.command("run", "pipeline.yaml"), cwd=tmp_path, env=cli.env(),
+            stdin=slave, stdout=slave, stderr=stderr, start_new_session=True,
+            preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+        )
+    os.close(slave)
+    try:
+        wait_for(tmp_path / "ready")
+        time.sleep(0.3)  # the live display is drawing
+        os.read(master, 1 << 16)
+        os.close(master)  # the kernel sends SIGHUP to the terminal's session
+        assert process.wait(timeout=30) == 130, (tmp_path / "stderr").read_text()
+    finally:
+        process.kill()
+        process.wait()
+    assert "internal error" not in (tmp_path / "stderr").read_text()
+    data = cli("status", "pipeline.yaml", "--json").json()
+    assert [m["status"] for m in data["members"]] == ["aborted"]

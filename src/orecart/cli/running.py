@@ -192,25 +192,45 @@ class _TableImport:
             self.timer.start()
 
 
+#: The signals that interrupt a run, each a request to stop it cleanly.
+_STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 @contextmanager
 def _interrupts() -> Iterator[list[Runner]]:
-    """SIGINT/SIGTERM stop the runs added to the list (members aborted); a second one kills
-    at once. Before any run started, they stop the command as usual."""
+    """SIGINT, SIGTERM and SIGHUP (the terminal closed, an ssh session dropped) stop the
+    runs added to the list (members aborted); a second one kills at once. Before any run
+    started, they stop the command as usual."""
     runners: list[Runner] = []
+    terminals = [fd for fd in (0, 1, 2) if os.isatty(fd)]  # not ttys to ask once hung up
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGHUP:
+            _lose_terminal(terminals)
         running = [runner for runner in runners if not runner.finished]
         for runner in running:
             runner.interrupt()
         if not running:  # before the run started or after it ended (backups): stop now
             raise KeyboardInterrupt
 
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, handler) for s in _STOPPING}
     try:
         yield runners
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def _lose_terminal(terminals: list[int]) -> None:
+    """After a hang-up the terminal is gone and every write to it fails (EIO): what would
+    have gone to it (the file descriptors ``terminals``) goes to /dev/null, so the run
+    still ends, records and exits as it should."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    try:
+        for fd in terminals:
+            os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:

@@ -11,9 +11,9 @@ Call outline: ``submit -> _attempt`` in a worker thread: ``ContainerRun.execute`
 ``containerrun``: image, sidecars, the member's container, created ahead by ``prepare`` or
 now, its wait, logs and outcome) -> the future's result -> ``ContainerRun.remove``: removal
 is off the runner's path, so the next member starts meanwhile. ``abort`` stops and removes
-everything this executor started; ``close`` waits for the workers (removals included),
-stops service members and removes what is left (containers created ahead for members that
-never started, too) before it returns.
+everything this executor started (a second ``abort`` kills at once); ``close`` waits for
+the workers (removals included), stops service members and removes what is left
+(containers created ahead for members that never started, too) before it returns.
 """
 
 from __future__ import annotations
@@ -74,12 +74,15 @@ class DockerExecutor:
         return images.resolve(self.client, member.container)
 
     def abort(self) -> None:
-        """Stop and remove every container and network this executor started, now."""
+        """Stop and remove every container and network this executor started, now: SIGTERM,
+        SIGKILL after ``grace``; a second call (a second Ctrl-C) kills and removes at once."""
         tracker = self.tracker
         with tracker.lock:
+            again = tracker.aborted.is_set()
             tracker.aborted.set()  # before any stop: the outcome says aborted
             ids = list(tracker.containers)
-        cleanup.at_once([partial(self._remove, cid, self.grace) for cid in ids])
+        grace = 0.0 if again else self.grace  # 0: a forced removal, which kills
+        cleanup.at_once([partial(self._remove, cid, grace) for cid in ids])
         self._remove_networks()
 
     def close(self) -> None:

@@ -1,12 +1,14 @@
 """The local executor: member runs as processes on this machine.
 
-Each attempt runs in its own session and process group, with stdin from /dev/null and
-stdout and stderr captured line by line into the member-run log and the output sink. The
-group, not just the main process, is the unit that is stopped: a timeout or an abort sends
-SIGTERM to the whole group, waits ``grace`` seconds, then SIGKILLs it; when the main
-process exits, whatever it left running in its group is SIGKILLed (as Docker does when a
-container's main process exits), so no member run outlives its result. A reaper process
-(``orecart.executors.reaper``) kills the groups if orecart itself dies by ``kill -9``.
+Each attempt runs in its own session and process group, and in its own *cell* (see
+``containment``: a cgroup v2 where the machine allows it, else orecart as a subreaper and
+a tag in the environment), with stdin from /dev/null and stdout and stderr captured line
+by line into the member-run log and the output sink. The group and the cell, not just the
+main process, are the unit that is stopped: a timeout or an abort sends SIGTERM to all of
+it, waits ``grace`` seconds, then SIGKILLs it; when the main process exits, whatever it
+left running is SIGKILLed (as Docker does when a container's main process exits), so no
+member run outlives its result. A reaper process (``orecart.executors.reaper``) kills the
+groups and cells if orecart itself dies by ``kill -9``.
 
 One thread per running attempt does all of its work: it starts the process, then waits in
 ``poll`` on the two output pipes and a pidfd (Linux >= 5.3), so it wakes exactly when there
@@ -14,12 +16,14 @@ is output or the process exits, never on a timer. The exit status is read with
 ``waitpid`` directly: ``subprocess`` reports an undeterminable status as 0, which must not
 become success.
 
-Limitation: a member that puts itself into a new session or process group (``setsid``,
-daemons) escapes the group kill and the reaper.
+A member that puts itself into a new session or process group (``setsid``, ``setpgid``,
+``nohup``, daemons that double-fork) stays in its cell. Limitation: with cgroups, only a
+privileged process that moves itself to another cgroup escapes; in the subreaper fallback,
+a process that is orphaned and also execs with an environment without its tag does.
 
 Call outline: ``submit -> _Attempt.run (own thread): open log -> _admit -> _spawn ->
 _watch (poll: _read / _exited / _deadlines) -> _result``; ``abort -> stop(SIGTERM) ->
-wait grace -> stop(SIGKILL)``; ``close -> abort -> Reaper.close``.
+wait grace -> stop(SIGKILL)``; ``close -> abort -> Containment.close -> Reaper.close``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+from orecart.errors import ExecutorError
 from orecart.executors import OutputSink, Result, Task
+from orecart.executors.containment import Cell, Containment, choose
 from orecart.executors.logfile import LineSplitter, LogWriter, open_log
 from orecart.executors.process import (
     ProcessGroup,
@@ -137,8 +143,12 @@ class _Attempt:
         return self._outcome()
 
     def _spawn(self, argv: list[str], cwd: Path) -> str | None:
-        """Start the process in its own session; the reason when it cannot be started."""
-        env = {**os.environ, **self.task.env}
+        """Start the process in its own session and cell; the reason when it cannot be."""
+        try:
+            cell = self.executor._cell()
+        except ExecutorError as exc:
+            return str(exc)
+        env = {**os.environ, **self.task.env, **cell.env}
         with self._lock:
             if self.aborted:
                 return None
@@ -152,11 +162,13 @@ class _Attempt:
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     start_new_session=True,
+                    preexec_fn=cell.preexec,  # only system calls: safe among threads
                     bufsize=0,
                 )
             except Exception as exc:  # anything Popen raises means it could not start
+                cell.finish(None)
                 return spawn_error(exc, argv[0])
-            self._group = ProcessGroup(process)
+            self._group = ProcessGroup(process, cell)
             self.executor._guard(process.pid)
         if self.task.member.timeout is not None:
             self._timeout_at = time.monotonic() + self.task.member.timeout
@@ -292,27 +304,38 @@ class LocalExecutor:
 
     ``max_workers`` caps how many processes run at once (None: no cap; the runner's
     ``max_parallel`` and pools already limit it). ``grace`` is the time between SIGTERM
-    and SIGKILL when a member times out or is aborted. After ``abort()`` every further
-    submission completes as aborted at once.
+    and SIGKILL when a member times out or is aborted. ``containment`` is ``auto``,
+    ``cgroup`` or ``subreaper`` (None: ``ORECART_CONTAINMENT``, else ``auto``; see
+    ``containment.choose``). After ``abort()`` every further submission completes as
+    aborted at once.
     """
 
-    def __init__(self, *, max_workers: int | None = None, grace: float = 5.0) -> None:
+    def __init__(
+        self, *, max_workers: int | None = None, grace: float = 5.0,
+        containment: str | None = None,
+    ) -> None:
         self.max_workers = max_workers
         self.grace = grace
+        self.mode = containment
         self._cond = threading.Condition()
         self._running: set[_Attempt] = set()
         self._aborting = False
         self._reaper: Reaper | None = None
+        self.containment: Containment | None = None
 
     def submit(self, task: Task, output: OutputSink) -> Future[Result]:
         """Start one attempt in its own thread and return its future at once."""
         attempt = _Attempt(self, task, output)
         try:
-            self._ensure_reaper()
+            self._ensure_guards()
         except OSError as exc:
             attempt.future.set_result(
                 attempt._result(MemberStatus.ERRORED, f"cannot start the process reaper: {exc}")
             )
+            return attempt.future
+        except ExecutorError as exc:
+            error = f"cannot contain member processes: {exc}"
+            attempt.future.set_result(attempt._result(MemberStatus.ERRORED, error))
             return attempt.future
         thread = threading.Thread(
             target=attempt.run, name=f"orecart-local-{task.member.name}", daemon=True
@@ -347,19 +370,36 @@ class LocalExecutor:
         wait(left, timeout=KILL_WAIT)
 
     def close(self) -> None:
-        """Abort what still runs and stop the reaper. Safe to call more than once."""
+        """Abort what still runs, remove the cells and stop the reaper. Safe to call more
+        than once."""
         self.abort()
         with self._cond:
             reaper, self._reaper = self._reaper, None
+            containment, self.containment = self.containment, None
+        if containment is not None:
+            containment.close()
         if reaper is not None:
             reaper.close()
 
     # -- called by attempts ------------------------------------------------------------
 
-    def _ensure_reaper(self) -> None:
+    def _ensure_guards(self) -> None:
+        """Start the reaper and choose the containment, once; the reaper guards it."""
         with self._cond:
-            if self._reaper is None and not self._aborting:
+            if self._aborting:
+                return
+            if self._reaper is None:
                 self._reaper = Reaper.start()
+            if self.containment is None:
+                self.containment = choose(self.mode)
+                self.containment.guard(self._reaper)
+
+    def _cell(self) -> Cell:
+        with self._cond:
+            containment = self.containment
+        if containment is None:
+            raise ExecutorError("the executor is closed")
+        return containment.cell()
 
     def _admit(self, attempt: _Attempt) -> bool:
         """Wait for a free slot; False when the executor is aborting."""

@@ -1,7 +1,9 @@
-"""One member process and its process group: starting words, exit statuses, signals.
+"""One member process, its process group and its cell: starting words, exit statuses,
+signals.
 
-The group, not just the main process, is what orecart stops; its id stays valid until the
-leader is reaped, which ``ProcessGroup.reap`` does last, so no signal reaches a reused id.
+The group and the cell (see ``containment``), not just the main process, are what orecart
+stops; the group id stays valid until the leader is reaped, which ``ProcessGroup.reap``
+does last, so no signal reaches a reused id.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import subprocess
 import threading
 from collections.abc import Callable
 
+from orecart.executors.containment import Cell
 from orecart.model import Member, MemberStatus
 
 
@@ -32,6 +35,8 @@ def spawn_error(exc: Exception, program: str) -> str:
         return f"permission denied: {program}"
     if isinstance(exc, OSError):
         return f"cannot start {program}: {exc.strerror or exc}"
+    if isinstance(exc, subprocess.SubprocessError):  # only preexec_fn raises it
+        return f"cannot start {program}: it could not enter its cgroup"
     return f"cannot start {program}: {exc}"
 
 
@@ -75,10 +80,12 @@ def has_exited(pid: int) -> bool:
 
 
 class ProcessGroup:
-    """A started member process and its process group; signals never reach a reused id."""
+    """A started member process, its process group and its cell; signals never reach a
+    reused group id."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], cell: Cell) -> None:
         self.process = process
+        self.cell = cell
         self.pgid = process.pid  # start_new_session: the leader's pid is the group id
         self._lock = threading.Lock()
         self._reaped = False
@@ -88,9 +95,11 @@ class ProcessGroup:
         with self._lock:
             if not self._reaped:
                 self._killpg(signum)
+                self.cell.signal(signum, self.process.pid)
 
     def reap(self, before: Callable[[int], None]) -> int | None:
-        """Kill what the exited leader left in its group, call ``before``, then reap it.
+        """Kill what the exited leader left in its group and cell, call ``before``, then
+        reap it.
 
         Until ``waitpid`` the leader is a zombie that holds the group id, so the kill and
         ``before`` (unregistering from the reaper) cannot hit a reused id.
@@ -99,6 +108,7 @@ class ProcessGroup:
             if self._reaped:
                 return self._code
             self._killpg(signal.SIGKILL)
+            self.cell.finish(self.process.pid)
             before(self.pgid)
             self._reaped = True
             try:

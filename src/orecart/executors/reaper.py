@@ -1,22 +1,24 @@
-"""The reaper: a watchdog process that kills member process groups orecart left behind.
+"""The reaper: a watchdog process that kills the member processes orecart left behind.
 
 When orecart dies by ``kill -9`` (or the OOM killer) nothing in it runs any more, and
 ``PR_SET_PDEATHSIG`` would reach only direct children, not the grandchildren a shell
 script starts. So each LocalExecutor starts one small reaper process and tells it, over a
-pipe on the reaper's stdin, every process group it starts (``+PGID``) and every group it
-has finished with (``-PGID``). The kernel closes the pipe when orecart dies, however it
-dies; on that end of file the reaper SIGKILLs every group still registered and exits.
+pipe on the reaper's stdin, what to kill: every process group it starts (``+PGID``) and
+finishes with (``-PGID``), and its containment (see ``containment``): its cgroup
+(``+/sys/fs/cgroup/...``) or the tag its members carry in their environment (``+=TAG``).
+The kernel closes the pipe when orecart dies, however it dies; on that end of file the
+reaper SIGKILLs every group still registered, kills and removes the cgroups, kills every
+process carrying a registered tag, and exits.
 
 The reaper runs in its own session and ignores SIGINT, SIGTERM and SIGHUP, so a Ctrl-C
 sent to orecart's terminal (or a hang-up) does not take it down before it has done its
 work; it ends only on end of file. It imports nothing but the standard library so it
-starts in a few tens of milliseconds, once per executor.
-
-Limitation: a member that leaves its process group (``setsid``, ``setpgid``, a daemon
-that double-forks into a new session) escapes both the reaper and timeout kills.
+starts in a few tens of milliseconds, once per executor; the killing helpers live here
+for that reason, and ``containment`` uses them too.
 
 Call outline (orecart side): ``Reaper.start() -> register(pgid) / unregister(pgid) ...
--> close()``. Reaper side: ``python -m orecart.executors.reaper`` runs ``main()``.
+register_cgroup / register_tag -> close()``. Reaper side: ``python -m
+orecart.executors.reaper`` runs ``main()``.
 """
 
 from __future__ import annotations
@@ -26,23 +28,37 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterable
+from pathlib import Path
 
 STOP_TIMEOUT = 5.0  # seconds close() waits for the reaper to exit
+EMPTY_WAIT = 2.0  # seconds to wait for a killed cgroup to be empty before removing it
+TAG = "ORECART_CELL"  # the environment variable that marks a member's processes
+KILL_ROUNDS = 20  # scans for tagged processes: one may fork while it is being killed
 #: A Ctrl-C or hang-up of orecart's terminal, or a polite kill, must not end the reaper.
 IGNORED = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 
 
-def apply(groups: set[int], message: bytes) -> None:
-    """Apply one protocol line (``+PGID`` or ``-PGID``) to the registered ``groups``."""
-    text = message.strip()
-    if len(text) < 2 or not text[1:].isdigit():
-        return  # not ours; ignore rather than die and leave the groups unguarded
-    pgid = int(text[1:])
-    if text[:1] == b"+" and pgid > 1:
-        groups.add(pgid)
-    elif text[:1] == b"-":
-        groups.discard(pgid)
+#: What the reaper guards: process group ids, cgroup folders ("/...") and tags ("=...").
+Guarded = set[int | str]
+
+
+def apply(guarded: Guarded, message: bytes) -> None:
+    """Apply one protocol line (``+ITEM`` or ``-ITEM``) to the ``guarded`` items."""
+    text = message.strip().decode(errors="replace")
+    sign, item = text[:1], text[1:]
+    value: int | str
+    if item.isdigit() and int(item) > 1:
+        value = int(item)
+    elif item[:1] == "/" or (item[:1] == "=" and len(item) > 1):
+        value = item
+    else:
+        return  # not ours (or init's group, a broadcast); ignore rather than die
+    if sign == "+":
+        guarded.add(value)
+    elif sign == "-":
+        guarded.discard(value)
 
 
 def kill_groups(groups: Iterable[int]) -> None:
@@ -54,15 +70,86 @@ def kill_groups(groups: Iterable[int]) -> None:
             pass
 
 
+def kill_all(pids: Iterable[int], signum: int = signal.SIGKILL) -> None:
+    """Send ``signum`` to every pid; those already gone are fine."""
+    for pid in pids:
+        try:
+            os.kill(pid, signum)
+        except OSError:
+            pass
+
+
+def tagged(tag: str, prefix: bool = False) -> list[int]:
+    """Pids of the processes whose environment holds ``ORECART_CELL=<tag>`` (with
+    ``prefix``: a value that starts with ``tag``), this one excepted."""
+    needle = f"{TAG}={tag}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/environ", "rb") as env:
+                items = env.read().split(b"\0")
+        except OSError:
+            continue  # gone, or not ours to read (so not ours to kill)
+        if any(item.startswith(needle) if prefix else item == needle for item in items):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_tagged(tag: str, prefix: bool = False) -> set[int]:
+    """SIGKILL every process tagged ``tag`` until none is left (or rounds run out)."""
+    killed: set[int] = set()
+    for _ in range(KILL_ROUNDS):
+        left = set(tagged(tag, prefix)) - killed
+        if not left:
+            break
+        kill_all(left)
+        killed |= left
+    return killed
+
+
+def remove_cgroup(path: Path) -> None:
+    """Kill everything in cgroup ``path`` (its children too), then remove it bottom-up."""
+    if not path.is_dir():
+        return
+    try:
+        (path / "cgroup.kill").write_text("1")
+    except OSError:
+        pass
+    deadline = time.monotonic() + EMPTY_WAIT
+    for folder in [*sorted(p for p in path.iterdir() if p.is_dir()), path]:
+        while True:
+            try:
+                folder.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:  # busy until its killed processes have exited
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.01)
+
+
+def kill_guarded(guarded: Guarded) -> None:
+    """Kill everything ``guarded`` holds: groups, cgroups and tagged processes."""
+    kill_groups(item for item in guarded if isinstance(item, int))
+    for item in guarded:
+        if isinstance(item, str) and item.startswith("/"):
+            remove_cgroup(Path(item))
+        elif isinstance(item, str):
+            kill_tagged(item[1:], prefix=True)
+
+
 def main() -> int:
     """Reaper process: read registrations until end of file, then kill what is left."""
     for signum in IGNORED:
         signal.signal(signum, signal.SIG_IGN)
     os.chdir("/")  # do not keep a member's or a test's folder busy
-    groups: set[int] = set()
+    guarded: Guarded = set()
     for message in sys.stdin.buffer:
-        apply(groups, message)
-    kill_groups(groups)
+        apply(guarded, message)
+    kill_guarded(guarded)
     return 0
 
 
@@ -118,6 +205,14 @@ class Reaper:
     def unregister(self, pgid: int) -> None:
         """Stop guarding ``pgid``; call before reaping its leader, so the id cannot be reused."""
         self._send(f"-{pgid}\n")
+
+    def register_cgroup(self, path: Path) -> None:
+        """Guard cgroup ``path``: the reaper kills what is in it and removes it."""
+        self._send(f"+{path}\n")
+
+    def register_tag(self, tag: str) -> None:
+        """Guard every process whose ORECART_CELL starts with ``tag``."""
+        self._send(f"+={tag}\n")
 
     def _send(self, message: str) -> None:
         # One write below PIPE_BUF is atomic; a dead reaper must not fail member runs.
