@@ -114,7 +114,7 @@ class HookSink:
         try:
             self._dispatch(event)
         except Exception as exc:  # a plugin's bug must not take the run down
-            self.errors.append(f"{type(event).__name__}: {exc!r}")
+            self.errors.append(f"hook failed: {type(event).__name__}: {exc!r}")
 
     def _dispatch(self, event: Event) -> None:
         match event:

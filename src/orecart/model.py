@@ -230,6 +230,27 @@ class Backup:
     keep: int | None = None
 
 
+class RunOutcome(StrEnum):
+    """What a run came to, as a ``notify:`` entry asks for it."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # a member failed, errored or was aborted, or the run was aborted
+    INVALID = "invalid"  # a check failed: the pipeline's, or a member's after it ran
+    CANCELLED = "cancelled"
+
+
+#: The outcomes a ``notify:`` entry without ``on`` is sent for.
+NOTIFY_DEFAULT = frozenset({RunOutcome.FAILED, RunOutcome.INVALID})
+
+
+@dataclass(frozen=True)
+class NotifyTarget:
+    """A ``notify:`` entry: an apprise URL (a secret) and the outcomes it is sent for."""
+
+    url: str = field(repr=False)
+    on: frozenset[RunOutcome] = NOTIFY_DEFAULT
+
+
 @dataclass(frozen=True)
 class Settings:
     max_parallel: int | None = None  # None: the CPU count, at least 4 (runner.default_parallel)
@@ -255,6 +276,7 @@ class Pipeline:
     checks: tuple[Check, ...] = ()
     keys: Mapping[str, str] = field(default_factory=dict)  # Label -> key property for diffs
     backup: Backup | None = None
+    notify: tuple[NotifyTarget, ...] = ()
     profile: str | None = None
     excluded: frozenset[str] = frozenset()  # members the profile leaves out of this run
     secret_values: frozenset[str] = field(default_factory=frozenset, repr=False)  # expanded
@@ -336,6 +358,26 @@ class MemberRun:
         if self.started_at and self.finished_at:
             return (self.finished_at - self.started_at).total_seconds()
         return None
+
+
+class SendStatus(StrEnum):
+    """How a notification went."""
+
+    SENT = "sent"
+    FAILED = "failed"  # every try failed, or the URL was refused
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One notification of a run: where it went (the URL without its password), how it
+    went, after how many tries, and the last error."""
+
+    run_id: str
+    url: str
+    outcome: SendStatus
+    attempts: int
+    error: str | None = None
+    sent_at: datetime | None = None
 
 
 def to_data(value: Any) -> Any:

@@ -96,6 +96,7 @@ class Backends:
     sink: EventSink
     guards: Sequence[MemberGuard] = ()
     final_checks: Callable[[], list[str]] | None = None  # pipeline checks after success
+    closing: Callable[[Run], Run] | None = None  # completes the record (after-run backups)
 
 
 @dataclass
@@ -198,8 +199,20 @@ class Runner:
         if self._guard_pool:
             self._guard_pool.shutdown(wait=False, cancel_futures=True)
         status, error = self._verdict()
-        self.run_record = replace(self.run_record, status=status, error=error, finished_at=now())
+        self.run_record = self._closed(replace(self.run_record, status=status, error=error))
         self._emit(RunFinished(self.run_record))
+
+    def _closed(self, run: Run) -> Run:
+        """The final record: ``closing`` (the after-run backups) has done its part, so
+        RunFinished tells the whole story; a closing step that fails fails the run."""
+        if self.backends.closing is not None and not (self.error or self.interrupts):
+            try:
+                run = self.backends.closing(run)
+            except Exception as exc:
+                closing = f"after the run: {self._redacted(str(exc))}"
+                error = "; ".join(filter(None, (run.error, closing)))
+                run = replace(run, status=RunStatus.FAILED, error=error)
+        return replace(run, finished_at=now())
 
     def _verdict(self) -> tuple[RunStatus, str | None]:
         """The run's final status and error: succeeded only when every planned member

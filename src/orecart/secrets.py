@@ -26,7 +26,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING
-from urllib.parse import quote, quote_plus, unquote
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 if TYPE_CHECKING:
     from orecart.model import Pipeline
@@ -49,7 +49,7 @@ _ORDINARY = re.compile(r"[A-Za-z]{1,12}|[0-9]{1,5}")
 #: values no secret ever is, whatever the name: a switch or a small number
 _SETTING = re.compile(r"(?i:true|false|yes|no|on|off|none|null)|[0-9]{1,5}")
 #: ``scheme://user:password@``: group 1 up to the colon, group 2 the password
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*):([^\s/@]*)@")
+_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#:@]*):([^\s/?#@]*)@")
 
 
 def looks_secret(name: str) -> bool:
@@ -100,6 +100,17 @@ def uri_passwords(text: str) -> set[str]:
     return found | {unquote(p) for p in found}
 
 
+def url_secrets(url: str) -> set[str]:
+    """The secrets in a URL: the password in its user info and, as apprise URLs carry them
+    (``mailtos://host?user=me&pass=PW``, ``?token=...``), values of secret-named query
+    parameters."""
+    values = uri_passwords(url)
+    for name, value in parse_qsl(urlsplit(url).query):
+        if looks_secret(name) and len(value) >= MIN_LENGTH:
+            values.add(value)
+    return values
+
+
 def hide_userinfo(text: str) -> str:
     """``text`` with the password of every ``scheme://user:password@`` masked."""
     return _USERINFO.sub(rf"\1:{MASK}@", text) if "://" in text else text
@@ -128,12 +139,14 @@ def masked_env(
 def known_secrets(pipeline: Pipeline) -> frozenset[str]:
     """Every secret value the pipeline holds: what the spec found while expanding
     (``Pipeline.secret_values``), the secret values of its env and its members' env, their
-    registry passwords and the graph password."""
+    registry passwords, the graph password and the passwords of ``notify:`` URLs."""
     values = set(pipeline.secret_values) | secret_values(pipeline.env, pipeline.secrets)
     for member in pipeline.members:
         values |= secret_values(member.env, pipeline.secrets | member.secrets)
         auth = member.container.auth if member.container else None
         values |= {auth.password} if auth and len(auth.password) >= MIN_LENGTH else set()
+    for target in pipeline.notify:
+        values |= url_secrets(target.url)
     graph = pipeline.graph
     if graph is not None and len(graph.password) >= MIN_LENGTH:
         values |= {graph.password} | uri_passwords(graph.uri)

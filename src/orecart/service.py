@@ -5,7 +5,8 @@ CLI and the API stay thin. ``Service.run`` outline::
 
     run -> _session (store, graph, executors) -> recover dead runs -> lock
         -> plan (facts: ledger, last statuses, digests, complete_when)
-        -> Runner.run -> pipeline checks, backups -> unlock -> Outcome
+        -> Runner.run (events: the recorder in step, every other sink isolated; the
+           after-run backup closes the record) -> drain the sinks -> unlock -> Outcome
 """
 
 from __future__ import annotations
@@ -32,21 +33,29 @@ from orecart.model import (
     Handover,
     Member,
     MemberRun,
+    Notification,
     Pipeline,
     PullPolicy,
     Run,
     RunStatus,
 )
+from orecart.notify import Notifier
 from orecart.planner import Decision, Facts, Plan, Selection, plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner, default_parallel
-from orecart.secrets import masked_env
+from orecart.secrets import Redactor, masked_env
 from orecart.spec import load_pipeline, pipeline_name
 from orecart.stores import Holder, StateStore, default_state_url, open_store
 
 if TYPE_CHECKING:
     from orecart.executors.docker import DockerExecutor
     from orecart.graph.waiting import WaitReport
+
+#: How long the end of a run waits for isolated event sinks to catch up (a notification
+#: still retrying, a slow graph run log); past it they are noted as still busy.
+SINK_DRAIN_S = 30.0
+#: The same after Ctrl-C, when the user wants the command to end.
+INTERRUPTED_DRAIN_S = 1.0
 
 #: Called with (done, total) while a backup or restore streams.
 Progress = Callable[[int, int], None]
@@ -84,7 +93,7 @@ class RunOptions:
 class Outcome:
     run: Run
     member_runs: list[MemberRun]
-    notes: list[str] = field(default_factory=list)  # hook errors and other warnings
+    notes: list[str] = field(default_factory=list)  # sink, hook and notification trouble
 
     @property
     def ok(self) -> bool:
@@ -96,6 +105,7 @@ class RunDetail:
     run: Run
     member_runs: list[MemberRun]
     attempts: list[Attempt]
+    notifications: list[Notification] = field(default_factory=list)
 
 
 @dataclass
@@ -190,7 +200,10 @@ class Service:
         the_plan = self._plan(session, options.selection)
         hooks = HookSink(plugin_manager(pipeline), pipeline)
         graph = GraphParts.of(session.graph, pipeline)
-        sink = Fanout(Recorder(store), *graph.sinks, hooks, *sinks)
+        notifier = Notifier(pipeline, store) if pipeline.notify else None
+        # the recorder is the source of truth, in step; every other sink is isolated
+        isolated = [*sinks, *graph.sinks, hooks, *([notifier] if notifier else [])]
+        sink = Fanout(Recorder(store), isolated=isolated)
         kinds = {s.member.kind for s in the_plan.steps if s.decision is Decision.RUN}
         backends = Backends(
             executors={kind: session.executor(kind) for kind in kinds},
@@ -198,17 +211,21 @@ class Service:
             sink=sink,
             guards=graph.guards,
             final_checks=graph.final_checks,
+            closing=lambda run: replace(run, backups=run.backups + graph.backup("after", run.id)),
         )
         run = self._new_run(pipeline, holder, graph.backup("before", holder.run_id))
         runner = Runner(the_plan, run, backends, self._config(pipeline, options, graph.env))
         if on_start:
             on_start(runner)
-        run = runner.run()
-        after = graph.backup("after", run.id)
-        if after:
-            run = replace(run, backups=run.backups + after)
-            store.save_run(run)
-        return Outcome(run, store.member_runs(run.id), hooks.errors + graph.errors)
+        try:
+            run = runner.run()
+        except BaseException:
+            sink.close(INTERRUPTED_DRAIN_S)
+            raise
+        notes = sink.close(SINK_DRAIN_S) + hooks.errors + graph.errors
+        notes += notifier.errors if notifier else []
+        redact = Redactor(pipeline.secret_values)
+        return Outcome(run, store.member_runs(run.id), [redact(note) for note in notes])
 
     def _config(
         self,
@@ -304,7 +321,8 @@ class Service:
             run = store.latest_run(pipeline_name)
             if run is None:
                 return None
-            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id))
+            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id),
+                             store.notifications(run.id))
 
     def runs(self, source: Source, limit: int = 20) -> list[Run]:
         with self._store(source) as (pipeline_name, store):
@@ -313,7 +331,8 @@ class Service:
     def show(self, source: Source, run_id: str) -> RunDetail:
         with self._store(source) as (_, store):
             run = store.get_run(run_id)
-            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id))
+            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id),
+                             store.notifications(run.id))
 
     def log_files(self, source: Source, run_id: str, member: str | None) -> list[Path]:
         detail = self.show(source, run_id)

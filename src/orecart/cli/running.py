@@ -243,7 +243,7 @@ def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
     elif outcome.run.error:  # plain lines: the table's caption is not there to say it
         err().print(f"error: {outcome.run.error}", markup=False, soft_wrap=True)
     for note in outcome.notes:
-        err().print(f"warning: hook failed: {note}")
+        err().print(f"warning: {note}")
 
 
 def _run_exit(outcome: Outcome) -> Exit:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from orecart.model import Handover, PullPolicy, Rerun
+from orecart.model import NOTIFY_DEFAULT, Handover, PullPolicy, Rerun, RunOutcome
 from orecart.spec import names, references
 from orecart.spec.kinds import Kind
 from orecart.spec.scalars import (
@@ -203,6 +203,27 @@ BACKUP = Struct(
     )
 )
 
+#: An apprise URL: a scheme, ``://`` and something after it (apprise checks the rest when
+#: it sends; importing it to check here would cost every load a second).
+NOTIFY_URL = r"[A-Za-z][A-Za-z0-9+.-]*://\S+"
+_DEFAULT_ON = ", ".join(sorted(NOTIFY_DEFAULT))
+
+NOTIFY = Struct(
+    (
+        Field(
+            "url",
+            Text(NOTIFY_URL, "an apprise URL like mailtos://user:pass@host?to=ops@example.org"),
+            "Where to send: an apprise URL (mailto://, json://, form://, ...); a secret.",
+            required=True,
+        ),
+        Field(
+            "on",
+            ListOf(Choice(_values(RunOutcome)), single=True),
+            f"Outcomes to send for: {', '.join(_values(RunOutcome))} (default {_DEFAULT_ON}).",
+        ),
+    )
+)
+
 _SHARED = (
     Field("graph", GRAPH, "The target Neo4j database."),
     Field("settings", SETTINGS, "How the pipeline runs."),
@@ -223,6 +244,7 @@ _SHARED = (
         "Label: key property, for diffs.",
     ),
     Field("backup", BACKUP, "Graph backups around runs."),
+    Field("notify", ListOf(NOTIFY), "Notifications of a run's outcome, through apprise."),
 )
 
 PROFILE = Struct(

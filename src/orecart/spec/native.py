@@ -21,11 +21,13 @@ from orecart.model import (
     Graph,
     Handover,
     Member,
+    NotifyTarget,
     Pipeline,
     PullPolicy,
     RegistryAuth,
     Rerun,
     Retry,
+    RunOutcome,
     Settings,
     Sidecar,
     Volume,
@@ -78,6 +80,7 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
         checks=_checks(data.get("checks", ())),
         keys=data.get("keys", {}),
         backup=Backup(**data["backup"]) if "backup" in data else None,
+        notify=tuple(_notify(item) for item in data.get("notify", ())),
         profile=origin.profile or None,
         excluded=profiled.excluded,
         params=dict(origin.params),
@@ -107,6 +110,12 @@ def _settings(data: Mapping[str, Any]) -> Settings:
 
 def _graph(data: Mapping[str, Any]) -> Graph:
     return Graph(**data)
+
+
+def _notify(data: Mapping[str, Any]) -> NotifyTarget:
+    if "on" not in data:
+        return NotifyTarget(data["url"])
+    return NotifyTarget(data["url"], frozenset(RunOutcome(value) for value in data["on"]))
 
 
 def _checks(items: Iterable[Mapping[str, Any]]) -> tuple[Check, ...]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orecart.errors import StateError, UsageError
-from orecart.model import Attempt, MemberRun, MemberStatus, Run
+from orecart.model import Attempt, MemberRun, MemberStatus, Notification, Run
 
 if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in SQLAlchemy
     from orecart.stores.sql import SqlStore
@@ -57,6 +57,13 @@ class Locks(Protocol):
     def release(self, pool: str, holder: Holder) -> None: ...
 
 
+class NotificationLog(Protocol):
+    """Records the notifications of runs (``orecart.notify``) and reads them back."""
+
+    def save_notification(self, notification: Notification) -> None: ...
+    def notifications(self, run_id: str) -> list[Notification]: ...
+
+
 STORES: dict[str, str] = {
     "sqlite": "orecart.stores.sql:SqlStore",
     "postgresql": "orecart.stores.sql:SqlStore",
@@ -66,7 +73,7 @@ STORES: dict[str, str] = {
 ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 
-class StateStore(RunLog, Ledger, Locks, Protocol):
+class StateStore(RunLog, Ledger, Locks, NotificationLog, Protocol):
     """Everything the service and runner ask of a state store."""
 
     def attempts(self, run_id: str, member: str | None = None) -> list[Attempt]: ...

@@ -14,7 +14,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect, RowMapping
 
-from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
+from orecart.model import (
+    Attempt,
+    MemberRun,
+    MemberStatus,
+    Notification,
+    Run,
+    RunStatus,
+    SendStatus,
+)
 
 
 class UtcDateTime(sa.TypeDecorator[datetime]):
@@ -149,6 +157,48 @@ leases = sa.Table(
     sa.Column("pool_limit", sa.Integer),  # the limit its holder declared (NULL: older orecart)
     sa.Index("ix_leases_run", "run_id"),
 )
+
+# -- notifications (added with `notify:`; a new table, so create-if-missing makes it in an
+# existing database; a migration should create it too) ----------------------------------
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.String(64), _fk_run(), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),  # without its password
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("sent_at", UtcDateTime),
+    sa.Index("ix_notifications_run", "run_id", "id"),
+)
+
+
+def notification_values(notification: Notification) -> dict[str, Any]:
+    """The ``notifications`` row for ``notification``."""
+    return {
+        "run_id": notification.run_id,
+        "url": notification.url,
+        "outcome": str(notification.outcome),
+        "attempts": notification.attempts,
+        "error": notification.error,
+        "sent_at": notification.sent_at,
+    }
+
+
+def notification_from(row: RowMapping) -> Notification:
+    return Notification(
+        run_id=row["run_id"],
+        url=row["url"],
+        outcome=SendStatus(row["outcome"]),
+        attempts=row["attempts"],
+        error=row["error"],
+        sent_at=row["sent_at"],
+    )
+
+
+# -- end of notifications -------------------------------------------------------------
 
 #: Columns added after the first release, as (table, column): a database made before them
 #: gets them on open (``upgrade``); there are no migrations beyond this yet.

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from orecart.errors import NotFoundError, StateError
-from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
+from orecart.model import Attempt, MemberRun, MemberStatus, Notification, Run, RunStatus
 from orecart.stores import Holder
 from orecart.stores import engine as engines
 from orecart.stores import locks as locking
@@ -35,6 +35,9 @@ from orecart.stores.schema import (
     member_run_values,
     member_runs,
     metadata,
+    notification_from,
+    notification_values,
+    notifications,
     run_from,
     run_values,
     runs,
@@ -180,6 +183,11 @@ class SqlStore:
         with self._write() as connection:
             connection.execute(sa.insert(events).values(**row))
 
+    def save_notification(self, notification: Notification) -> None:
+        """Append one notification of a run (sent or not)."""
+        with self._write() as connection:
+            connection.execute(sa.insert(notifications).values(notification_values(notification)))
+
     # -- reading the history --------------------------------------------------------------
 
     def runs(self, pipeline: str | None = None, limit: int = 20) -> list[Run]:
@@ -233,6 +241,16 @@ class SqlStore:
         query = query.where(events.c.run_id == run_id).order_by(events.c.id)
         with self._read() as connection:
             return [(at, kind, dict(data)) for at, kind, data in connection.execute(query)]
+
+    def notifications(self, run_id: str) -> list[Notification]:
+        """The notifications of a run, in the order they were made (none in a database an
+        older orecart wrote, read without adding the table)."""
+        query = sa.select(notifications).where(notifications.c.run_id == run_id)
+        with self._read() as connection:
+            if not sa.inspect(connection).has_table(notifications.name):
+                return []
+            rows = connection.execute(query.order_by(notifications.c.id)).mappings()
+            return [notification_from(row) for row in rows]
 
     def last_statuses(self, pipeline: str) -> dict[str, MemberStatus]:
         """Member statuses of the newest run of ``pipeline`` that has member runs."""
