@@ -212,7 +212,7 @@ NOTIFY = Struct(
     (
         Field(
             "url",
-            Text(NOTIFY_URL, "an apprise URL like mailtos://user:pass@host?to=ops@example.org"),
+            Text(NOTIFY_URL, "an apprise URL (mailto://, json://, form://, ...)"),
             "Where to send: an apprise URL (mailto://, json://, form://, ...); a secret.",
             required=True,
         ),
