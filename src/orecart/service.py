@@ -217,13 +217,8 @@ class Service:
         runner = Runner(the_plan, run, backends, self._config(pipeline, options, graph.env))
         if on_start:
             on_start(runner)
-        try:
-            run = runner.run()
-        except BaseException:
-            sink.close(INTERRUPTED_DRAIN_S)
-            raise
-        notes = sink.close(SINK_DRAIN_S) + hooks.errors + graph.errors
-        notes += notifier.errors if notifier else []
+        run, notes = _run_and_drain(runner, sink)
+        notes += hooks.errors + graph.errors + (notifier.errors if notifier else [])
         redact = Redactor(pipeline.secret_values)
         return Outcome(run, store.member_runs(run.id), [redact(note) for note in notes])
 
@@ -433,6 +428,16 @@ class Service:
             finally:
                 for executor in session.executors.values():
                     executor.close()
+
+
+def _run_and_drain(runner: Runner, sink: Fanout) -> tuple[Run, list[str]]:
+    """Run, then give the isolated sinks their bounded time to catch up; their notes."""
+    try:
+        run = runner.run()
+    except BaseException:  # Ctrl-C: the command ends soon, whatever a sink still does
+        sink.close(INTERRUPTED_DRAIN_S)
+        raise
+    return run, sink.close(SINK_DRAIN_S)
 
 
 @contextmanager
