@@ -64,12 +64,26 @@ def start_slow_run(cli: Cli, tmp_path: Path) -> tuple[object, list[int], dict[st
     wait_for(tmp_path / "pids")
     pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
     assert len(pids) == 2 and all(psutil.pid_exists(p) for p in pids)
+    recorded(cli, "fast", "succeeded")
     return process, pids, env
+
+
+def recorded(cli: Cli, member: str, status: str, seconds: float = 20) -> None:
+    """Wait until the run's record holds ``member`` with ``status`` (on a loaded machine
+    a member that exits at once may still be in flight when its neighbour has started)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        done = cli("status", "pipeline.yaml", "--json")
+        if done.code == 0 and done.out.strip():
+            members = {m["member"]: m["status"] for m in done.json()["members"]}
+            if members.get(member) == status:
+                return
+        assert time.monotonic() < deadline, f"{member} never recorded {status}"
+        time.sleep(0.1)
 
 
 def test_kill_9_leaves_nothing_running_and_the_rerun_resumes(cli: Cli, tmp_path: Path) -> None:
     process, pids, env = start_slow_run(cli, tmp_path)
-    time.sleep(0.3)  # let `fast` finish and be recorded
     os.kill(process.pid, signal.SIGKILL)  # type: ignore[attr-defined]
     process.wait(timeout=10)  # type: ignore[attr-defined]
     assert gone(pids), "member processes survived kill -9 of orecart"
