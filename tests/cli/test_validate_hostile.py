@@ -52,3 +52,20 @@ def test_a_hook_module_beside_the_file_validates_and_a_missing_one_does_not(cli:
     assert done.code == 0, done.err
     cli.write("hooks: [myhooks, myhookz]\nmembers:\n  - {name: a, run: 'true'}\n")
     assert "hooks[1]: no module 'myhookz'" in _refused(cli, "1:18")
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://app:s3cretpw@[::1/x", "postgresql://app:s3cretpw@db:port/x",
+            "postgresql+nodriver://app:s3cretpw@db/x"],
+)
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_a_state_url_that_cannot_be_read_is_bad_input_not_an_internal_error(
+    cli: Cli, url: str, command: str
+) -> None:
+    """A port or host SQLAlchemy cannot read raised a bare ValueError (exit 1, "internal
+    error"); an unknown driver failed only when the store was opened (exit 1)."""
+    cli.write("members:\n  - {name: a, run: 'true'}\n")
+    done = cli(command, "pipeline.yaml", "--state", url, timeout=30)
+    assert done.code == 2, (done.code, done.err)
+    assert "is not valid" in done.err and "internal error" not in done.err, done.err
+    assert "s3cretpw" not in done.out + done.err

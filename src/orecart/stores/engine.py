@@ -23,7 +23,7 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from orecart.errors import StateError
+from orecart.errors import StateError, UsageError
 from orecart.stores.sqlitefile import read_only, sqlite_file
 
 BUSY_TIMEOUT_MS = 30_000  # concurrent writers wait this long for SQLite's write lock
@@ -44,13 +44,22 @@ def redact_url(url: str) -> str:
 
 
 def parse_url(url: str) -> URL:
-    """Parse ``url``, choosing psycopg 3 for a bare ``postgresql://`` or ``postgres://``."""
+    """Parse ``url``, choosing psycopg 3 for a bare ``postgresql://`` or ``postgres://``.
+
+    A URL that cannot be read (no host, a port that is no number, a driver SQLAlchemy does
+    not know) is bad input, a ``UsageError``; the message never repeats its password."""
     try:
         parsed = make_url(url)
-    except exc.ArgumentError as error:
-        raise StateError(f"state store URL {redact_url(url)!r} is not valid: {error}") from error
-    driver = _DRIVERS.get(parsed.drivername)
-    return parsed.set(drivername=driver) if driver else parsed
+        driver = _DRIVERS.get(parsed.drivername)
+        parsed = parsed.set(drivername=driver) if driver else parsed
+        parsed.get_dialect()  # an unknown +driver fails here, not at the first connection
+    except (exc.ArgumentError, ValueError) as error:
+        why = "unknown driver" if isinstance(error, exc.NoSuchModuleError) else "cannot be read"
+        raise UsageError(
+            f"state store URL {redact_url(url)!r} is not valid ({why}); use "
+            "sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DB"
+        ) from error
+    return parsed
 
 
 def create(url: str, read_only: bool = False) -> Engine:
