@@ -320,8 +320,12 @@ class Runner:
         self.stopping = self.stopping or "could not be scheduled: its needs never finished"
 
     def _cancel(self, name: str, why: str) -> None:
+        """Close a pending member: ``cancelled`` when it never started; one waiting for a
+        retry has run (its record says running) and is ``aborted``, as after a kill -9."""
         del self.pending[name]
-        self._finish(self.steps[name], MemberStatus.CANCELLED, error=why)
+        self.not_before.pop(name, None)
+        status = MemberStatus.ABORTED if name in self.attempts else MemberStatus.CANCELLED
+        self._finish(self.steps[name], status, error=why)
 
     def _propagate(self, name: str, status: MemberStatus) -> None:
         """A member ran to its end: dependents come one need closer to ready, or, when it
