@@ -69,3 +69,12 @@ def test_a_state_url_that_cannot_be_read_is_bad_input_not_an_internal_error(
     assert done.code == 2, (done.code, done.err)
     assert "is not valid" in done.err and "internal error" not in done.err, done.err
     assert "s3cretpw" not in done.out + done.err
+
+
+def test_a_dotenv_file_that_is_not_utf8_is_refused_with_line_and_column(cli: Cli) -> None:
+    """It was refused with Python's "can't decode byte 0xff in position 7" (a byte offset)."""
+    cli.write("members:\n  - {name: a, run: 'echo ${B:-none}'}\n")
+    (cli.folder / ".env").write_bytes(b"A=1\nB=ok\xff\n")
+    done = cli("validate", "pipeline.yaml", timeout=30)
+    assert done.code == 2 and ".env:2:5: the .env file is not UTF-8 text" in done.err, done.err
+    assert "position" not in done.err
