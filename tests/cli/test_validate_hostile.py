@@ -78,3 +78,12 @@ def test_a_dotenv_file_that_is_not_utf8_is_refused_with_line_and_column(cli: Cli
     done = cli("validate", "pipeline.yaml", timeout=30)
     assert done.code == 2 and ".env:2:5: the .env file is not UTF-8 text" in done.err, done.err
     assert "position" not in done.err
+
+
+def test_an_unknown_containment_is_refused_before_the_run(cli: Cli) -> None:
+    """Every local member used to start and end errored (exit 1) on ORECART_CONTAINMENT=jail."""
+    cli.write("members:\n  - {name: a, run: 'true'}\n")
+    done = cli("run", "pipeline.yaml", env={"ORECART_CONTAINMENT": "jail"}, timeout=30)
+    assert done.code == 2, (done.code, done.out, done.err)
+    assert "ORECART_CONTAINMENT: unknown containment 'jail'" in done.err
+    assert not (cli.folder / ".orecart" / "runs").exists()  # no run was started
