@@ -50,7 +50,7 @@ from orecart.executors import Executor, Preparing, Result, Task
 from orecart.guards import MemberGuard
 from orecart.model import Attempt, Handover, Member, MemberRun, MemberStatus, Run, RunStatus
 from orecart.planner import Decision, Plan, Step
-from orecart.secrets import Redactor
+from orecart.secrets import Redactor, known_secrets
 from orecart.stores import Holder, Locks
 from orecart.tasks import Tasks
 
@@ -136,6 +136,7 @@ class Runner:
         self.interrupts = 0
         self.finished = False  # after this, an interrupt is the caller's to handle
         self._guard_pool: ThreadPoolExecutor | None = None
+        self._redactor: Redactor | None = None
         self._lock = threading.Lock()
         self.tasks = Tasks(plan, run.id, config.runs_dir, config.keep, config.graph_env)
         self.prepared: dict[str, Task] = {}  # first attempts an executor got ready ahead
@@ -277,7 +278,11 @@ class Runner:
         return f"internal error: {self._redacted(repr(exc))}"
 
     def _redacted(self, text: str) -> str:
-        return Redactor(self.plan.pipeline.secret_values)(text)
+        """``text`` without any secret the pipeline holds: also the graph password that came
+        from ``NEO4J_PASSWORD`` or ``--graph`` after the file was read (``known_secrets``)."""
+        if self._redactor is None:
+            self._redactor = Redactor(known_secrets(self.plan.pipeline))
+        return self._redactor(text)
 
     # -- scheduling --------------------------------------------------------------------
 
@@ -333,8 +338,12 @@ class Runner:
         self.stopping = self.stopping or "could not be scheduled: its needs never finished"
 
     def _cancel(self, name: str, why: str) -> None:
+        """Close a pending member: ``cancelled`` when it never started; one waiting for a
+        retry has run (its record says running) and is ``aborted``, as after a kill -9."""
         del self.pending[name]
-        self._finish(self.steps[name], MemberStatus.CANCELLED, error=why)
+        self.not_before.pop(name, None)
+        status = MemberStatus.ABORTED if name in self.attempts else MemberStatus.CANCELLED
+        self._finish(self.steps[name], status, error=why)
 
     def _propagate(self, name: str, status: MemberStatus) -> None:
         """A member ran to its end: dependents come one need closer to ready, or, when it

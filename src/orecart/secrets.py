@@ -48,8 +48,9 @@ _WORD_BREAK = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 _ORDINARY = re.compile(r"[A-Za-z]{1,12}|[0-9]{1,5}")
 #: values no secret ever is, whatever the name: a switch or a small number
 _SETTING = re.compile(r"(?i:true|false|yes|no|on|off|none|null)|[0-9]{1,5}")
-#: ``scheme://user:password@``: group 1 up to the colon, group 2 the password
-_USERINFO = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s/?#:@]*):([^\s/?#@]*)@")
+#: ``scheme://user:password@`` (a mangled scheme too): group 1 up to the colon, group 2
+#: the password; a query's ``@`` (``mailto://host:25?to=a@b``) is no user info
+_USERINFO = re.compile(r"((?:[A-Za-z][A-Za-z0-9+.-]*)?://[^\s/?#:@]*):([^\s/?#@]*)@")
 
 
 def looks_secret(name: str) -> bool:

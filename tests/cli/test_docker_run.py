@@ -137,7 +137,9 @@ members:
     assert statuses == {"a": "aborted", "b": "aborted", "c": "cancelled"}
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"]
+)  # a hang-up once killed orecart at once and left the containers running
 def test_a_second_interrupt_kills_the_containers_at_once(
     cli: Cli, docker_ready: docker.DockerClient, signum: int
 ) -> None:

@@ -52,3 +52,38 @@ def test_a_hook_module_beside_the_file_validates_and_a_missing_one_does_not(cli:
     assert done.code == 0, done.err
     cli.write("hooks: [myhooks, myhookz]\nmembers:\n  - {name: a, run: 'true'}\n")
     assert "hooks[1]: no module 'myhookz'" in _refused(cli, "1:18")
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql://app:s3cretpw@[::1/x", "postgresql://app:s3cretpw@db:port/x",
+            "postgresql+nodriver://app:s3cretpw@db/x"],
+)
+@pytest.mark.parametrize("command", ["run", "status"])
+def test_a_state_url_that_cannot_be_read_is_bad_input_not_an_internal_error(
+    cli: Cli, url: str, command: str
+) -> None:
+    """A port or host SQLAlchemy cannot read raised a bare ValueError (exit 1, "internal
+    error"); an unknown driver failed only when the store was opened (exit 1)."""
+    cli.write("members:\n  - {name: a, run: 'true'}\n")
+    done = cli(command, "pipeline.yaml", "--state", url, timeout=30)
+    assert done.code == 2, (done.code, done.err)
+    assert "is not valid" in done.err and "internal error" not in done.err, done.err
+    assert "s3cretpw" not in done.out + done.err
+
+
+def test_a_dotenv_file_that_is_not_utf8_is_refused_with_line_and_column(cli: Cli) -> None:
+    """It was refused with Python's "can't decode byte 0xff in position 7" (a byte offset)."""
+    cli.write("members:\n  - {name: a, run: 'echo ${B:-none}'}\n")
+    (cli.folder / ".env").write_bytes(b"A=1\nB=ok\xff\n")
+    done = cli("validate", "pipeline.yaml", timeout=30)
+    assert done.code == 2 and ".env:2:5: the .env file is not UTF-8 text" in done.err, done.err
+    assert "position" not in done.err
+
+
+def test_an_unknown_containment_is_refused_before_the_run(cli: Cli) -> None:
+    """Every local member used to start and end errored (exit 1) on ORECART_CONTAINMENT=jail."""
+    cli.write("members:\n  - {name: a, run: 'true'}\n")
+    done = cli("run", "pipeline.yaml", env={"ORECART_CONTAINMENT": "jail"}, timeout=30)
+    assert done.code == 2, (done.code, done.out, done.err)
+    assert "ORECART_CONTAINMENT: unknown containment 'jail'" in done.err
+    assert not (cli.folder / ".orecart" / "runs").exists()  # no run was started

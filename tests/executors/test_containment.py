@@ -12,7 +12,7 @@ from typing import Any
 import psutil
 import pytest
 
-from orecart.errors import ExecutorError
+from orecart.errors import UsageError
 from orecart.executors import Task
 from orecart.executors.containment import Cgroups, cgroup_dir, choose
 from orecart.executors.local import LocalExecutor
@@ -76,19 +76,17 @@ def test_the_cgroup_path_is_available_on_this_machine() -> None:
         containment.close()
 
 
-def test_an_unknown_containment_is_an_error_and_a_member_errored(tmp_path: Path) -> None:
-    with pytest.raises(ExecutorError, match="unknown containment 'jail'"):
+def test_an_unknown_containment_is_bad_input_before_anything_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It used to be found only at a member's start: every member errored, exit 1."""
+    with pytest.raises(UsageError, match="unknown containment 'jail'"):
         choose("jail")
-    executor = LocalExecutor(containment="jail")
-    try:
-        result = executor.submit(make_task(tmp_path, loader("a", "true")), Collector()).result(9)
-    finally:
-        executor.close()
-    assert result.status is MemberStatus.ERRORED
-    assert result.error == (
-        "cannot contain member processes: unknown containment 'jail'; "
-        "known: auto, cgroup, subreaper"
-    )
+    with pytest.raises(UsageError, match="unknown containment 'jail'"):
+        LocalExecutor(containment="jail")
+    monkeypatch.setenv("ORECART_CONTAINMENT", "jail")
+    with pytest.raises(UsageError, match="ORECART_CONTAINMENT: unknown containment 'jail'"):
+        LocalExecutor()
 
 
 def test_reaper_protocol_guards_cgroups_and_tags() -> None:

@@ -7,13 +7,23 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from orecart.events import Event, EventSink, Fanout, MemberFinished
 from orecart.executors import OutputSink, Result, Task
-from orecart.model import LONGEST_BACKOFF, Member, MemberStatus, Pipeline, Retry, Run, RunStatus
+from orecart.model import (
+    LONGEST_BACKOFF,
+    Graph,
+    Member,
+    MemberStatus,
+    Pipeline,
+    Retry,
+    Run,
+    RunStatus,
+)
 from orecart.planner import plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner
@@ -157,3 +167,27 @@ def test_1100_retries_of_a_failing_member_end_failed_with_nothing_running(
 )
 def test_a_retry_delay_is_always_a_finite_wait(retry: Retry, attempt: int, expected: float) -> None:
     assert retry.delay(attempt) == expected
+
+
+def test_an_internal_error_never_records_a_secret_the_pipeline_holds(
+    tmp_path: Path, store: SqlStore
+) -> None:
+    """The graph password from NEO4J_PASSWORD (or --graph) is set after the file was read;
+    the runner masked only the secrets the file's expansion had found."""
+    graph = Graph("bolt://db:7687", password="graph-pw-from-env")
+    member = replace(m("a"), env={"DB_PASSWORD": "literal-pw-1"})
+    pipeline = Pipeline("p", tmp_path / "p.yaml", (member,), graph=graph)
+
+    class Leaky(ScriptedExecutor):
+        def submit(self, task: Task, output: OutputSink) -> Future[Result]:
+            raise RuntimeError("connect as neo4j/graph-pw-from-env with literal-pw-1 failed")
+
+    runner = Runner(
+        plan(pipeline), Run("run1", "p", RunStatus.QUEUED),
+        Backends({"run": Leaky(ok())}, MemoryLocks(), Recorder(store)),
+        RunConfig(runs_dir=tmp_path / "runs", poll=0.01),
+    )
+    run = runner.run()
+    stored, _ = recorded(store)
+    assert run.status is RunStatus.ABORTED and stored.error == run.error
+    assert run.error and "connect as neo4j/*** with *** failed" in run.error

@@ -339,3 +339,22 @@ def test_retries_are_not_prepared(tmp_path: Path) -> None:
 def test_a_plain_executor_is_never_asked_to_prepare(tmp_path: Path) -> None:
     _, _, executor, _, runner = drive(tmp_path, [m("a"), m("b", "a")], ok())
     assert not runner.preparing and not hasattr(executor, "prepare")
+
+
+def test_a_member_stopped_while_it_waits_for_a_retry_is_aborted_not_cancelled(
+    tmp_path: Path,
+) -> None:
+    """It ran (its record said running, a kill -9 would have left it aborted); "cancelled"
+    means it never started."""
+    pipeline = Pipeline("p", tmp_path / "p.yaml", (m("a", retry=Retry(retries=5, backoff=60)),))
+    executor, events = ScriptedExecutor(lambda t: (MemberStatus.FAILED, 0.01)), Events()
+    runner = Runner(
+        plan(pipeline),
+        Run("run1", "p", RunStatus.QUEUED),
+        Backends({"run": executor}, MemoryLocks(), events),
+        RunConfig(runs_dir=tmp_path / "runs", poll=0.01),
+    )
+    threading.Timer(0.3, runner.interrupt).start()
+    run = runner.run()
+    assert run.status is RunStatus.ABORTED and executor.started == ["a"]
+    assert events.finished() == {"a": MemberStatus.ABORTED}

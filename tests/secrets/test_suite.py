@@ -3,9 +3,9 @@
 One pipeline defines them all and runs once (real processes and a real container print
 their whole environment, every way a loader plausibly does); then every output is
 collected: what ``run``, ``plan --json``, ``status --json``, ``runs``, ``show`` and ``logs``
-print, the member log files, every table of the SQLite state and the raw bytes of every
-file under ``.orecart/``. Each (secret, output) pair is one test; so is each check that
-ordinary text is left alone.
+print, the member log files (also copili-style ``--log-dir`` ones), every table of the
+SQLite state and the raw bytes of every file under ``.orecart/``. Each (secret, output)
+pair is one test; so is each check that ordinary text is left alone.
 """
 
 from __future__ import annotations
@@ -100,7 +100,9 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, docker_ready: docker.Docke
     (folder / ".env").write_text(f"DOTENV_TOKEN={SECRETS['dotenv-value']}\n")
     cli = Cli(folder)
     cli.write(PIPELINE)
-    run = cli("run", "pipeline.yaml", *PARAMS, env=OWN_ENV, timeout=180)
+    log_dir = folder / "copili-logs"
+    run = cli("run", "pipeline.yaml", *PARAMS, "--log-dir", str(log_dir), env=OWN_ENV,
+              timeout=180)
     assert run.code == 0, run.out[-3000:] + run.err
     run_id = cli("status", "pipeline.yaml", "--json").json()["run"]["id"]
     again = cli("run", "pipeline.yaml", *PARAMS, "--json", env=OWN_ENV)  # all skipped
@@ -116,6 +118,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, docker_ready: docker.Docke
         "show": cli("show", run_id).out + cli("show", run_id, "--json").out,
         "logs": cli("logs", run_id).out,
         "member log files": "".join(p.read_text() for p in logs_dir.rglob("*.log")),
+        "--log-dir files": "".join(p.read_text() for p in log_dir.glob("*.log")),
         "sqlite tables": sqlite_tables(folder / ".orecart" / "state.db"),
         "raw bytes under .orecart": b"".join(
             p.read_bytes() for p in (folder / ".orecart").rglob("*") if p.is_file()
@@ -129,7 +132,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, docker_ready: docker.Docke
 @pytest.mark.docker
 @pytest.mark.parametrize("place", [
     "run stdout", "run stderr", "run --json", "plan --json", "status --json", "runs", "show",
-    "logs", "member log files", "sqlite tables", "raw bytes under .orecart",
+    "logs", "member log files", "--log-dir files", "sqlite tables", "raw bytes under .orecart",
 ])  # fmt: skip
 @pytest.mark.parametrize("way", sorted(SECRETS))
 def test_no_secret_reaches_any_output(outputs: dict, way: str, place: str) -> None:

@@ -38,7 +38,7 @@ from typing import Protocol
 
 import psutil
 
-from orecart.errors import ExecutorError
+from orecart.errors import ExecutorError, UsageError
 from orecart.executors.reaper import (
     EMPTY_WAIT,
     KILL_ROUNDS,
@@ -269,11 +269,19 @@ def _reap_adopted(pids: Iterable[int]) -> None:
 # -- choosing -------------------------------------------------------------------------------
 
 
-def choose(mode: str | None = None) -> Containment:
-    """The containment for ``mode`` (default: ``ORECART_CONTAINMENT``, else ``auto``)."""
+def mode_of(mode: str | None = None) -> str:
+    """``mode``, else ``ORECART_CONTAINMENT``, else ``auto``; an unknown one is bad input
+    (a ``UsageError``, refused before any run starts, not a member errored)."""
     mode = mode or os.environ.get("ORECART_CONTAINMENT") or "auto"
     if mode not in MODES:
-        raise ExecutorError(f"unknown containment {mode!r}; known: {', '.join(MODES)}")
+        known = ", ".join(MODES)
+        raise UsageError(f"ORECART_CONTAINMENT: unknown containment {mode!r}; known: {known}")
+    return mode
+
+
+def choose(mode: str | None = None) -> Containment:
+    """The containment for ``mode`` (see ``mode_of``)."""
+    mode = mode_of(mode)
     if mode == "subreaper":
         return Subreaper()
     try:

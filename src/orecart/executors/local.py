@@ -42,7 +42,7 @@ from typing import IO
 
 from orecart.errors import ExecutorError
 from orecart.executors import OutputSink, Result, Task
-from orecart.executors.containment import Cell, Containment, choose
+from orecart.executors.containment import Cell, Containment, choose, mode_of
 from orecart.executors.logfile import LineSplitter, LogWriter, open_log
 from orecart.executors.process import (
     ProcessGroup,
@@ -316,7 +316,7 @@ class LocalExecutor:
     ) -> None:
         self.max_workers = max_workers
         self.grace = grace
-        self.mode = containment
+        self.mode = mode_of(containment)  # an unknown mode fails here, before any run
         self._cond = threading.Condition()
         self._running: set[_Attempt] = set()
         self._aborting = False

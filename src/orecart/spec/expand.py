@@ -25,6 +25,7 @@ from dotenv.parser import parse_stream
 
 from orecart.errors import Location, SpecError
 from orecart.secrets import is_secret, ordinary
+from orecart.spec.loader import read_text
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PARAM = re.compile(r"params\.([A-Za-z0-9_][A-Za-z0-9_.-]*)")
@@ -226,10 +227,7 @@ def read_dotenv(folder: Path, environ: Mapping[str, str]) -> dict[str, str]:
     path = folder / DOTENV
     if not path.is_file():
         return {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"cannot read {DOTENV}: {exc}", Location(str(path))) from exc
+    text = read_text(path, str(path), f"the {DOTENV} file")
     values: dict[str, str] = {}
     for binding in parse_stream(io.StringIO(text)):
         where = Location(str(path), binding.original.line, 1)

@@ -3,12 +3,15 @@ read it, so the schema an editor uses is exactly what ``orecart`` accepts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from orecart.errors import UsageError
 from orecart.model import NOTIFY_DEFAULT, Handover, PullPolicy, Rerun, RunOutcome
 from orecart.spec import names, references
-from orecart.spec.kinds import Kind
+from orecart.spec.kinds import Ctx, Kind
+from orecart.spec.loader import Node
 from orecart.spec.scalars import (
     Argv,
     Boolean,
@@ -22,7 +25,7 @@ from orecart.spec.scalars import (
     VolumeSpec,
 )
 from orecart.spec.structures import Anything, Field, ListOf, MapOf, Partial, Shaped, Struct
-from orecart.stores import ALIASES, STORES
+from orecart.stores import ALIASES, STORES, check_url
 
 NAME_PATTERN = names.PATTERN
 NAME_HINT = names.HINT
@@ -35,6 +38,22 @@ _SCHEMES = "|".join(sorted({*STORES, *ALIASES}))
 STATE_URL = rf"(?:{_SCHEMES})(?:\+[A-Za-z0-9_]+)?://.*"
 STATE_HINT = "a state store URL (sqlite:///PATH or postgresql://USER@HOST/DB)"
 IMAGE = Text(references.REFERENCE, references.HINT)
+
+
+@dataclass(frozen=True)
+class StateUrl(Text):
+    """A state store URL that the store itself can read: a bad port or host is an error
+    here, with its line, not an internal error when the run opens the store."""
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> str:
+        text = super().check(node, path, ctx)
+        if ctx.variables is None and "${" in text:
+            return text  # judged when the pipeline is loaded with its variables
+        try:
+            check_url(text)
+        except UsageError as exc:
+            raise node.error(path, str(exc)) from None
+        return text
 
 KIND_KEYS = ("run", "shell", "image")
 
@@ -180,7 +199,7 @@ SETTINGS = Struct(
               "Members running at once (default: the CPU count, at least 4)."),
         Field(
             "state",
-            Text(STATE_URL, STATE_HINT),
+            StateUrl(STATE_URL, STATE_HINT),
             "State store URL (default: SQLite beside the file).",
         ),
         Field("fail_fast", Boolean(), "Cancel everything on the first failure."),

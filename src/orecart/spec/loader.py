@@ -100,7 +100,7 @@ class Node:
 def read_document(path: Path) -> Node:
     """The located tree of the pipeline file at ``path``; SpecError when it is no document."""
     source = str(path)
-    text = _read_text(path, source)
+    text = read_text(path, source)
     with paused_gc():
         loader = _Loader(text)
         try:
@@ -146,17 +146,19 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _read_text(path: Path, source: str) -> str:
+def read_text(path: Path, source: str, what: str = "the pipeline file") -> str:
+    """The UTF-8 text of ``path`` (a BOM dropped); a file that cannot be read, or is not
+    UTF-8, is a SpecError naming ``source`` and, for bad bytes, their line and column."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        raise SpecError(f"cannot read the pipeline file: {reason}", Location(source)) from exc
+        raise SpecError(f"cannot read {what}: {reason}", Location(source)) from exc
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         where = _byte_location(data, exc.start, source)
-        raise SpecError("the pipeline file is not UTF-8 text", where) from exc
+        raise SpecError(f"{what} is not UTF-8 text", where) from exc
 
 
 def _byte_location(data: bytes, offset: int, source: str) -> Location:

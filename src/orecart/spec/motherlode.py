@@ -62,7 +62,7 @@ from orecart.model import (
     Settings,
     Sidecar,
 )
-from orecart.spec import references
+from orecart.spec import names, references
 from orecart.spec.expand import DOTENV, Variables
 from orecart.spec.fields import GRAPH_URI, NAME, NAME_HINT, NAME_PATTERN, ROOT, VOLUMES
 from orecart.spec.graph_checks import Placed, check_members
@@ -152,6 +152,7 @@ def is_motherlode(root: Node) -> bool:
 def load_motherlode(root: Node, origin: Origin, variables: Variables) -> Pipeline:
     """The pipeline a Motherlode/copili document describes."""
     ((name, members_node),) = root.value.items()
+    names.check_free_name(root.key_node(name), "pipeline name", name)
     ctx = Ctx(variables)
     items: list[dict[str, Any]] = MEMBERS.check(members_node, name, ctx)
     env = dict(variables.dotenv)

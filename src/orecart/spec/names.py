@@ -12,6 +12,7 @@ sidecars are named by the same grammar.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +30,21 @@ HINT = (
 )
 #: folders a run keeps beside its members' artifact folders
 RESERVED = frozenset({"logs"})
+#: a Motherlode/copili pipeline's name is its file's top key, free text as copili had it;
+#: it must still fit the state store (200 characters) and print as text
+FREE_MAX_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def check_free_name(node: Node, path: str, name: str) -> None:
+    """Refuse a free-text name (a Motherlode pipeline's) that is empty, longer than
+    ``FREE_MAX_LENGTH`` or holds control characters (escape sequences, newlines)."""
+    if not name.strip():
+        raise node.error(path, "must not be empty")
+    if len(name) > FREE_MAX_LENGTH:
+        raise node.error(path, f"is {len(name)} characters long; at most {FREE_MAX_LENGTH}")
+    if _CONTROL.search(name):
+        raise node.error(path, f"{name!r} holds control characters")
 
 
 @dataclass(frozen=True)

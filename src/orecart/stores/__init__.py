@@ -106,6 +106,14 @@ def open_store(url: str, read_only: bool = False) -> SqlStore:
     return store
 
 
+def check_url(url: str) -> None:
+    """``UsageError`` when ``url`` cannot name a state store (its host, port or driver
+    cannot be read); nothing is opened. ``open_store`` checks the same way."""
+    from orecart.stores.engine import parse_url  # SQLAlchemy, only when a URL is given
+
+    parse_url(url)
+
+
 def default_state_url(
     pipeline_file: Path, home: Path | None = None, create: bool = True
 ) -> str:

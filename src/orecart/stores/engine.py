@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,14 +22,14 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from orecart.errors import StateError
+from orecart.errors import StateError, UsageError
+from orecart.secrets import Redactor, hide_userinfo
 from orecart.stores.sqlitefile import read_only, sqlite_file
 
 BUSY_TIMEOUT_MS = 30_000  # concurrent writers wait this long for SQLite's write lock
 CONNECT_TIMEOUT_S = 10  # an unreachable PostgreSQL server fails within this many seconds
 _WRITE = "orecart_write"  # execution option: this transaction writes (BEGIN IMMEDIATE)
 _DRIVERS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
-_USERINFO = re.compile(r"(//[^:/@]*:)[^@/]*@")
 # event data may hold paths or datetimes; recording them as text beats failing the run
 _dumps = functools.partial(json.dumps, default=str)
 
@@ -40,17 +39,26 @@ def redact_url(url: str) -> str:
     try:
         return make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL is still shown, masked by hand
-        return _USERINFO.sub(r"\1***@", url)
+        return hide_userinfo(url)
 
 
 def parse_url(url: str) -> URL:
-    """Parse ``url``, choosing psycopg 3 for a bare ``postgresql://`` or ``postgres://``."""
+    """Parse ``url``, choosing psycopg 3 for a bare ``postgresql://`` or ``postgres://``.
+
+    A URL that cannot be read (no host, a port that is no number, a driver SQLAlchemy does
+    not know) is bad input, a ``UsageError``; the message never repeats its password."""
     try:
         parsed = make_url(url)
-    except exc.ArgumentError as error:
-        raise StateError(f"state store URL {redact_url(url)!r} is not valid: {error}") from error
-    driver = _DRIVERS.get(parsed.drivername)
-    return parsed.set(drivername=driver) if driver else parsed
+        driver = _DRIVERS.get(parsed.drivername)
+        parsed = parsed.set(drivername=driver) if driver else parsed
+        parsed.get_dialect()  # an unknown +driver fails here, not at the first connection
+    except (exc.ArgumentError, ValueError) as error:
+        why = "unknown driver" if isinstance(error, exc.NoSuchModuleError) else "cannot be read"
+        raise UsageError(
+            f"state store URL {redact_url(url)!r} is not valid ({why}); use "
+            "sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DB"
+        ) from error
+    return parsed
 
 
 def create(url: str, read_only: bool = False) -> Engine:
@@ -161,11 +169,11 @@ def _reason(error: exc.SQLAlchemyError, url: str) -> str:
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     text = "; ".join(lines[:2]) or type(cause).__name__
     password = _password(url)
-    return text.replace(password, "***") if password else text
+    return Redactor([password])(text) if password else hide_userinfo(text)
 
 
 def _password(url: str) -> str | None:
     try:
         return make_url(url).password
-    except exc.ArgumentError:
+    except (exc.ArgumentError, ValueError):
         return None
