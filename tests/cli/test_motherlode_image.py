@@ -150,7 +150,7 @@ def test_compose_service_runs_the_pipeline_on_the_hosts_daemon(
 
 
 SLOW = """\
-CovidGraphPipeline:
+StoppedPipeline:
   - name: SLOW
     image_repo: {repo}
     tag: "1"
