@@ -36,7 +36,9 @@ pipeline.run()
 REPORT = (
     "import json, os, time; print('REPORT ' + json.dumps({'t': time.time(), "
     "'env': dict(os.environ), "
-    "'data': open('/data/marker.txt').read(), 'net': sorted(os.listdir('/sys/class/net'))}))"
+    "'data': open('/data/marker.txt').read(), 'net': sorted(os.listdir('/sys/class/net')), "
+    "'mounts': sorted(m.split()[1] + ' ' + m.split()[3].split(',')[0] "
+    "for m in open('/proc/mounts') if m.split()[1].startswith('/data'))}))"
 )
 
 PIPELINE = """
@@ -86,7 +88,8 @@ def _comparable(report: dict) -> dict:
         for k, v in report["env"].items()
         if not k.startswith(("ORECART_", "CONFIGS_CONFIGS_")) and k != "HOSTNAME"
     }
-    return {"env": env, "data": report["data"], "net": report["net"]}
+    return {"env": env, "data": report["data"], "net": report["net"],
+            "mounts": report["mounts"]}
 
 
 def test_copili_and_orecart_give_loaders_the_same(
@@ -120,6 +123,7 @@ def test_copili_and_orecart_give_loaders_the_same(
     assert second["env"]["SCRIPT"] == "echo $HOME"  # the escape kept, no host value
     assert second["env"]["SOURCE"] == "https://example.org/data/2021-03"
     assert (second["data"], second["net"]) == ("mounted", ["lo"])
+    assert second["mounts"] == ["/data ro"]  # copili's volume form: the bind and its mode
     first = dict(by_orecart)[f"first-{tag}"]["env"]
     assert (first["CONFIGS_GC_NEO4J_USER"], first["FLAG"]) == ("own-user", "True")
     assert "pw-sbs" not in "".join(p.read_text() for p in (tmp_path / "orecart-log").iterdir())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
 from tests.cli.conftest import Cli
 from tests.services.docker import free_port
 
@@ -65,3 +66,21 @@ def test_a_reachable_graph_runs_without_waiting_lines(cli: Cli, neo4j_graph: Gra
     done = cli("run", "pipeline.yaml", "--wait", "10s")
     assert done.code == 0, done.out + done.err
     assert "waiting for" not in done.err and "ran" in done.out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["graph", "status", "pipeline.yaml"], ["backup", "pipeline.yaml", "out.jsonl.gz"],
+     ["restore", "pipeline.yaml", "in.jsonl.gz"]],
+    ids=["graph-status", "backup", "restore"],
+)
+def test_graph_commands_say_they_wait_and_take_wait(cli: Cli, command: list[str]) -> None:
+    uri = f"bolt://127.0.0.1:{free_port()}"
+    cli.write(PIPELINE.format(uri=uri, password="pw-not-shown"))
+    cli.write("", "in.jsonl.gz")
+    started = time.monotonic()
+    done = cli(*command, "--wait", "1s", timeout=60)
+    assert done.code == 1 and time.monotonic() - started < 5  # not the file's 2m
+    assert done.err.startswith(f"waiting for Neo4j at {uri} (up to 1 s): "), done.err
+    assert f"Neo4j at {uri} is unreachable after waiting 1s" in done.err
+    assert "pw-not-shown" not in done.out + done.err

@@ -155,3 +155,17 @@ def test_handover_motherlode_in_settings_and_on_a_member(write: Write) -> None:
 def test_motherlode_env_values_are_written_as_docker_py_wrote_them(write: Write) -> None:
     path = write("P:\n  - name: a\n    image_repo: x\n    env_vars: {A: true, B: 1.10, C: 12}\n")
     assert load_pipeline(path, environ={}).members[0].env == {"A": "True", "B": "1.1", "C": "12"}
+
+
+def test_settings_compose_passes_empty_are_unset(write: Write) -> None:
+    """Compose without a .env hands ``CONFIGS_NEO4J: ${NEO4J}`` and the rest over as empty
+    strings: unset, so the pipeline's .env (mounted at /data/.env) still counts."""
+    write("CONFIGS_GLOBAL_PIPELINE_ENV_VARS={'GC_NEO4J_USER': 'from-dotenv'}\n"
+          "NEO4J={'host': 'db.example.org'}\nCONFIGS_DOCKER_NETWORK_MODE=host\n", ".env")
+    empty = {"CONFIGS_NEO4J": "", "CONFIGS_GLOBAL_PIPELINE_ENV_VARS": "",
+             "CONFIGS_DOCKER_NETWORK_MODE": "", "NEO4J": ""}
+    pipeline = load_pipeline(write(ITEM), environ=empty)
+    member = pipeline.members[0]
+    assert pipeline.graph is not None and pipeline.graph.uri == "bolt://db.example.org:7687"
+    assert member.env == {"GC_NEO4J_USER": "mine", "OWN": "own"}
+    assert member.container is not None and member.container.network_mode == "host"

@@ -31,6 +31,8 @@ from orecart.service import Source, orecart_version
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from orecart.graph.waiting import Waiting
+
 
 class Exit(IntEnum):
     OK = 0
@@ -260,3 +262,12 @@ def members_json(member_runs: Sequence[MemberRun]) -> list[dict[str, Any]]:
 
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(to_data(data), indent=2) + "\n")
+
+
+def waiting_notice(report: Waiting) -> None:
+    """A wait for the graph, as one line on stderr (above the live table on a terminal,
+    whose Live takes over stderr); line breaks become spaces and other characters that
+    would steer a terminal are dropped."""
+    text = "".join(c for c in " ".join(report.message.split()) if c.isprintable())
+    sys.stderr.write(f"{text}\n")
+    sys.stderr.flush()

@@ -23,6 +23,8 @@ from orecart.cli.base import (
     run_id_arg,
     source_of,
     state_opt,
+    wait_opt,
+    waiting_notice,
 )
 from orecart.errors import SpecError
 from orecart.model import PullPolicy
@@ -79,15 +81,17 @@ def diff(run_id: str, other: str | None, pipeline: Path, state: str | None,
 @profile_opt
 @params_opt
 @graph_opt
+@wait_opt
 @guarded
 def backup(file: Path, target: Path, profile: str | None, param: tuple[str, ...],
-           graph: str | None) -> None:
+           graph: str | None, wait: float | None) -> None:
     """Export the whole graph (nodes, relationships, properties, schema) to TARGET, a
     gzip-compressed JSON-lines file."""
     from orecart import display
 
     with display.transfer_progress(err(), "backup") as progress:
-        info = Service().backup(source_of(file, profile, param, None, graph), target, progress)
+        source = source_of(file, profile, param, None, graph, wait=wait)
+        info = Service(on_wait=waiting_notice).backup(source, target, progress)
     out().print(f"backup written: {target} ({display.backup_counts(info)})")
 
 
@@ -98,18 +102,19 @@ def backup(file: Path, target: Path, profile: str | None, param: tuple[str, ...]
 @profile_opt
 @params_opt
 @graph_opt
+@wait_opt
 @guarded
 def restore(file: Path, source_file: Path, force: bool, profile: str | None,
-            param: tuple[str, ...], graph: str | None) -> None:
+            param: tuple[str, ...], graph: str | None, wait: float | None) -> None:
     """Import BACKUP, a file written by `orecart backup`, into an empty graph (identical
     nodes, relationships and schema)."""
     from orecart import display
 
     if not source_file.exists():
         raise SpecError(f"no such backup file: {source_file}")
-    source = source_of(file, profile, param, None, graph)
+    source = source_of(file, profile, param, None, graph, wait=wait)
     with display.transfer_progress(err(), "restore") as progress:
-        info = Service().restore(source, source_file, progress, force=force)
+        info = Service(on_wait=waiting_notice).restore(source, source_file, progress, force=force)
     out().print(f"restored: {source_file} ({display.backup_counts(info)})")
 
 
@@ -122,12 +127,14 @@ app.place(GRAPH, graph_group)
 @profile_opt
 @params_opt
 @graph_opt
+@wait_opt
 @json_opt
 @guarded
 def status(file: Path, profile: str | None, param: tuple[str, ...], graph: str | None,
-           as_json: bool) -> None:
+           wait: float | None, as_json: bool) -> None:
     """Server version and edition, counts per label and type, and the last runs."""
-    status_report = Service().graph_status(source_of(file, profile, param, None, graph))
+    source = source_of(file, profile, param, None, graph, wait=wait)
+    status_report = Service(on_wait=waiting_notice).graph_status(source)
     if as_json:
         print_json(status_report)
     else:

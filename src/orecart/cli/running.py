@@ -32,6 +32,7 @@ from orecart.cli.base import (
     selection_opts,
     source_of,
     source_opts,
+    waiting_notice,
 )
 from orecart.events import Event, EventSink, MemberStarted
 from orecart.lines import PlainProgress
@@ -41,7 +42,6 @@ from orecart.service import Outcome, RunOptions, Service
 
 if TYPE_CHECKING:
     from orecart.display import LiveProgress
-    from orecart.graph.waiting import Waiting
     from orecart.logdir import MemberLogDir
 
 RUNS = "Pipelines and runs"
@@ -136,15 +136,6 @@ def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[s
     for note in (error for log in logs for error in log.errors):
         err().print(f"warning: {note}", markup=False)
     raise click.exceptions.Exit(_run_exit(outcome))
-
-
-def waiting_notice(report: Waiting) -> None:
-    """A wait for the graph, as one line on stderr (above the live table on a terminal,
-    whose Live takes over stderr); line breaks become spaces and other characters that
-    would steer a terminal are dropped."""
-    text = "".join(c for c in " ".join(report.message.split()) if c.isprintable())
-    sys.stderr.write(f"{text}\n")
-    sys.stderr.flush()
 
 
 def _log_dir(folder: Path | None) -> list[MemberLogDir]:

@@ -35,12 +35,17 @@ from orecart.model import Member, MemberStatus
 
 __all__ = ["DockerExecutor", "ImageInfo", "image_report", "reap"]
 
+#: Seconds a member gets between SIGTERM and SIGKILL when it is stopped. Well under the 10 s
+#: ``docker stop`` gives a container: orecart running in one (the Motherlode image) must
+#: have stopped and removed its members, and recorded the run, before it is killed itself.
+GRACE = 5.0
+
 
 class DockerExecutor:
     """Runs member runs as containers. See the module docstring for the call outline."""
 
     def __init__(
-        self, *, base_url: str | None = None, grace: float = 10.0, max_workers: int | None = None
+        self, *, base_url: str | None = None, grace: float = GRACE, max_workers: int | None = None
     ) -> None:
         self.client = connect(base_url)
         self.grace = grace

@@ -14,10 +14,17 @@ readiness waits, database selection and the translation of driver exceptions int
 Messages name the URI, user and database, never the password. A URI's user info
 (``bolt://user:password@host``, which the driver refuses) becomes the graph's user and
 password (``credentials_from_uri``), so no URI shown or handed to a member holds it.
+
+The driver logs what the server notes about a query (an unknown label in a check on a fresh
+database, a deprecation) as warnings. With logging not configured, Python's last-resort
+handler would print each on stderr, query and all, mid-run; a ``NullHandler`` on the
+``neo4j`` logger keeps them off the terminal, while an application that configures logging
+still gets them.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -38,6 +45,8 @@ MIN_MAJOR_VERSION = 5
 _FIRST_DELAY = 0.2  # seconds between readiness probes, growing to _MAX_DELAY
 _MAX_DELAY = 2.0
 _DATABASE_NOT_FOUND = "Neo.ClientError.Database.DatabaseNotFound"
+
+logging.getLogger("neo4j").addHandler(logging.NullHandler())
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,8 @@ What the copili source says each key means, and how it maps here:
   ``True`` stays ``True``); motherlode's compose file gives the legacy ``GC_NEO4J_*`` so.
 * ``CONFIGS_DOCKER_NETWORK_MODE`` is the network mode of every container (copili's
   ``Pipeline.network_mode``; unset: Docker's default bridge, as copili's ``bridge``).
-* These three are read from the environment, then ``.env``, like ``ENV``.
+* These three are read from the environment, then ``.env``, like ``ENV``; an empty value is
+  unset (compose passes ``CONFIGS_NEO4J: ${NEO4J}`` empty when its ``NEO4J`` is unset).
 * Sidecars are copili items too; of their keys name, image_repo, tag, env_vars and
   command are supported.
 """
@@ -157,7 +158,7 @@ def load_motherlode(root: Node, origin: Origin, variables: Variables) -> Pipelin
     items: list[dict[str, Any]] = MEMBERS.check(members_node, name, ctx)
     env = dict(variables.dotenv)
     declared = frozenset({NEO4J}) | handover_secrets(Handover.MOTHERLODE)
-    shared = _Shared(_global_env(variables, origin), variables.lookup(NETWORK_MODE) or None)
+    shared = _Shared(_global_env(variables, origin), _configured(variables, NETWORK_MODE))
     placed = [
         Placed(
             _member(item, node, (env, shared), declared),
@@ -234,7 +235,7 @@ def _container(data: Mapping[str, Any], network_mode: str | None) -> Container:
 
 
 def _excluded(items: list[dict[str, Any]], variables: Variables) -> frozenset[str]:
-    current = variables.lookup(ENV)
+    current = _configured(variables, ENV)
     if current is None:
         return frozenset()
     return frozenset(item["name"] for item in items if current in item.get("exlude_in_env", ()))
@@ -243,12 +244,17 @@ def _excluded(items: list[dict[str, Any]], variables: Variables) -> frozenset[st
 def _setting(variables: Variables, origin: Origin, *names: str) -> tuple[str, Location] | None:
     """The text of the first of ``names`` that is set, and where it was set."""
     for name in names:
-        text = variables.lookup(name)
-        if text:
-            from_dotenv = variables.environ.get(name) is None
-            where = Location(str(origin.source.parent / DOTENV)) if from_dotenv else None
-            return text, where or Location(f"${name}")
+        if variables.environ.get(name):
+            return variables.lookup(name) or "", Location(f"${name}")
+        if variables.dotenv.get(name):
+            return variables.dotenv[name], Location(str(origin.source.parent / DOTENV))
     return None
+
+
+def _configured(variables: Variables, name: str) -> str | None:
+    """A Motherlode setting: from the environment, then .env, an empty value being unset
+    (compose hands ``CONFIGS_NEO4J: ${NEO4J}`` over empty when its NEO4J is not set)."""
+    return variables.environ.get(name) or variables.dotenv.get(name) or None
 
 
 def _global_env(variables: Variables, origin: Origin) -> dict[str, str]:
