@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from orecart.errors import NotFoundError, StateError
 from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
-from orecart.stores import Holder
+from orecart.stores import Holder, migrate
 from orecart.stores import engine as engines
 from orecart.stores import locks as locking
 from orecart.stores.orphans import DIED, as_seen, parts_as_seen
@@ -34,11 +34,9 @@ from orecart.stores.schema import (
     member_run_from,
     member_run_values,
     member_runs,
-    metadata,
     run_from,
     run_values,
     runs,
-    upgrade,
 )
 from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 
@@ -125,9 +123,10 @@ class SqlStore:
             return
         with self._write() as connection:
             engines.serialize(connection, "schema")  # two processes may start at once
-            self._check_tables(connection, empty_ok=True)
-            metadata.create_all(connection)
-            upgrade(connection)  # a database of an older orecart gets the new columns
+            names = sa.inspect(connection).get_table_names()
+            if self.path is not None:
+                check_tables(self.path, names, empty_ok=True)
+            migrate.upgrade(connection, names)  # a database of an older orecart: upgraded
 
     def _peek(self) -> None:
         """Check an existing file's tables through a connection that cannot write."""
