@@ -95,14 +95,20 @@ def load_into(url: str, rows: dict[str, list[dict[str, Any]]]) -> None:
         engine.dispose()
 
 
+def fixture_copy(folder: Path) -> str:
+    """The URL of a copy of the shipped database (SQLite writes beside a file it reads)."""
+    shutil.copy(FIXTURE, folder / "state.db")
+    return f"sqlite:///{folder / 'state.db'}"
+
+
 @pytest.fixture(params=BACKENDS)
 def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A state database written by orecart 0.1.0: the shipped file, or its rows in PG."""
     if request.param == "sqlite":
-        shutil.copy(FIXTURE, tmp_path / "state.db")
-        return f"sqlite:///{tmp_path / 'state.db'}"
+        return fixture_copy(tmp_path)
     url: str = request.getfixturevalue("fresh_database")
-    load_into(url, fixture_rows(f"sqlite:///{FIXTURE}"))
+    (tmp_path / "source").mkdir()
+    load_into(url, fixture_rows(fixture_copy(tmp_path / "source")))
     return url
 
 
@@ -142,9 +148,10 @@ def test_the_baseline_is_the_schema_of_0_1_0(empty_url: str) -> None:
     assert schema_diff(empty_url, old.metadata) == []
 
 
-def test_the_shipped_database_has_the_0_1_0_schema() -> None:
-    assert schema_diff(f"sqlite:///{FIXTURE}", old.metadata) == []
-    assert revision_of(f"sqlite:///{FIXTURE}") is None  # 0.1.0 had no version table
+def test_the_shipped_database_has_the_0_1_0_schema(tmp_path: Path) -> None:
+    url = fixture_copy(tmp_path)
+    assert schema_diff(url, old.metadata) == []
+    assert revision_of(url) is None  # 0.1.0 had no version table
 
 
 def test_a_new_store_is_created_at_head_with_the_declared_schema(empty_url: str) -> None:

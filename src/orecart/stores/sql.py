@@ -77,14 +77,15 @@ def _now() -> datetime:
 class SqlStore:
     """The state store on one database URL (``sqlite:///...`` or ``postgresql://...``).
 
-    Call outline: ``SqlStore(url)`` checks the file is a state database and creates missing
-    tables (``read_only=True``: only checks; nothing is ever written) -> the runner writes
-    with ``lock``, ``save_run``, ``save_member_run``, ``save_attempt``, ``add_event``,
-    ``lease`` / ``release`` and ``unlock`` -> the planner reads ``successes`` and
-    ``last_statuses``, the CLI and API read ``runs``, ``get_run``, ``member_runs``,
-    ``attempts``, ``events`` (a run whose orecart died reads as aborted, see
-    ``orecart.stores.orphans``) -> ``recover`` writes that verdict when a run starts ->
-    ``close``.
+    Call outline: ``SqlStore(url)`` checks the file is a state database and creates or
+    upgrades its schema (``orecart.stores.migrate``; ``read_only=True``: only checks;
+    nothing is ever written) -> the runner writes with ``lock``, ``save_run``,
+    ``save_member_run``, ``save_attempt``, ``add_event``, ``lease`` / ``release`` (a
+    heartbeat renews what is held; ``released`` wakes waiters) and ``unlock`` -> the
+    planner reads ``successes`` and ``last_statuses``, the CLI and API read ``runs``,
+    ``get_run``, ``member_runs``, ``attempts``, ``events`` (a run whose orecart died reads
+    as aborted, see ``orecart.stores.orphans``) -> ``recover`` writes that verdict when a
+    run starts -> ``close`` (the heartbeat stops).
     """
 
     def __init__(self, url: str, read_only: bool = False, lease_ttl: float = locking.TTL_S) -> None:
