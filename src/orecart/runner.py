@@ -33,6 +33,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from orecart.events import (
     AttemptFinished,
@@ -167,7 +168,7 @@ class Runner:
             if self.pending and not self.flights and not blocked:
                 self._give_up()  # nothing runs and nothing can: never spin
                 return
-            self._wait()
+            self._wait(blocked)
 
     def interrupt(self) -> None:
         """Stop: no new work; running members are stopped (a second call kills at once)."""
@@ -416,19 +417,24 @@ class Runner:
 
     # -- waiting and settling ----------------------------------------------------------
 
-    def _wait(self) -> None:
-        """Wait for a member to finish, or for the next retry or lease to come due.
+    def _wait(self, blocked: bool = False) -> None:
+        """Wait for a member to finish, for the next retry or lease to come due, or (when
+        ``blocked``) for a lease given back in this process.
 
         Never for longer than ``poll``: the kernel may hand Ctrl-C or SIGTERM to any thread,
         and Python runs the handler (``interrupt``) only once the main thread wakes up.
         """
         timeout = self._next_wake()
-        if not self.flights:
+        waits: list[Future[Any]] = list(self.flights)
+        if blocked:
+            waits.append(self.backends.locks.released())
+        if not waits:
             time.sleep(timeout)
             return
-        done, _ = wait(list(self.flights), timeout=timeout, return_when=FIRST_COMPLETED)
+        done, _ = wait(waits, timeout=timeout, return_when=FIRST_COMPLETED)
         for future in done:
-            self._settle(future)
+            if future in self.flights:
+                self._settle(future)
 
     def _next_wake(self) -> float:
         now_ = time.monotonic()

@@ -94,6 +94,9 @@ class MemoryLocks:
     def release(self, pool: str, holder: Holder) -> None:
         self.leases[pool].discard(holder.member)
 
+    def released(self) -> Future[None]:
+        return Future()  # one runner, no other process: its own releases need no wake
+
 
 class Events:
     def __init__(self) -> None:

@@ -18,6 +18,7 @@ from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
 from orecart.stores import Holder, open_store
 from orecart.stores.engine import parse_url
 from orecart.stores.sql import DIED, SqlStore
+from tests.stores.fixtures import schema_0_1_0 as old_schema
 
 BASE = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 HOST = socket.gethostname()
@@ -363,16 +364,15 @@ def test_the_smallest_limit_among_the_holders_holds(store: SqlStore) -> None:
 
 
 def test_a_database_of_the_previous_release_opens_and_leases(store_url: str) -> None:
-    first = open_store(store_url)
-    first.save_run(make_run("r-old"))
-    first.close()
-    engine = sa.create_engine(first.engine.url)  # as the previous release made it: no limit
+    engine = sa.create_engine(parse_url(store_url))  # as orecart 0.1.0 made it: no limit
     with engine.begin() as connection:
-        connection.execute(sa.text("ALTER TABLE leases DROP COLUMN pool_limit"))
-        connection.execute(sa.text(
-            "INSERT INTO leases (pool, run_id, member, pid, host, acquired_at)"
-            " VALUES ('w', 'r-old', 'm', :pid, :host, :at)"), {
-            "pid": os.getpid(), "host": HOST, "at": datetime.now(UTC).replace(tzinfo=None)})
+        old_schema.metadata.create_all(connection)
+        connection.execute(sa.insert(old_schema.runs).values(
+            id="r-old", pipeline="graph", status="running", source="", params={},
+            host=HOST, pid=os.getpid(), version="0.1.0", backups=[]))
+        connection.execute(sa.insert(old_schema.leases).values(
+            pool="w", run_id="r-old", member="m", pid=os.getpid(), host=HOST,
+            acquired_at=datetime.now(UTC)))
     engine.dispose()
     reopened = open_store(store_url)
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -49,12 +50,14 @@ class Ledger(Protocol):
 
 
 class Locks(Protocol):
-    """The per-pipeline run lock and the pool leases; a dead holder's entries are reclaimed."""
+    """The per-pipeline run lock and the pool leases; a dead holder's entries are reclaimed.
+    ``released()`` is a future done at the next release here, for waiters of a full pool."""
 
     def lock(self, pipeline: str, holder: Holder) -> None: ...
     def unlock(self, pipeline: str, holder: Holder) -> None: ...
     def lease(self, pool: str, limit: int, holder: Holder) -> bool: ...
     def release(self, pool: str, holder: Holder) -> None: ...
+    def released(self) -> Future[None]: ...
 
 
 class NotificationLog(Protocol):
@@ -84,9 +87,10 @@ class StateStore(RunLog, Ledger, Locks, NotificationLog, Protocol):
     def close(self) -> None: ...
 
 
-def open_store(url: str, read_only: bool = False) -> SqlStore:
+def open_store(url: str, read_only: bool = False, lease_ttl: float | None = None) -> SqlStore:
     """Open the state store at ``url``, importing its implementation only now;
-    ``read_only`` for history reads, which never write (not even the tables).
+    ``read_only`` for history reads, which never write (not even the tables);
+    ``lease_ttl``: seconds a lock or lease lives without a heartbeat (default 60).
 
     ``sqlite:///path`` and ``postgresql://user:password@host/db`` (``postgres://`` too;
     both mean psycopg 3) are known; any ``+driver`` suffix is kept as given.
@@ -102,7 +106,8 @@ def open_store(url: str, read_only: bool = False) -> SqlStore:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise StateError(f"state store {scheme!r} is not available: {exc}") from exc
-    store: SqlStore = getattr(module, class_name)(url, read_only=read_only)
+    options = {} if lease_ttl is None else {"lease_ttl": lease_ttl}
+    store: SqlStore = getattr(module, class_name)(url, read_only=read_only, **options)
     return store
 
 

@@ -1,15 +1,22 @@
-"""The pipeline lock and pool leases as rows, and how a dead holder's rows are reclaimed.
+"""The pipeline lock and pool leases as rows, and when a holder's rows may be taken over.
 
-A holder is dead when it ran on this host and its process is gone, or its pid now belongs
-to a process started after the holder took its row (the pid was reused). A holder on another
-host is never judged dead: only that host can tell. Every function here runs inside the
-caller's write transaction, after ``serialize`` made it the only writer for that name.
+Each row names its holder (the id of the store that took it, ``Term.holder``) and expires
+``ttl`` seconds after its last heartbeat (``orecart.stores.heartbeat`` renews it). A row is
+gone, and its slot free, when it expired -- its holder died on any host, or hangs -- or
+when its holder ran on this host and its process is gone, or its pid now belongs to a
+process started after the holder took its row (the pid was reused). A row without an
+expiry (taken by an orecart without heartbeats) is judged by its process alone, which only
+its own host can see. Every writing function here runs inside the caller's write
+transaction, after ``serialize`` made it the only writer for that name.
 """
 
 from __future__ import annotations
 
 import socket
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
@@ -19,7 +26,29 @@ from orecart.stores import Holder
 from orecart.stores.engine import serialize
 from orecart.stores.schema import leases, locks
 
+_Row = TypeVar("_Row", sa.Delete, sa.Update)
 CLOCK_SLACK_S = 2.0  # process start times and wall clocks disagree by up to this much
+TTL_S = 60.0  # a lock or lease not renewed for this long is gone (beats come every ttl/4)
+#: What a heartbeat renews: ("lock", pipeline, run id) or ("lease", pool, run id, member).
+Key = tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Term:
+    """One write's view of holding: the store's holder id, the time now, and the expiry
+    a row taken or renewed now gets."""
+
+    holder: str
+    now: datetime
+    ttl: float = TTL_S
+
+    @property
+    def expires_at(self) -> datetime:
+        return self.now + timedelta(seconds=self.ttl)
+
+    def stamp(self) -> dict[str, object]:
+        """The holding columns of a row taken or renewed now."""
+        return {"holder": self.holder, "heartbeat_at": self.now, "expires_at": self.expires_at}
 
 
 def this_host() -> str:
@@ -50,23 +79,33 @@ def dead(host: str, pid: int, since: datetime | None = None) -> bool:
     return host == this_host() and not alive(pid, since)
 
 
+def gone(row: RowMapping, now: datetime) -> bool:
+    """True when the holder of a ``locks`` or ``leases`` row lost it: it expired, or its
+    process is known to be gone."""
+    expires_at: datetime | None = row.get("expires_at")
+    if expires_at is not None and expires_at <= now:
+        return True
+    return dead(row["host"], row["pid"], row["acquired_at"])
+
+
 def holder_of(row: RowMapping) -> Holder:
     """The holder a ``locks`` or ``leases`` row names."""
     return Holder(row["run_id"], row["pid"], row["host"], row.get("member", ""))
 
 
-def acquire_lock(connection: Connection, pipeline: str, holder: Holder, now: datetime) -> None:
-    """Take the lock of ``pipeline`` for ``holder``, taking it over from a dead holder."""
+def acquire_lock(connection: Connection, pipeline: str, holder: Holder, term: Term) -> None:
+    """Take the lock of ``pipeline`` for ``holder``, taking it over from a gone holder."""
     serialize(connection, f"lock:{pipeline}")
     row = connection.execute(sa.select(locks).where(locks.c.pipeline == pipeline))
     current = row.mappings().first()
-    values = {"run_id": holder.run_id, "pid": holder.pid, "host": holder.host, "acquired_at": now}
+    values = {"run_id": holder.run_id, "pid": holder.pid, "host": holder.host,
+              "acquired_at": term.now, **term.stamp()}
     if current is None:
         connection.execute(sa.insert(locks).values(pipeline=pipeline, **values))
         return
     if _same(holder_of(current), holder):
         return
-    if not dead(current["host"], current["pid"], current["acquired_at"]):
+    if not gone(current, term.now):
         raise LockedError(pipeline, current["run_id"], current["pid"], current["host"])
     connection.execute(sa.update(locks).where(locks.c.pipeline == pipeline).values(**values))
 
@@ -83,10 +122,9 @@ def release_lock(connection: Connection, pipeline: str, holder: Holder) -> None:
     )
 
 
-def take_lease(
-    connection: Connection, pool: str, limit: int, holder: Holder, now: datetime
-) -> bool:
-    """Take a slot of ``pool``; False when live holders fill it.
+def take_lease(connection: Connection, pool: str, limit: int, holder: Holder, term: Term) -> bool:
+    """Take a slot of ``pool``; False when live holders fill it. Rows of gone holders are
+    removed on the way.
 
     A pool is a name in this store, shared by every pipeline that uses the store, and
     pipelines may declare it with different limits: the limit that holds is the smallest
@@ -95,13 +133,13 @@ def take_lease(
     """
     serialize(connection, f"pool:{pool}")
     rows = connection.execute(sa.select(leases).where(leases.c.pool == pool)).mappings().all()
-    live = [row for row in rows if not dead(row["host"], row["pid"], row["acquired_at"])]
+    live = [row for row in rows if not gone(row, term.now)]
     for row in rows:
         if row not in live:
             connection.execute(_lease_row(sa.delete(leases), pool, row["run_id"], row["member"]))
-    if any(row["run_id"] == holder.run_id and row["member"] == holder.member for row in live):
+    if _holds(live, holder):
         return True  # asking twice must not take two slots
-    if len(live) >= min([limit, *(row["pool_limit"] or limit for row in live)]):
+    if not _room(live, limit):
         return False
     connection.execute(
         sa.insert(leases).values(
@@ -110,11 +148,41 @@ def take_lease(
             member=holder.member,
             pid=holder.pid,
             host=holder.host,
-            acquired_at=now,
+            acquired_at=term.now,
             pool_limit=limit,
+            **term.stamp(),
         )
     )
     return True
+
+
+def may_lease(connection: Connection, pool: str, limit: int, holder: Holder, now: datetime) -> bool:
+    """Whether ``take_lease`` could grant a slot now, found by reading alone: a waiter asks
+    this first, so waiting for a full pool costs no write transaction."""
+    rows = connection.execute(sa.select(leases).where(leases.c.pool == pool)).mappings().all()
+    live = [row for row in rows if not gone(row, now)]
+    return len(live) < len(rows) or _holds(live, holder) or _room(live, limit)
+
+
+def renew(connection: Connection, keys: Sequence[Key], term: Term) -> None:
+    """Push the expiry of the rows ``keys`` name, where ``term.holder`` still holds them."""
+    for key in keys:
+        if key[0] == "lock":
+            statement = sa.update(locks).where(
+                locks.c.pipeline == key[1], locks.c.run_id == key[2], locks.c.holder == term.holder
+            )
+        else:
+            statement = _lease_row(sa.update(leases), key[1], key[2], key[3])
+            statement = statement.where(leases.c.holder == term.holder)
+        connection.execute(statement.values(**term.stamp()))
+
+
+def _holds(live: Sequence[RowMapping], holder: Holder) -> bool:
+    return any(row["run_id"] == holder.run_id and row["member"] == holder.member for row in live)
+
+
+def _room(live: Sequence[RowMapping], limit: int) -> bool:
+    return len(live) < min([limit, *(row["pool_limit"] or limit for row in live)])
 
 
 def release_lease(connection: Connection, pool: str, holder: Holder) -> None:
@@ -128,7 +196,7 @@ def release_run(connection: Connection, run_id: str) -> None:
     connection.execute(sa.delete(leases).where(leases.c.run_id == run_id))
 
 
-def _lease_row(statement: sa.Delete, pool: str, run_id: str, member: str) -> sa.Delete:
+def _lease_row(statement: _Row, pool: str, run_id: str, member: str) -> _Row:
     return statement.where(
         leases.c.pool == pool, leases.c.run_id == run_id, leases.c.member == member
     )

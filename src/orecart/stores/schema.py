@@ -3,7 +3,8 @@
 One SQLAlchemy Core schema serves SQLite and PostgreSQL. Datetimes go in and come out as
 timezone-aware UTC on both (SQLite keeps no zone, so ``UtcDateTime`` restores it).
 The ``ledger`` table holds, per pipeline and member, the latest successful member run, so
-that deciding what to skip is one indexed query however long the history grows.
+that deciding what to skip is one indexed query however long the history grows. Every change
+to these tables comes with an Alembic revision in ``migrations/`` (``orecart.stores.migrate``).
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ def _json() -> sa.JSON:
 
 def _fk_run() -> sa.ForeignKey:
     return sa.ForeignKey("runs.id", ondelete="CASCADE")
+
+
+def holding() -> list[sa.Column[Any]]:
+    """Who holds a lock or lease row and until when (``orecart.stores.locks``): the holder
+    id of the store that took it, its last heartbeat, and when it expires without one.
+    NULL in rows an orecart without heartbeats took."""
+    return [
+        sa.Column("holder", sa.String(255)),
+        sa.Column("heartbeat_at", UtcDateTime),
+        sa.Column("expires_at", UtcDateTime),
+    ]
 
 
 metadata = sa.MetaData()
@@ -143,6 +155,7 @@ locks = sa.Table(
     sa.Column("pid", sa.Integer, nullable=False),
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("acquired_at", UtcDateTime, nullable=False),
+    *holding(),
 )
 
 leases = sa.Table(
@@ -155,11 +168,11 @@ leases = sa.Table(
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("acquired_at", UtcDateTime, nullable=False),
     sa.Column("pool_limit", sa.Integer),  # the limit its holder declared (NULL: older orecart)
+    *holding(),
     sa.Index("ix_leases_run", "run_id"),
 )
 
-# -- notifications (added with `notify:`; a new table, so create-if-missing makes it in an
-# existing database; a migration should create it too) ----------------------------------
+# -- notifications (added with `notify:`, by migration 0003) -------------------------------
 
 notifications = sa.Table(
     "notifications",
@@ -199,23 +212,6 @@ def notification_from(row: RowMapping) -> Notification:
 
 
 # -- end of notifications -------------------------------------------------------------
-
-#: Columns added after the first release, as (table, column): a database made before them
-#: gets them on open (``upgrade``); there are no migrations beyond this yet.
-ADDED_COLUMNS = (("leases", "pool_limit"),)
-
-
-def upgrade(connection: sa.Connection) -> None:
-    """Add the columns an older orecart's database lacks (inside the schema transaction)."""
-    inspector = sa.inspect(connection)
-    for table_name, column_name in ADDED_COLUMNS:
-        present = {column["name"] for column in inspector.get_columns(table_name)}
-        if column_name not in present:
-            column = metadata.tables[table_name].c[column_name]
-            kind = column.type.compile(connection.dialect)
-            connection.execute(
-                sa.text(f"ALTER TABLE {table_name} ADD COLUMN {column_name} {kind}")
-            )
 
 
 def run_values(run: Run) -> dict[str, Any]:

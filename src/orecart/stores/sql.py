@@ -8,7 +8,11 @@ on the runner's hot path and touches two rows by primary key.
 from __future__ import annotations
 
 import importlib
+import os
+import secrets
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -19,9 +23,10 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from orecart.errors import NotFoundError, StateError
 from orecart.model import Attempt, MemberRun, MemberStatus, Notification, Run, RunStatus
-from orecart.stores import Holder
+from orecart.stores import Holder, migrate
 from orecart.stores import engine as engines
 from orecart.stores import locks as locking
+from orecart.stores.heartbeat import Heartbeat
 from orecart.stores.orphans import DIED, as_seen, parts_as_seen
 from orecart.stores.schema import (
     attempt_from,
@@ -41,7 +46,6 @@ from orecart.stores.schema import (
     run_from,
     run_values,
     runs,
-    upgrade,
 )
 from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 
@@ -77,18 +81,24 @@ def _now() -> datetime:
 class SqlStore:
     """The state store on one database URL (``sqlite:///...`` or ``postgresql://...``).
 
-    Call outline: ``SqlStore(url)`` checks the file is a state database and creates missing
-    tables (``read_only=True``: only checks; nothing is ever written) -> the runner writes
-    with ``lock``, ``save_run``, ``save_member_run``, ``save_attempt``, ``add_event``,
-    ``lease`` / ``release`` and ``unlock`` -> the planner reads ``successes`` and
-    ``last_statuses``, the CLI and API read ``runs``, ``get_run``, ``member_runs``,
-    ``attempts``, ``events`` (a run whose orecart died reads as aborted, see
-    ``orecart.stores.orphans``) -> ``recover`` writes that verdict when a run starts ->
-    ``close``.
+    Call outline: ``SqlStore(url)`` checks the file is a state database and creates or
+    upgrades its schema (``orecart.stores.migrate``; ``read_only=True``: only checks;
+    nothing is ever written) -> the runner writes with ``lock``, ``save_run``,
+    ``save_member_run``, ``save_attempt``, ``add_event``, ``lease`` / ``release`` (a
+    heartbeat renews what is held; ``released`` wakes waiters) and ``unlock`` -> the
+    planner reads ``successes`` and ``last_statuses``, the CLI and API read ``runs``,
+    ``get_run``, ``member_runs``, ``attempts``, ``events`` (a run whose orecart died reads
+    as aborted, see ``orecart.stores.orphans``) -> ``recover`` writes that verdict when a
+    run starts -> ``close`` (the heartbeat stops).
     """
 
-    def __init__(self, url: str, read_only: bool = False) -> None:
+    def __init__(self, url: str, read_only: bool = False, lease_ttl: float = locking.TTL_S) -> None:
         self.url = url
+        self.holder_id = f"{locking.this_host()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._ttl = lease_ttl
+        self._heartbeat = Heartbeat(self._beat, interval=lease_ttl / 4)
+        self._wake = threading.Lock()
+        self._next_release: Future[None] = Future()
         self.path = sqlite_file(engines.parse_url(url))
         if self.path is not None:
             check_file(self.path)  # before SQLite could write its header into it
@@ -128,9 +138,10 @@ class SqlStore:
             return
         with self._write() as connection:
             engines.serialize(connection, "schema")  # two processes may start at once
-            self._check_tables(connection, empty_ok=True)
-            metadata.create_all(connection)
-            upgrade(connection)  # a database of an older orecart gets the new columns
+            names = sa.inspect(connection).get_table_names()
+            if self.path is not None:
+                check_tables(self.path, names, empty_ok=True)
+            migrate.upgrade(connection, names)  # a database of an older orecart: upgraded
 
     def _peek(self) -> None:
         """Check an existing file's tables through a connection that cannot write."""
@@ -149,7 +160,8 @@ class SqlStore:
         return f"SqlStore({engines.redact_url(self.url)!r})"
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Stop the heartbeat and close every pooled connection."""
+        self._heartbeat.stop()
         self.engine.dispose()
 
     # -- writing the history --------------------------------------------------------------
@@ -282,12 +294,15 @@ class SqlStore:
     def lock(self, pipeline: str, holder: Holder) -> None:
         """Take the run lock of ``pipeline``; ``LockedError`` when a live holder has it."""
         with self._write() as connection:
-            locking.acquire_lock(connection, pipeline, holder, _now())
+            locking.acquire_lock(connection, pipeline, holder, self._term())
+        self._heartbeat.hold(("lock", pipeline, holder.run_id))
 
     def unlock(self, pipeline: str, holder: Holder) -> None:
         """Give the lock back; does nothing when ``holder`` does not hold it."""
+        self._heartbeat.drop(("lock", pipeline, holder.run_id))
         with self._write() as connection:
             locking.release_lock(connection, pipeline, holder)
+        self._wake_waiters()
 
     def lock_holder(self, pipeline: str) -> Holder | None:
         """Who holds the lock of ``pipeline`` now, alive or not."""
@@ -297,14 +312,41 @@ class SqlStore:
         return locking.holder_of(row) if row else None
 
     def lease(self, pool: str, limit: int, holder: Holder) -> bool:
-        """Take a slot of ``pool`` if fewer than ``limit`` live holders have one."""
+        """Take a slot of ``pool`` if fewer than ``limit`` live holders have one; it is
+        renewed while the calling thread lives. A full pool is seen by reading alone."""
+        with self._read() as connection:
+            if not locking.may_lease(connection, pool, limit, holder, _now()):
+                return False
         with self._write() as connection:
-            return locking.take_lease(connection, pool, limit, holder, _now())
+            granted = locking.take_lease(connection, pool, limit, holder, self._term())
+        if granted:
+            self._heartbeat.hold(("lease", pool, holder.run_id, holder.member))
+        return granted
 
     def release(self, pool: str, holder: Holder) -> None:
         """Give back the slot ``holder`` (its run and member) has in ``pool``."""
+        self._heartbeat.drop(("lease", pool, holder.run_id, holder.member))
         with self._write() as connection:
             locking.release_lease(connection, pool, holder)
+        self._wake_waiters()
+
+    def released(self) -> Future[None]:
+        """Done when this store next gives back a lease or lock: a waiter for a full pool
+        waits on it (with a timeout, as other processes' releases do not set it)."""
+        with self._wake:
+            return self._next_release
+
+    def _wake_waiters(self) -> None:
+        with self._wake:
+            done, self._next_release = self._next_release, Future()
+        done.set_result(None)
+
+    def _beat(self, keys: Sequence[locking.Key]) -> None:
+        with self._write() as connection:
+            locking.renew(connection, keys, self._term())
+
+    def _term(self) -> locking.Term:
+        return locking.Term(self.holder_id, _now(), self._ttl)
 
     def leases(self, pool: str) -> list[Holder]:
         """Who holds slots of ``pool`` now, alive or not, oldest first."""

@@ -1,0 +1,67 @@
+"""Keeps the locks and leases a store took from expiring while their holders live.
+
+One daemon thread per store, running only while the store holds something: every
+``interval`` seconds it renews every row still held, in one write transaction. A row is
+renewed only while the thread that took it is alive, so a run that ended inside a live
+process without giving its rows back (its thread gone) stops being renewed and expires,
+as do the rows of a process that hangs or died on another host.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+from orecart.errors import StateError
+from orecart.stores.locks import Key
+
+
+class Heartbeat:
+    """Renews held rows. Call outline: ``hold(key)`` when a row is taken (the beats start)
+    -> ``drop(key)`` when it is given back (they stop with the last) -> ``stop()``."""
+
+    def __init__(self, beat: Callable[[Sequence[Key]], None], interval: float) -> None:
+        self._beat, self._interval = beat, interval
+        self._held: dict[Key, threading.Thread] = {}
+        self._guard = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def hold(self, key: Key) -> None:
+        """Renew ``key`` while the calling thread lives."""
+        with self._guard:
+            self._held[key] = threading.current_thread()
+            if self._thread is None and not self._stopped.is_set():
+                self._thread = threading.Thread(
+                    target=self._run, name="orecart-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def drop(self, key: Key) -> None:
+        with self._guard:
+            self._held.pop(key, None)
+
+    def held(self) -> list[Key]:
+        """The keys renewed now (their holders' threads alive)."""
+        with self._guard:
+            self._held = {key: t for key, t in self._held.items() if t.is_alive()}
+            return list(self._held)
+
+    def stop(self) -> None:
+        """No more beats; what is held expires after its ttl unless given back."""
+        self._stopped.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._interval):
+            keys = self.held()
+            with self._guard:
+                if not self._held:
+                    self._thread = None
+                    return
+            try:
+                self._beat(keys)
+            except StateError:  # a busy or unreachable store: the next beat tries again
+                continue
