@@ -338,6 +338,39 @@ class MemberRun:
         return None
 
 
+@dataclass(frozen=True)
+class Task:
+    """One attempt of one member run, with everything it needs resolved: what the runner
+    hands an executor. Holds the member's whole environment, so never store it."""
+
+    run_id: str
+    pipeline: str
+    member: Member
+    attempt: int
+    env: Mapping[str, str]  # exactly what the member receives; holds secrets, never stored
+    base_dir: Path  # the pipeline file's folder; relative cwd and volumes start here
+    artifacts: Path  # this member run's own output folder (ORECART_ARTIFACTS)
+    inputs: Mapping[str, Path]  # artifact folders of what it needs, by member name
+    log_path: Path  # the member-run log; attempts append to it
+    secrets: frozenset[str] = frozenset()  # secret values to redact from its output
+    digest: str | None = None  # the image digest the planner fingerprinted (docker)
+    keep: bool = False  # keep failed containers for debugging
+    labels: Mapping[str, str] = field(default_factory=dict)  # orecart.* labels
+
+
+@dataclass(frozen=True)
+class Result:
+    """How one attempt ended. ``status`` is succeeded, failed, errored or aborted."""
+
+    status: MemberStatus
+    exit_code: int | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    digest: str | None = None
+    delta: Mapping[str, Any] | None = None
+
+
 def to_data(value: Any) -> Any:
     """A JSON-ready copy of a model value: dataclasses become dicts, times ISO strings."""
     if hasattr(value, "__dataclass_fields__"):

@@ -46,9 +46,19 @@ from orecart.events import (
     RunStarted,
     event_kind,
 )
-from orecart.executors import Executor, Preparing, Result, Task
+from orecart.executors import Executor, Preparing
 from orecart.guards import MemberGuard
-from orecart.model import Attempt, Handover, Member, MemberRun, MemberStatus, Run, RunStatus
+from orecart.model import (
+    Attempt,
+    Handover,
+    Member,
+    MemberRun,
+    MemberStatus,
+    Result,
+    Run,
+    RunStatus,
+    Task,
+)
 from orecart.planner import Decision, Plan, Step
 from orecart.secrets import Redactor
 from orecart.stores import Holder, Locks

@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from orecart.environ import inherited_env, member_env
-from orecart.executors import Task
-from orecart.model import Handover
+from orecart.model import Handover, Task
 from orecart.planner import Decision, Plan, Step
 from orecart.secrets import known_secrets, secret_values
 

@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orecart.events import Event, MemberFinished, MemberRetrying, MemberStarted
-from orecart.executors import OutputSink, Result, Task
-from orecart.model import Member, MemberStatus, Pipeline, Retry, Run, RunStatus
+from orecart.executors import OutputSink
+from orecart.model import Member, MemberStatus, Pipeline, Result, Retry, Run, RunStatus, Task
 from orecart.planner import Selection, plan
 from orecart.runner import Backends, RunConfig, Runner
 from orecart.stores import Holder

@@ -45,7 +45,7 @@ def images(file: Path, profile: str | None, param: tuple[str, ...], pull: PullPo
     if as_json:
         print_json(report)
     else:
-        from orecart import display
+        from orecart.cli import display
 
         out().print(display.images_table(report))
 
@@ -65,7 +65,7 @@ def diff(run_id: str, other: str | None, pipeline: Path, state: str | None,
     if as_json:
         print_json(report)
         return
-    from orecart import display
+    from orecart.cli import display
 
     if other is None:
         out().print(display.changes_table(report))
@@ -84,7 +84,7 @@ def backup(file: Path, target: Path, profile: str | None, param: tuple[str, ...]
            graph: str | None) -> None:
     """Export the whole graph (nodes, relationships, properties, schema) to TARGET, a
     gzip-compressed JSON-lines file."""
-    from orecart import display
+    from orecart.cli import display
 
     with display.transfer_progress(err(), "backup") as progress:
         info = Service().backup(source_of(file, profile, param, None, graph), target, progress)
@@ -103,7 +103,7 @@ def restore(file: Path, source_file: Path, force: bool, profile: str | None,
             param: tuple[str, ...], graph: str | None) -> None:
     """Import BACKUP, a file written by `orecart backup`, into an empty graph (identical
     nodes, relationships and schema)."""
-    from orecart import display
+    from orecart.cli import display
 
     if not source_file.exists():
         raise SpecError(f"no such backup file: {source_file}")
@@ -131,6 +131,6 @@ def status(file: Path, profile: str | None, param: tuple[str, ...], graph: str |
     if as_json:
         print_json(status_report)
     else:
-        from orecart import display
+        from orecart.cli import display
 
         out().print(display.graph_status_view(status_report))

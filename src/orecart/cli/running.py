@@ -33,14 +33,14 @@ from orecart.cli.base import (
     source_of,
     source_opts,
 )
+from orecart.cli.lines import PlainProgress
 from orecart.events import Event, EventSink, MemberStarted
-from orecart.lines import PlainProgress
 from orecart.model import PullPolicy, RunStatus
 from orecart.runner import Runner
 from orecart.service import Outcome, RunOptions, Service
 
 if TYPE_CHECKING:
-    from orecart.display import LiveProgress
+    from orecart.cli.display import LiveProgress
     from orecart.graph.waiting import Waiting
     from orecart.logdir import MemberLogDir
 
@@ -87,7 +87,7 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
     if as_json:
         print_json(the_plan.to_dict())
         return
-    from orecart import display
+    from orecart.cli import display
 
     out().print(display.plan_table(the_plan))
     out().print(display.plan_summary(the_plan))
@@ -170,7 +170,7 @@ def _terminal() -> bool:
 
 
 def _live_view() -> LiveProgress:
-    from orecart.display import LiveProgress
+    from orecart.cli.display import LiveProgress
 
     return LiveProgress(out())
 
@@ -187,7 +187,8 @@ class _TableImport:
 
     def emit(self, event: Event) -> None:
         if isinstance(event, MemberStarted) and self.timer is None:
-            self.timer = threading.Timer(self.DELAY, importlib.import_module, ("orecart.display",))
+            load = (importlib.import_module, ("orecart.cli.display",))
+            self.timer = threading.Timer(self.DELAY, *load)
             self.timer.daemon = True
             self.timer.start()
 
@@ -237,7 +238,7 @@ def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
     if as_json:
         print_json({"run": outcome.run, "members": members_json(outcome.member_runs)})
     elif table:  # a live table already shows the end state
-        from orecart import display
+        from orecart.cli import display
 
         err().print(display.member_table(outcome.run, outcome.member_runs))
     elif outcome.run.error:  # plain lines: the table's caption is not there to say it

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import IO
 
 from orecart.errors import ExecutorError
-from orecart.executors import OutputSink, Result, Task
+from orecart.executors import OutputSink
 from orecart.executors.containment import Cell, Containment, choose
 from orecart.executors.logfile import LineSplitter, LogWriter, open_log
 from orecart.executors.process import (
@@ -53,7 +53,7 @@ from orecart.executors.process import (
     spawn_error,
 )
 from orecart.executors.reaper import Reaper
-from orecart.model import Member, MemberStatus
+from orecart.model import Member, MemberStatus, Result, Task
 
 READ_SIZE = 1 << 16  # one pipe's default capacity
 DRAIN = 2.0  # seconds to keep reading after the main process exited (escaped holders)

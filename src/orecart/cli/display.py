@@ -1,5 +1,5 @@
 """How runs, plans and histories look on a terminal: Rich tables and a live progress
-table (plain lines, for pipes, are ``orecart.lines``). Rendering only; no decisions here.
+table (plain lines, for pipes, are ``orecart.cli.lines``). Rendering only; no decisions here.
 
 Strings are drawn as text on the consoles of ``orecart.cli.console``; ``Text`` made here
 carries ``printable`` text, so what is measured is what is shown."""
@@ -19,6 +19,7 @@ from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 from rich.text import Text
 
+from orecart.cli.lines import seconds
 from orecart.cli.text import printable
 from orecart.events import (
     Event,
@@ -28,7 +29,6 @@ from orecart.events import (
     RunFinished,
     RunStarted,
 )
-from orecart.lines import seconds
 from orecart.model import MemberRun, MemberStatus, Run, to_data
 from orecart.planner import Decision, Plan
 
