@@ -197,6 +197,8 @@ class Member:
     secrets: frozenset[str] = frozenset()  # env names declared secret (its own and the
     # pipeline's `secrets:`); names that look secret are judged by orecart.secrets
     exclude_env: frozenset[str] = frozenset()  # pipeline env names this member does not get
+    env_passthrough: tuple[str, ...] = ()  # names or globs (AWS_*) it gets from orecart's
+    # environment beyond the allow-list (environ.INHERITED): its own and the pipeline's
     complete_when: str | None = None  # Cypher returning one boolean
     checks: tuple[Check, ...] = ()
     snapshot: bool = False  # take graph counts before and after
@@ -252,6 +254,7 @@ class Pipeline:
     hooks: tuple[str, ...] = ()
     graph: Graph | None = None
     secrets: frozenset[str] = frozenset()  # env names declared secret under `secrets:`
+    env_passthrough: tuple[str, ...] = ()  # `env_passthrough:` of the file, in every member's
     checks: tuple[Check, ...] = ()
     keys: Mapping[str, str] = field(default_factory=dict)  # Label -> key property for diffs
     backup: Backup | None = None

@@ -87,7 +87,7 @@ def default_parallel() -> int:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How one run behaves; ``graph_env`` holds secrets and is never stored."""
+    """How one run behaves; ``graph_env`` and ``environ`` hold secrets, never stored."""
 
     runs_dir: Path  # artifacts and logs: <runs_dir>/<run>/<member>/ and <run>/logs/
     max_parallel: int = field(default_factory=default_parallel)
@@ -95,6 +95,8 @@ class RunConfig:
     keep: bool = False
     poll: float = 0.25  # longest wait: for a lease held elsewhere, or to see a signal
     graph_env: Mapping[Handover, Mapping[str, str]] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=os.environ.copy)  # orecart's own:
+    # members get only the allow-list and their env_passthrough of it (orecart.environ)
 
 
 @dataclass(frozen=True)
@@ -146,7 +148,8 @@ class Runner:
         self.finished = False  # after this, an interrupt is the caller's to handle
         self._guard_pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        self.tasks = Tasks(plan, run.id, config.runs_dir, config.keep, config.graph_env)
+        environs = (config.graph_env, config.environ)
+        self.tasks = Tasks(plan, run.id, config.runs_dir, config.keep, environs)
         self.prepared: dict[str, Task] = {}  # first attempts an executor got ready ahead
         self.preparing = any(isinstance(e, Preparing) for e in backends.executors.values())
 

@@ -223,6 +223,7 @@ class Service:
             fail_fast=settings.fail_fast if options.fail_fast is None else options.fail_fast,
             keep=options.keep,
             graph_env=graph_env,
+            environ=self.environ,
         )
 
     def _new_run(self, pipeline: Pipeline, holder: Holder, backups: tuple[str, ...]) -> Run:

@@ -148,7 +148,7 @@ class _Attempt:
             cell = self.executor._cell()
         except ExecutorError as exc:
             return str(exc)
-        env = {**os.environ, **self.task.env, **cell.env}
+        env = {**self.task.env, **cell.env}  # the task's env is all it gets (orecart.environ)
         with self._lock:
             if self.aborted:
                 return None
