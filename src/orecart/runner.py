@@ -2,12 +2,17 @@
 
 ``Runner.run`` outline::
 
-    run -> _begin (record skips and plan-time cancels)
+    run -> _begin (Planned, RunStarted, record skips and plan-time cancels, then the
+                   run's own work before its members: graph schema, before-backup)
         -> _loop: _schedule (ready members in plan order: max_parallel, pools, backoff)
                   -> _prepare_next (executors that can get the next first attempts ready)
                   -> _wait (FIRST_COMPLETED) -> _settle (record, retry or _finish)
         -> _end (_drain what still runs after an internal error, _close every unfinished
-                 member, the run's final status from _verdict)
+                 member, the run's final status from _verdict; after a success the
+                 after-backup)
+
+Work of the run beyond its members (``Backends.before``/``after``) that fails leaves the
+run ``failed`` with its error (``aborted`` for an internal error), members not started.
 
 Nothing false is recorded: an exception anywhere in here (a bug, a path the filesystem
 refuses, a state store that stops writing, a sink that raises) is an internal error, and
@@ -34,6 +39,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from orecart.errors import OrecartError
 from orecart.events import (
     AttemptFinished,
     Event,
@@ -42,6 +48,7 @@ from orecart.events import (
     MemberOutput,
     MemberRetrying,
     MemberStarted,
+    Planned,
     RunFinished,
     RunStarted,
     event_kind,
@@ -99,6 +106,11 @@ class RunConfig:
     # members get only the allow-list and their env_passthrough of it (orecart.environ)
 
 
+#: Work of the run itself beyond its members; returns the backups it took. Raises an
+#: OrecartError when it fails (the run then fails with it).
+RunWork = Callable[[], tuple[str, ...]]
+
+
 @dataclass(frozen=True)
 class Backends:
     """What the runner drives: executors by member kind ("run", "image"), leases, events."""
@@ -108,6 +120,8 @@ class Backends:
     sink: EventSink
     guards: Sequence[MemberGuard] = ()
     final_checks: Callable[[], list[str]] | None = None  # pipeline checks after success
+    before: RunWork | None = None  # before any member: graph schema, before-backup
+    after: RunWork | None = None  # after a success: the after-backup
 
 
 @dataclass
@@ -144,6 +158,7 @@ class Runner:
         self.attempts: dict[str, int] = {}
         self.stopping: str | None = None  # why no new work starts
         self.error: str | None = None  # the internal error that ends the run aborted
+        self.failure: tuple[RunStatus, str] | None = None  # the run's own work failed
         self.interrupts = 0
         self.finished = False  # after this, an interrupt is the caller's to handle
         self._guard_pool: ThreadPoolExecutor | None = None
@@ -191,6 +206,7 @@ class Runner:
     # -- begin and end -----------------------------------------------------------------
 
     def _begin(self) -> None:
+        self._emit(Planned(self.run_record.id, self.plan))
         self.run_record = replace(self.run_record, status=RunStatus.RUNNING, started_at=now())
         self._emit(RunStarted(self.run_record))
         for step in self.plan.steps:
@@ -198,6 +214,23 @@ class Runner:
                 self._finish(step, MemberStatus.SKIPPED, reason=step.reason)
             elif step.decision is Decision.CANCEL:
                 self._finish(step, MemberStatus.CANCELLED, reason=step.reason, error=step.reason)
+        self.failure = self._own_work(self.backends.before, "before the members")
+        if self.failure:
+            self.stopping = self.failure[1]
+
+    def _own_work(self, work: RunWork | None, when: str) -> tuple[RunStatus, str] | None:
+        """Do ``work`` as part of the run, its backups recorded on it; how the run ends
+        when it fails (None: it did not)."""
+        if work is None:
+            return None
+        try:
+            taken = work()
+        except OrecartError as exc:
+            return RunStatus.FAILED, f"{when}: {self._redacted(str(exc))}"
+        except Exception as exc:
+            return RunStatus.ABORTED, f"{when}: {self._internal(exc)}"
+        self.run_record = replace(self.run_record, backups=self.run_record.backups + taken)
+        return None
 
     def _end(self) -> None:
         for _ in range(2):  # closing records too; after a failure, a second pass closes the rest
@@ -221,19 +254,24 @@ class Runner:
             return RunStatus.ABORTED, self.error
         if self.interrupts:
             return RunStatus.ABORTED, None
+        if self.failure:
+            return self.failure
         statuses = [self.status.get(step.member.name) for step in self.plan.steps]
         if not all(status is not None and status.ok for status in statuses):
             return RunStatus.FAILED, None
         return self._checked()
 
     def _checked(self) -> tuple[RunStatus, str | None]:
-        if not self.backends.final_checks:
-            return RunStatus.SUCCEEDED, None
+        """After every member succeeded: the pipeline's checks, then the after-backup."""
+        problems: list[str] = []
         try:
-            problems = self.backends.final_checks()
+            problems = self.backends.final_checks() if self.backends.final_checks else []
         except Exception as exc:  # checks that cannot run do not hold
             problems = [f"pipeline checks could not run: {self._redacted(repr(exc))}"]
-        return (RunStatus.FAILED, "; ".join(problems)) if problems else (RunStatus.SUCCEEDED, None)
+        if problems:
+            return RunStatus.FAILED, "; ".join(problems)
+        after = self._own_work(self.backends.after, "after the members")
+        return after or (RunStatus.SUCCEEDED, None)
 
     # -- internal errors ---------------------------------------------------------------
 
@@ -333,8 +371,10 @@ class Runner:
         self.stopping = self.stopping or "could not be scheduled: its needs never finished"
 
     def _cancel(self, name: str, why: str) -> None:
+        """Cancel a pending member; the callers cancel every pending one, so there is
+        nothing to propagate (and a dependent cancelled by propagation would be gone)."""
         del self.pending[name]
-        self._finish(self.steps[name], MemberStatus.CANCELLED, error=why)
+        self._finish(self.steps[name], MemberStatus.CANCELLED, error=why, propagate=False)
 
     def _propagate(self, name: str, status: MemberStatus) -> None:
         """A member ran to its end: dependents come one need closer to ready, or, when it

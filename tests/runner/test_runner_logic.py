@@ -242,6 +242,25 @@ def test_interrupt_aborts_running_and_cancels_the_rest(tmp_path: Path) -> None:
     }
 
 
+def test_fail_fast_cancels_a_pending_chain_without_an_internal_error(tmp_path: Path) -> None:
+    """Cancelling a (pending) cancels b, which needs it; the next cancel must not trip
+    over b, which is no longer pending (it did: KeyError, the run aborted)."""
+
+    def behaviour(task: Task) -> tuple[MemberStatus, float]:
+        return (MemberStatus.FAILED if task.member.name == "bad" else MemberStatus.SUCCEEDED), 0.01
+
+    members = [m("bad"), m("a"), m("b", "a")]
+    run, events, executor, _, _ = drive(
+        tmp_path, members, behaviour, max_parallel=1, fail_fast=True
+    )
+    assert (run.status, run.error) == (RunStatus.FAILED, None)
+    assert events.finished() == {
+        "bad": MemberStatus.FAILED,
+        "a": MemberStatus.CANCELLED,
+        "b": MemberStatus.CANCELLED,
+    }
+
+
 def test_started_events_carry_the_running_record(tmp_path: Path) -> None:
     _, events, _, _, _ = drive(tmp_path, [m("a")], ok())
     started = [e for e in events.items if isinstance(e, MemberStarted)]

@@ -26,6 +26,7 @@ from orecart.events import (
     MemberFinished,
     MemberOutput,
     MemberStarted,
+    Planned,
     RunFinished,
     RunStarted,
 )
@@ -108,13 +109,6 @@ class LiveProgress:
         self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
         self._lock = threading.Lock()
 
-    def planned(self, plan: Plan) -> None:
-        """Show every member of the plan, pending until its events arrive."""
-        with self._lock:
-            self.rows = {s.member.name: None for s in plan.steps}
-            self.title = plan.pipeline.name
-            self.live.update(self._render())
-
     def __enter__(self) -> LiveProgress:
         self.live.__enter__()
         return self
@@ -132,6 +126,10 @@ class LiveProgress:
                                            + Text(printable(line)))
                 case MemberStarted(mr, _) | MemberFinished(mr):
                     self.rows[mr.member] = mr
+                    self.live.update(self._render())
+                case Planned(_, plan):
+                    self.rows = {s.member.name: None for s in plan.steps}
+                    self.title = plan.pipeline.name
                     self.live.update(self._render())
                 case RunStarted(run) | RunFinished(run):
                     self.title = f"run {run.id} of {run.pipeline}: {run.status}"
