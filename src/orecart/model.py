@@ -67,6 +67,30 @@ MEMBER_TERMINAL = frozenset(
 MEMBER_OK = frozenset({MemberStatus.SUCCEEDED, MemberStatus.SKIPPED})
 
 
+class ReasonCode(StrEnum):
+    """Why the planner decided as it did, for programs (the prose reason is for people).
+    Nothing branches on the prose; everything that needs to know branches on these."""
+
+    NEW = "new"  # runs: no earlier success here
+    CHANGED = "changed"  # runs: its definition changed
+    DIGEST_CHANGED = "digest-changed"  # runs: its image digest changed
+    DIGEST_UNKNOWN = "digest-unknown"  # runs: its image digest could not be resolved
+    NEED_RAN = "need-ran"  # runs: a need runs now, or ran since its last success
+    INCOMPLETE = "incomplete"  # runs: its complete_when check does not hold
+    ALWAYS = "always"  # runs: rerun: always
+    FORCED = "forced"  # runs: --force
+    SELECTED = "selected"  # runs: named with --only or --from, or downstream of --from
+    FAILED_LAST = "failed-last"  # runs: --only-failed, and it did not succeed last time
+    DONE = "done"  # skipped: the ledger holds its success, nothing changed
+    NEVER = "never"  # skipped: rerun: never, and it succeeded once
+    EXCLUDED_BY_PROFILE = "excluded-by-profile"  # skipped: the profile leaves it out
+    SKIPPED_BY_USER = "skipped-by-user"  # skipped: --skip
+    NOT_SELECTED = "not-selected"  # skipped: --only, --from or --only-failed left it out
+    NEED_CANCELLED = "need-cancelled"  # cancelled: a need is cancelled
+    NEED_NEVER_SUCCEEDED = "need-never-succeeded"  # cancelled: a need neither runs nor
+    # ever succeeded here
+
+
 class Rerun(StrEnum):
     ON_CHANGE = "on-change"  # run when the fingerprint changed or a need ran since
     ALWAYS = "always"
@@ -324,6 +348,7 @@ class MemberRun:
     exit_code: int | None = None
     error: str | None = None  # why it failed, errored, was cancelled or aborted
     reason: str | None = None  # the planner's reason for running or skipping it
+    reason_code: ReasonCode | None = None  # the same reason, as a code (None: older runs)
     fingerprint: str | None = None
     image: str | None = None
     digest: str | None = None

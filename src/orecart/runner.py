@@ -517,6 +517,7 @@ class Runner:
             member=name,
             status=status,
             reason=step.reason,
+            reason_code=step.code,
             fingerprint=step.fingerprint,
             image=step.member.container.image if step.member.container else None,
             digest=step.digest,
