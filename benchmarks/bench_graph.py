@@ -81,14 +81,13 @@ from common import (
 )
 
 from orecart.events import AttemptFinished, Event, MemberFinished
-from orecart.executors import Result, Task
 from orecart.graph.backup import backup, restore
 from orecart.graph.connect import GraphConnection
 from orecart.graph.guard import GraphGuard
 from orecart.graph.runlog import NODE_LABEL, RUN_LABEL, GraphRunLog, ensure_schema
 from orecart.graph.schema import wipe
 from orecart.graph.snapshot import delta, take_snapshot
-from orecart.model import Graph, MemberRun, MemberStatus, Pipeline
+from orecart.model import Graph, MemberRun, MemberStatus, Pipeline, Result, Task
 from orecart.service import Service, Source
 from orecart.spec import load_pipeline
 

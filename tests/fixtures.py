@@ -18,8 +18,7 @@ from typing import Any
 
 import psutil
 
-from orecart.executors import Task
-from orecart.model import Container, Member, PullPolicy
+from orecart.model import Container, Member, PullPolicy, Task
 from orecart.secrets import secret_values
 
 KINDS = ("local", "docker")

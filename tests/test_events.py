@@ -9,7 +9,15 @@ import threading
 import time
 from pathlib import Path
 
-from orecart.events import Delivery, Event, Fanout, MemberOutput, RunFinished, RunStarted
+from orecart.events import (
+    Delivery,
+    Event,
+    Fanout,
+    MemberOutput,
+    Planned,
+    RunFinished,
+    RunStarted,
+)
 from orecart.model import Pipeline, Run, RunStatus
 from orecart.planner import plan
 from orecart.recorder import Recorder
@@ -61,12 +69,13 @@ def test_a_slow_and_a_raising_sink_neither_stall_nor_kill_the_run(tmp_path: Path
         assert (run.finished_at - run.started_at).total_seconds() < 0.8
         assert store.get_run("run1").status is RunStatus.SUCCEEDED  # the recorder, in step
         # the quick sink saw the whole story, in order
-        assert isinstance(events.items[0], RunStarted)
+        assert isinstance(events.items[0], Planned)
+        assert isinstance(events.items[1], RunStarted)
         assert isinstance(events.items[-1], RunFinished)
         assert list(events.finished()) == ["a", "b", "c"]
         assert len(sleepy.seen) < len(events.items)
         raising = [n for n in notes if n.startswith("event sink RaisingSink:")]
-        assert raising and "failed" in raising[0] and "sink bug on RunStarted" in raising[0]
+        assert raising and "failed" in raising[0] and "sink bug on Planned" in raising[0]
         assert any(n.startswith("event sink sleepy: still busy") for n in notes), notes
     finally:
         store.close()

@@ -24,7 +24,15 @@ if TYPE_CHECKING:
         StateError,
         UsageError,
     )
-    from orecart.model import Member, MemberRun, MemberStatus, Pipeline, Run, RunStatus
+    from orecart.model import (
+        Member,
+        MemberRun,
+        MemberStatus,
+        Pipeline,
+        ReasonCode,
+        Run,
+        RunStatus,
+    )
     from orecart.planner import Decision, Plan, Selection, plan
     from orecart.service import Outcome, RunOptions, Service, Source
     from orecart.spec import load_pipeline, pipeline_schema
@@ -34,7 +42,7 @@ _WHERE = {
         "CycleError ExecutorError GraphError LockedError NotFoundError OrecartError "
         "SelectionError SpecError StateError UsageError"
     ),
-    "orecart.model": "Member MemberRun MemberStatus Pipeline Run RunStatus",
+    "orecart.model": "Member MemberRun MemberStatus Pipeline ReasonCode Run RunStatus",
     "orecart.planner": "Decision Plan Selection plan",
     "orecart.service": "Outcome RunOptions Service Source",
     "orecart.spec": "load_pipeline pipeline_schema",
@@ -55,6 +63,7 @@ __all__ = [
     "Outcome",
     "Pipeline",
     "Plan",
+    "ReasonCode",
     "Run",
     "RunOptions",
     "RunStatus",

@@ -1,6 +1,11 @@
 """What a member receives: the environment of one member run, built in one place.
 
-Order of precedence, lowest first: the pipeline ``env`` (less the member's
+Nothing of orecart's own environment reaches a member unasked (a service's secrets would
+reach every loader): a local member inherits only the allow-list ``INHERITED`` (what a
+program needs to find commands, files, its language, time zone and proxies), a container
+member nothing; either gets the variables its ``env_passthrough`` names or matches.
+
+Order of precedence, lowest first: what it inherits, the pipeline ``env`` (less the member's
 ``exclude_env``), the graph handover (``NEO4J_*``), the member's own ``env``, then orecart's
 ``ORECART_*`` variables, which a member cannot override. Members with Motherlode's handover
 (every member of a Motherlode-format pipeline, and ``handover: motherlode``) also get a
@@ -10,14 +15,32 @@ Order of precedence, lowest first: the pipeline ``env`` (less the member's
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from pathlib import Path
 
 from orecart.model import Handover, Member, Pipeline
 
 _NOT_NAME = re.compile(r"[^A-Za-z0-9]+")
+
+_PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY")
+
+#: What a local member inherits from orecart's environment without asking (glob patterns).
+INHERITED: tuple[str, ...] = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TMPDIR",
+    "TERM",
+    *_PROXIES,
+    *(name.lower() for name in _PROXIES),
+)
 
 
 def input_variable(need: str) -> str:
@@ -25,10 +48,16 @@ def input_variable(need: str) -> str:
     return "ORECART_INPUT_" + _NOT_NAME.sub("_", need).strip("_").upper()
 
 
-def inherited_env(member: Member) -> Mapping[str, str]:
-    """What a member receives beyond ``member_env``: a local member (a process of
-    orecart's) inherits orecart's own environment; a container member nothing."""
-    return {} if member.container else os.environ
+def passes(name: str, patterns: tuple[str, ...]) -> bool:
+    """True when ``name`` is one of ``patterns`` or matches one (case matters: ``AWS_*``)."""
+    return any(fnmatchcase(name, pattern) for pattern in patterns)
+
+
+def inherited_env(member: Member, environ: Mapping[str, str]) -> dict[str, str]:
+    """What ``member`` receives of orecart's environment ``environ``: the allow-list (a
+    local member only) and what its ``env_passthrough`` names or matches."""
+    patterns = member.env_passthrough if member.container else INHERITED + member.env_passthrough
+    return {k: v for k, v in environ.items() if passes(k, patterns)}
 
 
 def member_env(
@@ -37,11 +66,14 @@ def member_env(
     run_id: str,
     folders: tuple[Path, Mapping[str, Path]],
     graph_env: Mapping[str, str] | None = None,
+    inherited: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The complete environment of one member run. ``folders`` is (its artifacts folder,
-    the artifact folders of what it needs by name). Holds secrets: never store it."""
+    the artifact folders of what it needs by name); ``inherited`` what it gets of orecart's
+    environment (``inherited_env``). Holds secrets: never store it."""
     artifacts, inputs = folders
-    env = {k: v for k, v in pipeline.env.items() if k not in member.exclude_env}
+    env = dict(inherited or {})
+    env.update((k, v) for k, v in pipeline.env.items() if k not in member.exclude_env)
     env.update(graph_env or {})
     env.update(member.env)
     if member.handover is Handover.MOTHERLODE:

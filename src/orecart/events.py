@@ -29,6 +29,15 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from orecart.model import Attempt, MemberRun, Run
+from orecart.planner import Plan
+
+
+@dataclass(frozen=True)
+class Planned:
+    """The run's plan is made: every member and its decision. The first event of a run."""
+
+    run_id: str
+    plan: Plan
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,8 @@ class MemberFinished:
 
 
 Event = (
-    RunStarted
+    Planned
+    | RunStarted
     | RunFinished
     | MemberStarted
     | MemberOutput

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orecart.errors import GraphError
 from orecart.events import EventSink
 from orecart.guards import MemberGuard
 from orecart.model import Handover, Pipeline
@@ -33,9 +34,8 @@ class GraphParts:
             return parts
         from orecart.graph.guard import GraphGuard
         from orecart.graph.handover import graph_env
-        from orecart.graph.runlog import GraphRunLog, ensure_schema
+        from orecart.graph.runlog import GraphRunLog
 
-        ensure_schema(conn)
         # a graph that stops answering mid-run must not crash it: the state store still
         # records everything, and the next run judges the graph by what it holds
         parts.sinks.append(GraphRunLog(conn, pipeline, on_error=parts._note))
@@ -55,6 +55,25 @@ class GraphParts:
 
         return lambda: run_checks(self.conn, self.pipeline.checks)
 
+    def before(self, run_id: str) -> Callable[[], tuple[str, ...]] | None:
+        """The run's work on its graph before any member: the log's schema, then the
+        `before` backup (the runner records both as part of the run)."""
+        if self.conn is None:
+            return None
+        from orecart.graph.runlog import ensure_schema
+
+        def work() -> tuple[str, ...]:
+            ensure_schema(self.conn)
+            return self.backup("before", run_id)
+
+        return work
+
+    def after(self, run_id: str) -> Callable[[], tuple[str, ...]] | None:
+        """The `after` backup of a run that succeeded, if the pipeline asks for one."""
+        if self.conn is None or self.pipeline.backup is None or not self.pipeline.backup.after:
+            return None
+        return lambda: self.backup("after", run_id)
+
     def backup(self, when: str, run_id: str) -> tuple[str, ...]:
         """Take the pipeline's `before` or `after` backup; the paths taken."""
         settings = self.pipeline.backup
@@ -66,9 +85,12 @@ class GraphParts:
         if not folder.is_absolute():
             folder = self.pipeline.base_dir.resolve() / folder
         folder = folder / self.pipeline.name  # `keep` prunes this pipeline's backups only
-        folder.mkdir(parents=True, exist_ok=True)
-        path = backup_path(folder, tag=f"{run_id}-{when}")
-        backup(self.conn, path)
-        if settings.keep:
-            prune_backups(folder, settings.keep)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = backup_path(folder, tag=f"{run_id}-{when}")
+            backup(self.conn, path)
+            if settings.keep:
+                prune_backups(folder, settings.keep)
+        except OSError as exc:
+            raise GraphError(f"{when}-backup into {folder}: {exc.strerror or exc}") from exc
         return (str(path),)

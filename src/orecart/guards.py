@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from orecart.executors import Result, Task
+from orecart.model import Result, Task
 
 
 class MemberGuard(Protocol):

@@ -67,6 +67,30 @@ MEMBER_TERMINAL = frozenset(
 MEMBER_OK = frozenset({MemberStatus.SUCCEEDED, MemberStatus.SKIPPED})
 
 
+class ReasonCode(StrEnum):
+    """Why the planner decided as it did, for programs (the prose reason is for people).
+    Nothing branches on the prose; everything that needs to know branches on these."""
+
+    NEW = "new"  # runs: no earlier success here
+    CHANGED = "changed"  # runs: its definition changed
+    DIGEST_CHANGED = "digest-changed"  # runs: its image digest changed
+    DIGEST_UNKNOWN = "digest-unknown"  # runs: its image digest could not be resolved
+    NEED_RAN = "need-ran"  # runs: a need runs now, or ran since its last success
+    INCOMPLETE = "incomplete"  # runs: its complete_when check does not hold
+    ALWAYS = "always"  # runs: rerun: always
+    FORCED = "forced"  # runs: --force
+    SELECTED = "selected"  # runs: named with --only or --from, or downstream of --from
+    FAILED_LAST = "failed-last"  # runs: --only-failed, and it did not succeed last time
+    DONE = "done"  # skipped: the ledger holds its success, nothing changed
+    NEVER = "never"  # skipped: rerun: never, and it succeeded once
+    EXCLUDED_BY_PROFILE = "excluded-by-profile"  # skipped: the profile leaves it out
+    SKIPPED_BY_USER = "skipped-by-user"  # skipped: --skip
+    NOT_SELECTED = "not-selected"  # skipped: --only, --from or --only-failed left it out
+    NEED_CANCELLED = "need-cancelled"  # cancelled: a need is cancelled
+    NEED_NEVER_SUCCEEDED = "need-never-succeeded"  # cancelled: a need neither runs nor
+    # ever succeeded here
+
+
 class Rerun(StrEnum):
     ON_CHANGE = "on-change"  # run when the fingerprint changed or a need ran since
     ALWAYS = "always"
@@ -197,6 +221,8 @@ class Member:
     secrets: frozenset[str] = frozenset()  # env names declared secret (its own and the
     # pipeline's `secrets:`); names that look secret are judged by orecart.secrets
     exclude_env: frozenset[str] = frozenset()  # pipeline env names this member does not get
+    env_passthrough: tuple[str, ...] = ()  # names or globs (AWS_*) it gets from orecart's
+    # environment beyond the allow-list (environ.INHERITED): its own and the pipeline's
     complete_when: str | None = None  # Cypher returning one boolean
     checks: tuple[Check, ...] = ()
     snapshot: bool = False  # take graph counts before and after
@@ -273,6 +299,7 @@ class Pipeline:
     hooks: tuple[str, ...] = ()
     graph: Graph | None = None
     secrets: frozenset[str] = frozenset()  # env names declared secret under `secrets:`
+    env_passthrough: tuple[str, ...] = ()  # `env_passthrough:` of the file, in every member's
     checks: tuple[Check, ...] = ()
     keys: Mapping[str, str] = field(default_factory=dict)  # Label -> key property for diffs
     backup: Backup | None = None
@@ -343,6 +370,7 @@ class MemberRun:
     exit_code: int | None = None
     error: str | None = None  # why it failed, errored, was cancelled or aborted
     reason: str | None = None  # the planner's reason for running or skipping it
+    reason_code: ReasonCode | None = None  # the same reason, as a code (None: older runs)
     fingerprint: str | None = None
     image: str | None = None
     digest: str | None = None
@@ -378,6 +406,39 @@ class Notification:
     attempts: int
     error: str | None = None
     sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Task:
+    """One attempt of one member run, with everything it needs resolved: what the runner
+    hands an executor. Holds the member's whole environment, so never store it."""
+
+    run_id: str
+    pipeline: str
+    member: Member
+    attempt: int
+    env: Mapping[str, str]  # exactly what the member receives; holds secrets, never stored
+    base_dir: Path  # the pipeline file's folder; relative cwd and volumes start here
+    artifacts: Path  # this member run's own output folder (ORECART_ARTIFACTS)
+    inputs: Mapping[str, Path]  # artifact folders of what it needs, by member name
+    log_path: Path  # the member-run log; attempts append to it
+    secrets: frozenset[str] = frozenset()  # secret values to redact from its output
+    digest: str | None = None  # the image digest the planner fingerprinted (docker)
+    keep: bool = False  # keep failed containers for debugging
+    labels: Mapping[str, str] = field(default_factory=dict)  # orecart.* labels
+
+
+@dataclass(frozen=True)
+class Result:
+    """How one attempt ended. ``status`` is succeeded, failed, errored or aborted."""
+
+    status: MemberStatus
+    exit_code: int | None = None
+    error: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    digest: str | None = None
+    delta: Mapping[str, Any] | None = None
 
 
 def to_data(value: Any) -> Any:

@@ -17,7 +17,16 @@ from enum import StrEnum
 from typing import Any
 
 from orecart.errors import CycleError, SelectionError
-from orecart.model import Format, Handover, Member, MemberRun, MemberStatus, Pipeline, Rerun
+from orecart.model import (
+    Format,
+    Handover,
+    Member,
+    MemberRun,
+    MemberStatus,
+    Pipeline,
+    ReasonCode,
+    Rerun,
+)
 from orecart.secrets import MASK, Redactor, is_secret_name, masked_env
 
 
@@ -55,15 +64,17 @@ class Facts:
 class Step:
     member: Member
     decision: Decision
-    reason: str
+    reason: str  # for people; programs read ``code``
     fingerprint: str
     digest: str | None = None
     done_by: str | None = None  # the run whose success makes this a skip
+    code: ReasonCode = field(kw_only=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "member": self.member.name,
             "decision": str(self.decision),
+            "code": str(self.code),
             "reason": self.reason,
             "fingerprint": self.fingerprint,
             "digest": self.digest,
@@ -106,12 +117,12 @@ def plan(pipeline: Pipeline, selection: Selection = Selection(), facts: Facts = 
         member = pipeline.member(name)
         digest = facts.digests.get(name)
         fp = fingerprint(member, pipeline, digest)
-        decision, reason, done_by = _decide(
+        decision, code, reason, done_by = _decide(
             member, fp, digest, pipeline, selection, chosen, facts, decided
         )
         if decision is Decision.SKIP and done_by is None and name in facts.successes:
             done_by = facts.successes[name].run_id  # its artifacts are still the inputs
-        decided[name] = Step(member, decision, reason, fp, digest, done_by)
+        decided[name] = Step(member, decision, reason, fp, digest, done_by, code=code)
     return Plan(pipeline, tuple(decided.values()))
 
 
@@ -199,7 +210,7 @@ def _last_ok(facts: Facts, name: str) -> bool:
     return status is not None and status.ok
 
 
-Verdict = tuple[Decision, str, str | None]
+Verdict = tuple[Decision, ReasonCode, str, str | None]  # decision, code, prose, done by
 
 
 def _decide(
@@ -214,44 +225,50 @@ def _decide(
 ) -> Verdict:
     name = member.name
     if name in pipeline.excluded:
-        return Decision.SKIP, f"excluded by profile {pipeline.profile!r}", None
+        why = f"excluded by profile {pipeline.profile!r}"
+        return Decision.SKIP, ReasonCode.EXCLUDED_BY_PROFILE, why, None
     if name in selection.skip:
-        return Decision.SKIP, "skipped with --skip", None
+        return Decision.SKIP, ReasonCode.SKIPPED_BY_USER, "skipped with --skip", None
     if chosen is not None and name not in chosen:
         why = "not selected"
         if selection.only_failed and _last_ok(facts, name):
             why = f"{facts.last_statuses[name]} in the last run"
         done = facts.successes.get(name)
-        return Decision.SKIP, f"{why}; done by run {done.run_id}" if done else why, None
+        why = f"{why}; done by run {done.run_id}" if done else why
+        return Decision.SKIP, ReasonCode.NOT_SELECTED, why, None
     blocked = _blocked_need(member, decided, facts)
     if blocked:
-        return Decision.CANCEL, blocked, None
+        return Decision.CANCEL, *blocked, None
     if selection.force:
-        return Decision.RUN, "forced with --force", None
+        return Decision.RUN, ReasonCode.FORCED, "forced with --force", None
     if chosen is not None:
-        return Decision.RUN, _selected_why(name, selection), None
+        return Decision.RUN, *_selected_why(name, selection), None
     return _rerun_rule(member, fp, digest, facts, decided)
 
 
-def _selected_why(name: str, selection: Selection) -> str:
+def _selected_why(name: str, selection: Selection) -> tuple[ReasonCode, str]:
     if selection.only_failed:
-        return "did not succeed in the last run"
+        return ReasonCode.FAILED_LAST, "did not succeed in the last run"
     if name in selection.only:
-        return "selected with --only"
+        return ReasonCode.SELECTED, "selected with --only"
     if name in selection.start:
-        return "selected with --from"
-    return "downstream of --from " + ", ".join(sorted(selection.start))
+        return ReasonCode.SELECTED, "selected with --from"
+    return ReasonCode.SELECTED, "downstream of --from " + ", ".join(sorted(selection.start))
 
 
-def _blocked_need(member: Member, decided: Mapping[str, Step], facts: Facts) -> str | None:
-    """Why the member cannot run: a need is cancelled, or skipped without ever succeeding."""
+def _blocked_need(
+    member: Member, decided: Mapping[str, Step], facts: Facts
+) -> tuple[ReasonCode, str] | None:
+    """Why the member cannot run: a need is cancelled, or skipped without ever succeeding
+    (a need the profile excludes is taken as provided from elsewhere)."""
     for need in member.needs:
         step = decided[need]
         if step.decision is Decision.CANCEL:
-            return f"needs {need}, which is cancelled"
-        excluded = step.reason.startswith("excluded by profile")
+            return ReasonCode.NEED_CANCELLED, f"needs {need}, which is cancelled"
+        excluded = step.code is ReasonCode.EXCLUDED_BY_PROFILE
         if step.decision is Decision.SKIP and not excluded and need not in facts.successes:
-            return f"needs {need}, which does not run now and has never succeeded here"
+            why = f"needs {need}, which does not run now and has never succeeded here"
+            return ReasonCode.NEED_NEVER_SUCCEEDED, why
     return None
 
 
@@ -259,37 +276,46 @@ def _rerun_rule(
     member: Member, fp: str, digest: str | None, facts: Facts, decided: Mapping[str, Step]
 ) -> Verdict:
     if member.rerun is Rerun.ALWAYS:
-        return Decision.RUN, "rerun: always", None
+        return Decision.RUN, ReasonCode.ALWAYS, "rerun: always", None
     done = facts.successes.get(member.name)
     if done is None:
-        return Decision.RUN, "no earlier success here", None
-    skip: Verdict = (Decision.SKIP, f"done by run {done.run_id}", done.run_id)
+        return Decision.RUN, ReasonCode.NEW, "no earlier success here", None
     if member.rerun is Rerun.NEVER:
-        return Decision.SKIP, f"rerun: never; done by run {done.run_id}", done.run_id
+        why = f"rerun: never; done by run {done.run_id}"
+        return Decision.SKIP, ReasonCode.NEVER, why, done.run_id
+    run = _run_again(member, fp, digest, done)
+    if run is None:
+        run = _need_changed(member, done, facts, decided)
+    if run is None and member.complete_when and not facts.complete.get(member.name, False):
+        run = ReasonCode.INCOMPLETE, "complete_when does not hold"
+    if run is not None:
+        return Decision.RUN, *run, None
+    return Decision.SKIP, ReasonCode.DONE, f"done by run {done.run_id}", done.run_id
+
+
+def _run_again(
+    member: Member, fp: str, digest: str | None, done: MemberRun
+) -> tuple[ReasonCode, str] | None:
+    """Why what the member is differs from what succeeded (None: it does not)."""
     if member.container and digest is None:
-        return Decision.RUN, "image digest could not be resolved", None
+        return ReasonCode.DIGEST_UNKNOWN, "image digest could not be resolved"
     if done.digest != digest and member.container:
         moved = f"{_short(done.digest)} -> {_short(digest)}"
-        return Decision.RUN, f"image digest changed: {moved}", None
+        return ReasonCode.DIGEST_CHANGED, f"image digest changed: {moved}"
     if done.fingerprint != fp:
-        return Decision.RUN, f"definition changed since run {done.run_id}", None
-    changed = _need_changed(member, done, facts, decided)
-    if changed:
-        return Decision.RUN, changed, None
-    if member.complete_when and not facts.complete.get(member.name, False):
-        return Decision.RUN, "complete_when does not hold", None
-    return skip
+        return ReasonCode.CHANGED, f"definition changed since run {done.run_id}"
+    return None
 
 
 def _need_changed(
     member: Member, done: MemberRun, facts: Facts, decided: Mapping[str, Step]
-) -> str | None:
+) -> tuple[ReasonCode, str] | None:
     for need in member.needs:
         if decided[need].decision is Decision.RUN:
-            return f"needs {need}, which runs now"
+            return ReasonCode.NEED_RAN, f"needs {need}, which runs now"
         ran = facts.successes.get(need)
         if ran and ran.finished_at and done.started_at and ran.finished_at > done.started_at:
-            return f"needs {need}, which ran since (run {ran.run_id})"
+            return ReasonCode.NEED_RAN, f"needs {need}, which ran since (run {ran.run_id})"
     return None
 
 

@@ -2,12 +2,17 @@
 
 ``Runner.run`` outline::
 
-    run -> _begin (record skips and plan-time cancels)
+    run -> _begin (Planned, RunStarted, record skips and plan-time cancels, then the
+                   run's own work before its members: graph schema, before-backup)
         -> _loop: _schedule (ready members in plan order: max_parallel, pools, backoff)
                   -> _prepare_next (executors that can get the next first attempts ready)
                   -> _wait (FIRST_COMPLETED) -> _settle (record, retry or _finish)
         -> _end (_drain what still runs after an internal error, _close every unfinished
-                 member, the run's final status from _verdict)
+                 member, the run's final status from _verdict; after a success the
+                 after-backup)
+
+Work of the run beyond its members (``Backends.before``/``after``) that fails leaves the
+run ``failed`` with its error (``aborted`` for an internal error), members not started.
 
 Nothing false is recorded: an exception anywhere in here (a bug, a path the filesystem
 refuses, a state store that stops writing, a sink that raises) is an internal error, and
@@ -35,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orecart.errors import OrecartError
 from orecart.events import (
     AttemptFinished,
     Event,
@@ -43,13 +49,24 @@ from orecart.events import (
     MemberOutput,
     MemberRetrying,
     MemberStarted,
+    Planned,
     RunFinished,
     RunStarted,
     event_kind,
 )
-from orecart.executors import Executor, Preparing, Result, Task
+from orecart.executors import Executor, Preparing
 from orecart.guards import MemberGuard
-from orecart.model import Attempt, Handover, Member, MemberRun, MemberStatus, Run, RunStatus
+from orecart.model import (
+    Attempt,
+    Handover,
+    Member,
+    MemberRun,
+    MemberStatus,
+    Result,
+    Run,
+    RunStatus,
+    Task,
+)
 from orecart.planner import Decision, Plan, Step
 from orecart.secrets import Redactor, known_secrets
 from orecart.stores import Holder, Locks
@@ -78,7 +95,7 @@ def default_parallel() -> int:
 
 @dataclass(frozen=True)
 class RunConfig:
-    """How one run behaves; ``graph_env`` holds secrets and is never stored."""
+    """How one run behaves; ``graph_env`` and ``environ`` hold secrets, never stored."""
 
     runs_dir: Path  # artifacts and logs: <runs_dir>/<run>/<member>/ and <run>/logs/
     max_parallel: int = field(default_factory=default_parallel)
@@ -86,6 +103,13 @@ class RunConfig:
     keep: bool = False
     poll: float = 0.25  # longest wait: for a lease held elsewhere, or to see a signal
     graph_env: Mapping[Handover, Mapping[str, str]] = field(default_factory=dict)
+    environ: Mapping[str, str] = field(default_factory=os.environ.copy)  # orecart's own:
+    # members get only the allow-list and their env_passthrough of it (orecart.environ)
+
+
+#: Work of the run itself beyond its members; returns the backups it took. Raises an
+#: OrecartError when it fails (the run then fails with it).
+RunWork = Callable[[], tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -97,7 +121,8 @@ class Backends:
     sink: EventSink
     guards: Sequence[MemberGuard] = ()
     final_checks: Callable[[], list[str]] | None = None  # pipeline checks after success
-    closing: Callable[[Run], Run] | None = None  # completes the record (after-run backups)
+    before: RunWork | None = None  # before any member: graph schema, before-backup
+    after: RunWork | None = None  # after a success: the after-backup
 
 
 @dataclass
@@ -134,12 +159,14 @@ class Runner:
         self.attempts: dict[str, int] = {}
         self.stopping: str | None = None  # why no new work starts
         self.error: str | None = None  # the internal error that ends the run aborted
+        self.failure: tuple[RunStatus, str] | None = None  # the run's own work failed
         self.interrupts = 0
         self.finished = False  # after this, an interrupt is the caller's to handle
         self._guard_pool: ThreadPoolExecutor | None = None
         self._redactor: Redactor | None = None
         self._lock = threading.Lock()
-        self.tasks = Tasks(plan, run.id, config.runs_dir, config.keep, config.graph_env)
+        environs = (config.graph_env, config.environ)
+        self.tasks = Tasks(plan, run.id, config.runs_dir, config.keep, environs)
         self.prepared: dict[str, Task] = {}  # first attempts an executor got ready ahead
         self.preparing = any(isinstance(e, Preparing) for e in backends.executors.values())
 
@@ -181,6 +208,7 @@ class Runner:
     # -- begin and end -----------------------------------------------------------------
 
     def _begin(self) -> None:
+        self._emit(Planned(self.run_record.id, self.plan))
         self.run_record = replace(self.run_record, status=RunStatus.RUNNING, started_at=now())
         self._emit(RunStarted(self.run_record))
         for step in self.plan.steps:
@@ -188,6 +216,23 @@ class Runner:
                 self._finish(step, MemberStatus.SKIPPED, reason=step.reason)
             elif step.decision is Decision.CANCEL:
                 self._finish(step, MemberStatus.CANCELLED, reason=step.reason, error=step.reason)
+        self.failure = self._own_work(self.backends.before, "before the members")
+        if self.failure:
+            self.stopping = self.failure[1]
+
+    def _own_work(self, work: RunWork | None, when: str) -> tuple[RunStatus, str] | None:
+        """Do ``work`` as part of the run, its backups recorded on it; how the run ends
+        when it fails (None: it did not)."""
+        if work is None:
+            return None
+        try:
+            taken = work()
+        except OrecartError as exc:
+            return RunStatus.FAILED, f"{when}: {self._redacted(str(exc))}"
+        except Exception as exc:
+            return RunStatus.ABORTED, f"{when}: {self._internal(exc)}"
+        self.run_record = replace(self.run_record, backups=self.run_record.backups + taken)
+        return None
 
     def _end(self) -> None:
         for _ in range(2):  # closing records too; after a failure, a second pass closes the rest
@@ -201,20 +246,8 @@ class Runner:
         if self._guard_pool:
             self._guard_pool.shutdown(wait=False, cancel_futures=True)
         status, error = self._verdict()
-        self.run_record = self._closed(replace(self.run_record, status=status, error=error))
+        self.run_record = replace(self.run_record, status=status, error=error, finished_at=now())
         self._emit(RunFinished(self.run_record))
-
-    def _closed(self, run: Run) -> Run:
-        """The final record: ``closing`` (the after-run backups) has done its part, so
-        RunFinished tells the whole story; a closing step that fails fails the run."""
-        if self.backends.closing is not None and not (self.error or self.interrupts):
-            try:
-                run = self.backends.closing(run)
-            except Exception as exc:
-                closing = f"after the run: {self._redacted(str(exc))}"
-                error = "; ".join(filter(None, (run.error, closing)))
-                run = replace(run, status=RunStatus.FAILED, error=error)
-        return replace(run, finished_at=now())
 
     def _verdict(self) -> tuple[RunStatus, str | None]:
         """The run's final status and error: succeeded only when every planned member
@@ -223,19 +256,24 @@ class Runner:
             return RunStatus.ABORTED, self.error
         if self.interrupts:
             return RunStatus.ABORTED, None
+        if self.failure:
+            return self.failure
         statuses = [self.status.get(step.member.name) for step in self.plan.steps]
         if not all(status is not None and status.ok for status in statuses):
             return RunStatus.FAILED, None
         return self._checked()
 
     def _checked(self) -> tuple[RunStatus, str | None]:
-        if not self.backends.final_checks:
-            return RunStatus.SUCCEEDED, None
+        """After every member succeeded: the pipeline's checks, then the after-backup."""
+        problems: list[str] = []
         try:
-            problems = self.backends.final_checks()
+            problems = self.backends.final_checks() if self.backends.final_checks else []
         except Exception as exc:  # checks that cannot run do not hold
             problems = [f"pipeline checks could not run: {self._redacted(repr(exc))}"]
-        return (RunStatus.FAILED, "; ".join(problems)) if problems else (RunStatus.SUCCEEDED, None)
+        if problems:
+            return RunStatus.FAILED, "; ".join(problems)
+        after = self._own_work(self.backends.after, "after the members")
+        return after or (RunStatus.SUCCEEDED, None)
 
     # -- internal errors ---------------------------------------------------------------
 
@@ -340,11 +378,13 @@ class Runner:
 
     def _cancel(self, name: str, why: str) -> None:
         """Close a pending member: ``cancelled`` when it never started; one waiting for a
-        retry has run (its record says running) and is ``aborted``, as after a kill -9."""
+        retry has run (its record says running) and is ``aborted``, as after a kill -9. The
+        callers close every pending one, so there is nothing to propagate (and a dependent
+        closed by propagation would be gone)."""
         del self.pending[name]
         self.not_before.pop(name, None)
         status = MemberStatus.ABORTED if name in self.attempts else MemberStatus.CANCELLED
-        self._finish(self.steps[name], status, error=why)
+        self._finish(self.steps[name], status, error=why, propagate=False)
 
     def _propagate(self, name: str, status: MemberStatus) -> None:
         """A member ran to its end: dependents come one need closer to ready, or, when it
@@ -492,6 +532,7 @@ class Runner:
             member=name,
             status=status,
             reason=step.reason,
+            reason_code=step.code,
             fingerprint=step.fingerprint,
             image=step.member.container.image if step.member.container else None,
             digest=step.digest,

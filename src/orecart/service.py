@@ -5,8 +5,9 @@ CLI and the API stay thin. ``Service.run`` outline::
 
     run -> _session (store, graph, executors) -> recover dead runs -> lock
         -> plan (facts: ledger, last statuses, digests, complete_when)
-        -> Runner.run (events: the recorder in step, every other sink isolated; the
-           after-run backup closes the record) -> drain the sinks -> unlock -> Outcome
+        -> Runner.run (graph schema and before-backup, members, pipeline checks,
+           after-backup: all recorded as the run's; events: the recorder in step, every
+           other sink isolated) -> drain the sinks -> unlock -> Outcome
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from orecart.control import RunControl
 from orecart.errors import ExecutorError, NotFoundError, SpecError, UsageError
 from orecart.events import EventSink, Fanout
 from orecart.executors import Executor, load_executor
@@ -175,16 +177,17 @@ class Service:
         source: Source,
         options: RunOptions = RunOptions(),
         sinks: Sequence[EventSink] = (),
-        on_start: Callable[[Runner], None] | None = None,
+        control: RunControl | None = None,
     ) -> Outcome:
-        """Run the pipeline once; ``on_start`` gets the runner (to wire interrupts)."""
+        """Run the pipeline once; ``control`` (if given) can interrupt it. The sinks hear
+        a ``Planned`` event first, then the run's story."""
         with self._session(source) as session:
             pipeline, store = session.pipeline, session.store
             self._recover(session)
             holder = Holder(_new_run_id(), os.getpid(), socket.gethostname())
             store.lock(pipeline.name, holder)
             try:
-                return self._run_locked(session, holder, options, sinks, on_start)
+                return self._run_locked(session, holder, options, sinks, control)
             finally:
                 store.unlock(pipeline.name, holder)
 
@@ -194,7 +197,7 @@ class Service:
         holder: Holder,
         options: RunOptions,
         sinks: Sequence[EventSink],
-        on_start: Callable[[Runner], None] | None,
+        control: RunControl | None,
     ) -> Outcome:
         pipeline, store = session.pipeline, session.store
         the_plan = self._plan(session, options.selection)
@@ -211,12 +214,13 @@ class Service:
             sink=sink,
             guards=graph.guards,
             final_checks=graph.final_checks,
-            closing=lambda run: replace(run, backups=run.backups + graph.backup("after", run.id)),
+            before=graph.before(holder.run_id),
+            after=graph.after(holder.run_id),
         )
-        run = self._new_run(pipeline, holder, graph.backup("before", holder.run_id))
+        run = self._new_run(pipeline, holder)
         runner = Runner(the_plan, run, backends, self._config(pipeline, options, graph.env))
-        if on_start:
-            on_start(runner)
+        if control:
+            control.attach(runner)
         run, notes = _run_and_drain(runner, sink)
         notes += hooks.errors + graph.errors + (notifier.errors if notifier else [])
         redact = Redactor(pipeline.secret_values)
@@ -235,9 +239,10 @@ class Service:
             fail_fast=settings.fail_fast if options.fail_fast is None else options.fail_fast,
             keep=options.keep,
             graph_env=graph_env,
+            environ=self.environ,
         )
 
-    def _new_run(self, pipeline: Pipeline, holder: Holder, backups: tuple[str, ...]) -> Run:
+    def _new_run(self, pipeline: Pipeline, holder: Holder) -> Run:
         return Run(
             id=holder.run_id,
             pipeline=pipeline.name,
@@ -248,7 +253,6 @@ class Service:
             host=holder.host,
             pid=holder.pid,
             version=orecart_version(),
-            backups=backups,
         )
 
     def _recover(self, session: _Session) -> list[Run]:

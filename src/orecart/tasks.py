@@ -3,8 +3,8 @@ their files: ``<runs_dir>/<run>/<member>/`` (artifacts) and ``<run>/logs/<member
 
 A task holds the member's whole environment (``environ.member_env``), so secrets too: it
 is handed to an executor and never stored. Its ``secrets`` are every value to redact from
-the member's output: the secret values of what it receives (its env, the parameters,
-orecart's own environment a local member inherits) and every secret the pipeline knows.
+the member's output: the secret values of what it receives (its env, the parameters, what
+it inherits of orecart's environment) and every secret the pipeline knows.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from orecart.environ import inherited_env, member_env
-from orecart.executors import Task
-from orecart.model import Handover
+from orecart.model import Handover, Task
 from orecart.planner import Decision, Plan, Step
 from orecart.secrets import known_secrets, secret_values
 
@@ -28,10 +27,11 @@ class Tasks:
         run_id: str,
         runs_dir: Path,
         keep: bool,
-        graph_env: Mapping[Handover, Mapping[str, str]],
+        environs: tuple[Mapping[Handover, Mapping[str, str]], Mapping[str, str]],
     ) -> None:
+        """``environs`` is (the graph variables by handover, orecart's own environment)."""
         self.plan, self.run_id, self.runs_dir = plan, run_id, runs_dir
-        self.keep, self.graph_env = keep, graph_env
+        self.keep, (self.graph_env, self.environ) = keep, environs
         self.steps = {s.member.name: s for s in plan.steps}
 
     def task(self, step: Step, attempt: int) -> Task:
@@ -41,12 +41,15 @@ class Tasks:
         artifacts.mkdir(parents=True, exist_ok=True)
         inputs = {need: self._input_folder(need) for need in member.needs}
         graph_env = self.graph_env.get(member.handover, {})
-        env = member_env(pipeline, member, self.run_id, (artifacts, inputs), graph_env)
+        inherited = inherited_env(member, self.environ)
+        env = member_env(
+            pipeline, member, self.run_id, (artifacts, inputs), graph_env, inherited
+        )
         declared = pipeline.secrets | member.secrets
         secrets = (
             secret_values(env, declared)
             | secret_values(pipeline.params, declared)
-            | secret_values(inherited_env(member))
+            | secret_values(inherited)
             | known_secrets(pipeline)
         )
         return Task(

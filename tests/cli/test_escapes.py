@@ -22,6 +22,7 @@ from orecart.executors.reaper import kill_all
 
 PIPELINE = """
 pipeline: escapes
+env_passthrough: [ESCAPE_TOKEN, READY]  # the member is told where and how to mark itself
 members:
   - name: escaper
     shell: |

@@ -211,3 +211,25 @@ members:
     assert done.code == 0, done.out + done.err
     assert "ran" in done.out
     assert "notification" not in done.err and label not in done.err, done.err
+
+
+def test_a_failed_before_backup_leaves_a_failed_run_recorded(
+    cli: Cli, tmp_path: Path, neo4j_graph: Graph
+) -> None:
+    (tmp_path / "backups").write_text("a file where the backup folder should be")
+    cli.write(f"""
+pipeline: badbackup
+graph: {{uri: "{neo4j_graph.uri}"}}
+backup: {{before: true, dir: backups}}
+members:
+  - name: never
+    run: [touch, ran]
+""")
+    env = graph_env(neo4j_graph)
+    done = cli("run", "pipeline.yaml", env=env)
+    assert done.code == 1 and "Traceback" not in done.err
+    status = cli("status", "pipeline.yaml", "--json", env=env).json()
+    assert status["run"]["status"] == "failed"
+    assert status["run"]["error"].startswith("before the members: before-backup into ")
+    assert [m["status"] for m in status["members"]] == ["cancelled"]
+    assert not (tmp_path / "ran").exists()

@@ -152,11 +152,18 @@ def test_plan_prints_decisions_and_reasons(cli: Cli) -> None:
     )
     before = cli("plan", "pipeline.yaml", "--json").json()
     assert [(s["member"], s["decision"]) for s in before["steps"]] == [("a", "run"), ("b", "run")]
+    assert {s["code"] for s in before["steps"]} == {"new"}
     assert cli("run", "pipeline.yaml").code == 0
     after = cli("plan", "pipeline.yaml", "--json").json()
     assert {s["decision"] for s in after["steps"]} == {"skip"}
+    assert {s["code"] for s in after["steps"]} == {"done"}
     assert after["steps"][0]["reason"].startswith("done by run ")
     assert "skip" in cli("plan", "pipeline.yaml").out
+    assert cli("run", "pipeline.yaml", "--only", "b").code == 0
+    run_id = cli("status", "pipeline.yaml", "--json").json()["run"]["id"]
+    shown = cli("show", run_id, "--json").json()
+    assert {m["name"]: m["reason_code"] for m in shown["members"]} == {
+        "a": "not-selected", "b": "selected"}
 
 
 def test_show_and_logs(cli: Cli) -> None:

@@ -13,11 +13,10 @@ import psutil
 import pytest
 
 from orecart.errors import UsageError
-from orecart.executors import Task
 from orecart.executors.containment import Cgroups, cgroup_dir, choose
 from orecart.executors.local import LocalExecutor
 from orecart.executors.reaper import Guarded, apply, kill_all
-from orecart.model import MemberStatus
+from orecart.model import MemberStatus, Task
 from tests.fixtures import ESCAPEES, ESCAPER, Collector, loader, make_task, marked, wait_unmarked
 
 

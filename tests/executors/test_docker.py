@@ -19,7 +19,7 @@ import docker
 import pytest
 
 from orecart.errors import ExecutorError
-from orecart.executors import Result, Task, containerlogs
+from orecart.executors import containerlogs
 from orecart.executors.containers import LABEL_RUN, member_name
 from orecart.executors.docker import DockerExecutor, ImageInfo, image_report, reap
 from orecart.model import (
@@ -29,7 +29,9 @@ from orecart.model import (
     MemberStatus,
     PullPolicy,
     RegistryAuth,
+    Result,
     Sidecar,
+    Task,
     Volume,
 )
 from orecart.spec.load import load_pipeline

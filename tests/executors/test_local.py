@@ -14,10 +14,10 @@ from pathlib import Path
 import psutil
 import pytest
 
-from orecart.executors import OutputSink, Result, Task, local
+from orecart.executors import OutputSink, local
 from orecart.executors.local import LocalExecutor
 from orecart.executors.logfile import MAX_LINE
-from orecart.model import MemberStatus
+from orecart.model import MemberStatus, Result, Task
 from tests.fixtures import (
     Collector,
     alive,

@@ -9,11 +9,10 @@ from typing import Any
 
 import pytest
 
-from orecart.executors import Result
 from orecart.graph.connect import GraphConnection
 from orecart.graph.guard import GraphGuard, SnapshotFailed, writes_graph
 from orecart.graph.snapshot import Snapshot
-from orecart.model import Check, Graph, Member, MemberStatus, Pipeline
+from orecart.model import Check, Graph, Member, MemberStatus, Pipeline, Result
 from tests.fixtures import make_task
 
 pytestmark = pytest.mark.neo4j

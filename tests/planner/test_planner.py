@@ -17,6 +17,7 @@ from orecart.model import (
     MemberRun,
     MemberStatus,
     Pipeline,
+    ReasonCode,
     Rerun,
 )
 from orecart.planner import (
@@ -220,6 +221,43 @@ def test_only_failed_says_how_each_left_out_member_ended_last_time() -> None:
     assert steps["b"].reason == "skipped in the last run"
 
 
+def codes(p: Pipeline, selection: Selection = Selection(), facts: Facts = Facts()) -> dict:
+    return {s.member.name: s.code for s in plan(p, selection, facts).steps}
+
+
+def test_every_decision_carries_its_reason_code() -> None:
+    R = ReasonCode
+    facts = done(DIAMOND, "a", "b", "c", "d")
+    assert set(codes(DIAMOND).values()) == {R.NEW}
+    assert set(codes(DIAMOND, facts=facts).values()) == {R.DONE}
+    assert set(codes(DIAMOND, Selection(force=True), facts).values()) == {R.FORCED}
+    assert codes(DIAMOND, Selection(only=frozenset({"c"})), facts) == {
+        "a": R.NOT_SELECTED, "b": R.NOT_SELECTED, "c": R.SELECTED, "d": R.NOT_SELECTED}
+    assert codes(DIAMOND, Selection(skip=frozenset({"a"}))) == {
+        "a": R.SKIPPED_BY_USER, "b": R.NEED_NEVER_SUCCEEDED, "c": R.NEED_NEVER_SUCCEEDED,
+        "d": R.NEED_CANCELLED}
+    changed = pipeline(
+        member("a"), member("b", "a", env={"X": "2"}), member("c", "a"), member("d", "b", "c")
+    )
+    assert codes(changed, facts=facts) == {
+        "a": R.DONE, "b": R.CHANGED, "c": R.DONE, "d": R.NEED_RAN}
+    excluded = replace(DIAMOND, excluded=frozenset({"c"}), profile="dev")
+    assert codes(excluded)["c"] is R.EXCLUDED_BY_PROFILE
+    failed = Facts(successes=facts.successes, last_statuses={"c": MemberStatus.FAILED})
+    assert codes(DIAMOND, Selection(only_failed=True), failed)["c"] is R.FAILED_LAST
+    ruled = pipeline(member("a", rerun=Rerun.ALWAYS), member("b", rerun=Rerun.NEVER),
+                     member("w", complete_when="RETURN false"))
+    assert codes(ruled, facts=done(ruled, "a", "b", "w")) == {
+        "a": R.ALWAYS, "b": R.NEVER, "w": R.INCOMPLETE}
+    image = pipeline(Member("img", container=Container(image="reg/loader:prod")))
+    ran = {"img": success(image, "img", digest="sha256:aaa")}
+    assert codes(image, facts=Facts(successes=ran, digests={"img": "sha256:b"}))["img"] is (
+        R.DIGEST_CHANGED)
+    assert codes(image, facts=Facts(successes=ran, digests={"img": None}))["img"] is (
+        R.DIGEST_UNKNOWN)
+    assert plan(DIAMOND).to_dict()["steps"][0]["code"] == "new"
+
+
 def test_unknown_selection_is_an_error() -> None:
     with pytest.raises(SelectionError, match="no member named 'zzz'"):
         plan(DIAMOND, Selection(only=frozenset({"zzz"})))
@@ -276,6 +314,6 @@ def test_random_dags_plan_consistently(p: Pipeline, data: st.DataObject) -> None
             if step.member.name not in below:
                 assert step.decision is not Decision.RUN
             elif step.decision is Decision.CANCEL:  # a need outside the selection never ran
-                assert "has never succeeded" in step.reason or "cancelled" in step.reason
+                assert step.code in (ReasonCode.NEED_NEVER_SUCCEEDED, ReasonCode.NEED_CANCELLED)
             else:
                 assert step.decision is Decision.RUN

@@ -13,16 +13,18 @@ from pathlib import Path
 import pytest
 
 from orecart.events import Event, EventSink, Fanout, MemberFinished
-from orecart.executors import OutputSink, Result, Task
+from orecart.executors import OutputSink
 from orecart.model import (
     LONGEST_BACKOFF,
     Graph,
     Member,
     MemberStatus,
     Pipeline,
+    Result,
     Retry,
     Run,
     RunStatus,
+    Task,
 )
 from orecart.planner import plan
 from orecart.recorder import Recorder

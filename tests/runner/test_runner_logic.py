@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from orecart.events import Event, MemberFinished, MemberRetrying, MemberStarted
-from orecart.executors import OutputSink, Result, Task
-from orecart.model import Member, MemberStatus, Pipeline, Retry, Run, RunStatus
+from orecart.executors import OutputSink
+from orecart.model import Member, MemberStatus, Pipeline, Result, Retry, Run, RunStatus, Task
 from orecart.planner import Selection, plan
 from orecart.runner import Backends, RunConfig, Runner
 from orecart.stores import Holder
@@ -241,6 +241,25 @@ def test_interrupt_aborts_running_and_cancels_the_rest(tmp_path: Path) -> None:
     assert events.finished() == {
         "a": MemberStatus.ABORTED,
         "c": MemberStatus.ABORTED,
+        "b": MemberStatus.CANCELLED,
+    }
+
+
+def test_fail_fast_cancels_a_pending_chain_without_an_internal_error(tmp_path: Path) -> None:
+    """Cancelling a (pending) cancels b, which needs it; the next cancel must not trip
+    over b, which is no longer pending (it did: KeyError, the run aborted)."""
+
+    def behaviour(task: Task) -> tuple[MemberStatus, float]:
+        return (MemberStatus.FAILED if task.member.name == "bad" else MemberStatus.SUCCEEDED), 0.01
+
+    members = [m("bad"), m("a"), m("b", "a")]
+    run, events, executor, _, _ = drive(
+        tmp_path, members, behaviour, max_parallel=1, fail_fast=True
+    )
+    assert (run.status, run.error) == (RunStatus.FAILED, None)
+    assert events.finished() == {
+        "bad": MemberStatus.FAILED,
+        "a": MemberStatus.CANCELLED,
         "b": MemberStatus.CANCELLED,
     }
 

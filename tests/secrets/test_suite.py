@@ -45,6 +45,7 @@ env: {{SORT_KEY: name, MONKEY_BUSINESS: banana-split-7}}
 members:
   - name: printer
     run: [{sys.executable}, printer.py]
+    env_passthrough: [GITHUB_TOKEN, "AWS_*"]  # orecart's own secrets, asked for
     env:
       DB_PASSWORD: "{SECRETS["env-name-heuristic"]}"
       PLAIN_THING: "{SECRETS["declared-under-secrets"]}"
@@ -55,6 +56,7 @@ members:
   - name: pusher
     image: {BUSYBOX_IMAGE}
     pull: never
+    env_passthrough: [GITHUB_TOKEN]
     registry_auth: {{username: reg, password: "{SECRETS["registry-auth-password"]}"}}
     command: [sh, -c, "echo reg={SECRETS["registry-auth-password"]}; env"]
 """

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from orecart.errors import LockedError, NotFoundError, StateError
-from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
+from orecart.model import Attempt, MemberRun, MemberStatus, ReasonCode, Run, RunStatus
 from orecart.stores import Holder, open_store
 from orecart.stores.engine import parse_url
 from orecart.stores.sql import DIED, SqlStore
@@ -379,6 +379,31 @@ def test_a_database_of_the_previous_release_opens_and_leases(store_url: str) -> 
         assert reopened.get_run("r-old").id == "r-old"
         assert not reopened.lease("w", 1, Holder("r-new", os.getpid(), HOST, member="n"))
         assert reopened.lease("w", 2, Holder("r-new", os.getpid(), HOST, member="n"))
+    finally:
+        reopened.close()
+
+
+def test_member_runs_keep_their_reason_code_and_older_ones_open_without(
+    store_url: str,
+) -> None:
+    first = open_store(store_url)
+    first.save_run(make_run("r-old"))
+    first.save_member_run(MemberRun("r-old", "m", MemberStatus.SKIPPED, reason="done by run x"))
+    first.close()
+    engine = sa.create_engine(first.engine.url)  # as revision 0002 left it: no code column
+    with engine.begin() as connection:
+        connection.execute(sa.text("ALTER TABLE member_runs DROP COLUMN reason_code"))
+        connection.execute(sa.text("DROP TABLE notifications"))
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '0002'"))
+    engine.dispose()
+    reopened = open_store(store_url)
+    try:
+        assert reopened.member_runs("r-old")[0].reason_code is None
+        reopened.save_run(make_run("r-new"))
+        coded = MemberRun("r-new", "m", MemberStatus.SKIPPED, reason="done by run r-old",
+                          reason_code=ReasonCode.DONE)
+        reopened.save_member_run(coded)
+        assert reopened.member_runs("r-new")[0].reason_code is ReasonCode.DONE
     finally:
         reopened.close()
 

@@ -26,8 +26,10 @@ def test_notifications_round_trip_in_the_order_they_were_made(store: SqlStore) -
 def test_an_older_database_gets_the_table_and_reads_without_it(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     open_store(f"sqlite:///{path}").close()
-    with sqlite3.connect(path) as db:  # as an orecart before notifications left it
+    with sqlite3.connect(path) as db:  # as revision 0002, before notifications, left it
         db.execute("DROP TABLE notifications")
+        db.execute("ALTER TABLE member_runs DROP COLUMN reason_code")
+        db.execute("UPDATE alembic_version SET version_num = '0002'")
     reader = open_store(f"sqlite:///{path}", read_only=True)
     try:
         assert reader.notifications("r-1") == []  # a history read writes nothing

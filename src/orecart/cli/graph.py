@@ -47,7 +47,7 @@ def images(file: Path, profile: str | None, param: tuple[str, ...], pull: PullPo
     if as_json:
         print_json(report)
     else:
-        from orecart import display
+        from orecart.cli import display
 
         out().print(display.images_table(report))
 
@@ -67,7 +67,7 @@ def diff(run_id: str, other: str | None, pipeline: Path, state: str | None,
     if as_json:
         print_json(report)
         return
-    from orecart import display
+    from orecart.cli import display
 
     if other is None:
         out().print(display.changes_table(report))
@@ -87,7 +87,7 @@ def backup(file: Path, target: Path, profile: str | None, param: tuple[str, ...]
            graph: str | None, wait: float | None) -> None:
     """Export the whole graph (nodes, relationships, properties, schema) to TARGET, a
     gzip-compressed JSON-lines file."""
-    from orecart import display
+    from orecart.cli import display
 
     with display.transfer_progress(err(), "backup") as progress:
         source = source_of(file, profile, param, None, graph, wait=wait)
@@ -108,7 +108,7 @@ def restore(file: Path, source_file: Path, force: bool, profile: str | None,
             param: tuple[str, ...], graph: str | None, wait: float | None) -> None:
     """Import BACKUP, a file written by `orecart backup`, into an empty graph (identical
     nodes, relationships and schema)."""
-    from orecart import display
+    from orecart.cli import display
 
     if not source_file.exists():
         raise SpecError(f"no such backup file: {source_file}")
@@ -138,6 +138,6 @@ def status(file: Path, profile: str | None, param: tuple[str, ...], graph: str |
     if as_json:
         print_json(status_report)
     else:
-        from orecart import display
+        from orecart.cli import display
 
         out().print(display.graph_status_view(status_report))

@@ -59,7 +59,7 @@ def _print_detail(detail: RunDetail, as_json: bool) -> None:
         print_json({"run": detail.run, "members": members_json(detail.member_runs),
                      "attempts": detail.attempts, "notifications": detail.notifications})
     else:
-        from orecart import display
+        from orecart.cli import display
 
         out().print(display.member_table(detail.run, detail.member_runs))
         if detail.notifications:
@@ -92,7 +92,7 @@ def runs(file: Path, limit: int, state: str | None, as_json: bool) -> None:
     if as_json:
         print_json(history)
     else:
-        from orecart import display
+        from orecart.cli import display
 
         out().print(display.runs_table(history))
 

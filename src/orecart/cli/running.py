@@ -34,14 +34,14 @@ from orecart.cli.base import (
     source_opts,
     waiting_notice,
 )
+from orecart.cli.lines import PlainProgress
+from orecart.control import RunControl
 from orecart.events import Event, EventSink, MemberStarted
-from orecart.lines import PlainProgress
 from orecart.model import PullPolicy, RunStatus
-from orecart.runner import Runner
 from orecart.service import Outcome, RunOptions, Service
 
 if TYPE_CHECKING:
-    from orecart.display import LiveProgress
+    from orecart.cli.display import LiveProgress
     from orecart.logdir import MemberLogDir
 
 RUNS = "Pipelines and runs"
@@ -87,7 +87,7 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
     if as_json:
         print_json(the_plan.to_dict())
         return
-    from orecart import display
+    from orecart.cli import display
 
     out().print(display.plan_table(the_plan))
     out().print(display.plan_summary(the_plan))
@@ -121,17 +121,11 @@ def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[s
     live = _live_view() if not (quiet or as_json) and _terminal() else None
     stream = sys.stderr if quiet or as_json else sys.stdout
     sink = live if live is not None else PlainProgress(stream, quiet=quiet or as_json)
-    with _interrupts() as runners, live if live is not None else nullcontext():
-
-        def started(runner: Runner) -> None:
-            runners.append(runner)
-            if live is not None:
-                live.planned(runner.plan)
-
+    with _interrupts() as control, live if live is not None else nullcontext():
         sinks: list[EventSink] = [sink] if live is not None or as_json else [sink, _TableImport()]
         logs = _log_dir(log_dir)
         outcome = Service(on_wait=waiting_notice).run(source, options, [*sinks, *logs],
-                                                      on_start=started)
+                                                      control=control)
     _report_run(outcome, as_json, table=live is None)
     for note in (error for log in logs for error in log.errors):
         err().print(f"warning: {note}", markup=False)
@@ -161,7 +155,7 @@ def _terminal() -> bool:
 
 
 def _live_view() -> LiveProgress:
-    from orecart.display import LiveProgress
+    from orecart.cli.display import LiveProgress
 
     return LiveProgress(out())
 
@@ -178,7 +172,8 @@ class _TableImport:
 
     def emit(self, event: Event) -> None:
         if isinstance(event, MemberStarted) and self.timer is None:
-            self.timer = threading.Timer(self.DELAY, importlib.import_module, ("orecart.display",))
+            load = (importlib.import_module, ("orecart.cli.display",))
+            self.timer = threading.Timer(self.DELAY, *load)
             self.timer.daemon = True
             self.timer.start()
 
@@ -188,25 +183,22 @@ _STOPPING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 @contextmanager
-def _interrupts() -> Iterator[list[Runner]]:
+def _interrupts() -> Iterator[RunControl]:
     """SIGINT, SIGTERM and SIGHUP (the terminal closed, an ssh session dropped) stop the
-    runs added to the list (members aborted); a second one kills at once. Before any run
+    runs of the control (members aborted); a second one kills at once. Before any run
     started, they stop the command as usual."""
-    runners: list[Runner] = []
+    control = RunControl()
     terminals = [fd for fd in (0, 1, 2) if os.isatty(fd)]  # not ttys to ask once hung up
 
     def handler(signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGHUP:
             _lose_terminal(terminals)
-        running = [runner for runner in runners if not runner.finished]
-        for runner in running:
-            runner.interrupt()
-        if not running:  # before the run started or after it ended (backups): stop now
+        if not control.interrupt():  # before the run started or after it ended: stop now
             raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, handler) for s in _STOPPING}
     try:
-        yield runners
+        yield control
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
@@ -228,7 +220,7 @@ def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
     if as_json:
         print_json({"run": outcome.run, "members": members_json(outcome.member_runs)})
     elif table:  # a live table already shows the end state
-        from orecart import display
+        from orecart.cli import display
 
         err().print(display.member_table(outcome.run, outcome.member_runs))
     elif outcome.run.error:  # plain lines: the table's caption is not there to say it

@@ -2,56 +2,32 @@
 
 An executor runs one attempt of one member run and hands back a ``Future`` of a ``Result``.
 It never raises for a loader's failure (that is a result) and never touches the state
-store: the runner records everything.
+store: the runner records everything. ``Task`` and ``Result`` are the model's
+(``orecart.model``); they are imported here too because the protocol speaks them.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from orecart.errors import ExecutorError
-from orecart.model import Member, MemberStatus
+from orecart.model import Member, Result, Task
+
+__all__ = [
+    "EXECUTORS",
+    "Executor",
+    "OutputSink",
+    "Preparing",
+    "Result",
+    "Task",
+    "load_executor",
+]
 
 #: Called with (member name, one line of output, without its newline), from any thread.
 OutputSink = Callable[[str, str], None]
-
-
-@dataclass(frozen=True)
-class Task:
-    """One attempt of one member run, with everything it needs resolved."""
-
-    run_id: str
-    pipeline: str
-    member: Member
-    attempt: int
-    env: Mapping[str, str]  # exactly what the member receives; holds secrets, never stored
-    base_dir: Path  # the pipeline file's folder; relative cwd and volumes start here
-    artifacts: Path  # this member run's own output folder (ORECART_ARTIFACTS)
-    inputs: Mapping[str, Path]  # artifact folders of what it needs, by member name
-    log_path: Path  # the member-run log; attempts append to it
-    secrets: frozenset[str] = frozenset()  # secret values to redact from its output
-    digest: str | None = None  # the image digest the planner fingerprinted (docker)
-    keep: bool = False  # keep failed containers for debugging
-    labels: Mapping[str, str] = field(default_factory=dict)  # orecart.* labels
-
-
-@dataclass(frozen=True)
-class Result:
-    """How one attempt ended. ``status`` is succeeded, failed, errored or aborted."""
-
-    status: MemberStatus
-    exit_code: int | None = None
-    error: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    digest: str | None = None
-    delta: Mapping[str, Any] | None = None
 
 
 class Executor(Protocol):

@@ -22,12 +22,12 @@ import docker
 import docker.errors
 
 from orecart.errors import ExecutorError
-from orecart.executors import Result, Task, cleanup, containerlogs, images, tracking
+from orecart.executors import cleanup, containerlogs, images, tracking
 from orecart.executors import containers as ctr
 from orecart.executors.hostpaths import host_paths
 from orecart.executors.images import FOREIGN, daemon_error
 from orecart.executors.tracking import TEARDOWN_ERRORS
-from orecart.model import Container, MemberStatus
+from orecart.model import Container, MemberStatus, Result, Task
 
 if TYPE_CHECKING:
     from orecart.executors.docker import DockerExecutor

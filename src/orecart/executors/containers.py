@@ -21,9 +21,8 @@ import docker
 import docker.errors
 from docker.types import Mount
 
-from orecart.executors import Task
 from orecart.executors.hostpaths import NOWHERE, HostPaths
-from orecart.model import Container, Sidecar, Volume
+from orecart.model import Container, Sidecar, Task, Volume
 
 LABEL_PIPELINE = "orecart.pipeline"
 LABEL_RUN = "orecart.run"

@@ -25,13 +25,13 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from orecart.executors import OutputSink, Result, Task, cleanup, containerlogs, images, tracking
+from orecart.executors import OutputSink, cleanup, containerlogs, images, tracking
 from orecart.executors.cleanup import reap
 from orecart.executors.containerrun import ContainerRun
 from orecart.executors.images import ImageInfo, connect, image_report
 from orecart.executors.logfile import open_log
 from orecart.executors.tracking import TEARDOWN_ERRORS
-from orecart.model import Member, MemberStatus
+from orecart.model import Member, MemberStatus, Result, Task
 
 __all__ = ["DockerExecutor", "ImageInfo", "image_report", "reap"]
 

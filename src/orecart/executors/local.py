@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import IO
 
 from orecart.errors import ExecutorError
-from orecart.executors import OutputSink, Result, Task
+from orecart.executors import OutputSink
 from orecart.executors.containment import Cell, Containment, choose, mode_of
 from orecart.executors.logfile import LineSplitter, LogWriter, open_log
 from orecart.executors.process import (
@@ -53,7 +53,7 @@ from orecart.executors.process import (
     spawn_error,
 )
 from orecart.executors.reaper import Reaper
-from orecart.model import Member, MemberStatus
+from orecart.model import Member, MemberStatus, Result, Task
 
 READ_SIZE = 1 << 16  # one pipe's default capacity
 DRAIN = 2.0  # seconds to keep reading after the main process exited (escaped holders)
@@ -148,7 +148,7 @@ class _Attempt:
             cell = self.executor._cell()
         except ExecutorError as exc:
             return str(exc)
-        env = {**os.environ, **self.task.env, **cell.env}
+        env = {**self.task.env, **cell.env}  # the task's env is all it gets (orecart.environ)
         with self._lock:
             if self.aborted:
                 return None

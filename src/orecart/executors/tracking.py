@@ -19,10 +19,11 @@ import docker
 import docker.errors
 
 from orecart.errors import ExecutorError
-from orecart.executors import Task, cleanup, images
+from orecart.executors import cleanup, images
 from orecart.executors import containers as ctr
 from orecart.executors.hostpaths import host_paths
 from orecart.executors.images import FOREIGN
+from orecart.model import Task
 
 #: What tearing down tolerates and leaves to close() or reap(): daemon errors, and a
 #: removal someone else had in progress that did not finish.

@@ -17,11 +17,10 @@ import dataclasses
 from dataclasses import dataclass
 
 from orecart.errors import GraphError
-from orecart.executors import Result, Task
 from orecart.graph.checks import run_checks
 from orecart.graph.connect import GraphConnection
 from orecart.graph.snapshot import Snapshot, delta, take_snapshot
-from orecart.model import Member, MemberStatus, Pipeline
+from orecart.model import Member, MemberStatus, Pipeline, Result, Task
 
 
 @dataclass(frozen=True)

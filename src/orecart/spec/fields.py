@@ -31,6 +31,8 @@ NAME_PATTERN = names.PATTERN
 NAME_HINT = names.HINT
 ENV_KEY = r"[^=\x00]+"
 ENV_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+ENV_GLOB = r"[A-Za-z_*?][A-Za-z0-9_*?]*"  # a name, or a pattern of one: AWS_*, LC_?
+ENV_GLOB_HINT = "an environment variable name or a pattern like AWS_*"
 DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_.]*)?"
 GRAPH_URI = r"(bolt|neo4j)(\+s|\+ssc)?://\S+"
 
@@ -67,6 +69,9 @@ def _env() -> MapOf:
 
 
 NAME = names.MEMBER_NAME
+
+
+_PASSTHROUGH_DOC = "Variables of orecart's environment passed on (names or patterns like AWS_*)."
 
 
 def _names(hint: str = NAME_HINT, pattern: str = NAME_PATTERN) -> ListOf:
@@ -161,6 +166,7 @@ MEMBER = Struct(
             _names("an environment variable name", ENV_KEY),
             "Pipeline env names not passed.",
         ),
+        Field("env_passthrough", _names(ENV_GLOB_HINT, ENV_GLOB), _PASSTHROUGH_DOC),
         _container_field(
             "pull", Choice(_values(PullPolicy)), "Pull policy (default settings.pull)."
         ),
@@ -247,6 +253,7 @@ _SHARED = (
     Field("graph", GRAPH, "The target Neo4j database."),
     Field("settings", SETTINGS, "How the pipeline runs."),
     Field("env", _env(), "Environment for every member."),
+    Field("env_passthrough", _names(ENV_GLOB_HINT, ENV_GLOB), _PASSTHROUGH_DOC),
     Field(
         "pools", MapOf(Integer(1), NAME_PATTERN, NAME_HINT), "Named limits on concurrent members."
     ),

@@ -58,9 +58,14 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
     settings = _settings(data.get("settings", {}))
     env: dict[str, str] = data.get("env", {})
     declared = frozenset(data.get("secrets", ()))
+    passthrough = tuple(dict.fromkeys(data.get("env_passthrough", ())))
     members_node = profiled.root.value["members"]
     placed = [
-        Placed(_member(item, node, settings, declared), node, f"members[{item['name']}]")
+        Placed(
+            _member(item, node, settings, (declared, passthrough)),
+            node,
+            f"members[{item['name']}]",
+        )
         for item, node in zip(data["members"], members_node.value, strict=True)
     ]
     pools: dict[str, int] = data.get("pools", {})
@@ -77,6 +82,7 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
         hooks=tuple(data.get("hooks", ())),
         graph=_graph(data["graph"]) if "graph" in data else None,
         secrets=declared,
+        env_passthrough=passthrough,
         checks=_checks(data.get("checks", ())),
         keys=data.get("keys", {}),
         backup=Backup(**data["backup"]) if "backup" in data else None,
@@ -126,8 +132,10 @@ def _member(
     data: Mapping[str, Any],
     node: Node,
     settings: Settings,
-    declared: frozenset[str],
+    shared: tuple[frozenset[str], tuple[str, ...]],
 ) -> Member:
+    """``shared`` is what the pipeline gives every member: (secret names, passthrough)."""
+    declared, passthrough = shared
     env: dict[str, str] = data.get("env", {})
     exclude_env = frozenset(data.get("exclude_env", ()))
     handover = Handover(data.get("handover", settings.handover))
@@ -148,6 +156,7 @@ def _member(
         desc=data.get("desc"),
         secrets=frozenset(secret_names),
         exclude_env=exclude_env,
+        env_passthrough=tuple(dict.fromkeys((*passthrough, *data.get("env_passthrough", ())))),
         complete_when=data.get("complete_when"),
         checks=_checks(data.get("checks", ())),
         snapshot=data.get("snapshot", False),

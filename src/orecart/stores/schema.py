@@ -20,6 +20,7 @@ from orecart.model import (
     MemberRun,
     MemberStatus,
     Notification,
+    ReasonCode,
     Run,
     RunStatus,
     SendStatus,
@@ -99,6 +100,7 @@ member_runs = sa.Table(
     sa.Column("exit_code", sa.Integer),
     sa.Column("error", sa.Text),
     sa.Column("reason", sa.Text),
+    sa.Column("reason_code", sa.String(32)),  # the planner's ReasonCode (NULL: older runs)
     sa.Column("fingerprint", sa.String(128)),
     sa.Column("image", sa.Text),
     sa.Column("digest", sa.String(200)),
@@ -252,7 +254,8 @@ def run_from(row: RowMapping) -> Run:
 
 
 _MEMBER_RUN_FIELDS = (
-    "run_id attempts exit_code error reason fingerprint image digest log_path artifacts"
+    "run_id attempts exit_code error reason reason_code fingerprint image digest log_path"
+    " artifacts"
     " started_at finished_at position"
 ).split()
 
@@ -262,16 +265,27 @@ def member_run_values(member_run: MemberRun) -> dict[str, Any]:
     values = {name: getattr(member_run, name) for name in _MEMBER_RUN_FIELDS}
     values["member"] = member_run.member
     values["status"] = str(member_run.status)
+    code = member_run.reason_code
+    values["reason_code"] = str(code) if code is not None else None
     values["delta"] = dict(member_run.delta) if member_run.delta is not None else None
     return values
 
 
 def member_run_from(row: RowMapping) -> MemberRun:
     values = {name: row[name] for name in _MEMBER_RUN_FIELDS}
+    values["reason_code"] = _reason_code(row.get("reason_code"))
     delta = row["delta"]
     return MemberRun(
         member=row["member"], status=MemberStatus(row["status"]), delta=delta, **values
     )
+
+
+def _reason_code(text: str | None) -> ReasonCode | None:
+    """The stored code; one this orecart does not know (a newer one wrote it) reads as None."""
+    try:
+        return ReasonCode(text) if text is not None else None
+    except ValueError:
+        return None
 
 
 def attempt_values(attempt: Attempt) -> dict[str, Any]:

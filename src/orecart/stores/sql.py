@@ -108,6 +108,7 @@ class SqlStore:
             self._peek()  # a writer's first connection turns on WAL: a write
         self._use(engines.create("sqlite://" if read_only and missing else url, self.read_only))
         self._pipelines: dict[str, str] = {}  # run id -> pipeline; never changes for a run
+        self._absent: set[tuple[str, str]] = set()  # (table, column) an older revision lacks
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
         if self._insert is None:
             self.engine.dispose()
@@ -130,6 +131,7 @@ class SqlStore:
             with self._read() as connection:
                 self._check_tables(connection, empty_ok=False)
                 tables = set(sa.inspect(connection).get_table_names())
+                self._absent = _absent_columns(connection, tables)
             if not REQUIRED <= tables:  # a server database orecart never wrote: no history
                 self.engine.dispose()
                 self._use(engines.create("sqlite://"))
@@ -142,6 +144,11 @@ class SqlStore:
             if self.path is not None:
                 check_tables(self.path, names, empty_ok=True)
             migrate.upgrade(connection, names)  # a database of an older orecart: upgraded
+
+    def _readable(self, table: sa.Table) -> list[sa.Column[Any]]:
+        """The table's columns this database has: all of them once migrated; a read-only
+        open of an older database leaves out what its revision lacks (read as None)."""
+        return [c for c in table.columns if (table.name, c.name) not in self._absent]
 
     def _peek(self) -> None:
         """Check an existing file's tables through a connection that cannot write."""
@@ -229,7 +236,7 @@ class SqlStore:
     def member_runs(self, run_id: str) -> list[MemberRun]:
         """The member runs of a run, in the order of its plan."""
         query = (
-            sa.select(member_runs)
+            sa.select(*self._readable(member_runs))
             .where(member_runs.c.run_id == run_id)
             .order_by(member_runs.c.position, member_runs.c.member)
         )
@@ -284,7 +291,8 @@ class SqlStore:
                 member_runs.c.run_id == ledger.c.run_id, member_runs.c.member == ledger.c.member
             ),
         )
-        query = sa.select(member_runs).select_from(joined).where(ledger.c.pipeline == pipeline)
+        query = sa.select(*self._readable(member_runs)).select_from(joined)
+        query = query.where(ledger.c.pipeline == pipeline)
         with self._read() as connection:
             found = [member_run_from(row) for row in connection.execute(query).mappings()]
         return {member_run.member: member_run for member_run in found}
@@ -502,3 +510,15 @@ class SqlStore:
 def _newest_first() -> tuple[sa.UnaryExpression[Any], ...]:
     """Newest runs first; a run not started yet (queued) counts as newest."""
     return (runs.c.started_at.desc().nulls_first(), runs.c.id.desc())
+
+
+def _absent_columns(connection: Connection, tables: set[str]) -> set[tuple[str, str]]:
+    """(table, column) pairs the schema declares that this database, made by an older
+    orecart and opened read-only (so never upgraded), does not have."""
+    inspector = sa.inspect(connection)
+    absent: set[tuple[str, str]] = set()
+    for table in metadata.sorted_tables:
+        if table.name in tables:
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            absent |= {(table.name, c.name) for c in table.columns if c.name not in present}
+    return absent

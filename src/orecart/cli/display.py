@@ -1,5 +1,5 @@
 """How runs, plans and histories look on a terminal: Rich tables and a live progress
-table (plain lines, for pipes, are ``orecart.lines``). Rendering only; no decisions here.
+table (plain lines, for pipes, are ``orecart.cli.lines``). Rendering only; no decisions here.
 
 Strings are drawn as text on the consoles of ``orecart.cli.console``; ``Text`` made here
 carries ``printable`` text, so what is measured is what is shown."""
@@ -19,16 +19,17 @@ from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 from rich.text import Text
 
+from orecart.cli.lines import seconds
 from orecart.cli.text import printable
 from orecart.events import (
     Event,
     MemberFinished,
     MemberOutput,
     MemberStarted,
+    Planned,
     RunFinished,
     RunStarted,
 )
-from orecart.lines import seconds
 from orecart.model import MemberRun, MemberStatus, Run, to_data
 from orecart.planner import Decision, Plan
 
@@ -108,13 +109,6 @@ class LiveProgress:
         self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
         self._lock = threading.Lock()
 
-    def planned(self, plan: Plan) -> None:
-        """Show every member of the plan, pending until its events arrive."""
-        with self._lock:
-            self.rows = {s.member.name: None for s in plan.steps}
-            self.title = plan.pipeline.name
-            self.live.update(self._render())
-
     def __enter__(self) -> LiveProgress:
         self.live.__enter__()
         return self
@@ -132,6 +126,10 @@ class LiveProgress:
                                            + Text(printable(line)))
                 case MemberStarted(mr, _) | MemberFinished(mr):
                     self.rows[mr.member] = mr
+                    self.live.update(self._render())
+                case Planned(_, plan):
+                    self.rows = {s.member.name: None for s in plan.steps}
+                    self.title = plan.pipeline.name
                     self.live.update(self._render())
                 case RunStarted(run) | RunFinished(run):
                     self.title = f"run {run.id} of {run.pipeline}: {run.status}"

@@ -1,7 +1,7 @@
 """Plain progress: one line per event, for logs and pipes, written without Rich.
 
 A run whose output is not a terminal needs Rich only for the table at its end, so it does
-not import it (15-20 ms) before its first member starts. ``orecart.display`` holds the
+not import it (15-20 ms) before its first member starts. ``orecart.cli.display`` holds the
 Rich renderings.
 """
 
