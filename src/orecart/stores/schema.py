@@ -272,8 +272,10 @@ def member_run_values(member_run: MemberRun) -> dict[str, Any]:
 
 
 def member_run_from(row: RowMapping) -> MemberRun:
-    values = {name: row[name] for name in _MEMBER_RUN_FIELDS}
-    values["reason_code"] = _reason_code(row.get("reason_code"))
+    """The member run of a row; a column an older database lacks (opened read-only, never
+    upgraded: see ``SqlStore._readable``) reads as None."""
+    values: dict[str, Any] = {name: row.get(name) for name in _MEMBER_RUN_FIELDS}
+    values["reason_code"] = _reason_code(values["reason_code"])
     delta = row["delta"]
     return MemberRun(
         member=row["member"], status=MemberStatus(row["status"]), delta=delta, **values
