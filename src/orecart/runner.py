@@ -68,7 +68,7 @@ from orecart.model import (
     Task,
 )
 from orecart.planner import Decision, Plan, Step
-from orecart.secrets import Redactor, known_secrets
+from orecart.secrets import Redactor
 from orecart.stores import Holder, Locks
 from orecart.tasks import Tasks
 
@@ -320,7 +320,7 @@ class Runner:
         """``text`` without any secret the pipeline holds: also the graph password that came
         from ``NEO4J_PASSWORD`` or ``--graph`` after the file was read (``known_secrets``)."""
         if self._redactor is None:
-            self._redactor = Redactor(known_secrets(self.plan.pipeline))
+            self._redactor = Redactor(self.tasks.known)
         return self._redactor(text)
 
     # -- scheduling --------------------------------------------------------------------

@@ -33,6 +33,9 @@ class Tasks:
         self.plan, self.run_id, self.runs_dir = plan, run_id, runs_dir
         self.keep, (self.graph_env, self.environ) = keep, environs
         self.steps = {s.member.name: s for s in plan.steps}
+        #: every secret the pipeline knows, found once: walking every member's env per
+        #: task made a run's task building quadratic in its member count
+        self.known = known_secrets(plan.pipeline)
 
     def task(self, step: Step, attempt: int) -> Task:
         """The task of one attempt; its artifacts folder exists once this returns."""
@@ -50,7 +53,7 @@ class Tasks:
             secret_values(env, declared)
             | secret_values(pipeline.params, declared)
             | secret_values(inherited)
-            | known_secrets(pipeline)
+            | self.known
         )
         return Task(
             run_id=self.run_id,
