@@ -40,7 +40,7 @@ from orecart.model import (
     RunStatus,
     SendStatus,
 )
-from orecart.secrets import Redactor, hide_userinfo, url_secrets
+from orecart.secrets import Redactor, url_secrets
 from orecart.stores import NotificationLog
 
 TRIES = 3
@@ -153,9 +153,10 @@ class Notifier:
         return self._clean(url, url)
 
     def _clean(self, text: str, url: str | None = None) -> str:
-        redact = Redactor(url_secrets(url)) if url else None
-        text = hide_userinfo(self.redact(text))
-        return redact(text) if redact else text
+        """``text`` without the pipeline's secrets, ``url``'s, or any URI's user info (a
+        ``Redactor`` hides that too)."""
+        text = self.redact(text)
+        return Redactor(url_secrets(url))(text) if url else text
 
 
 def _warm_up() -> None:
