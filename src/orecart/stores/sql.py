@@ -27,7 +27,7 @@ from orecart.stores import Holder, migrate
 from orecart.stores import engine as engines
 from orecart.stores import locks as locking
 from orecart.stores.heartbeat import Heartbeat
-from orecart.stores.orphans import DIED, as_seen, parts_as_seen
+from orecart.stores.orphans import DIED, UNFINISHED, as_seen, orphaned, parts_as_seen
 from orecart.stores.schema import (
     attempt_from,
     attempt_values,
@@ -50,7 +50,7 @@ from orecart.stores.schema import (
 from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 
 _UNFINISHED_RUN = (str(RunStatus.RUNNING), str(RunStatus.QUEUED))
-_UNFINISHED_MEMBER = (str(MemberStatus.RUNNING), str(MemberStatus.PENDING))
+_UNFINISHED_MEMBER = tuple(str(status) for status in UNFINISHED)
 #: Statuses of a member run that touched its outputs without (yet) succeeding.
 _RAN_AGAIN = frozenset(
     {MemberStatus.RUNNING, MemberStatus.FAILED, MemberStatus.ERRORED, MemberStatus.ABORTED}
@@ -376,7 +376,7 @@ class SqlStore:
         )
         with self._read() as connection:
             found = [run_from(row) for row in connection.execute(query).mappings()]
-        orphans = [run for run in found if not locking.alive(run.pid, run.started_at)]
+        orphans = [run for run in found if orphaned(run)]  # the verdict history reads show
         return [aborted for run in orphans if (aborted := self._abort(run)) is not None]
 
     def _abort(self, run: Run) -> Run | None:
