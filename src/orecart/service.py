@@ -45,7 +45,7 @@ from orecart.notify import Notifier
 from orecart.planner import Decision, Facts, Plan, Selection, plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner, default_parallel
-from orecart.secrets import Redactor, masked_env
+from orecart.secrets import Redactor, known_secrets, masked_env
 from orecart.spec import load_pipeline, pipeline_name
 from orecart.stores import Holder, StateStore, default_state_url, open_store
 
@@ -150,6 +150,8 @@ class Service:
             from orecart.graph.connect import graph_from_env
 
             pipeline = replace(pipeline, graph=graph_from_env(pipeline.graph, environ))
+            # a password from NEO4J_PASSWORD or --graph is as secret as one in the file
+            pipeline = replace(pipeline, secret_values=known_secrets(pipeline))
         if source.wait is not None and pipeline.graph is not None:
             pipeline = replace(pipeline, graph=replace(pipeline.graph, wait=source.wait))
         pull = source.pull or self.environ.get("ORECART_PULL")
