@@ -24,8 +24,10 @@ from rich.text import Text
 from tests.cli.conftest import Cli, Done
 from tests.services.docker import BUSYBOX_IMAGE
 
+from orecart.cli.base import waiting_notice
 from orecart.cli.console import TextConsole
 from orecart.cli.text import printable
+from orecart.graph.waiting import Phase, Waiting
 from orecart.model import Graph
 
 #: Each hostile sequence between `A` and `B`: the screen must show `AB` and nothing between.
@@ -113,6 +115,17 @@ def test_printable_drops_each_sequence(name: str) -> None:
 @pytest.mark.parametrize("text", [MARKUP, "tab\tand\nnewline", "ünï 日本 ✓", "a;b\\c"])
 def test_printable_keeps_text(text: str) -> None:
     assert printable(text) == text
+
+
+@pytest.mark.parametrize("name", SEQUENCES)
+def test_a_wait_notice_shows_the_error_as_it_reads(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A server's error in a wait notice loses each whole sequence, not just its ESC (a
+    line break, a carriage return too, becomes a space: the notice is one line)."""
+    waiting_notice(Waiting(Phase.STARTED, "bolt://db:7687", 0.0, 3.0, f"A{SEQUENCES[name]}B"))
+    shown = "A B" if name == "carriage-return" else "AB"
+    assert capsys.readouterr().err.endswith(f": {shown}\n")
 
 
 def test_the_console_draws_strings_and_text_as_they_read() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 
 import pytest
@@ -46,3 +48,18 @@ def test_an_error_in_a_large_pipeline_is_still_fast(write: Write) -> None:
     with pytest.raises(Exception, match="unknown member 'member-99999'; did you mean"):
         load_pipeline(path, environ={})
     assert time.process_time() - started < BUDGET
+
+
+def test_reading_a_file_without_hooks_does_not_import_the_hook_machinery(write: Write) -> None:
+    """The hooks check imports ``orecart.hooks`` (pluggy, events, planner) only when the
+    file names hooks; a plain file pays for none of it."""
+    path = write("members:\n  - name: a\n    run: [echo]\n")
+    code = (
+        "import sys; from pathlib import Path; from orecart.spec import load_pipeline; "
+        f"load_pipeline(Path({str(path)!r}), environ={{}}); "
+        "print(sorted(m for m in ('pluggy', 'orecart.hooks', 'orecart.planner') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
 
 import click
 
+from orecart.cli.text import printable
 from orecart.errors import (
     LockedError,
     NotAStoreError,
@@ -266,8 +267,8 @@ def print_json(data: Any) -> None:
 
 def waiting_notice(report: Waiting) -> None:
     """A wait for the graph, as one line on stderr (above the live table on a terminal,
-    whose Live takes over stderr); line breaks become spaces and other characters that
-    would steer a terminal are dropped."""
-    text = "".join(c for c in " ".join(report.message.split()) if c.isprintable())
+    whose Live takes over stderr); line breaks become spaces, and what would steer a
+    terminal is dropped (``printable``)."""
+    text = printable(" ".join(report.message.split()))
     sys.stderr.write(f"{text}\n")
     sys.stderr.flush()

@@ -30,7 +30,7 @@ from orecart.events import (
     RunFinished,
     RunStarted,
 )
-from orecart.model import MemberRun, MemberStatus, Run, to_data
+from orecart.model import MemberRun, MemberStatus, Notification, Run, to_data
 from orecart.planner import Decision, Plan
 
 STYLE = {
@@ -96,6 +96,16 @@ def runs_table(runs: Sequence[Run]) -> Table:
         params = " ".join(f"{k}={v}" for k, v in run.params.items())
         table.add_row(run.id, run.pipeline, styled(str(run.status)), when(run.started_at),
                       seconds(duration), params)
+    return table
+
+
+def notifications_table(notifications: Sequence[Notification]) -> Table:
+    """Each notification of a run: where (no password), how it went, tries, error."""
+    table = Table(title="notifications", title_justify="left")
+    for column in ("url", "outcome", "tries", "sent", "error"):
+        table.add_column(column)
+    for n in notifications:
+        table.add_row(n.url, n.outcome, str(n.attempts), when(n.sent_at), n.error or "")
     return table
 
 

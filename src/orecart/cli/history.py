@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
@@ -25,11 +24,7 @@ from orecart.cli.base import (
     state_opt,
 )
 from orecart.cli.text import printable
-from orecart.model import Notification
 from orecart.service import RunDetail, Service, Source
-
-if TYPE_CHECKING:
-    from rich.table import Table
 
 HISTORY = "History"
 
@@ -63,20 +58,7 @@ def _print_detail(detail: RunDetail, as_json: bool) -> None:
 
         out().print(display.member_table(detail.run, detail.member_runs))
         if detail.notifications:
-            out().print(_notifications_table(detail.notifications))
-
-
-def _notifications_table(notifications: list[Notification]) -> Table:
-    """Each notification of the run: where (no password), how it went, tries, error."""
-    from rich.table import Table
-
-    table = Table(title="notifications", title_justify="left")
-    for column in ("url", "outcome", "tries", "sent", "error"):
-        table.add_column(column)
-    for n in notifications:
-        sent = f"{n.sent_at:%Y-%m-%d %H:%M:%S}" if n.sent_at else ""
-        table.add_row(n.url, n.outcome, str(n.attempts), sent, n.error or "")
-    return table
+            out().print(display.notifications_table(detail.notifications))
 
 
 @app.add(HISTORY)

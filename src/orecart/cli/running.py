@@ -128,7 +128,7 @@ def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[s
                                                       control=control)
     _report_run(outcome, as_json, table=live is None)
     for note in (error for log in logs for error in log.errors):
-        err().print(f"warning: {note}", markup=False)
+        err().print(f"warning: {note}")
     raise click.exceptions.Exit(_run_exit(outcome))
 
 
@@ -224,7 +224,7 @@ def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
 
         err().print(display.member_table(outcome.run, outcome.member_runs))
     elif outcome.run.error:  # plain lines: the table's caption is not there to say it
-        err().print(f"error: {outcome.run.error}", markup=False, soft_wrap=True)
+        err().print(f"error: {outcome.run.error}", soft_wrap=True)
     for note in outcome.notes:
         err().print(f"warning: {note}")
 

@@ -41,9 +41,9 @@ import psutil
 from orecart.errors import ExecutorError, UsageError
 from orecart.executors.reaper import (
     EMPTY_WAIT,
-    KILL_ROUNDS,
     TAG,
     kill_all,
+    kill_until_gone,
     remove_cgroup,
     tagged,
 )
@@ -218,14 +218,7 @@ class _TaggedCell:
         kill_all(self.pids(main) | {main}, signum)
 
     def finish(self, main: int | None) -> None:
-        killed: set[int] = set()
-        for _ in range(KILL_ROUNDS):  # a process may fork while it is being killed
-            left = self.pids(main) - killed
-            if not left:
-                break
-            kill_all(left, signal.SIGKILL)
-            killed |= left
-        _reap_adopted(killed)
+        _reap_adopted(kill_until_gone(lambda: self.pids(main)))
 
 
 class Subreaper:

@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 STOP_TIMEOUT = 5.0  # seconds close() waits for the reaper to exit
@@ -97,16 +97,22 @@ def tagged(tag: str, prefix: bool = False) -> list[int]:
     return found
 
 
-def kill_tagged(tag: str, prefix: bool = False) -> set[int]:
-    """SIGKILL every process tagged ``tag`` until none is left (or rounds run out)."""
+def kill_until_gone(find: Callable[[], Iterable[int]]) -> set[int]:
+    """SIGKILL what ``find`` lists, again and again, until it lists nothing new (or the
+    rounds run out): a process may fork while it is being killed. The pids killed."""
     killed: set[int] = set()
     for _ in range(KILL_ROUNDS):
-        left = set(tagged(tag, prefix)) - killed
+        left = set(find()) - killed
         if not left:
             break
         kill_all(left)
         killed |= left
     return killed
+
+
+def kill_tagged(tag: str, prefix: bool = False) -> set[int]:
+    """SIGKILL every process tagged ``tag`` until none is left (or rounds run out)."""
+    return kill_until_gone(lambda: tagged(tag, prefix))
 
 
 def remove_cgroup(path: Path) -> None:

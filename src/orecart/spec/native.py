@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orecart.hooks import findable
 from orecart.model import (
     Backup,
     Check,
@@ -94,7 +93,15 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
 
 
 def _check_hooks(node: Node | None, paths: Iterable[str], folder: Path) -> None:
-    """Every hook module can be found (beside the file or installed), as runs will look."""
+    """Every hook module can be found (beside the file or installed), as runs will look.
+
+    ``orecart.hooks`` (pluggy, the events, the planner) is imported only for a file that
+    names hooks: reading one without them must not pay for it."""
+    paths = tuple(paths)
+    if not paths:
+        return
+    from orecart.hooks import findable
+
     for index, path in enumerate(paths):
         if not findable(path, folder):
             assert node is not None
