@@ -20,7 +20,7 @@ is ``auto`` (the default: cgroups when a cgroup can be made here), ``cgroup`` or
 ``subreaper``. Each containment also tells the reaper (``guard``) what to kill if orecart
 dies by ``kill -9``: the executor's cgroup, or the tag.
 
-Call outline: ``choose() -> guard(reaper) -> cell() -> Cell.preexec (in the child) ->
+Call outline: ``choose() -> guard(reaper) -> cell() -> Cell.command (the argv to start) ->
 signal(...) ... -> finish()`` (kills what is left) ``-> close()``.
 """
 
@@ -32,7 +32,7 @@ import os
 import secrets
 import signal
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Protocol
 
@@ -65,7 +65,10 @@ class Cell(Protocol):
     """The processes of one attempt."""
 
     env: dict[str, str]  # added to the member's environment
-    preexec: Callable[[], None] | None  # run in the child before exec
+
+    def command(self, argv: list[str]) -> list[str]:
+        """The argv that starts ``argv`` inside the cell."""
+        ...
 
     def signal(self, signum: int, main: int) -> None:
         """Send ``signum`` to every process in the cell (``main``: its live leader)."""
@@ -106,20 +109,20 @@ def cgroup_dir() -> Path | None:
     return Path(mount) / path.lstrip("/")
 
 
+#: Joins the cgroup whose ``cgroup.procs`` is ``$0``, then becomes the member's command: the
+#: shell's own ``echo`` moves the shell itself, so the member and all it starts are inside.
+#: A shell, not ``preexec_fn``: that forks the whole orecart process (milliseconds, growing
+#: with its heap) where a plain start is a vfork.
+_JOIN = 'echo 0 > "$0" && exec "$@"'
+
+
 class _CgroupCell:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.env: dict[str, str] = {}
-        procs = os.fsencode(path / "cgroup.procs")
 
-        def enter() -> None:  # in the forked child: nothing but system calls
-            fd = os.open(procs, os.O_WRONLY)
-            try:
-                os.write(fd, b"0")
-            finally:
-                os.close(fd)
-
-        self.preexec: Callable[[], None] | None = enter
+    def command(self, argv: list[str]) -> list[str]:
+        return ["/bin/sh", "-c", _JOIN, str(self.path / "cgroup.procs"), *argv]
 
     def pids(self) -> list[int]:
         try:
@@ -202,7 +205,9 @@ class _TaggedCell:
     def __init__(self, tag: str) -> None:
         self.tag = tag
         self.env = {TAG: tag}
-        self.preexec: Callable[[], None] | None = None
+
+    def command(self, argv: list[str]) -> list[str]:
+        return argv
 
     def pids(self, main: int | None) -> set[int]:
         found = set(tagged(self.tag))

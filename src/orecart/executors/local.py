@@ -49,6 +49,7 @@ from orecart.executors.process import (
     command_of,
     exit_outcome,
     has_exited,
+    launch_problem,
     open_pidfd,
     spawn_error,
 )
@@ -149,20 +150,23 @@ class _Attempt:
         except ExecutorError as exc:
             return str(exc)
         env = {**self.task.env, **cell.env}  # the task's env is all it gets (orecart.environ)
+        unlaunchable = launch_problem(argv[0], cwd, env.get("PATH"))
+        if unlaunchable is not None:  # said before the cell's shell would say it as exit 127
+            cell.finish(None)
+            return spawn_error(unlaunchable, argv[0])
         with self._lock:
             if self.aborted:
                 return None
             self.started_at = _now()
             try:
                 process = subprocess.Popen(
-                    argv,
+                    cell.command(argv),
                     cwd=cwd,
                     env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     start_new_session=True,
-                    preexec_fn=cell.preexec,  # only system calls: safe among threads
                     bufsize=0,
                 )
             except Exception as exc:  # anything Popen raises means it could not start

@@ -9,10 +9,12 @@ does last, so no signal reaches a reused id.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from orecart.executors.containment import Cell
 from orecart.model import Member, MemberStatus
@@ -35,9 +37,19 @@ def spawn_error(exc: Exception, program: str) -> str:
         return f"permission denied: {program}"
     if isinstance(exc, OSError):
         return f"cannot start {program}: {exc.strerror or exc}"
-    if isinstance(exc, subprocess.SubprocessError):  # only preexec_fn raises it
-        return f"cannot start {program}: it could not enter its cgroup"
     return f"cannot start {program}: {exc}"
+
+
+def launch_problem(program: str, cwd: Path, path: str | None) -> OSError | None:
+    """Why ``program`` cannot be executed from ``cwd`` with ``PATH`` = ``path`` (looked up as
+    execvpe would), or None: checked before a start through the cell's shell, which would
+    otherwise report a missing program as its own exit code 127."""
+    if "/" in program:
+        found = cwd / program
+        if not found.is_file():
+            return FileNotFoundError(program)
+        return None if os.access(found, os.X_OK) else PermissionError(program)
+    return None if shutil.which(program, path=path or os.defpath) else FileNotFoundError(program)
 
 
 #: What /bin/sh exits with when it cannot run the command it was given (POSIX).
