@@ -112,14 +112,6 @@ def old_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-@pytest.fixture(params=BACKENDS)
-def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'state.db'}"
-    url: str = request.getfixturevalue("fresh_database")
-    return url
-
-
 def revision_of(url: str) -> str | None:
     engine = engine_of(url)
     try:
@@ -138,14 +130,14 @@ def test_the_revisions_run_from_the_baseline_to_head() -> None:
     assert script.get_bases() == [migrate.BASELINE]
 
 
-def test_the_migrations_build_exactly_the_declared_schema(empty_url: str) -> None:
-    migrate_empty(empty_url, "head")
-    assert schema_diff(empty_url, metadata) == []  # a schema change needs a revision
+def test_the_migrations_build_exactly_the_declared_schema(store_url: str) -> None:
+    migrate_empty(store_url, "head")
+    assert schema_diff(store_url, metadata) == []  # a schema change needs a revision
 
 
-def test_the_baseline_is_the_schema_of_0_1_0(empty_url: str) -> None:
-    migrate_empty(empty_url, migrate.BASELINE)
-    assert schema_diff(empty_url, old.metadata) == []
+def test_the_baseline_is_the_schema_of_0_1_0(store_url: str) -> None:
+    migrate_empty(store_url, migrate.BASELINE)
+    assert schema_diff(store_url, old.metadata) == []
 
 
 def test_the_shipped_database_has_the_0_1_0_schema(tmp_path: Path) -> None:
@@ -154,10 +146,10 @@ def test_the_shipped_database_has_the_0_1_0_schema(tmp_path: Path) -> None:
     assert revision_of(url) is None  # 0.1.0 had no version table
 
 
-def test_a_new_store_is_created_at_head_with_the_declared_schema(empty_url: str) -> None:
-    open_store(empty_url).close()
-    assert revision_of(empty_url) == migrate.HEAD
-    assert schema_diff(empty_url, metadata) == []
+def test_a_new_store_is_created_at_head_with_the_declared_schema(store_url: str) -> None:
+    open_store(store_url).close()
+    assert revision_of(store_url) == migrate.HEAD
+    assert schema_diff(store_url, metadata) == []
 
 
 # -- upgrading a database of 0.1.0 ---------------------------------------------------------
@@ -195,16 +187,16 @@ def test_a_0_1_0_database_upgrades_in_place_with_nothing_lost(old_url: str) -> N
         store.close()
 
 
-def test_a_database_of_the_ad_hoc_pool_limit_column_upgrades(empty_url: str) -> None:
+def test_a_database_of_the_ad_hoc_pool_limit_column_upgrades(store_url: str) -> None:
     # between 0.1.0 and migrations, an open added leases.pool_limit by hand
-    load_into(empty_url, {table.name: [] for table in old.metadata.sorted_tables})
-    engine = engine_of(empty_url)
+    load_into(store_url, {table.name: [] for table in old.metadata.sorted_tables})
+    engine = engine_of(store_url)
     with engine.begin() as connection:
         connection.execute(sa.text("ALTER TABLE leases ADD COLUMN pool_limit INTEGER"))
     engine.dispose()
-    open_store(empty_url).close()
-    assert revision_of(empty_url) == migrate.HEAD
-    assert schema_diff(empty_url, metadata) == []
+    open_store(store_url).close()
+    assert revision_of(store_url) == migrate.HEAD
+    assert schema_diff(store_url, metadata) == []
 
 
 def test_stores_opening_one_old_database_at_once_upgrade_it_once(old_url: str) -> None:
@@ -220,14 +212,14 @@ def test_stores_opening_one_old_database_at_once_upgrade_it_once(old_url: str) -
     assert revision_of(old_url) == migrate.HEAD
 
 
-def test_a_database_of_a_newer_orecart_is_refused_by_name(empty_url: str) -> None:
-    open_store(empty_url).close()
-    engine = engine_of(empty_url)
+def test_a_database_of_a_newer_orecart_is_refused_by_name(store_url: str) -> None:
+    open_store(store_url).close()
+    engine = engine_of(store_url)
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
     engine.dispose()
     with pytest.raises(StateError, match=r"revision '9999'.*newer orecart"):
-        open_store(empty_url)
+        open_store(store_url)
 
 
 # -- reading an old database never writes ---------------------------------------------------
