@@ -4,9 +4,12 @@ delivery, isolated per sink.
 The runner emits; sinks (the state recorder, the progress display, hooks, the graph run
 log, notifiers, the API stream) listen. ``Fanout`` delivers in two ways:
 
-- **in step** (its positional sinks; the state recorder): called in the runner's thread,
-  in order. A record that could not be written must not stand, so an in-step sink that
-  raises ends the run ``aborted`` with that error (see ``orecart.runner``).
+- **in step** (its positional sinks: the state recorder and the graph run log, the two
+  records that decide what a later run skips): called in the runner's thread, in order, so
+  what a run's after-backup holds is what the run recorded. A record that could not be
+  written must not stand, so an in-step sink that raises ends the run ``aborted`` with
+  that error (see ``orecart.runner``; the graph run log turns a graph that cannot be
+  written into a note itself).
 - **isolated** (``isolated=``; every other sink): each gets its own queue and delivery
   thread, so a slow sink stalls only itself and a raising one loses only its own event.
   Each sink still sees every event in the order they happened. The runner never waits

@@ -206,9 +206,9 @@ class Service:
         hooks = HookSink(plugin_manager(pipeline), pipeline)
         graph = GraphParts.of(session.graph, pipeline)
         notifier = Notifier(pipeline, store) if pipeline.notify else None
-        # the recorder is the source of truth, in step; every other sink is isolated
-        isolated = [*sinks, *graph.sinks, hooks, *([notifier] if notifier else [])]
-        sink = Fanout(Recorder(store), isolated=isolated)
+        # the records a later run trusts (state store, graph log) in step; the rest isolated
+        isolated = [*sinks, hooks, *([notifier] if notifier else [])]
+        sink = Fanout(Recorder(store), *graph.sinks, isolated=isolated)
         kinds = {s.member.kind for s in the_plan.steps if s.decision is Decision.RUN}
         backends = Backends(
             executors={kind: session.executor(kind) for kind in kinds},
