@@ -41,7 +41,7 @@ imports included on both sides), run side by side in a rotating order. The ``cpu
 column is the process's user + system time (``os.wait4``), which moves less with load.
 
 Where orecart's time goes: a fourth variant, ``orecart service (in-process)``, runs
-``Service().run(Source(file), RunOptions())`` (the same defaults) inside this process with
+``Tools().run(Source(file), RunOptions())`` (the same defaults) inside this process with
 every Docker request and store call timed (``bench_docker.instrumented``); for its
 median-wall repetition the script prints, per member container in the order they were
 started, when its start was requested, its create and how long before the start that
@@ -82,7 +82,7 @@ sys.path.insert(0, str(ROOT))  # tests.services.docker builds the images
 
 from tests.services.docker import BUSYBOX_IMAGE, free_port, push  # noqa: E402
 
-from orecart.service import RunOptions, Service, Source  # noqa: E402
+from orecart.service import RunOptions, Source, Tools  # noqa: E402
 
 COPILI = "copili==1.4.1"
 TARGET_RATIO = 0.4
@@ -197,7 +197,7 @@ def service_run(file: Path) -> Profile:
     """``orecart run`` in this process, every Docker request and store call timed."""
     with instrumented() as calls:
         began = time.perf_counter()
-        outcome = Service().run(Source(file), RunOptions())
+        outcome = Tools().run(Source(file), RunOptions())
         wall = time.perf_counter() - began
     if not outcome.ok:
         raise RuntimeError(f"orecart run failed: {outcome.run}")

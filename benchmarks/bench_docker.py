@@ -14,7 +14,7 @@ Method. Each repetition runs, in a rotating order, side by side on the same daem
   ``<prefix>/bin/orecart run pipeline.yaml --pull if-missing --max-parallel 1 --quiet``,
   in a fresh folder (a first run: new SQLite store; a second run in the same folder would
   skip every member, their image digest being unchanged);
-* ``orecart service``: ``Service().run(Source(file, pull=PullPolicy.IF_MISSING),
+* ``orecart service``: ``Tools().run(Source(file, pull=PullPolicy.IF_MISSING),
   RunOptions(max_parallel=1))`` inside this process (no interpreter start-up or imports),
   with every Docker API request and state-store call timed (see below);
 * ``sdk loop``: ``client.containers.run(IMAGE, ["true"], remove=True)`` 10 times in this
@@ -79,7 +79,7 @@ sys.path.insert(0, str(ROOT))  # tests.services.docker builds the images
 from tests.services.docker import BUSYBOX_IMAGE, ensure_images  # noqa: E402
 
 from orecart.model import PullPolicy  # noqa: E402
-from orecart.service import RunOptions, Service, Source  # noqa: E402
+from orecart.service import RunOptions, Source, Tools  # noqa: E402
 from orecart.stores.sql import SqlStore  # noqa: E402
 
 TARGET_RATIO = 1.15
@@ -269,7 +269,7 @@ def service_run(file: Path) -> Profile:
     source = Source(file, pull=PullPolicy.IF_MISSING)
     with instrumented() as calls:
         began = time.perf_counter()
-        outcome = Service().run(source, RunOptions(max_parallel=1))
+        outcome = Tools().run(source, RunOptions(max_parallel=1))
         wall = time.perf_counter() - began
     if not outcome.ok:
         raise RuntimeError(f"orecart run failed: {outcome.run}")

@@ -21,7 +21,7 @@ Date, DateTime, LocalDateTime and Point (nodes) and float, integer, string, Date
   backs up what the restore rebuilt. Each child times the call itself and reports its
   peak RSS from ``VmHWM`` (``common.peak_rss_mb``) and its RSS before the call. Rates are
   nodes+relationships per second; medians over the rounds.
-* Per-member overhead, end to end through ``Service().run``: 50 members ``run: ["true"]``,
+* Per-member overhead, end to end through ``Tools().run``: 50 members ``run: ["true"]``,
   ``pool: neo4j-write`` (limit 1, so they run one after another), ``rerun: always``, run
   with the graph configured (``NEO4J_URI`` etc.: snapshots, run log, graph ledger) and the
   same file in another temp dir without a graph, alternating which goes first. Per member,
@@ -88,7 +88,7 @@ from orecart.graph.runlog import NODE_LABEL, RUN_LABEL, GraphRunLog, ensure_sche
 from orecart.graph.schema import wipe
 from orecart.graph.snapshot import delta, take_snapshot
 from orecart.model import Graph, MemberRun, MemberStatus, Pipeline, Result, Task
-from orecart.service import Service, Source
+from orecart.service import Source, Tools
 from orecart.spec import load_pipeline
 
 TARGET_MEMBER_MS = 30.0
@@ -326,7 +326,7 @@ def run_once(folder: Path, count: int, graph: Graph | None) -> Sample:
     file = write_writers(folder, count)
     timing = Timing()
     start = time.perf_counter()
-    outcome = Service(environ(graph)).run(Source(file), sinks=[timing])
+    outcome = Tools(environ(graph)).run(Source(file), sinks=[timing])
     wall = time.perf_counter() - start
     assert outcome.ok and not outcome.notes, (outcome.run, outcome.notes)
     assert len(timing.finished) == count, "members were skipped"

@@ -7,7 +7,7 @@ Target (from the issue): makespan <= 1.05 x critical path + 0.25 s.
 The critical path is computed from the generated durations alone (the longest chain of
 needs, summed), so it is the ideal no scheduler can beat. The makespan held against the
 target is the run's own span (``Run.started_at`` -> ``finished_at``, as recorded by the
-runner); the wall time of the whole ``Service().run`` call (loading, store, planning
+runner); the wall time of the whole ``Tools().run`` call (loading, store, planning
 included) is printed beside it with its own ratio. Medians over repetitions, each in a
 fresh temp dir with the default SQLite store.
 
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from common import Report, Spec, dag_members, median, table, timed, write_pipeline
 
-from orecart.service import RunDetail, RunOptions, Service, Source
+from orecart.service import RunDetail, RunOptions, Source, Tools
 
 MEMBERS = 40
 MOST_NEEDS = 3
@@ -70,12 +70,12 @@ def one_run(folder: Path, members: list[Spec]) -> tuple[float, float, RunDetail]
     """(run span, service wall in seconds, the recorded run) of one run of the pipeline."""
     file = write_pipeline(folder, "makespan", members)
     wall, outcome = timed(
-        lambda: Service().run(Source(file), RunOptions(max_parallel=len(members)))
+        lambda: Tools().run(Source(file), RunOptions(max_parallel=len(members)))
     )
     assert outcome.ok, outcome.run
     run = outcome.run
     assert run.started_at and run.finished_at
-    detail = Service().status(Source(file))
+    detail = Tools().status(Source(file))
     assert detail is not None
     return (run.finished_at - run.started_at).total_seconds(), wall, detail
 

@@ -7,7 +7,7 @@ Target (from the issue): the median per-member overhead is at most 10 ms.
 Method. Each repetition runs, one after the other and in a rotating order, the baseline
 and three orecart variants on the same machine at the same moment:
 
-* ``service``: what a user gets: ``Service().run(Source(file), RunOptions(...))`` on a
+* ``service``: what a user gets: ``Tools().run(Source(file), RunOptions(...))`` on a
   generated pipeline file in a fresh temp dir with the default SQLite store (this includes
   loading the file, opening the store, the lock, planning and the final records);
 * ``runner+sql``: ``Runner`` driven directly with the real LocalExecutor and SqlStore;
@@ -59,7 +59,7 @@ from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
 from orecart.planner import plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner
-from orecart.service import RunOptions, Service, Source
+from orecart.service import RunOptions, Source, Tools
 from orecart.spec import load_pipeline
 from orecart.stores import Holder, open_store
 
@@ -137,7 +137,7 @@ def via_service(folder: Path, count: int, parallel: int) -> Sample:
     file = write_pipeline(folder, "overhead", trivial_members(count))
     timing = Timing()
     start, cpu = time.perf_counter(), time.thread_time()
-    outcome = Service().run(Source(file), RunOptions(max_parallel=parallel), sinks=[timing])
+    outcome = Tools().run(Source(file), RunOptions(max_parallel=parallel), sinks=[timing])
     wall, cpu = time.perf_counter() - start, time.thread_time() - cpu
     assert outcome.ok, outcome.run
     return timing.sample(wall, cpu)

@@ -6,11 +6,11 @@ Targets (from the issue):
    0-3 earlier members, fixed seed) in at most 3 s, with peak RSS at most 400 MB. Each
    measurement runs in a fresh Python process: ``load_pipeline`` then ``planner.plan`` (no
    store: an empty ledger), timed after the imports; peak RSS is that process's
-   ``ru_maxrss``. ``Service().plan(Source(file))`` (which also opens the SQLite store and
+   ``ru_maxrss``. ``Tools().plan(Source(file))`` (which also opens the SQLite store and
    asks the ledger) is measured the same way and printed beside it.
 2. ``status`` against a SQLite store holding 1,000 runs of a 50-member pipeline (50,000
    member runs and 50,000 attempts, written straight through the store's engine in bulk)
-   in at most 0.5 s, as the ``Service().status(Source(file))`` call (in a fresh process,
+   in at most 0.5 s, as the ``Tools().status(Source(file))`` call (in a fresh process,
    first call after the imports, and warm in-process repeats) and as the wall time of the
    ``orecart status FILE --json`` command, which includes Python start-up and imports; the
    start-up alone (``python -c "from orecart.cli import app"``, and a bare ``python -c pass``) is
@@ -51,7 +51,7 @@ from common import (
 )
 
 from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
-from orecart.service import Service, Source
+from orecart.service import Source, Tools
 from orecart.stores import default_state_url, open_store
 from orecart.stores.schema import (
     attempt_values,
@@ -88,17 +88,17 @@ SERVICE_PLAN = """
 import json, sys, time
 from pathlib import Path
 from common import peak_rss_mb
-from orecart.service import Service, Source
+from orecart.service import Source, Tools
 start = time.perf_counter()
-Service().plan(Source(Path(sys.argv[1])))
+Tools().plan(Source(Path(sys.argv[1])))
 print(json.dumps({"s": time.perf_counter() - start, "rss": peak_rss_mb()}))
 """
 SERVICE_STATUS = """
 import json, sys, time
 from pathlib import Path
-from orecart.service import Service, Source
+from orecart.service import Source, Tools
 start = time.perf_counter()
-detail = Service().status(Source(Path(sys.argv[1])))
+detail = Tools().status(Source(Path(sys.argv[1])))
 assert detail is not None and len(detail.member_runs) == 50
 print(json.dumps({"s": time.perf_counter() - start}))
 """
@@ -126,7 +126,7 @@ def measure_plan(folder: Path, count: int, repeats: int, report: Report) -> None
         "  peak RSS after the imports alone", "", "", median(r["rss_imports"] for r in direct)
     )
     report.row(
-        "Service().plan (+ SQLite store, ledger)",
+        "Tools().plan (+ SQLite store, ledger)",
         median(r["s"] for r in service),
         "",
         median(r["rss"] for r in service),
@@ -230,7 +230,7 @@ def measure_status(folder: Path, repeats: int, report: Report) -> None:
         file=sys.stderr,
     )
     fresh = [run_fresh(SERVICE_STATUS, str(file))["s"] for _ in range(repeats)]
-    warm = [timed(lambda: Service().status(Source(file)))[0] for _ in range(repeats + 2)]
+    warm = [timed(lambda: Tools().status(Source(file)))[0] for _ in range(repeats + 2)]
     commands = {
         "`orecart status FILE --json` command": [
             *console_script("orecart"),
@@ -242,12 +242,12 @@ def measure_status(folder: Path, repeats: int, report: Report) -> None:
         "  start-up: python -c pass": [sys.executable, "-c", "pass"],
     }
     timings = {name: [_command(argv) for _ in range(repeats)] for name, argv in commands.items()}
-    report.row("Service().status, first call in a fresh process", median(fresh), "", "")
-    report.row("Service().status, warm (same process)", median(warm), "", "")
+    report.row("Tools().status, first call in a fresh process", median(fresh), "", "")
+    report.row("Tools().status, warm (same process)", median(warm), "", "")
     for name, pairs in timings.items():
         report.row(name, median(w for w, _ in pairs), median(c for _, c in pairs), "")
     command = median(w for w, _ in next(iter(timings.values())))
-    report.target("Service().status (fresh process)", median(fresh), STATUS_S, "s")
+    report.target("Tools().status (fresh process)", median(fresh), STATUS_S, "s")
     report.target("`orecart status --json` command wall", command, STATUS_S, "s")
 
 

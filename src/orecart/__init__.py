@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         RunStatus,
     )
     from orecart.planner import Decision, Plan, Selection, plan
-    from orecart.service import Outcome, RunOptions, Service, Source
+    from orecart.service import Outcome, RunOptions, Service, Source, Tools
     from orecart.spec import load_pipeline, pipeline_schema
 
 _WHERE = {
@@ -44,7 +44,7 @@ _WHERE = {
     ),
     "orecart.model": "Member MemberRun MemberStatus Pipeline ReasonCode Run RunStatus",
     "orecart.planner": "Decision Plan Selection plan",
-    "orecart.service": "Outcome RunOptions Service Source",
+    "orecart.service": "Outcome RunOptions Service Source Tools",
     "orecart.spec": "load_pipeline pipeline_schema",
 }
 _MODULE_OF = {name: module for module, names in _WHERE.items() for name in names.split()}
@@ -73,6 +73,7 @@ __all__ = [
     "Source",
     "SpecError",
     "StateError",
+    "Tools",
     "UsageError",
     "__version__",
     "load_pipeline",

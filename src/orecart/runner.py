@@ -161,6 +161,7 @@ class Runner:
         self.error: str | None = None  # the internal error that ends the run aborted
         self.failure: tuple[RunStatus, str] | None = None  # the run's own work failed
         self.interrupts = 0
+        self.cancelled: str | None = None  # why the run was cancelled (cancel())
         self.finished = False  # after this, an interrupt is the caller's to handle
         self._guard_pool: ThreadPoolExecutor | None = None
         self._redactor: Redactor | None = None
@@ -201,9 +202,16 @@ class Runner:
         """Stop: no new work; running members are stopped (a second call kills at once)."""
         with self._lock:
             self.interrupts += 1
-            self.stopping = "run interrupted"
+            self.stopping = self.cancelled or "run interrupted"
         for executor in self.backends.executors.values():
             threading.Thread(target=executor.abort, daemon=True).start()
+
+    def cancel(self, why: str = "cancelled by request") -> None:
+        """Cancel the run: as ``interrupt``, but the run ends ``cancelled`` (running members
+        are still ``aborted``: they were stopped mid-way)."""
+        with self._lock:
+            self.cancelled = self.cancelled or why
+        self.interrupt()
 
     # -- begin and end -----------------------------------------------------------------
 
@@ -254,6 +262,8 @@ class Runner:
         succeeded or was skipped (and the pipeline's checks hold)."""
         if self.error:
             return RunStatus.ABORTED, self.error
+        if self.cancelled:
+            return RunStatus.CANCELLED, self.cancelled
         if self.interrupts:
             return RunStatus.ABORTED, None
         if self.failure:

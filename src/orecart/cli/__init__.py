@@ -19,7 +19,7 @@ from typing import Any
 
 __all__ = ["Exit", "app", "main"]
 
-_COMMANDS = ("running", "history", "graph")  # importing registers; this order is --help's
+_COMMANDS = ("running", "serving", "history", "graph")  # importing registers: --help order
 
 
 def main() -> None:

@@ -169,7 +169,7 @@ def _pull_policy(_ctx: click.Context, _param: click.Parameter, value: str | None
     return None if value is None else PullPolicy(value)
 
 
-def _duration(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
+def duration_value(_ctx: click.Context, _param: click.Parameter, value: str | None) -> Any:
     from orecart.spec.durations import parse_duration
 
     try:
@@ -196,7 +196,7 @@ pull_opt = click.option("--pull", envvar="ORECART_PULL", show_envvar=True,
                         type=click.Choice([p.value for p in PullPolicy]),
                         callback=_pull_policy, help="Pull policy for every image member.")
 wait_opt = click.option("--wait", envvar="ORECART_WAIT", show_envvar=True, metavar="DURATION",
-                        callback=_duration, help="How long to wait for Neo4j to be ready, "
+                        callback=duration_value, help="How long to wait for Neo4j to be ready, "
                         "e.g. 3s or 2m (default: the file's graph.wait, else 60s).")
 pipeline_opt = click.option(
     "--pipeline", "-P", envvar="ORECART_PIPELINE", show_envvar=True, default="pipeline.yaml",

@@ -30,7 +30,7 @@ from orecart.events import (
     RunFinished,
     RunStarted,
 )
-from orecart.model import MemberRun, MemberStatus, Notification, Run, to_data
+from orecart.model import MemberRun, MemberStatus, Notification, Run, RunStatus, to_data
 from orecart.planner import Decision, Plan
 
 STYLE = {
@@ -97,6 +97,21 @@ def runs_table(runs: Sequence[Run]) -> Table:
         table.add_row(run.id, run.pipeline, styled(str(run.status)), when(run.started_at),
                       seconds(duration), params)
     return table
+
+
+def queue_table(view: Any) -> RenderableType:
+    """``orecart queue``: the queued runs (oldest first), the running ones, who serves."""
+    table = Table(title="queue", title_justify="left")
+    for column in ("run", "pipeline", "status", "key", "origin", "since"):
+        table.add_column(column)
+    for run in [*view.running, *view.queued]:
+        since = run.started_at if run.status is not RunStatus.QUEUED else run.queued_at
+        table.add_row(run.id, printable(run.pipeline), styled(str(run.status)),
+                      printable(run.key or ""), printable(run.origin), when(since))
+    served = (f"served by {len(view.services)} process(es): "
+              + ", ".join(f"pid {s.pid} on {printable(s.host)}" for s in view.services)
+              if view.services else "no `orecart serve` runs on this state store")
+    return Group(table, Text(served))
 
 
 def notifications_table(notifications: Sequence[Notification]) -> Table:

@@ -28,7 +28,7 @@ from orecart.cli.base import (
 )
 from orecart.errors import SpecError
 from orecart.model import PullPolicy
-from orecart.service import Service
+from orecart.service import Tools
 
 GRAPH = "Images and the graph"
 
@@ -43,7 +43,7 @@ GRAPH = "Images and the graph"
 def images(file: Path, profile: str | None, param: tuple[str, ...], pull: PullPolicy | None,
            as_json: bool) -> None:
     """Each image member's image, tag, resolved digest, and whether it is present locally."""
-    report = Service().images(source_of(file, profile, param, None, pull=pull))
+    report = Tools().images(source_of(file, profile, param, None, pull=pull))
     if as_json:
         print_json(report)
     else:
@@ -63,7 +63,7 @@ def diff(run_id: str, other: str | None, pipeline: Path, state: str | None,
          as_json: bool) -> None:
     """What each member of run RUN changed in the graph or, given OTHER_RUN, how the two
     runs differ. Runs are given by id or id prefix."""
-    report = Service().diff(source_of(pipeline, None, None, state), run_id, other)
+    report = Tools().diff(source_of(pipeline, None, None, state), run_id, other)
     if as_json:
         print_json(report)
         return
@@ -91,7 +91,7 @@ def backup(file: Path, target: Path, profile: str | None, param: tuple[str, ...]
 
     with display.transfer_progress(err(), "backup") as progress:
         source = source_of(file, profile, param, None, graph, wait=wait)
-        info = Service(on_wait=waiting_notice).backup(source, target, progress)
+        info = Tools(on_wait=waiting_notice).backup(source, target, progress)
     out().print(f"backup written: {target} ({display.backup_counts(info)})")
 
 
@@ -114,7 +114,7 @@ def restore(file: Path, source_file: Path, force: bool, profile: str | None,
         raise SpecError(f"no such backup file: {source_file}")
     source = source_of(file, profile, param, None, graph, wait=wait)
     with display.transfer_progress(err(), "restore") as progress:
-        info = Service(on_wait=waiting_notice).restore(source, source_file, progress, force=force)
+        info = Tools(on_wait=waiting_notice).restore(source, source_file, progress, force=force)
     out().print(f"restored: {source_file} ({display.backup_counts(info)})")
 
 
@@ -134,7 +134,7 @@ def status(file: Path, profile: str | None, param: tuple[str, ...], graph: str |
            wait: float | None, as_json: bool) -> None:
     """Server version and edition, counts per label and type, and the last runs."""
     source = source_of(file, profile, param, None, graph, wait=wait)
-    status_report = Service(on_wait=waiting_notice).graph_status(source)
+    status_report = Tools(on_wait=waiting_notice).graph_status(source)
     if as_json:
         print_json(status_report)
     else:

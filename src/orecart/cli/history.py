@@ -24,7 +24,7 @@ from orecart.cli.base import (
     state_opt,
 )
 from orecart.cli.text import printable
-from orecart.service import RunDetail, Service, Source
+from orecart.service import RunDetail, Source, Tools
 
 HISTORY = "History"
 
@@ -39,7 +39,7 @@ HISTORY = "History"
 def status(file: Path, profile: str | None, param: tuple[str, ...], state: str | None,
            as_json: bool) -> None:
     """The latest run of the pipeline and each member's status."""
-    detail = Service().status(source_of(file, profile, param, state))
+    detail = Tools().status(source_of(file, profile, param, state))
     if detail is None:
         if as_json:
             print_json({"run": None, "members": []})
@@ -70,7 +70,7 @@ def _print_detail(detail: RunDetail, as_json: bool) -> None:
 @guarded
 def runs(file: Path, limit: int, state: str | None, as_json: bool) -> None:
     """The run history of the pipeline, newest first."""
-    history = Service().runs(source_of(file, None, None, state), limit)
+    history = Tools().runs(source_of(file, None, None, state), limit)
     if as_json:
         print_json(history)
     else:
@@ -87,7 +87,7 @@ def runs(file: Path, limit: int, state: str | None, as_json: bool) -> None:
 @guarded
 def show(run_id: str, pipeline: Path, state: str | None, as_json: bool) -> None:
     """One run in detail: parameters, members, attempts. RUN is a run id or its prefix."""
-    _print_detail(Service().show(source_of(pipeline, None, None, state), run_id), as_json)
+    _print_detail(Tools().show(source_of(pipeline, None, None, state), run_id), as_json)
 
 
 @app.add(HISTORY)
@@ -101,7 +101,7 @@ def logs(run_id: str, member: str | None, follow: bool, pipeline: Path,
          state: str | None) -> None:
     """Print the logs of a run's members: all of them, or only MEMBER's. RUN is a run id
     or its prefix."""
-    service = Service()
+    service = Tools()
     source = source_of(pipeline, None, None, state)
     paths = service.log_files(source, run_id, member)
     offsets: dict[Path, int] = {}
@@ -120,7 +120,7 @@ def _write(data: bytes) -> None:
     sys.stdout.flush()
 
 
-def _follow(service: Service, source: Source, run_id: str, offsets: dict[Path, int]) -> None:
+def _follow(service: Tools, source: Source, run_id: str, offsets: dict[Path, int]) -> None:
     """Print what the logs gain past ``offsets`` until the run ends, whole lines only while
     it runs (a character or an escape sequence may be cut between two reads). The status
     is read before the logs, so the last round has all the run wrote."""

@@ -38,7 +38,7 @@ from orecart.cli.lines import PlainProgress
 from orecart.control import RunControl
 from orecart.events import Event, EventSink, MemberStarted
 from orecart.model import PullPolicy, RunStatus
-from orecart.service import Outcome, RunOptions, Service
+from orecart.service import Outcome, RunOptions, Tools
 
 if TYPE_CHECKING:
     from orecart.cli.display import LiveProgress
@@ -56,7 +56,7 @@ _FORCE_TERMINAL = frozenset({"FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"}
 @guarded
 def validate(file: Path, profile: str | None, param: tuple[str, ...]) -> None:
     """Check a pipeline file: syntax, keys, types, needs, cycles, variables."""
-    pipeline = Service().load(source_of(file, profile, param, None))
+    pipeline = Tools().load(source_of(file, profile, param, None))
     kind = "Motherlode/copili" if pipeline.format == "motherlode" else "native"
     out().print(f"ok: {file}: pipeline {pipeline.name!r} ({kind} format), "
               f"{len(pipeline.members)} members")
@@ -83,7 +83,7 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
     """Show what a run would do, member by member, and why (a dry run)."""
     source = source_of(file, profile, param, state, graph, pull, wait)
     selection = selection_of(only, start, skip, only_failed, force)
-    the_plan = Service(on_wait=waiting_notice).plan(source, selection)
+    the_plan = Tools(on_wait=waiting_notice).plan(source, selection)
     if as_json:
         print_json(the_plan.to_dict())
         return
@@ -124,7 +124,7 @@ def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[s
     with _interrupts() as control, live if live is not None else nullcontext():
         sinks: list[EventSink] = [sink] if live is not None or as_json else [sink, _TableImport()]
         logs = _log_dir(log_dir)
-        outcome = Service(on_wait=waiting_notice).run(source, options, [*sinks, *logs],
+        outcome = Tools(on_wait=waiting_notice).run(source, options, [*sinks, *logs],
                                                       control=control)
     _report_run(outcome, as_json, table=live is None)
     for note in (error for log in logs for error in log.errors):

@@ -1,0 +1,77 @@
+"""What a service holds open for its whole life: one state store, the executors by member
+kind, and one graph connection per graph target, shared by every run it executes.
+
+Each part is made on first use (a pipeline without image members never talks to dockerd,
+one without a graph never loads the Neo4j driver) and closed once, by ``close``.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any, cast
+
+from orecart.executors import Executor, load_executor
+from orecart.model import Graph
+from orecart.secrets import hide_userinfo
+from orecart.stores import StateStore
+
+if TYPE_CHECKING:
+    from orecart.executors.docker import DockerExecutor
+    from orecart.graph.waiting import WaitReport
+
+
+def graph_target(graph: Graph) -> str:
+    """The name of the graph a run writes (server and database, no credentials): the
+    per-graph run limit (``settings.max_runs``) counts runs by it."""
+    return f"{hide_userinfo(graph.uri)}/{graph.database or ''}"
+
+
+class Resources:
+    """The store, executors and graph connections of one service; safe to share between
+    the threads of parallel runs."""
+
+    def __init__(self, store: StateStore, on_wait: WaitReport | None = None) -> None:
+        self.store = store
+        self.on_wait = on_wait
+        self._executors: dict[str, Executor] = {}
+        self._graphs: dict[tuple[str, str, str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def executor(self, kind: str) -> Executor:
+        """The executor for members of ``kind`` ("run" or "image")."""
+        with self._lock:
+            if kind not in self._executors:
+                self._executors[kind] = load_executor("docker" if kind == "image" else "local")
+            return self._executors[kind]
+
+    def docker(self) -> DockerExecutor:
+        return cast("DockerExecutor", self.executor("image"))
+
+    def graph(self, graph: Graph) -> Any:
+        """The open connection (``orecart.graph.connect.GraphConnection``) to ``graph``,
+        opened on first use, waiting for its server as the pipeline says."""
+        key = (graph.uri, graph.database or "", graph.user, graph.password)
+        with self._lock:
+            known = self._graphs.get(key)
+        if known is not None:
+            return known
+        from orecart.graph.connect import GraphConnection
+
+        conn = GraphConnection.open(graph, on_wait=self.on_wait)  # outside the lock: it waits
+        with self._lock:
+            if key in self._graphs:  # another run opened it meanwhile: keep one
+                conn.close()
+                return self._graphs[key]
+            self._graphs[key] = conn
+            return conn
+
+    def close(self) -> None:
+        with self._lock:
+            executors, graphs = list(self._executors.values()), list(self._graphs.values())
+            self._executors.clear()
+            self._graphs.clear()
+        for executor in executors:
+            executor.close()
+        for conn in graphs:
+            conn.close()
+        self.store.close()

@@ -1,0 +1,249 @@
+"""``orecart serve``: the loop that keeps a ``Service`` busy.
+
+    start: register in the store's services table (so clients find this process), recover
+           the runs of dead processes (aborted, requests queued again by policy)
+    every tick (a poll, or at once when a client pokes): reload edited pipeline files
+           (keeping the last good version), submit due schedule ticks and stale members
+           (``max_age``), stop runs whose cancel was asked, dispatch the queue
+    stop (SIGTERM, SIGINT, SIGHUP): take no new work, give running runs their grace
+           period, abort what still runs, leave the services table; exit 0
+"""
+
+from __future__ import annotations
+
+import os
+import secrets as token
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from orecart.errors import OrecartError, UsageError
+from orecart.events import Event, MemberFinished, RunFinished, RunStarted
+from orecart.model import MemberStatus, Pipeline, PullPolicy, Run, Schedule, ServiceEntry
+from orecart.service.catalog import Catalog
+from orecart.service.core import Service, ServiceConfig
+from orecart.service.facts import ledger
+from orecart.service.requests import RunRequest
+from orecart.service.schedules import Scheduler, due, tick_key
+from orecart.service.tools import Source, Tools, orecart_version
+from orecart.service.wake import Waker
+from orecart.stores import open_store
+from orecart.stores.engine import redact_url
+
+if TYPE_CHECKING:
+    from orecart.graph.waiting import WaitReport
+
+#: The longest pause of the loop: what another process asked (a queued run, a cancel) is
+#: seen at least this often even when its wake-up datagram was lost.
+POLL_S = 0.25
+RELOAD_S = 1.0  # how often edited pipeline files are looked for
+STALE_S = 60.0  # how often members with a max_age are judged
+SCHEDULE = "schedule"
+MAX_AGE = "max_age"
+
+Notice = Callable[[str], None]
+
+
+class Server:
+    def __init__(self, service: Service, catalog: Catalog, notice: Notice,
+                 scheduler: Scheduler | None = None, poll: float = POLL_S) -> None:
+        self.service, self.catalog, self.notice = service, catalog, notice
+        self.scheduler = scheduler or Scheduler()
+        self.poll = poll
+        self.stopping = threading.Event()
+        self.id = f"serve-{service.host}-{service.pid}-{token.token_hex(3)}"
+        self._waker = Waker()
+        self._last_tick: dict[str, datetime] = {}
+        self._next: dict[str, float] = {}  # periodic work -> monotonic time it is due
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Serve until ``stop()``; then shut down gracefully."""
+        store = self.service.store
+        now = datetime.now(UTC)
+        store.register_service(ServiceEntry(self.id, self.service.host, os.getpid(),
+                                            self._waker.address, orecart_version(), now, now))
+        try:
+            for run in self.service.recover():
+                self.notice(f"run {run.id} of {run.pipeline}: queued again (its orecart "
+                            "died while it ran)")
+            while not self.stopping.is_set():
+                self.tick()
+                self._waker.wait(self.poll)
+        finally:
+            self.notice(f"stopping: {len(self.service.running())} run(s) still running get "
+                        f"{self.service.config.grace:g} s")
+            self.service.shutdown()
+            store.unregister_service(self.id)
+            self._waker.close()
+
+    def stop(self, now: bool = False) -> None:
+        """Take no new work and end the loop (a signal handler may call it); ``now``:
+        abort the runs still going instead of giving them their grace period."""
+        self.service.closing = True
+        self.stopping.set()
+        if now:
+            self.service.abort_all()
+
+    def tick(self) -> None:
+        if self._due("reload", RELOAD_S):
+            self._reload()
+        self._schedules()
+        if self._due("stale", STALE_S):
+            self._stale()
+        self.service.apply_cancels()
+        self.service.dispatch()
+
+    def _due(self, work: str, every: float) -> bool:
+        now = time.monotonic()
+        if now < self._next.get(work, 0.0):
+            return False
+        self._next[work] = now + every
+        return True
+
+    # -- pipelines ---------------------------------------------------------------------
+
+    def _reload(self) -> None:
+        refreshed = self.catalog.refresh()
+        for name in refreshed.loaded:
+            self.notice(f"pipeline {name}: loaded")
+        for name in refreshed.removed:
+            self.notice(f"pipeline {name}: its file is gone; no longer served")
+        for problem in refreshed.errors:
+            self.notice(f"error: {problem.error} (the last good version, if any, is kept)")
+
+    # -- schedules and max_age ---------------------------------------------------------
+
+    def _schedules(self) -> None:
+        schedules = {e.pipeline.name: e.pipeline.schedule for e in self.catalog.entries()
+                     if e.pipeline.schedule is not None}
+        now = self.scheduler.now()
+        for name, schedule in schedules.items():
+            tick = due(schedule, self._last(name, schedule), now)
+            if tick is None:
+                continue
+            self._last_tick[name] = tick
+            self._submit(RunRequest(name, key=tick_key(tick), origin=SCHEDULE),
+                         f"schedule tick {tick.isoformat()}")
+
+    def _last(self, name: str, schedule: Schedule) -> datetime:
+        """The last tick of ``name`` that got a run: remembered, else read from the store
+        (a restart after missed ticks then runs once), else now (never ticked)."""
+        if name not in self._last_tick:
+            self._last_tick[name] = self._stored_tick(name) or self.scheduler.reference()
+        return self._last_tick[name]
+
+    def _stored_tick(self, name: str) -> datetime | None:
+        for run in self.service.store.runs(name, limit=100):
+            if run.origin == SCHEDULE and run.key and run.key.startswith(f"{SCHEDULE}:"):
+                return tick_of(run.key)
+        return None
+
+    def _stale(self) -> None:
+        """Submit a run for each pipeline with a member whose last success is older than
+        its ``max_age`` (once per success: a run that fails is not retried every minute)."""
+        for entry in self.catalog.entries():
+            if any(m.max_age for m in entry.pipeline.members):
+                self._stale_in(entry.pipeline)
+
+    def _stale_in(self, pipeline: Pipeline) -> None:
+        try:
+            successes = ledger(self.service.resources, pipeline).successes(pipeline.name)
+        except OrecartError as exc:
+            self.notice(f"pipeline {pipeline.name}: max_age not judged: {exc}")
+            return
+        now = datetime.now(UTC)
+        for member in pipeline.members:
+            success = successes.get(member.name)
+            if member.max_age is None or success is None:
+                continue
+            ended = success.finished_at or success.started_at
+            if ended is None or now - ended <= timedelta(seconds=member.max_age):
+                continue
+            key = f"max-age:{member.name}:{success.run_id}"
+            if self.service.store.run_for_key(pipeline.name, key) is None:
+                self._submit(RunRequest(pipeline.name, key=key, origin=MAX_AGE),
+                             f"{member.name}'s last success is older than its max_age")
+                return  # one run refreshes every stale member of the pipeline
+
+    def _submit(self, request: RunRequest, why: str) -> None:
+        try:
+            submitted = self.service.submit(request)
+        except OrecartError as exc:
+            self.notice(f"error: pipeline {request.pipeline}: cannot queue ({why}): {exc}")
+            return
+        if submitted.created:
+            self.notice(f"run {submitted.run.id} of {request.pipeline}: queued ({why})")
+
+
+def tick_of(key: str) -> datetime | None:
+    """The tick a schedule run key names (``schedule.tick_key``), None when unreadable."""
+    text = key.removeprefix(f"{SCHEDULE}:").removesuffix("Z")
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
+                pull: PullPolicy | None, wait: float | None, grace: float, requeue: int,
+                notice: Notice, on_wait: WaitReport | None = None) -> Server:
+    """The server of ``orecart serve PATHS``: its catalog loaded, its store opened."""
+    tools = Tools(on_wait=on_wait)
+    catalog = Catalog(list(paths), lambda path: tools.load(
+        Source(path, state=state, graph=graph, pull=pull, wait=wait)))
+    refreshed = catalog.refresh()
+    for problem in refreshed.errors:
+        notice(f"error: {problem.error}")
+    entries = catalog.entries()
+    if not entries:
+        raise UsageError("nothing to serve: no pipeline file loaded from "
+                         + ", ".join(str(p) for p in paths))
+    url = _one_state(tools, entries, state)
+    config = ServiceConfig(dict(os.environ), state, graph, pull, wait, on_wait, grace, requeue)
+    service = Service(config, catalog, open_store(url))
+    service.run_sinks = lambda run: [ServeLog(notice)]
+    names = ", ".join(sorted(e.pipeline.name for e in entries))
+    notice(f"serving {len(entries)} pipeline(s): {names}; state {redact_url(url)}")
+    return Server(service, catalog, notice)
+
+
+def _one_state(tools: Tools, entries: Sequence[object], state: str | None) -> str:
+    """The one state store every served pipeline shares."""
+    urls = {tools.state_url(Source(e.file, state=state), e.pipeline)  # type: ignore[attr-defined]
+            for e in entries}
+    if len(urls) > 1:
+        raise UsageError("the pipelines keep their state in different stores ("
+                         + ", ".join(sorted(redact_url(u) for u in urls))
+                         + "): serve them with one --state URL (or ORECART_STATE)")
+    return urls.pop()
+
+
+class ServeLog:
+    """The serve log's lines of a run: its start, failed members, and its end."""
+
+    def __init__(self, notice: Notice) -> None:
+        self.notice = notice
+
+    def emit(self, event: Event) -> None:
+        match event:
+            case RunStarted(run):
+                self.notice(f"run {run.id} of {run.pipeline}: started{_keyed(run)}")
+            case MemberFinished(member_run) if member_run.status in _BAD:
+                why = f": {member_run.error}" if member_run.error else ""
+                self.notice(f"run {member_run.run_id}: member {member_run.member} "
+                            f"{member_run.status}{why}")
+            case RunFinished(run):
+                why = f": {run.error}" if run.error else ""
+                self.notice(f"run {run.id} of {run.pipeline}: {run.status}{why}")
+
+
+_BAD = frozenset({MemberStatus.FAILED, MemberStatus.ERRORED, MemberStatus.ABORTED})
+
+
+def _keyed(run: Run) -> str:
+    return f" (key {run.key})" if run.key else ""

@@ -1,0 +1,341 @@
+"""One-shot tools over a pipeline file, for the CLI: load, plan (a dry run), the history
+(read-only: history reads never write), images, the graph (backup, restore, status), and
+``run``: an in-process ``Service`` built for the one file (submit, then execute here).
+
+Each call opens what it needs for its own duration; the long-lived parts are the
+``Service``'s (``orecart.service.core``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from orecart.control import RunControl
+from orecart.errors import NotFoundError, SpecError, UsageError
+from orecart.events import EventSink
+from orecart.model import Graph, Pipeline, PullPolicy, Run, RunEvent, RunStatus, ServiceEntry
+from orecart.planner import Plan, Selection
+from orecart.secrets import known_secrets
+from orecart.service.requests import Outcome, RunDetail, RunOptions, RunRequest, Submitted
+from orecart.spec import load_pipeline, pipeline_name
+from orecart.stores import StateStore, default_state_url, open_store
+
+if TYPE_CHECKING:
+    from orecart.graph.waiting import WaitReport
+
+#: Called with (done, total) while a backup or restore streams.
+Progress = Callable[[int, int], None]
+
+
+def orecart_version() -> str:
+    try:
+        return version("orecart")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """What ``orecart queue`` shows: queued runs (oldest request first), running runs and
+    the serve processes on the store."""
+
+    queued: list[Run]
+    running: list[Run]
+    services: list[ServiceEntry]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a pipeline comes from and which state store and graph go with it."""
+
+    file: Path
+    profile: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    state: str | None = None  # state store URL; default: settings.state, then SQLite
+    graph: str | None = None  # --graph bolt://... overrides the file's graph uri
+    pull: PullPolicy | None = None  # --pull overrides every image member's pull policy
+    wait: float | None = None  # --wait: seconds to wait for the graph, over the file's
+
+
+class Tools:
+    def __init__(
+        self, environ: Mapping[str, str] | None = None, on_wait: WaitReport | None = None
+    ) -> None:
+        """``on_wait`` hears while a graph connection waits for its server (the library
+        never prints; the CLI renders these)."""
+        self.environ = dict(os.environ if environ is None else environ)
+        self.on_wait = on_wait
+
+    # -- pipelines and plans -----------------------------------------------------------
+
+    def load(self, source: Source) -> Pipeline:
+        pipeline = load_pipeline(
+            source.file, profile=source.profile, params=source.params, environ=self.environ
+        )
+        environ = dict(self.environ)
+        if source.graph:
+            environ["NEO4J_URI"] = source.graph  # --graph wins over the file and NEO4J_URI
+        if pipeline.graph or environ.get("NEO4J_URI"):
+            from orecart.graph.connect import graph_from_env
+
+            pipeline = replace(pipeline, graph=graph_from_env(pipeline.graph, environ))
+            # a password from NEO4J_PASSWORD or --graph is as secret as one in the file
+            pipeline = replace(pipeline, secret_values=known_secrets(pipeline))
+        if source.wait is not None and pipeline.graph is not None:
+            pipeline = replace(pipeline, graph=replace(pipeline.graph, wait=source.wait))
+        pull = source.pull or self.environ.get("ORECART_PULL")
+        return with_pull(pipeline, _pull_policy(pull)) if pull else pipeline
+
+    def plan(self, source: Source, selection: Selection = Selection()) -> Plan:
+        """What a run would do now, member by member (a dry run: nothing is recorded)."""
+        from orecart.service.facts import plan_run
+        from orecart.service.resources import Resources
+
+        pipeline = self.load(source)
+        resources = Resources(open_store(self.state_url(source, pipeline)), self.on_wait)
+        try:
+            return plan_run(resources, pipeline, selection)
+        finally:
+            resources.close()
+
+    def run(self, source: Source, options: RunOptions = RunOptions(),
+            sinks: Sequence[EventSink] = (), control: RunControl | None = None) -> Outcome:
+        """Run the pipeline once, here (``orecart run``): an in-process service for this
+        one file; ``control`` (if given) can interrupt it. The sinks hear a ``Planned``
+        event first, then the run's story."""
+        from orecart.service.core import OnePipeline, Service, ServiceConfig
+        from orecart.service.requests import RunRequest
+
+        pipeline = self.load(source)
+        config = ServiceConfig(self.environ, source.state, source.graph, source.pull,
+                               source.wait, self.on_wait)
+        store = open_store(self.state_url(source, pipeline))
+        service = Service(config, OnePipeline(source.file, pipeline), store)
+        try:
+            service.recover()
+            if any(m.container for m in pipeline.members):
+                service.reap_containers()
+            request = RunRequest(pipeline.name, source.params, source.profile, options=options)
+            return service.run(request, sinks, control, pipeline=pipeline)
+        finally:
+            service.close()
+
+    def state_url(
+        self, source: Source, pipeline: Pipeline | None = None, create: bool = True
+    ) -> str:
+        if source.state:
+            return source.state
+        if self.environ.get("ORECART_STATE"):
+            return self.environ["ORECART_STATE"]
+        if pipeline is not None and pipeline.settings.state:
+            return pipeline.settings.state
+        return default_state_url(source.file, home_dir(source.file, self.environ), create)
+
+    # -- the queue, as a client ---------------------------------------------------------
+
+    def submit(self, source: Source, request: RunRequest) -> Submitted:
+        """Queue ``request`` (for the pipeline of ``source``) in its state store, for a
+        ``serve`` to run; serve processes on that store are woken at once."""
+        from orecart.service.core import OnePipeline, Service, ServiceConfig, secret_params
+        from orecart.service.wake import poke
+
+        pipeline = self.load(replace(source, params=request.params, profile=request.profile))
+        held = secret_params(pipeline, request)
+        if held:
+            raise UsageError(
+                f"parameter {', '.join(sorted(held))} holds a secret, and a queued request "
+                "never stores one: give it to `orecart serve` through its environment or "
+                "the .env file beside the pipeline instead")
+        store = open_store(self.state_url(source, pipeline))
+        service = Service(ServiceConfig(self.environ), OnePipeline(source.file, pipeline), store)
+        try:
+            submitted = service.submit(request, pipeline)
+            for entry in store.services():
+                poke(entry.address)
+            return submitted
+        finally:
+            service.close()
+
+    def cancel(self, source: Source, run_id: str) -> Run:
+        """Cancel a run: a queued one ends now; a running one is stopped by its service
+        (woken at once) or, for an ``orecart run``, by the next run's recovery if its
+        process is gone."""
+        from orecart.service.wake import poke
+
+        _, url = self._history_target(source)
+        store = open_store(url)
+        try:
+            run = store.request_cancel(run_id)
+            for entry in store.services():
+                poke(entry.address)
+            return run
+        finally:
+            store.close()
+
+    def queue(self, source: Source) -> QueueView:
+        """The queued and running runs of the state store, and who serves it."""
+        with self._store(source) as (_, store):
+            running = [r for r in store.runs(None, limit=1000) if r.status is RunStatus.RUNNING]
+            return QueueView(store.queued(), running, store.services())
+
+    def wait_events(self, source: Source, run_id: str,
+                    after: int = 0) -> tuple[Run, list[RunEvent]]:
+        """The run now and its events after the cursor ``after`` (read-only)."""
+        with self._store(source) as (_, store):
+            return store.get_run(run_id), store.events(run_id, after=after)
+
+    # -- history -----------------------------------------------------------------------
+
+    def status(self, source: Source) -> RunDetail | None:
+        with self._store(source) as (pipeline_name, store):
+            run = store.latest_run(pipeline_name)
+            if run is None:
+                return None
+            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id),
+                             store.notifications(run.id))
+
+    def runs(self, source: Source, limit: int = 20) -> list[Run]:
+        with self._store(source) as (pipeline_name, store):
+            return store.runs(pipeline_name, limit)
+
+    def show(self, source: Source, run_id: str) -> RunDetail:
+        with self._store(source) as (_, store):
+            run = store.get_run(run_id)
+            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id),
+                             store.notifications(run.id))
+
+    def log_files(self, source: Source, run_id: str, member: str | None) -> list[Path]:
+        detail = self.show(source, run_id)
+        known = [m for m in detail.member_runs if m.log_path]
+        if member is not None:
+            known = [m for m in known if m.member == member]
+            if not known:
+                raise NotFoundError(f"run {detail.run.id} has no log for member {member!r}")
+        return [Path(m.log_path) for m in known if m.log_path]
+
+    def diff(self, source: Source, run_id: str, other: str | None = None) -> dict[str, Any]:
+        """What each member of a run changed in the graph, or how two runs differ."""
+        from orecart.graph.diff import compare_runs, member_changes
+
+        with self._store(source) as (_, store):
+            first = store.get_run(run_id)
+            members = store.member_runs(first.id)
+            if other is None:
+                changes = [c.to_dict() for c in member_changes(members)]
+                return {"run": first.id, "members": changes}
+            second = store.get_run(other)
+            return compare_runs(members, store.member_runs(second.id))
+
+    # -- images and the graph ----------------------------------------------------------
+
+    def images(self, source: Source) -> list[Any]:
+        """Each image member's image, tag, resolved digest and local presence."""
+        from orecart.executors.docker import image_report
+
+        pipeline = self.load(source)
+        return image_report([m for m in pipeline.members if m.container])
+
+    def backup(self, source: Source, path: Path, progress: Progress | None = None) -> Any:
+        from orecart.graph.backup import backup
+
+        with self._graph(source) as conn:
+            return backup(conn, path, progress)
+
+    def restore(self, source: Source, path: Path, progress: Progress | None = None,
+                force: bool = False) -> Any:
+        from orecart.graph.backup import restore
+
+        with self._graph(source) as conn:
+            return restore(conn, path, progress, force=force)
+
+    def graph_status(self, source: Source) -> Any:
+        from orecart.graph.status import graph_status
+
+        with self._graph(source) as conn:
+            return graph_status(conn)
+
+    @contextmanager
+    def _graph(self, source: Source) -> Iterator[Any]:
+        pipeline = self.load(source)
+        if pipeline.graph is None:
+            raise SpecError(
+                f"{source.file}: the pipeline has no graph: add a `graph:` section, "
+                "set NEO4J_URI or pass --graph bolt://...", field="graph"
+            )
+        with _connect(pipeline.graph, self.on_wait) as conn:
+            yield conn
+
+    # -- sessions ----------------------------------------------------------------------
+
+    @contextmanager
+    def _store(self, source: Source) -> Iterator[tuple[str, StateStore]]:
+        """The state store to read history from, opened read-only: history reads never
+        write, and a run whose orecart died reads as aborted (``stores.orphans``)."""
+        name, url = self._history_target(source)
+        store = open_store(url, read_only=True)
+        try:
+            yield name, store
+        finally:
+            store.close()
+
+    def _history_target(self, source: Source) -> tuple[str, str]:
+        """Pipeline name and state URL: reading history needs neither the file's variables
+        and parameters nor, with --state, the file itself (run ids are unique)."""
+        if source.state and not source.file.exists():
+            return "", source.state
+        try:
+            pipeline = self.load(source)
+        except SpecError:
+            return pipeline_name(source.file), self.state_url(source, create=False)
+        return pipeline.name, self.state_url(source, pipeline, create=False)
+
+
+@contextmanager
+def _connect(graph: Graph, on_wait: WaitReport | None) -> Iterator[Any]:
+    """An open GraphConnection (imported only when a graph is used), closed afterwards."""
+    from orecart.graph.connect import GraphConnection
+
+    conn = GraphConnection.open(graph, on_wait=on_wait)
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def home_dir(pipeline_file: Path, environ: Mapping[str, str]) -> Path:
+    """Where orecart keeps a pipeline's state and runs: ``ORECART_HOME`` when set (the
+    container image sets ``/log``), else ``.orecart/`` beside the pipeline file."""
+    home = environ.get("ORECART_HOME")
+    if home:
+        return Path(home).expanduser().resolve()
+    return Path(pipeline_file).resolve().parent / ".orecart"
+
+
+def runs_dir(pipeline_file: Path, environ: Mapping[str, str]) -> Path:
+    """Where artifacts and logs of runs go: ``runs/`` in the home folder."""
+    return home_dir(pipeline_file, environ) / "runs"
+
+
+def with_pull(pipeline: Pipeline, pull: PullPolicy) -> Pipeline:
+    """The pipeline with every image member pulling by ``pull`` (Motherlode files have no
+    pull key of their own, and their images may live only on this machine)."""
+    members = tuple(
+        replace(m, container=replace(m.container, pull=pull)) if m.container else m
+        for m in pipeline.members
+    )
+    return replace(pipeline, members=members)
+
+
+def _pull_policy(value: str) -> PullPolicy:
+    try:
+        return PullPolicy(value)
+    except ValueError:
+        known = ", ".join(p.value for p in PullPolicy)
+        message = f"ORECART_PULL: unknown pull policy {value!r}; use one of {known}"
+        raise UsageError(message) from None
