@@ -25,7 +25,7 @@ from orecart.errors import (
     SpecError,
     UsageError,
 )
-from orecart.model import MemberRun, PullPolicy, to_data
+from orecart.model import MemberRun, PullPolicy, Run, RunStatus, to_data
 from orecart.planner import Selection
 from orecart.service import Source, orecart_version
 
@@ -272,3 +272,12 @@ def waiting_notice(report: Waiting) -> None:
     text = printable(" ".join(report.message.split()))
     sys.stderr.write(f"{text}\n")
     sys.stderr.flush()
+
+
+def run_exit(run: Run) -> Exit:
+    """The exit code of a run's end, as `orecart run` exits."""
+    if run.status is RunStatus.SUCCEEDED:
+        return Exit.OK
+    if run.status is RunStatus.ABORTED and not run.error:
+        return Exit.INTERRUPTED
+    return Exit.FAILED

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING
 import click
 
 from orecart.cli.base import (
-    Exit,
     app,
     err,
     file_arg,
@@ -28,6 +27,7 @@ from orecart.cli.base import (
     params_opt,
     print_json,
     profile_opt,
+    run_exit,
     selection_of,
     selection_opts,
     source_of,
@@ -37,7 +37,7 @@ from orecart.cli.base import (
 from orecart.cli.lines import PlainProgress
 from orecart.control import RunControl
 from orecart.events import Event, EventSink, MemberStarted
-from orecart.model import PullPolicy, RunStatus
+from orecart.model import PullPolicy
 from orecart.service import Outcome, RunOptions, Tools
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[s
     _report_run(outcome, as_json, table=live is None)
     for note in (error for log in logs for error in log.errors):
         err().print(f"warning: {note}")
-    raise click.exceptions.Exit(_run_exit(outcome))
+    raise click.exceptions.Exit(run_exit(outcome.run))
 
 
 def _log_dir(folder: Path | None) -> list[MemberLogDir]:
@@ -227,9 +227,3 @@ def _report_run(outcome: Outcome, as_json: bool, table: bool) -> None:
         err().print(f"error: {outcome.run.error}", soft_wrap=True)
     for note in outcome.notes:
         err().print(f"warning: {note}")
-
-
-def _run_exit(outcome: Outcome) -> Exit:
-    if outcome.run.status is RunStatus.ABORTED and not outcome.run.error:
-        return Exit.INTERRUPTED  # aborted with an error is an internal error: failed
-    return Exit.OK if outcome.ok else Exit.FAILED

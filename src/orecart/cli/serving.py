@@ -29,6 +29,7 @@ from orecart.cli.base import (
     print_json,
     profile_opt,
     pull_opt,
+    run_exit,
     run_id_arg,
     selection_of,
     selection_opts,
@@ -196,15 +197,6 @@ def _print_event(event: RunEvent) -> None:
     error = data.get("error")
     err().print(printable(f"{line} ({error})" if error else line), soft_wrap=True,
                 markup=False, highlight=False)
-
-
-def run_exit(run: Run) -> Exit:
-    """The exit code of a run's end, as `orecart run` exits."""
-    if run.status is RunStatus.SUCCEEDED:
-        return Exit.OK
-    if run.status is RunStatus.ABORTED and not run.error:
-        return Exit.INTERRUPTED
-    return Exit.FAILED
 
 
 @app.add(SERVICE)
