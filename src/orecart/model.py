@@ -343,6 +343,11 @@ class Run:
     version: str = ""  # orecart's version
     backups: tuple[str, ...] = ()
     error: str | None = None  # why the run failed beyond its members (pipeline checks)
+    key: str | None = None  # the run key of its request (e.g. a release); one run per key
+    origin: str = ""  # who asked for it: "cli", "serve", "schedule", "sensor", "api", ...
+    labels: Mapping[str, str] = field(default_factory=dict)  # free-form metadata
+    queued_at: datetime | None = None  # when its request was queued
+    cancel_requested_at: datetime | None = None  # when a cancel was asked while it ran
 
 
 @dataclass(frozen=True)
@@ -406,6 +411,32 @@ class Notification:
     attempts: int
     error: str | None = None
     sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One entry of a run's persisted event log; ``id`` orders the log of every run and is
+    the cursor a reader resumes after (``StateStore.events(run_id, after=id)``)."""
+
+    id: int
+    run_id: str
+    at: datetime
+    kind: str  # ``orecart.events.event_kind`` of the event
+    data: Mapping[str, Any]  # JSON-able: times as ISO text
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """A running ``orecart serve`` as the state store registers it: who (a holder id), where
+    (host, pid) and how to reach it (``address``, None until it listens)."""
+
+    id: str
+    host: str
+    pid: int
+    address: str | None
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
 
 
 @dataclass(frozen=True)
