@@ -1,8 +1,11 @@
 """Plugins called around runs and member runs, through pluggy.
 
 Hook implementations come from the ``orecart`` entry-point group and from the pipeline's
-``hooks:`` list (dotted module paths, or ``module:object``). A hook that raises does not
-stop the run: the error is kept and reported once the run is over.
+``hooks:`` list (dotted module paths, or ``module:object``): an installed module first,
+else one beside the pipeline file, imported under a name private to that file
+(``orecart.hookfiles``), so two pipelines' ``hooks.py`` never collide. ``HookSet.load``
+imports them once per pipeline version; ``HookSink`` calls them during one run. A hook
+that raises does not stop the run: the error is kept and reported once the run is over.
 """
 
 from __future__ import annotations
@@ -10,14 +13,17 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from dataclasses import dataclass
 from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pluggy
 
-from orecart.errors import SpecError
+from orecart.errors import Location, SpecError, UsageError
 from orecart.events import Event, MemberFinished, MemberStarted, RunFinished, RunStarted
+from orecart.hookfiles import forget, import_beside, imported_files, is_beside
 from orecart.model import MemberRun, MemberStatus, Pipeline, Run, RunStatus
 
 PROJECT = "orecart"
@@ -55,27 +61,73 @@ class HookSpecs:
         """A member run ended failed, errored or aborted."""
 
 
+@dataclass(frozen=True)
+class HookSet:
+    """The hook plugins of one pipeline version, imported once.
+
+    A long-lived service builds it when it (re)loads a pipeline file and hands its manager
+    to every run of that version: nothing is imported per run, and a reloaded file gets
+    freshly imported hooks. ``files`` are the hook modules' files from beside the pipeline
+    file, so a watcher can reload the pipeline when one of them is edited.
+    """
+
+    manager: pluggy.PluginManager
+    files: tuple[Path, ...] = ()
+
+    @classmethod
+    def load(cls, pipeline: Pipeline) -> HookSet:
+        """Hooks from installed packages (entry points) and from the pipeline's ``hooks:``;
+        a hook that cannot be imported is a SpecError naming the file and the hook."""
+        manager = pluggy.PluginManager(PROJECT)
+        manager.add_hookspecs(HookSpecs)
+        _load_entry_points(manager)
+        forget(pipeline.source)  # an earlier version's modules: this one imports afresh
+        for path in pipeline.hooks:
+            manager.register(_load(path, pipeline), name=path)
+        return cls(manager, imported_files(pipeline.source))
+
+
 def plugin_manager(pipeline: Pipeline) -> pluggy.PluginManager:
     """Hooks from installed packages (entry points) and from the pipeline file."""
-    manager = pluggy.PluginManager(PROJECT)
-    manager.add_hookspecs(HookSpecs)
-    manager.load_setuptools_entrypoints(PROJECT)
-    for path in pipeline.hooks:
-        manager.register(_load(path, pipeline), name=path)
-    return manager
+    return HookSet.load(pipeline).manager
+
+
+def _load_entry_points(manager: pluggy.PluginManager) -> None:
+    try:
+        manager.load_setuptools_entrypoints(PROJECT)
+    except Exception as exc:  # an installed plugin's own import failed: foreign code
+        raise UsageError(f"cannot load the installed hook plugins ({PROJECT!r} entry "
+                         f"points): {exc!r}") from exc
 
 
 def _load(path: str, pipeline: Pipeline) -> Any:
-    """Import a hook from an installed package or from beside the pipeline file."""
+    """Import a hook from an installed package or, privately named, from beside the file
+    (the precedence ``findable`` checks); ``sys.path`` stays as it is."""
     module_name, _, attribute = path.partition(":")
-    folder = str(pipeline.base_dir.resolve())
-    if folder not in sys.path:
-        sys.path.append(folder)
     try:
-        module = importlib.import_module(module_name)
+        module = _import(module_name, pipeline.source)
         return getattr(module, attribute) if attribute else module
-    except (ImportError, AttributeError) as exc:
-        raise SpecError(f"cannot load hook {path!r}: {exc}", field="hooks") from exc
+    except Exception as exc:  # ImportError, AttributeError, or whatever its code raised
+        where = Location(str(pipeline.source))
+        raise SpecError(f"cannot load hook {path!r}: {exc!r}", where, "hooks") from exc
+
+
+def _import(module_name: str, source: Path) -> ModuleType:
+    top = module_name.partition(".")[0]
+    installed = _installed_spec(top)
+    if installed is not None and not is_beside(installed, source.parent):
+        return importlib.import_module(module_name)
+    return import_beside(module_name, source)
+
+
+def _installed_spec(name: str) -> ModuleSpec | None:
+    module = sys.modules.get(name)
+    if module is not None:
+        return module.__spec__
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
 
 
 def findable(path: str, folder: Path) -> bool:
@@ -92,14 +144,7 @@ def findable(path: str, folder: Path) -> bool:
 
 
 def _top_spec(name: str, folder: Path) -> ModuleSpec | None:
-    module = sys.modules.get(name)
-    if module is not None:
-        return module.__spec__
-    try:
-        found = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        found = None
-    return found or PathFinder.find_spec(name, [str(folder.resolve())])
+    return _installed_spec(name) or PathFinder.find_spec(name, [str(folder.resolve())])
 
 
 class HookSink:

@@ -82,6 +82,8 @@ class ReasonCode(StrEnum):
     SELECTED = "selected"  # runs: named with --only or --from, or downstream of --from
     FAILED_LAST = "failed-last"  # runs: --only-failed, and it did not succeed last time
     DONE = "done"  # skipped: the ledger holds its success, nothing changed
+    STALE = "stale"  # runs: its last success is older than its max_age
+    SCHEDULED = "scheduled"  # runs: a service container on a scheduled run
     NEVER = "never"  # skipped: rerun: never, and it succeeded once
     EXCLUDED_BY_PROFILE = "excluded-by-profile"  # skipped: the profile leaves it out
     SKIPPED_BY_USER = "skipped-by-user"  # skipped: --skip
@@ -224,6 +226,7 @@ class Member:
     env_passthrough: tuple[str, ...] = ()  # names or globs (AWS_*) it gets from orecart's
     # environment beyond the allow-list (environ.INHERITED): its own and the pipeline's
     complete_when: str | None = None  # Cypher returning one boolean
+    max_age: float | None = None  # seconds: it reruns when its last success is older
     checks: tuple[Check, ...] = ()
     snapshot: bool = False  # take graph counts before and after
     handover: Handover = Handover.ORECART  # the variables it gets to reach the graph
@@ -285,6 +288,35 @@ class Settings:
     network_mode: str | None = None  # default for container members
     pull: PullPolicy = PullPolicy.ALWAYS  # default for container members
     handover: Handover = Handover.ORECART  # default for members
+    max_runs: int = 1  # runs at a time per graph target (the service enforces it)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When the service submits a pipeline by itself: a 5-field ``cron`` expression in
+    ``timezone`` (an IANA name), or ``every`` so many seconds. Exactly one of the two is
+    set; ``orecart.spec`` checks the expression and the timezone."""
+
+    cron: str | None = None
+    every: float | None = None  # seconds
+    timezone: str = "UTC"
+
+    def __str__(self) -> str:
+        if self.cron is not None:
+            return f"cron {self.cron} {self.timezone}"
+        return f"every {format_seconds(self.every or 0.0)}"
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration as the file writes it: 600 -> "10m", 90 -> "1m30s", 0.5 -> "500ms"."""
+    if seconds < 1:
+        return f"{round(seconds * 1000)}ms"
+    parts, rest = [], round(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, rest = divmod(rest, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts)
 
 
 @dataclass(frozen=True)
@@ -309,6 +341,7 @@ class Pipeline:
     secret_values: frozenset[str] = field(default_factory=frozenset, repr=False)  # expanded
     # secrets, wherever they landed: redacted in output, left out of fingerprints
     params: Mapping[str, str] = field(default_factory=dict)  # the -p values it was built with
+    schedule: Schedule | None = None  # when `orecart serve` submits it by itself
 
     @property
     def base_dir(self) -> Path:
@@ -343,6 +376,11 @@ class Run:
     version: str = ""  # orecart's version
     backups: tuple[str, ...] = ()
     error: str | None = None  # why the run failed beyond its members (pipeline checks)
+    key: str | None = None  # the run key of its request (e.g. a release); one run per key
+    origin: str = ""  # who asked for it: "cli", "serve", "schedule", "sensor", "api", ...
+    labels: Mapping[str, str] = field(default_factory=dict)  # free-form metadata
+    queued_at: datetime | None = None  # when its request was queued
+    cancel_requested_at: datetime | None = None  # when a cancel was asked while it ran
 
 
 @dataclass(frozen=True)
@@ -406,6 +444,32 @@ class Notification:
     attempts: int
     error: str | None = None
     sent_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RunEvent:
+    """One entry of a run's persisted event log; ``id`` orders the log of every run and is
+    the cursor a reader resumes after (``StateStore.events(run_id, after=id)``)."""
+
+    id: int
+    run_id: str
+    at: datetime
+    kind: str  # ``orecart.events.event_kind`` of the event
+    data: Mapping[str, Any]  # JSON-able: times as ISO text
+
+
+@dataclass(frozen=True)
+class ServiceEntry:
+    """A running ``orecart serve`` as the state store registers it: who (a holder id), where
+    (host, pid) and how to reach it (``address``, None until it listens)."""
+
+    id: str
+    host: str
+    pid: int
+    address: str | None
+    version: str
+    started_at: datetime
+    heartbeat_at: datetime
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,15 @@ The plan lists every member in dependency order with one decision and the reason
 ``run``, ``skip`` (and which earlier run already did the work) or ``cancel``. The rerun rule
 of DESIGN.md lives in ``_decide``: a member is skipped when the ledger holds a success for
 the same fingerprint and nothing it needs has run since.
+
+Precedence, first match wins: the profile, ``--skip`` and ``--only``/``--from`` leave a
+member out; a need that cannot succeed cancels it; ``--force`` and the selection run it;
+then ``rerun: always`` runs it, no earlier success runs it, ``rerun: never`` skips it
+(so ``never`` wins over ``max_age`` and the schedule, as ``always`` wins over everything
+the ledger says); then a changed definition or digest, a need that ran, an unmet
+``complete_when``, a success older than ``max_age`` (``STALE``) and, on a scheduled run, a
+service container (``SCHEDULED``) run it. A service container's scheduled rerun does not
+make its dependents run (copili's service mode reran the service containers only).
 """
 
 from __future__ import annotations
@@ -13,6 +22,7 @@ import heapq
 import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +36,7 @@ from orecart.model import (
     Pipeline,
     ReasonCode,
     Rerun,
+    format_seconds,
 )
 from orecart.secrets import MASK, Redactor, is_secret_name, masked_env
 
@@ -58,6 +69,8 @@ class Facts:
     last_statuses: Mapping[str, MemberStatus] = field(default_factory=dict)
     digests: Mapping[str, str | None] = field(default_factory=dict)  # image members only
     complete: Mapping[str, bool] = field(default_factory=dict)  # complete_when results
+    now: datetime | None = None  # when the plan is made (None: max_age is not judged)
+    scheduled: bool = False  # this run is a schedule's tick (service containers rerun)
 
 
 @dataclass(frozen=True)
@@ -288,6 +301,10 @@ def _rerun_rule(
         run = _need_changed(member, done, facts, decided)
     if run is None and member.complete_when and not facts.complete.get(member.name, False):
         run = ReasonCode.INCOMPLETE, "complete_when does not hold"
+    if run is None:
+        run = _stale(member, done, facts)
+    if run is None and facts.scheduled and member.container and member.container.service:
+        run = ReasonCode.SCHEDULED, "service container: rerun on the schedule"
     if run is not None:
         return Decision.RUN, *run, None
     return Decision.SKIP, ReasonCode.DONE, f"done by run {done.run_id}", done.run_id
@@ -311,12 +328,37 @@ def _need_changed(
     member: Member, done: MemberRun, facts: Facts, decided: Mapping[str, Step]
 ) -> tuple[ReasonCode, str] | None:
     for need in member.needs:
-        if decided[need].decision is Decision.RUN:
+        step = decided[need]
+        if step.decision is Decision.RUN and step.code is not ReasonCode.SCHEDULED:
             return ReasonCode.NEED_RAN, f"needs {need}, which runs now"
         ran = facts.successes.get(need)
-        if ran and ran.finished_at and done.started_at and ran.finished_at > done.started_at:
+        if ran is None or ran.reason_code is ReasonCode.SCHEDULED:
+            continue
+        if ran.finished_at and done.started_at and ran.finished_at > done.started_at:
             return ReasonCode.NEED_RAN, f"needs {need}, which ran since (run {ran.run_id})"
     return None
+
+
+def _stale(member: Member, done: MemberRun, facts: Facts) -> tuple[ReasonCode, str] | None:
+    """Why a success is too old to count (None: it is not, or no ``max_age``/``now``)."""
+    if member.max_age is None or facts.now is None:
+        return None
+    limit = format_seconds(member.max_age)
+    when = done.finished_at or done.started_at
+    if when is None:
+        return ReasonCode.STALE, f"its last success has no time (max_age {limit})"
+    age = (facts.now - when).total_seconds()
+    if age <= member.max_age:
+        return None
+    return ReasonCode.STALE, f"its last success is {_age(age)} old (max_age {limit})"
+
+
+def _age(seconds: float) -> str:
+    """An age for people: "8 days", "5 hours", "3 minutes", "40 seconds"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= 2 * size:
+            return f"{int(seconds // size)} {unit}s"
+    return f"{int(seconds)} seconds"
 
 
 def _short(digest: str | None) -> str:

@@ -19,6 +19,7 @@ from orecart.stores import Holder, open_store
 from orecart.stores.engine import parse_url
 from orecart.stores.sql import DIED, SqlStore
 from tests.stores.fixtures import schema_0_1_0 as old_schema
+from tests.stores.older import UNDO_0004
 
 BASE = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
 HOST = socket.gethostname()
@@ -162,11 +163,12 @@ def test_events_keep_order_time_and_data(store: SqlStore) -> None:
     store.add_event("r-1", "member_output", {"member": "m", "line": "hello ü"})
     store.add_event("r-1", "run_finished", {"status": "succeeded", "count": 2, "ok": True})
     found = store.events("r-1")
-    assert [kind for _, kind, _ in found] == ["run_started", "member_output", "run_finished"]
-    assert found[1][2] == {"member": "m", "line": "hello ü"}
-    assert found[2][2] == {"status": "succeeded", "count": 2, "ok": True}
-    for when, _, _ in found:
-        assert when.tzinfo == UTC and before - timedelta(seconds=5) <= when
+    assert [event.kind for event in found] == ["run_started", "member_output", "run_finished"]
+    assert found[1].data == {"member": "m", "line": "hello ü"}
+    assert found[2].data == {"status": "succeeded", "count": 2, "ok": True}
+    for event in found:
+        assert event.run_id == "r-1"
+        assert event.at.tzinfo == UTC and before - timedelta(seconds=5) <= event.at
     assert store.events("other") == []
 
 
@@ -392,6 +394,8 @@ def test_member_runs_keep_their_reason_code_and_older_ones_open_without(
     first.close()
     engine = sa.create_engine(first.engine.url)  # as revision 0002 left it: no code column
     with engine.begin() as connection:
+        for statement in UNDO_0004:
+            connection.execute(sa.text(statement))
         connection.execute(sa.text("ALTER TABLE member_runs DROP COLUMN reason_code"))
         connection.execute(sa.text("DROP TABLE notifications"))
         connection.execute(sa.text("UPDATE alembic_version SET version_num = '0002'"))

@@ -10,6 +10,7 @@ from pathlib import Path
 from orecart.model import Notification, Run, RunStatus, SendStatus
 from orecart.stores import open_store
 from orecart.stores.sql import SqlStore
+from tests.stores.older import UNDO_0004
 
 
 def test_notifications_round_trip_in_the_order_they_were_made(store: SqlStore) -> None:
@@ -27,6 +28,8 @@ def test_an_older_database_gets_the_table_and_reads_without_it(tmp_path: Path) -
     path = tmp_path / "state.db"
     open_store(f"sqlite:///{path}").close()
     with sqlite3.connect(path) as db:  # as revision 0002, before notifications, left it
+        for statement in UNDO_0004:
+            db.execute(statement)
         db.execute("DROP TABLE notifications")
         db.execute("ALTER TABLE member_runs DROP COLUMN reason_code")
         db.execute("UPDATE alembic_version SET version_num = '0002'")

@@ -149,6 +149,6 @@ def test_in_memory_sqlite_keeps_data_across_calls() -> None:
         store.save_run(Run("r-1", "p", RunStatus.QUEUED))
         store.add_event("r-1", "note", {"path": Path("/data/x"), "n": 1})
         assert store.get_run("r-1").pipeline == "p"
-        assert store.events("r-1")[0][2] == {"path": "/data/x", "n": 1}  # paths kept as text
+        assert store.events("r-1")[0].data == {"path": "/data/x", "n": 1}  # paths kept as text
     finally:
         store.close()

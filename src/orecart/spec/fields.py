@@ -17,11 +17,13 @@ from orecart.spec.scalars import (
     Boolean,
     Choice,
     Command,
+    CronText,
     Duration,
     Integer,
     MemorySize,
     Number,
     Text,
+    TimezoneName,
     VolumeSpec,
 )
 from orecart.spec.structures import Anything, Field, ListOf, MapOf, Partial, Shaped, Struct
@@ -167,6 +169,11 @@ MEMBER = Struct(
             "Pipeline env names not passed.",
         ),
         Field("env_passthrough", _names(ENV_GLOB_HINT, ENV_GLOB), _PASSTHROUGH_DOC),
+        Field(
+            "max_age",
+            Duration(positive=True),
+            "Rerun when its last success is older than this, e.g. 7d.",
+        ),
         _container_field(
             "pull", Choice(_values(PullPolicy)), "Pull policy (default settings.pull)."
         ),
@@ -216,7 +223,33 @@ SETTINGS = Struct(
             Choice(_values(Handover)),
             "Default graph variables of members: orecart or motherlode (default orecart).",
         ),
+        Field(
+            "max_runs",
+            Integer(1),
+            "Runs at a time per graph target under `orecart serve` (default 1).",
+        ),
     )
+)
+
+#: The shortest ``every:``: a schedule firing faster is a typo, and would flood the queue.
+SHORTEST_EVERY = 1.0
+
+SCHEDULE = Struct(
+    (
+        Field("cron", CronText(non_empty=True), "Cron expression: minute hour day month weekday."),
+        Field(
+            "every",
+            Duration(minimum=SHORTEST_EVERY),
+            "Interval, e.g. 10m (ticks at multiples of it since 1970-01-01 UTC; at least 1s).",
+        ),
+        Field(
+            "timezone",
+            TimezoneName(non_empty=True),
+            "Timezone of the cron expression (default UTC).",
+            only_with="cron",
+        ),
+    ),
+    exactly_one=("cron", "every"),
 )
 
 BACKUP = Struct(
@@ -288,6 +321,7 @@ PROFILE = Struct(
 ROOT = Struct(
     (
         Field("pipeline", Text(NAME_PATTERN, NAME_HINT), "Pipeline name (default: the file name)."),
+        Field("schedule", SCHEDULE, "When `orecart serve` submits the pipeline by itself."),
         *_SHARED,
         Field(
             "profiles",

@@ -39,6 +39,15 @@ What the copili source says each key means, and how it maps here:
   unset (compose passes ``CONFIGS_NEO4J: ${NEO4J}`` empty when its ``NEO4J`` is unset).
 * Sidecars are copili items too; of their keys name, image_repo, tag, env_vars and
   command are supported.
+* Service mode: copili's ``Pipeline.start_service_mode`` reran the service containers
+  (``is_service_container: true``, and only those) with the ``schedule`` library, by
+  default ``schedule.every().day.at("00:00")``: daily at midnight on the process's clock,
+  which in Motherlode's container is UTC unless ``TZ`` says otherwise. Only a Python
+  caller could change it (``Pipeline.service_schedule``); the file cannot. So a pipeline
+  with a service container (one ``ENV`` leaves in) gets ``Pipeline.schedule`` =
+  cron ``0 0 * * *`` in ``TZ`` (else UTC); ``ORECART_SERVICE_SCHEDULE`` (orecart's own
+  setting, read like the others) replaces it with a cron expression or an interval
+  (``10m``). On that schedule the service containers rerun (planner: ``SCHEDULED``).
 """
 
 from __future__ import annotations
@@ -60,23 +69,27 @@ from orecart.model import (
     Pipeline,
     RegistryAuth,
     Rerun,
+    Schedule,
     Settings,
     Sidecar,
 )
-from orecart.spec import names, references
+from orecart.spec import cron, durations, names, references
 from orecart.spec.expand import DOTENV, Variables
 from orecart.spec.fields import GRAPH_URI, NAME, NAME_HINT, NAME_PATTERN, ROOT, VOLUMES
 from orecart.spec.graph_checks import Placed, check_members
 from orecart.spec.kinds import Ctx
 from orecart.spec.loader import Node
 from orecart.spec.native import CONFIGS_PREFIX, MOTHERLODE_GRAPH, Origin, handover_secrets, volumes
-from orecart.spec.scalars import Boolean, Command, Text
+from orecart.spec.scalars import Boolean, Command, Text, known_timezone
 from orecart.spec.structures import Field, ListOf, MapOf, Struct
 
 NEO4J = MOTHERLODE_GRAPH
 ENV = "ENV"  # the deployment environment exlude_in_env is compared with
 GLOBAL_ENV = CONFIGS_PREFIX + "GLOBAL_PIPELINE_ENV_VARS"
 NETWORK_MODE = CONFIGS_PREFIX + "DOCKER_NETWORK_MODE"
+SERVICE_SCHEDULE = "ORECART_SERVICE_SCHEDULE"  # replaces copili's default service schedule
+SERVICE_CRON = "0 0 * * *"  # copili: schedule.every().day.at("00:00")
+TIMEZONE = "TZ"  # the clock copili's schedule ran on
 _NEO4J_HINT = 'expected a JSON object like {"host": ..., "user": ..., "password": ...}'
 _GLOBAL_HINT = 'expected a JSON object of variables like {"GC_NEO4J_USER": "neo4j"}'
 
@@ -169,17 +182,20 @@ def load_motherlode(root: Node, origin: Origin, variables: Variables) -> Pipelin
         for item, node in zip(items, members_node.value, strict=True)
     ]
     check_members(placed, {})
+    excluded = _excluded(items, variables)
+    members = tuple(entry.member for entry in placed)
     return Pipeline(
         name=name,
         source=origin.source,
-        members=tuple(entry.member for entry in placed),
+        members=members,
         format=Format.MOTHERLODE,
         env=env,
         settings=Settings(network_mode=shared.network_mode, handover=Handover.MOTHERLODE),
         graph=_graph(variables, origin),
         secrets=declared,
-        excluded=_excluded(items, variables),
+        excluded=excluded,
         params=dict(origin.params),
+        schedule=_schedule(members, excluded, variables, origin),
     )
 
 
@@ -239,6 +255,44 @@ def _excluded(items: list[dict[str, Any]], variables: Variables) -> frozenset[st
     if current is None:
         return frozenset()
     return frozenset(item["name"] for item in items if current in item.get("exlude_in_env", ()))
+
+
+def _schedule(
+    members: tuple[Member, ...], excluded: frozenset[str], variables: Variables, origin: Origin
+) -> Schedule | None:
+    """copili's service mode: the schedule its service containers rerun on (None: none)."""
+    if not any(m.container and m.container.service and m.name not in excluded for m in members):
+        return None
+    zone = _timezone(variables, origin)
+    found = _setting(variables, origin, SERVICE_SCHEDULE)
+    if found is None:
+        return Schedule(cron=SERVICE_CRON, timezone=zone)
+    text, where = found
+    try:
+        every = durations.parse_duration(text)
+    except SpecError:
+        try:
+            cron.parse_cron(text)
+        except cron.CronError as exc:
+            message = f"expected a cron expression or an interval like 10m: {exc}"
+            raise SpecError(message, where, SERVICE_SCHEDULE) from None
+        return Schedule(cron=text.strip(), timezone=zone)
+    if every < 1:
+        raise SpecError(f"an interval must be at least 1s, got {text!r}", where, SERVICE_SCHEDULE)
+    return Schedule(every=every)
+
+
+def _timezone(variables: Variables, origin: Origin) -> str:
+    """The zone of ``TZ`` (``:Europe/Berlin`` as libc also reads it), else UTC."""
+    found = _setting(variables, origin, TIMEZONE)
+    if found is None:
+        return "UTC"
+    text, where = found
+    name = text.strip().removeprefix(":")
+    if not known_timezone(name):
+        hint = "an IANA name like Europe/Berlin"
+        raise SpecError(f"unknown timezone {text!r} ({hint})", where, TIMEZONE)
+    return name
 
 
 def _setting(variables: Variables, origin: Origin, *names: str) -> tuple[str, Location] | None:

@@ -27,6 +27,7 @@ from orecart.model import (
     Rerun,
     Retry,
     RunOutcome,
+    Schedule,
     Settings,
     Sidecar,
     Volume,
@@ -89,6 +90,7 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
         profile=origin.profile or None,
         excluded=profiled.excluded,
         params=dict(origin.params),
+        schedule=Schedule(**data["schedule"]) if "schedule" in data else None,
     )
 
 
@@ -165,6 +167,7 @@ def _member(
         exclude_env=exclude_env,
         env_passthrough=tuple(dict.fromkeys((*passthrough, *data.get("env_passthrough", ())))),
         complete_when=data.get("complete_when"),
+        max_age=data.get("max_age"),
         checks=_checks(data.get("checks", ())),
         snapshot=data.get("snapshot", False),
         handover=handover,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import re
 import shlex
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from orecart.errors import SpecError
 from orecart.model import Volume
-from orecart.spec import durations
+from orecart.spec import cron, durations
 from orecart.spec.kinds import VARIABLE, Ctx, Kind, with_variables
 from orecart.spec.loader import Node
 from orecart.spec.suggest import did_you_mean, one_of
@@ -159,9 +160,11 @@ class Boolean(Kind):
 
 @dataclass(frozen=True)
 class Duration(Kind):
-    """Seconds, written as a number or "1h30m"; ``positive`` refuses zero."""
+    """Seconds, written as a number or "1h30m"; ``positive`` refuses zero, ``minimum``
+    anything shorter."""
 
     positive: bool = False
+    minimum: float = 0.0
 
     def describe(self) -> str:
         return "a duration"
@@ -180,11 +183,16 @@ class Duration(Kind):
             raise node.error(path, exc.message) from None
         if self.positive and seconds <= 0:
             raise node.error(path, f"must be longer than 0, got {node.raw}")
+        if seconds < self.minimum:
+            raise node.error(path, f"must be at least {self.minimum:g}s, got {node.raw}")
         return seconds
 
     def schema(self, partial: bool = False) -> dict[str, Any]:
         number: dict[str, Any] = {"type": "number"}
-        number["exclusiveMinimum" if self.positive else "minimum"] = 0
+        if self.minimum:
+            number["minimum"] = self.minimum
+        else:
+            number["exclusiveMinimum" if self.positive else "minimum"] = 0
         return {"anyOf": [number, {"type": "string", "pattern": durations.PATTERN}, VARIABLE]}
 
 
@@ -206,6 +214,55 @@ class Choice(Kind):
 
     def schema(self, partial: bool = False) -> dict[str, Any]:
         return with_variables({"enum": list(self.values)})
+
+
+@dataclass(frozen=True)
+class CronText(Text):
+    """A five-field cron expression (``spec.cron``'s grammar); a bad one is refused here,
+    with its line, not when the service first asks for its next tick."""
+
+    hint: str = "a cron expression"
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> str:
+        text = super().check(node, path, ctx)
+        if ctx.variables is None and "${" in text:
+            return text
+        try:
+            cron.parse_cron(text)
+        except cron.CronError as exc:
+            raise node.error(path, f"{text!r} is not a cron expression: {exc}") from None
+        return text
+
+
+@dataclass(frozen=True)
+class TimezoneName(Text):
+    """An IANA timezone name that zoneinfo knows (``Europe/Berlin``, ``UTC``)."""
+
+    hint: str = "a timezone"
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> str:
+        text = super().check(node, path, ctx)
+        if ctx.variables is None and "${" in text:
+            return text
+        if not known_timezone(text):
+            hint = did_you_mean(text, _zone_names())
+            raise node.error(path, f"unknown timezone {text!r}{hint}")
+        return text
+
+
+def known_timezone(name: str) -> bool:
+    """Whether zoneinfo has ``name`` (a path-like or empty name is no timezone)."""
+    if not name or name.startswith("/") or ".." in name:
+        return False
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
+def _zone_names() -> set[str]:
+    return set(zoneinfo.available_timezones())
 
 
 _WORD = Text(scalars=True)

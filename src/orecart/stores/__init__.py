@@ -1,4 +1,5 @@
-"""The state store: run history, the store-backed ledger, the pipeline lock and pool leases.
+"""The state store: run history and its event log, the queue, the store-backed ledger, the
+pipeline lock and pool leases, and the services registry.
 
 One SQLAlchemy implementation (``orecart.stores.sql.SqlStore``) serves SQLite and
 PostgreSQL; ``open_store(url)`` picks it by URL scheme.
@@ -7,15 +8,22 @@ PostgreSQL; ``open_store(url)`` picks it by URL scheme.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orecart.errors import StateError, UsageError
-from orecart.model import Attempt, MemberRun, MemberStatus, Notification, Run
+from orecart.model import (
+    Attempt,
+    MemberRun,
+    MemberStatus,
+    Notification,
+    Run,
+    RunEvent,
+    ServiceEntry,
+)
 
 if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in SQLAlchemy
     from orecart.stores.sql import SqlStore
@@ -32,8 +40,19 @@ class Holder:
 
 
 class RunLog(Protocol):
-    """Writes and reads the run history."""
+    """Writes and reads the run history. ``record`` saves one moment of a run (its rows,
+    and its events appended to the run's log) in one transaction; the ``save_*`` methods
+    are its one-row forms."""
 
+    def record(
+        self,
+        run_id: str,
+        entries: Sequence[tuple[str, Mapping[str, Any]]] = (),
+        *,
+        run: Run | None = None,
+        member_runs: Sequence[MemberRun] = (),
+        attempt: Attempt | None = None,
+    ) -> None: ...
     def save_run(self, run: Run) -> None: ...
     def save_member_run(self, member_run: MemberRun) -> None: ...
     def save_attempt(self, attempt: Attempt) -> None: ...
@@ -41,6 +60,33 @@ class RunLog(Protocol):
     def runs(self, pipeline: str | None = None, limit: int = 20) -> list[Run]: ...
     def get_run(self, run_id: str) -> Run: ...
     def member_runs(self, run_id: str) -> list[MemberRun]: ...
+
+
+class EventLog(Protocol):
+    """Replays a run's persisted event log from a cursor (the last event id seen)."""
+
+    def events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[RunEvent]: ...
+
+
+class Queue(Protocol):
+    """The requests waiting to run: FIFO per pipeline, one run per run key; a queued run
+    is claimed or cancelled, never both."""
+
+    def enqueue(self, run: Run, payload: Mapping[str, Any]) -> tuple[Run, bool]: ...
+    def queued(self, pipeline: str | None = None, limit: int | None = None) -> list[Run]: ...
+    def payload(self, run_id: str) -> dict[str, Any]: ...
+    def claim(self, run_id: str, holder: Holder) -> Run | None: ...
+    def request_cancel(self, run_id: str) -> Run: ...
+    def cancel_requested(self, run_ids: Sequence[str]) -> set[str]: ...
+    def run_for_key(self, pipeline: str, key: str) -> Run | None: ...
+
+
+class ServiceRegistry(Protocol):
+    """The running services, so that clients find them; a dead one's row is not listed."""
+
+    def register_service(self, entry: ServiceEntry) -> None: ...
+    def unregister_service(self, service_id: str) -> None: ...
+    def services(self) -> list[ServiceEntry]: ...
 
 
 class Ledger(Protocol):
@@ -76,11 +122,12 @@ STORES: dict[str, str] = {
 ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 
-class StateStore(RunLog, Ledger, Locks, NotificationLog, Protocol):
+class StateStore(
+    RunLog, EventLog, Queue, ServiceRegistry, Ledger, Locks, NotificationLog, Protocol
+):
     """Everything the service and runner ask of a state store."""
 
     def attempts(self, run_id: str, member: str | None = None) -> list[Attempt]: ...
-    def events(self, run_id: str) -> list[tuple[datetime, str, dict[str, Any]]]: ...
     def latest_run(self, pipeline: str) -> Run | None: ...
     def last_statuses(self, pipeline: str) -> dict[str, MemberStatus]: ...
     def recover(self, host: str) -> list[Run]: ...

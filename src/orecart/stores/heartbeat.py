@@ -1,4 +1,5 @@
-"""Keeps the locks and leases a store took from expiring while their holders live.
+"""Keeps the locks, leases and service rows a store took from expiring while their holders
+live.
 
 One daemon thread per store, running only while the store holds something: every
 ``interval`` seconds it renews every row still held, in one write transaction. A row is
@@ -27,10 +28,10 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
 
-    def hold(self, key: Key) -> None:
-        """Renew ``key`` while the calling thread lives."""
+    def hold(self, key: Key, owner: threading.Thread | None = None) -> None:
+        """Renew ``key`` while ``owner`` (default: the calling thread) lives."""
         with self._guard:
-            self._held[key] = threading.current_thread()
+            self._held[key] = owner or threading.current_thread()
             if self._thread is None and not self._stopped.is_set():
                 self._thread = threading.Thread(
                     target=self._run, name="orecart-heartbeat", daemon=True

@@ -24,12 +24,13 @@ from sqlalchemy.engine import Connection, RowMapping
 from orecart.errors import LockedError
 from orecart.stores import Holder
 from orecart.stores.engine import serialize
-from orecart.stores.schema import leases, locks
+from orecart.stores.schema import leases, locks, services
 
 _Row = TypeVar("_Row", sa.Delete, sa.Update)
 CLOCK_SLACK_S = 2.0  # process start times and wall clocks disagree by up to this much
 TTL_S = 60.0  # a lock or lease not renewed for this long is gone (beats come every ttl/4)
-#: What a heartbeat renews: ("lock", pipeline, run id) or ("lease", pool, run id, member).
+#: What a heartbeat renews: ("lock", pipeline, run id), ("lease", pool, run id, member) or
+#: ("service", service id).
 Key = tuple[str, ...]
 
 
@@ -167,6 +168,10 @@ def may_lease(connection: Connection, pool: str, limit: int, holder: Holder, now
 def renew(connection: Connection, keys: Sequence[Key], term: Term) -> None:
     """Push the expiry of the rows ``keys`` name, where ``term.holder`` still holds them."""
     for key in keys:
+        if key[0] == "service":  # a service's registry row (``orecart.stores.registry``)
+            statement = sa.update(services).where(services.c.id == key[1])
+            connection.execute(statement.values(heartbeat_at=term.now, expires_at=term.expires_at))
+            continue
         if key[0] == "lock":
             statement = sa.update(locks).where(
                 locks.c.pipeline == key[1], locks.c.run_id == key[2], locks.c.holder == term.holder

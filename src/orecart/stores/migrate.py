@@ -7,8 +7,10 @@ in the opener's write transaction, after the schema lock: two processes opening 
 database upgrade it once, and a failed upgrade changes nothing. Alembic is imported only
 when there is something to upgrade, so opening a current database costs one SELECT.
 
-Readers never migrate: every revision so far keeps the history tables (runs, member runs,
-attempts, events) as the baseline had them, so history reads work on any revision.
+Readers never migrate: every revision so far only adds to the history tables (runs, member
+runs, attempts, events), so history reads work on any revision: a read-only store leaves
+out the columns its database lacks, which read as their defaults, and a table it lacks
+(the queue's, the services') reads as empty (``SqlStore._readable``).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from orecart.errors import StateError
 from orecart.stores.schema import metadata
 from orecart.stores.sqlitefile import REQUIRED
 
-HEAD = "0003"  # the newest revision in migrations/versions (a test holds them equal)
+HEAD = "0004"  # the newest revision in migrations/versions (a test holds them equal)
 BASELINE = "0001"  # the schema of orecart 0.1.0, the release before migrations
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "alembic_version"

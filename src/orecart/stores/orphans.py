@@ -1,4 +1,4 @@
-"""Runs whose orecart process died, as history reads show them: ``aborted``, with their
+"""Running runs whose orecart process died, as history reads show them: ``aborted``, with their
 unfinished member runs and attempts aborted too, computed at read time and never written.
 
 Only a run of this host can be judged (its pid is checked here); ``SqlStore.recover``
@@ -20,9 +20,10 @@ Part = TypeVar("Part", MemberRun, Attempt)
 
 
 def orphaned(run: Run) -> bool:
-    """True when ``run`` is unfinished but the orecart process running it is gone."""
-    unfinished = run.status in (RunStatus.RUNNING, RunStatus.QUEUED)
-    return unfinished and run.pid > 0 and dead(run.host, run.pid, run.started_at)
+    """True when ``run`` is running but the orecart process running it is gone. A queued
+    run is never orphaned: it belongs to no process until one claims it."""
+    running = run.status is RunStatus.RUNNING
+    return running and run.pid > 0 and dead(run.host, run.pid, run.started_at)
 
 
 def as_seen(run: Run) -> Run:

@@ -22,8 +22,10 @@ from orecart.model import (
     Notification,
     ReasonCode,
     Run,
+    RunEvent,
     RunStatus,
     SendStatus,
+    ServiceEntry,
 )
 
 
@@ -86,8 +88,15 @@ runs = sa.Table(
     sa.Column("version", sa.String(64), nullable=False, default=""),
     sa.Column("backups", _json(), nullable=False),
     sa.Column("error", sa.Text),
+    # the queue's columns (migration 0004)
+    sa.Column("key", sa.String(200)),
+    sa.Column("origin", sa.String(32), nullable=False, server_default=""),
+    sa.Column("labels", _json()),
+    sa.Column("queued_at", UtcDateTime),
+    sa.Column("cancel_requested_at", UtcDateTime),
     sa.Index("ix_runs_pipeline_started", "pipeline", "started_at"),
     sa.Index("ix_runs_host_status", "host", "status"),
+    sa.Index("ix_runs_pipeline_key", "pipeline", "key"),
 )
 
 member_runs = sa.Table(
@@ -215,6 +224,62 @@ def notification_from(row: RowMapping) -> Notification:
 
 # -- end of notifications -------------------------------------------------------------
 
+# -- the queue and the services (migration 0004) ------------------------------------------
+
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),  # FIFO order
+    sa.Column("run_id", sa.String(64), _fk_run(), nullable=False, unique=True),
+    sa.Column("payload", _json(), nullable=False),  # what to run: the service's, opaque here
+)
+
+services = sa.Table(
+    "services",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),  # the holder id of its store
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("address", sa.Text),
+    sa.Column("version", sa.String(64), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("heartbeat_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+
+def service_values(entry: ServiceEntry) -> dict[str, Any]:
+    """The ``services`` row for ``entry``, but for ``expires_at`` (the store's term sets it)."""
+    return {
+        "id": entry.id,
+        "host": entry.host,
+        "pid": entry.pid,
+        "address": entry.address,
+        "version": entry.version,
+        "started_at": entry.started_at,
+        "heartbeat_at": entry.heartbeat_at,
+    }
+
+
+def service_from(row: RowMapping) -> ServiceEntry:
+    return ServiceEntry(
+        id=row["id"],
+        host=row["host"],
+        pid=row["pid"],
+        address=row["address"],
+        version=row["version"],
+        started_at=row["started_at"],
+        heartbeat_at=row["heartbeat_at"],
+    )
+
+
+def event_from(row: RowMapping) -> RunEvent:
+    return RunEvent(
+        id=row["id"], run_id=row["run_id"], at=row["at"], kind=row["kind"],
+        data=dict(row["data"] or {}),
+    )
+
+
 
 def run_values(run: Run) -> dict[str, Any]:
     """The ``runs`` row for ``run``."""
@@ -232,10 +297,17 @@ def run_values(run: Run) -> dict[str, Any]:
         "version": run.version,
         "backups": list(run.backups),
         "error": run.error,
+        "key": run.key,
+        "origin": run.origin,
+        "labels": dict(run.labels) or None,
+        "queued_at": run.queued_at,
+        "cancel_requested_at": run.cancel_requested_at,
     }
 
 
 def run_from(row: RowMapping) -> Run:
+    """The run of a row; the queue's columns an older database lacks (opened read-only,
+    never upgraded: see ``SqlStore._readable``) read as their defaults."""
     return Run(
         id=row["id"],
         pipeline=row["pipeline"],
@@ -250,6 +322,11 @@ def run_from(row: RowMapping) -> Run:
         version=row["version"],
         backups=tuple(row["backups"] or ()),
         error=row["error"],
+        key=row.get("key"),
+        origin=row.get("origin") or "",
+        labels=dict(row.get("labels") or {}),
+        queued_at=row.get("queued_at"),
+        cancel_requested_at=row.get("cancel_requested_at"),
     )
 
 

@@ -1,8 +1,11 @@
-"""``SqlStore``: the run history, ledger, lock and leases in SQLite or PostgreSQL.
+"""``SqlStore``: the run history and its event log, the queue, the ledger, lock, leases and
+services registry in SQLite or PostgreSQL.
 
 One SQLAlchemy Core implementation for both databases (the dialects differ only in
 ``orecart.stores.engine``). Writes are short single transactions: saving a member run sits
-on the runner's hot path and touches two rows by primary key.
+on the runner's hot path and touches a few rows by primary key, its event among them.
+The queue's rules live in ``orecart.stores.queue``, the registry's in
+``orecart.stores.registry``; this class gives them their transactions.
 """
 
 from __future__ import annotations
@@ -22,16 +25,27 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from orecart.errors import NotFoundError, StateError
-from orecart.model import Attempt, MemberRun, MemberStatus, Notification, Run, RunStatus
-from orecart.stores import Holder, migrate
+from orecart.model import (
+    Attempt,
+    MemberRun,
+    MemberStatus,
+    Notification,
+    Run,
+    RunEvent,
+    RunStatus,
+    ServiceEntry,
+)
+from orecart.stores import Holder, migrate, registry
 from orecart.stores import engine as engines
 from orecart.stores import locks as locking
+from orecart.stores import queue as queueing
 from orecart.stores.heartbeat import Heartbeat
 from orecart.stores.orphans import DIED, UNFINISHED, as_seen, orphaned, parts_as_seen
 from orecart.stores.schema import (
     attempt_from,
     attempt_values,
     attempts,
+    event_from,
     events,
     leases,
     ledger,
@@ -43,13 +57,15 @@ from orecart.stores.schema import (
     notification_from,
     notification_values,
     notifications,
+    requests,
     run_from,
     run_values,
     runs,
+    services,
 )
 from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 
-_UNFINISHED_RUN = (str(RunStatus.RUNNING), str(RunStatus.QUEUED))
+_RUNNING = str(RunStatus.RUNNING)
 _UNFINISHED_MEMBER = tuple(str(status) for status in UNFINISHED)
 #: Statuses of a member run that touched its outputs without (yet) succeeding.
 _RAN_AGAIN = frozenset(
@@ -72,6 +88,11 @@ _INSERTS: dict[str, str] = {
     "postgresql": "sqlalchemy.dialects.postgresql",
 }
 _CANDIDATES = 5  # run ids listed when a prefix is ambiguous
+_ATTEMPT_KEYS = ("run_id", "member", "number")
+#: Columns of ``runs`` that belong to the queue: a save that leaves them empty keeps them.
+_QUEUE_FIELDS = ("key", "labels", "queued_at", "cancel_requested_at")
+#: One event for the log: (kind, JSON-able data).
+Entry = tuple[str, Mapping[str, Any]]
 
 
 def _now() -> datetime:
@@ -83,13 +104,16 @@ class SqlStore:
 
     Call outline: ``SqlStore(url)`` checks the file is a state database and creates or
     upgrades its schema (``orecart.stores.migrate``; ``read_only=True``: only checks;
-    nothing is ever written) -> the runner writes with ``lock``, ``save_run``,
-    ``save_member_run``, ``save_attempt``, ``add_event``, ``lease`` / ``release`` (a
-    heartbeat renews what is held; ``released`` wakes waiters) and ``unlock`` -> the
-    planner reads ``successes`` and ``last_statuses``, the CLI and API read ``runs``,
-    ``get_run``, ``member_runs``, ``attempts``, ``events`` (a run whose orecart died reads
-    as aborted, see ``orecart.stores.orphans``) -> ``recover`` writes that verdict when a
-    run starts -> ``close`` (the heartbeat stops).
+    nothing is ever written) -> the service queues with ``enqueue`` and takes work with
+    ``queued`` / ``claim`` (``request_cancel`` races it fairly), and lists itself with
+    ``register_service`` -> the recorder writes with ``record`` (rows and their events in
+    one transaction; ``save_run``, ``save_member_run``, ``save_attempt`` and ``add_event``
+    are its one-row forms), the runner with ``lock``, ``lease`` / ``release`` (a heartbeat
+    renews what is held; ``released`` wakes waiters) and ``unlock`` -> the planner reads
+    ``successes`` and ``last_statuses``, the CLI and API read ``runs``, ``get_run``,
+    ``member_runs``, ``attempts``, ``events`` (a run whose orecart died reads as aborted,
+    see ``orecart.stores.orphans``) -> ``recover`` writes that verdict when a service
+    starts -> ``close`` (the heartbeat stops).
     """
 
     def __init__(self, url: str, read_only: bool = False, lease_ttl: float = locking.TTL_S) -> None:
@@ -109,6 +133,8 @@ class SqlStore:
         self._use(engines.create("sqlite://" if read_only and missing else url, self.read_only))
         self._pipelines: dict[str, str] = {}  # run id -> pipeline; never changes for a run
         self._absent: set[tuple[str, str]] = set()  # (table, column) an older revision lacks
+        self._absent_tables: set[str] = set()  # tables an older revision lacks
+        self._run_upsert: Any = None
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
         if self._insert is None:
             self.engine.dispose()
@@ -132,6 +158,7 @@ class SqlStore:
                 self._check_tables(connection, empty_ok=False)
                 tables = set(sa.inspect(connection).get_table_names())
                 self._absent = _absent_columns(connection, tables)
+                self._absent_tables = set(metadata.tables) - tables
             if not REQUIRED <= tables:  # a server database orecart never wrote: no history
                 self.engine.dispose()
                 self._use(engines.create("sqlite://"))
@@ -174,33 +201,74 @@ class SqlStore:
     # -- writing the history --------------------------------------------------------------
 
     def save_run(self, run: Run) -> None:
-        """Insert or replace ``run``."""
-        with self._write() as connection:
-            self._upsert(connection, runs, run_values(run), ("id",))
-        self._pipelines[run.id] = run.pipeline
+        """Insert or replace ``run`` (its queue fields kept when ``run`` leaves them empty)."""
+        self.record(run.id, run=run)
 
     def save_member_run(self, member_run: MemberRun) -> None:
         """Insert or replace ``member_run`` and keep the ledger's latest success in step."""
-        values = member_run_values(member_run)
+        self.record(member_run.run_id, member_runs=[member_run])
+
+    def save_attempt(self, attempt: Attempt) -> None:
+        """Insert or replace one attempt (run, member and number identify it)."""
+        self.record(attempt.run_id, attempt=attempt)
+
+    def add_event(self, run_id: str, kind: str, data: Mapping[str, Any]) -> None:
+        """Append an event of ``run_id``, stamped now."""
+        self.record(run_id, [(kind, data)])
+
+    def record(
+        self,
+        run_id: str,
+        entries: Sequence[Entry] = (),
+        *,
+        run: Run | None = None,
+        member_runs: Sequence[MemberRun] = (),
+        attempt: Attempt | None = None,
+    ) -> None:
+        """Save the rows of one moment of run ``run_id`` and append its events to the run's
+        log, in one write transaction: the log never tells of a row that is not there.
+        ``member_runs`` go in as one bulk statement (a plan's every member at once)."""
         with self._write() as connection:
-            pipeline = self._pipeline(connection, member_run.run_id)
-            self._upsert(connection, member_runs, values, ("run_id", "member"))
+            if run is not None:
+                self._save_run(connection, run)
+            if member_runs:
+                self._save_member_runs(connection, member_runs)
+            if attempt is not None:
+                self._upsert(connection, attempts, attempt_values(attempt), _ATTEMPT_KEYS)
+            if entries:
+                at = _now()
+                rows = [{"run_id": run_id, "at": at, "kind": k, "data": dict(d)}
+                        for k, d in entries]
+                connection.execute(sa.insert(events), rows)
+        if run is not None:
+            self._pipelines[run.id] = run.pipeline
+
+    def _save_run(self, connection: Connection, run: Run) -> None:
+        if self._run_upsert is None:
+            self._run_upsert = self._run_upsert_statement()
+        connection.execute(self._run_upsert, run_values(run))
+
+    def _run_upsert_statement(self) -> Any:
+        """Replace a run, but keep its queue fields when the new record leaves them empty:
+        the runner's record of a queued run need not carry them, nor wipe a cancel asked."""
+        assert self._insert is not None  # checked in __init__
+        statement: _Insert = self._insert(runs)
+        new = statement.excluded
+        changes: dict[str, Any] = {c.name: new[c.name] for c in runs.columns if c.name != "id"}
+        for name in _QUEUE_FIELDS:
+            changes[name] = sa.func.coalesce(new[name], runs.c[name])
+        changes["origin"] = sa.case((new["origin"] == "", runs.c.origin), else_=new["origin"])
+        return statement.on_conflict_do_update(index_elements=["id"], set_=changes)
+
+    def _save_member_runs(self, connection: Connection, found: Sequence[MemberRun]) -> None:
+        pipeline = self._pipeline(connection, found[0].run_id)
+        values = [member_run_values(member_run) for member_run in found]
+        self._upsert(connection, member_runs, values, ("run_id", "member"))
+        for member_run in found:
             if member_run.status is MemberStatus.SUCCEEDED:
                 self._record_success(connection, pipeline, member_run)
             elif member_run.status in _RAN_AGAIN:
                 self._forget_success(connection, pipeline, member_run)
-
-    def save_attempt(self, attempt: Attempt) -> None:
-        """Insert or replace one attempt (run, member and number identify it)."""
-        keys = ("run_id", "member", "number")
-        with self._write() as connection:
-            self._upsert(connection, attempts, attempt_values(attempt), keys)
-
-    def add_event(self, run_id: str, kind: str, data: Mapping[str, Any]) -> None:
-        """Append an event of ``run_id``, stamped now."""
-        row = {"run_id": run_id, "at": _now(), "kind": kind, "data": dict(data)}
-        with self._write() as connection:
-            connection.execute(sa.insert(events).values(**row))
 
     def save_notification(self, notification: Notification) -> None:
         """Append one notification of a run (sent or not)."""
@@ -211,7 +279,7 @@ class SqlStore:
 
     def runs(self, pipeline: str | None = None, limit: int = 20) -> list[Run]:
         """The newest ``limit`` runs, of one pipeline or of all; newest first."""
-        query = sa.select(runs).order_by(*_newest_first()).limit(limit)
+        query = self._select_runs().order_by(*_newest_first()).limit(limit)
         if pipeline is not None:
             query = query.where(runs.c.pipeline == pipeline)
         with self._read() as connection:
@@ -225,13 +293,21 @@ class SqlStore:
     def get_run(self, run_id: str) -> Run:
         """The run with id ``run_id``, or the one run whose id starts with it."""
         with self._read() as connection:
-            exact = connection.execute(sa.select(runs).where(runs.c.id == run_id)).mappings()
-            row = exact.first()
-            if row is None and run_id:
-                row = self._by_prefix(connection, run_id)
+            row = self._find_run(connection, run_id)
+        return as_seen(run_from(row))
+
+    def _find_run(self, connection: Connection, run_id: str) -> RowMapping:
+        """The row of the run with id ``run_id``, or of the one run whose id starts with it."""
+        exact = connection.execute(self._select_runs().where(runs.c.id == run_id)).mappings()
+        row = exact.first()
+        if row is None and run_id:
+            row = self._by_prefix(connection, run_id)
         if row is None:
             raise NotFoundError(f"no run has the id {run_id!r}")
-        return as_seen(run_from(row))
+        return row
+
+    def _select_runs(self) -> sa.Select[Any]:
+        return sa.select(*self._readable(runs))
 
     def member_runs(self, run_id: str) -> list[MemberRun]:
         """The member runs of a run, in the order of its plan."""
@@ -254,12 +330,15 @@ class SqlStore:
             found = [attempt_from(row) for row in connection.execute(query).mappings()]
             return parts_as_seen(self._run_of(connection, run_id), found)
 
-    def events(self, run_id: str) -> list[tuple[datetime, str, dict[str, Any]]]:
-        """The events of a run as (when, kind, data), in the order they were added."""
-        query = sa.select(events.c.at, events.c.kind, events.c.data)
-        query = query.where(events.c.run_id == run_id).order_by(events.c.id)
+    def events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[RunEvent]:
+        """The event log of a run from cursor ``after`` on: events whose id is greater, in
+        the order they were added (at most ``limit``). Pass the last id seen to resume."""
+        query = sa.select(events).where(events.c.run_id == run_id, events.c.id > after)
+        query = query.order_by(events.c.id)
+        if limit is not None:
+            query = query.limit(limit)
         with self._read() as connection:
-            return [(at, kind, dict(data)) for at, kind, data in connection.execute(query)]
+            return [event_from(row) for row in connection.execute(query).mappings()]
 
     def notifications(self, run_id: str) -> list[Notification]:
         """The notifications of a run, in the order they were made (none in a database an
@@ -362,17 +441,96 @@ class SqlStore:
         with self._read() as connection:
             return [locking.holder_of(row) for row in connection.execute(query).mappings()]
 
+    # -- the queue ------------------------------------------------------------------------
+
+    def enqueue(self, run: Run, payload: Mapping[str, Any]) -> tuple[Run, bool]:
+        """Queue the ``queued`` run ``run`` with ``payload`` (what to run), unless its key's
+        latest run is queued, running or succeeded: then (that run, False). One write
+        transaction, serialized on the key: two submits of one key give one run."""
+        with self._write() as connection:
+            found, queued = queueing.enqueue(connection, run, payload, _now())
+        if queued:
+            self._pipelines[run.id] = run.pipeline
+        return found, queued
+
+    def queued(self, pipeline: str | None = None, limit: int | None = None) -> list[Run]:
+        """The queued runs (of one pipeline, or of all), first asked first."""
+        if requests.name in self._absent_tables:
+            return []
+        query = queueing.queued_query(self._readable(runs), pipeline, limit)
+        with self._read() as connection:
+            return [run_from(row) for row in connection.execute(query).mappings()]
+
+    def payload(self, run_id: str) -> dict[str, Any]:
+        """The payload the queued request of ``run_id`` carries; ``NotFoundError`` if none."""
+        found = None
+        if requests.name not in self._absent_tables:
+            with self._read() as connection:
+                found = queueing.payload(connection, run_id)
+        if found is None:
+            raise NotFoundError(f"run {run_id!r} has no queued request")
+        return found
+
+    def claim(self, run_id: str, holder: Holder) -> Run | None:
+        """Start the queued run ``run_id`` for ``holder``'s process (running, its host and
+        pid); None when it is no longer queued: claimed or cancelled first."""
+        with self._write() as connection:
+            return queueing.claim(connection, run_id, holder, _now())
+
+    def request_cancel(self, run_id: str) -> Run:
+        """Cancel a run (an id or a prefix of one): a queued one is cancelled at once, a
+        running one gets ``cancel_requested_at`` (its runner stops it), a finished one is
+        returned as it is. Atomic against ``claim``."""
+        with self._write() as connection:
+            found = self._find_run(connection, run_id)["id"]
+            queueing.request_cancel(connection, found, _now())
+            return as_seen(run_from(self._find_run(connection, found)))
+
+    def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
+        """Which of ``run_ids`` have a cancel asked (a runner polls its own)."""
+        with self._read() as connection:
+            return queueing.cancel_requested(connection, run_ids)
+
+    def run_for_key(self, pipeline: str, key: str) -> Run | None:
+        """The latest run of run key ``key`` in ``pipeline``, None when it never had one."""
+        with self._read() as connection:
+            found = queueing.latest_of_key(connection, self._readable(runs), pipeline, key)
+        return as_seen(found) if found else None
+
+    # -- the services registry ------------------------------------------------------------
+
+    def register_service(self, entry: ServiceEntry) -> None:
+        """List ``entry`` as a live service; the heartbeat renews its row while this
+        process's main thread lives, until ``unregister_service``."""
+        with self._write() as connection:
+            registry.register(connection, entry, self._term())
+        self._heartbeat.hold(("service", entry.id), threading.main_thread())
+
+    def unregister_service(self, service_id: str) -> None:
+        self._heartbeat.drop(("service", service_id))
+        with self._write() as connection:
+            registry.unregister(connection, service_id)
+
+    def services(self) -> list[ServiceEntry]:
+        """The live services (not expired; on this host, their process alive), oldest first."""
+        if services.name in self._absent_tables:
+            return []
+        with self._read() as connection:
+            return registry.live(connection, _now())
+
     # -- crash recovery -------------------------------------------------------------------
 
     def recover(self, host: str) -> list[Run]:
-        """Abort the unfinished runs of ``host`` whose orecart process is gone.
+        """Abort the running runs of ``host`` whose orecart process is gone; the aborted runs
+        (the service may queue them again).
 
         Their running and pending member runs (and running attempts) become aborted, and
-        their lock and leases are released. Queued runs no process owns yet (pid 0) stay.
-        Pass this machine's host name: only here can a pid be checked.
+        their lock and leases are released. A queued run is never touched: it belongs to no
+        process, and survives the death of every one. Pass this machine's host name: only
+        here can a pid be checked.
         """
-        query = sa.select(runs).where(
-            runs.c.host == host, runs.c.status.in_(_UNFINISHED_RUN), runs.c.pid > 0
+        query = self._select_runs().where(
+            runs.c.host == host, runs.c.status == _RUNNING, runs.c.pid > 0
         )
         with self._read() as connection:
             found = [run_from(row) for row in connection.execute(query).mappings()]
@@ -386,7 +544,7 @@ class SqlStore:
         with self._write() as connection:
             changed = connection.execute(
                 sa.update(runs)
-                .where(runs.c.id == run.id, runs.c.status.in_(_UNFINISHED_RUN))
+                .where(runs.c.id == run.id, runs.c.status == _RUNNING)
                 .values(status=str(RunStatus.ABORTED), finished_at=now)
             )
             if changed.rowcount != 1:
@@ -416,14 +574,16 @@ class SqlStore:
         self,
         connection: Connection,
         table: sa.Table,
-        values: dict[str, Any],
+        values: dict[str, Any] | list[dict[str, Any]],
         keys: Sequence[str],
         where: sa.ColumnElement[bool] | None = None,
     ) -> None:
+        """Insert or update ``values`` (one row, or many of one shape in one statement)."""
+        columns = tuple(values if isinstance(values, dict) else values[0])
         if where is not None:
-            statement = self._upsert_statement(table, tuple(values), tuple(keys), where)
+            statement = self._upsert_statement(table, columns, tuple(keys), where)
         else:  # the hot path: one statement per shape, built once, run with parameters
-            shape = (table.name, tuple(values), tuple(keys))
+            shape = (table.name, columns, tuple(keys))
             statement = self._upserts.get(shape)
             if statement is None:
                 statement = self._upsert_statement(table, shape[1], shape[2], None)
@@ -445,7 +605,8 @@ class SqlStore:
         )
 
     def _run_of(self, connection: Connection, run_id: str) -> Run | None:
-        row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).mappings().first()
+        query = self._select_runs().where(runs.c.id == run_id)
+        row = connection.execute(query).mappings().first()
         return run_from(row) if row else None
 
     def _pipeline(self, connection: Connection, run_id: str) -> str:
@@ -494,7 +655,7 @@ class SqlStore:
 
     def _by_prefix(self, connection: Connection, prefix: str) -> RowMapping | None:
         """The one run whose id starts with ``prefix``; None when none does."""
-        query = sa.select(runs).where(runs.c.id.startswith(prefix, autoescape=True))
+        query = self._select_runs().where(runs.c.id.startswith(prefix, autoescape=True))
         rows = connection.execute(query.order_by(runs.c.id).limit(_CANDIDATES + 1)).mappings()
         found = rows.all()
         if len(found) > 1:

@@ -1,0 +1,14 @@
+"""Databases of older revisions, made from a head database by hand: what each revision
+after them added, as the SQL that takes it away again."""
+
+from __future__ import annotations
+
+#: Takes a head database back to revision 0003: no queue columns, requests or services.
+UNDO_0004 = (
+    "DROP TABLE requests",
+    "DROP TABLE services",
+    "DROP INDEX ix_runs_pipeline_key",
+    *(f"ALTER TABLE runs DROP COLUMN {column}"
+      for column in ("key", "origin", "labels", "queued_at", "cancel_requested_at")),
+    "UPDATE alembic_version SET version_num = '0003'",
+)
