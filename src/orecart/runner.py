@@ -204,7 +204,8 @@ class Runner:
             self.interrupts += 1
             self.stopping = self.cancelled or "run interrupted"
         for executor in self.backends.executors.values():
-            threading.Thread(target=executor.abort, daemon=True).start()
+            threading.Thread(target=executor.abort, args=(self.run_record.id,),
+                             daemon=True).start()
 
     def cancel(self, why: str = "cancelled by request") -> None:
         """Cancel the run: as ``interrupt``, but the run ends ``cancelled`` (running members
@@ -296,7 +297,8 @@ class Runner:
             self.error = self.error or error
             self.stopping = f"run aborted: {self.error}"
         for executor in self.backends.executors.values():
-            threading.Thread(target=executor.abort, daemon=True).start()
+            threading.Thread(target=executor.abort, args=(self.run_record.id,),
+                             daemon=True).start()
 
     def _drain(self) -> None:
         """Members still in flight after an internal error: wait (bounded) for the

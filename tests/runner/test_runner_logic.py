@@ -60,7 +60,7 @@ class ScriptedExecutor:
     def resolve(self, member: Member) -> str | None:
         return None
 
-    def abort(self) -> None:
+    def abort(self, run_id: str | None = None) -> None:
         for timer, future in self.timers:
             timer.cancel()
             with self.lock:

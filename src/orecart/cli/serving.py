@@ -185,15 +185,17 @@ def _follow(tools: Tools, source: Source, run_id: str, quiet: bool) -> Run:
         time.sleep(FOLLOW_POLL_S)
 
 
+#: the events `submit --wait` shows, one line each
+_SHOWN = frozenset({"member_started", "member_retrying", "member_finished", "run_finished"})
+
+
 def _print_event(event: RunEvent) -> None:
-    data = event.data
-    member, status = data.get("member"), data.get("status")
-    if member and status:
-        line = f"{event.at:%H:%M:%S} {member}: {status}"
-    elif status:
-        line = f"{event.at:%H:%M:%S} run: {status}"
-    else:
+    if event.kind not in _SHOWN:
         return
+    data = event.data
+    subject = data.get("member") or "run"
+    status = "retrying" if event.kind == "member_retrying" else data.get("status")
+    line = f"{event.at:%H:%M:%S} {subject}: {status}"
     error = data.get("error")
     err().print(printable(f"{line} ({error})" if error else line), soft_wrap=True,
                 markup=False, highlight=False)

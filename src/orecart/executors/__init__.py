@@ -41,8 +41,9 @@ class Executor(Protocol):
         """The identity of what will run (an image digest), or None when there is none."""
         ...
 
-    def abort(self) -> None:
-        """Stop everything in flight now; their futures complete with status aborted."""
+    def abort(self, run_id: str | None = None) -> None:
+        """Stop everything in flight now (of run ``run_id`` only, when given); their
+        futures complete with status aborted."""
         ...
 
     def close(self) -> None:

@@ -78,9 +78,10 @@ class DockerExecutor:
             return None
         return images.resolve(self.client, member.container)
 
-    def abort(self) -> None:
+    def abort(self, run_id: str | None = None) -> None:
         """Stop and remove every container and network this executor started, now: SIGTERM,
-        SIGKILL after ``grace``; a second call (a second Ctrl-C) kills and removes at once."""
+        SIGKILL after ``grace``; a second call (a second Ctrl-C) kills and removes at once.
+        One docker executor serves one run (``run_id`` changes nothing)."""
         tracker = self.tracker
         with tracker.lock:
             again = tracker.aborted.is_set()

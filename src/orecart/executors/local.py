@@ -323,7 +323,8 @@ class LocalExecutor:
         self.mode = mode_of(containment)  # an unknown mode fails here, before any run
         self._cond = threading.Condition()
         self._running: set[_Attempt] = set()
-        self._aborting = False
+        self._aborting = False  # everything: close() or abort() without a run
+        self._aborted_runs: set[str] = set()  # abort(run_id): that run's attempts only
         self._reaper: Reaper | None = None
         self.containment: Containment | None = None
 
@@ -354,11 +355,17 @@ class LocalExecutor:
         """Local members have no image, so nothing to pin."""
         return None
 
-    def abort(self) -> None:
-        """SIGTERM every running group, wait ``grace``, SIGKILL the rest; twice: SIGKILL now."""
+    def abort(self, run_id: str | None = None) -> None:
+        """SIGTERM every running group (of run ``run_id`` only, when given: a long-lived
+        executor serves several runs), wait ``grace``, SIGKILL the rest; twice: SIGKILL
+        now. Later attempts of what was aborted complete as aborted at once."""
         with self._cond:
-            again, self._aborting = self._aborting, True
-            attempts = list(self._running)
+            if run_id is None:
+                again, self._aborting = self._aborting, True
+            else:
+                again = run_id in self._aborted_runs
+                self._aborted_runs.add(run_id)
+            attempts = [a for a in self._running if run_id in (None, a.task.run_id)]
             self._cond.notify_all()
         if again:
             for attempt in attempts:
@@ -409,15 +416,19 @@ class LocalExecutor:
         """Wait for a free slot; False when the executor is aborting."""
         with self._cond:
             while (
-                not self._aborting
+                not self._refuses(attempt)
                 and self.max_workers is not None
                 and len(self._running) >= self.max_workers
             ):
                 self._cond.wait()
-            if self._aborting:
+            if self._refuses(attempt):
                 return False
             self._running.add(attempt)
             return True
+
+    def _refuses(self, attempt: _Attempt) -> bool:
+        """Whether ``attempt`` must not start: everything, or its run, was aborted."""
+        return self._aborting or attempt.task.run_id in self._aborted_runs
 
     def _release(self, attempt: _Attempt) -> None:
         with self._cond:

@@ -16,11 +16,12 @@ from pathlib import Path
 
 from orecart.errors import OrecartError
 from orecart.events import EventSink, Fanout, RunFinished
+from orecart.executors import Executor
 from orecart.graphparts import GraphParts
 from orecart.hooks import HookSink, plugin_manager
 from orecart.model import Handover, Pipeline, Run, RunStatus
 from orecart.notify import Notifier
-from orecart.planner import Decision
+from orecart.planner import Decision, Plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner, default_parallel
 from orecart.secrets import Redactor
@@ -59,8 +60,18 @@ def execute(resources: Resources, job: Job, attach: Callable[[Runner], None]) ->
 
 
 def _execute(resources: Resources, job: Job, attach: Callable[[Runner], None]) -> Outcome:
+    the_plan = plan_run(resources, job.pipeline, job.options.selection)
+    kinds = {s.member.kind for s in the_plan.steps if s.decision is Decision.RUN}
+    executors = resources.for_run(kinds)
+    try:
+        return _drive(resources, job, attach, the_plan, executors)
+    finally:
+        resources.end_run(executors)
+
+
+def _drive(resources: Resources, job: Job, attach: Callable[[Runner], None], the_plan: Plan,
+           executors: dict[str, Executor]) -> Outcome:
     pipeline, store = job.pipeline, resources.store
-    the_plan = plan_run(resources, pipeline, job.options.selection)
     conn = resources.graph(pipeline.graph) if pipeline.graph is not None else None
     hooks = HookSink(plugin_manager(pipeline), pipeline)
     graph = GraphParts.of(conn, pipeline)
@@ -68,9 +79,8 @@ def _execute(resources: Resources, job: Job, attach: Callable[[Runner], None]) -
     # the records a later run trusts (state store, graph log) in step; the rest isolated
     isolated = [*job.sinks, hooks, *([notifier] if notifier else [])]
     sink = Fanout(Recorder(store), *graph.sinks, isolated=isolated)
-    kinds = {s.member.kind for s in the_plan.steps if s.decision is Decision.RUN}
     backends = Backends(
-        executors={kind: resources.executor(kind) for kind in kinds},
+        executors=executors,
         locks=store,
         sink=sink,
         guards=graph.guards,

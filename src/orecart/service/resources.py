@@ -1,6 +1,11 @@
 """What a service holds open for its whole life: one state store, the executors by member
 kind, and one graph connection per graph target, shared by every run it executes.
 
+The local executor (its process reaper and containment) is shared: aborting one run
+stops only that run's members (``abort(run_id)``). A docker executor still serves one run:
+its end tears down that run's service containers and networks (``end_run``); the one kept
+here only resolves digests and reaps what dead runs left.
+
 Each part is made on first use (a pipeline without image members never talks to dockerd,
 one without a graph never loads the Neo4j driver) and closed once, by ``close``.
 """
@@ -43,6 +48,19 @@ class Resources:
             if kind not in self._executors:
                 self._executors[kind] = load_executor("docker" if kind == "image" else "local")
             return self._executors[kind]
+
+    def for_run(self, kinds: set[str]) -> dict[str, Executor]:
+        """The executors of one run, by member kind: give them back with ``end_run``."""
+        return {kind: load_executor("docker") if kind == "image" else self.executor(kind)
+                for kind in kinds}
+
+    def end_run(self, executors: dict[str, Executor]) -> None:
+        """Close the run's own executors (not the shared ones)."""
+        with self._lock:
+            shared = {id(executor) for executor in self._executors.values()}
+        for executor in executors.values():
+            if id(executor) not in shared:
+                executor.close()
 
     def docker(self) -> DockerExecutor:
         return cast("DockerExecutor", self.executor("image"))
