@@ -165,3 +165,20 @@ def test_the_catalog_reloads_a_pipeline_when_its_hook_module_changes(tmp_path: P
     assert "broken hook edit" in done.errors[0].error
     assert catalog.get("p").hooks is second.hooks  # the last good version's hooks stay
     assert catalog.problems() == []  # it has a good version: an entry's error
+
+
+def test_two_pipelines_run_in_one_process_each_call_their_own_hooks(tmp_path: Path) -> None:
+    """The whole run path (service, runner, hook sink), twice in this process."""
+    from orecart.service import Service, Source
+
+    log = tmp_path / "calls.log"
+    for name in ("one", "two"):
+        write_hook(tmp_path / name, log, f"from {name}")
+        (tmp_path / name / "pipeline.yaml").write_text(
+            f"pipeline: {name}\nhooks: [hooks]\nmembers:\n  - {{name: a, run: ['true']}}\n"
+        )
+    service = Service(environ={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    outcomes = [service.run(Source(tmp_path / name / "pipeline.yaml")) for name in ("one", "two")]
+    assert [(o.ok, o.notes) for o in outcomes] == [(True, []), (True, [])]
+    assert log.read_text().splitlines() == ["one from one", "two from two"]
+    assert "hooks" not in sys.modules

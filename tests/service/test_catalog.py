@@ -94,15 +94,20 @@ def test_a_broken_edit_keeps_the_last_good_version_and_is_reported_once(tmp_path
 
 def test_a_touch_reloads_nothing_and_an_edit_of_the_same_size_reloads(tmp_path: Path) -> None:
     path = write(tmp_path / "p.yaml", native("alpha", "aaaa"))
-    catalog = Catalog([path], load)
+    loads: list[Path] = []
+    catalog = Catalog([path], lambda file: loads.append(file) or load(file))
     catalog.refresh()
     first = catalog.get("alpha")
     path.touch()
     assert catalog.refresh().loaded == []
-    assert catalog.get("alpha").loaded_at == first.loaded_at
+    assert catalog.get("alpha").loaded_at == first.loaded_at and len(loads) == 1
     write(path, native("alpha", "bbbb"))  # same size, maybe the same mtime tick
     assert catalog.refresh().loaded == ["alpha"]
-    assert catalog.get("alpha").pipeline.members[0].run == ("bbbb",)
+    assert catalog.get("alpha").pipeline.members[0].run == ("bbbb",) and len(loads) == 2
+    age(path)
+    for _ in range(3):
+        catalog.refresh()  # settled and unchanged: not even read
+    assert len(loads) == 2
 
 
 def test_the_env_file_beside_it_is_part_of_its_version(tmp_path: Path) -> None:
@@ -202,3 +207,20 @@ def test_readers_see_whole_snapshots_while_it_refreshes(tmp_path: Path) -> None:
         stop.set()
         reader.join()
     assert seen == {1}
+
+
+def test_a_hostile_file_in_a_folder_is_a_problem_found_fast(tmp_path: Path) -> None:
+    laughs = "a: &a [x, x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, "
+        f"*{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(9)
+    )
+    write(tmp_path / "laughs.yaml", laughs)
+    write(tmp_path / "ok.yaml", native("fine"))
+    catalog = Catalog([tmp_path], load)
+    began = time.monotonic()
+    done = catalog.refresh()
+    assert time.monotonic() - began < 5
+    assert done.loaded == ["fine"] and [p.file.name for p in done.errors] == ["laughs.yaml"]
+    assert "laughs.yaml:" in done.errors[0].error
