@@ -11,7 +11,9 @@ inside it resolve through the package's ``__path__`` under the private name. A p
 ``import sibling`` of another module beside the file does not (it never was isolated).
 
 Loading a pipeline file's hooks again drops its earlier modules first, so an edited hook
-module is imported fresh, and the modules of one file never pile up.
+module is imported fresh (its top module compiled from source, never from a
+``__pycache__`` that an edit in the same second would not invalidate), and the modules of
+one file never pile up.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ import importlib
 import importlib.util
 import sys
 import threading
-from importlib.machinery import ModuleSpec, PathFinder
+from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 
 PREFIX = "_orecart_hooks_"
 
@@ -94,6 +96,15 @@ def _import_top(top: str, folder: Path, private: str) -> ModuleType:
     return module
 
 
+class _FreshLoader(SourceFileLoader):
+    """Compiles the source every time: a ``__pycache__`` entry is trusted by mtime seconds
+    and size, so an edit within the same second could run the old code."""
+
+    def get_code(self, fullname: str) -> CodeType:
+        source = self.get_data(self.path)
+        return compile(source, self.path, "exec", dont_inherit=True)
+
+
 def _renamed(found: ModuleSpec, private: str) -> ModuleSpec:
     """``found`` again under the name ``private`` (a loader is bound to its module name)."""
     locations = found.submodule_search_locations
@@ -102,7 +113,10 @@ def _renamed(found: ModuleSpec, private: str) -> ModuleSpec:
         spec.submodule_search_locations = list(locations or [])
         return spec
     located = importlib.util.spec_from_file_location(
-        private, found.origin, submodule_search_locations=list(locations) if locations else None
+        private,
+        found.origin,
+        loader=_FreshLoader(private, found.origin) if found.origin.endswith(".py") else None,
+        submodule_search_locations=list(locations) if locations else None,
     )
     if located is None:  # not a Python file after all (PathFinder found it, so unlikely)
         raise ModuleNotFoundError(f"cannot import {found.origin}")

@@ -65,6 +65,10 @@ def test_examples_are_valid_against_the_schema(path: Path) -> None:
         "profile_typo_key.yaml",
         "missing_members.yaml",
         "check_missing_query.yaml",
+        "schedule_cron_and_every.yaml",
+        "schedule_timezone_without_cron.yaml",
+        "schedule_unknown_key.yaml",
+        "zero_max_runs.yaml",
     ],
 )
 def test_the_schema_rejects_what_the_loader_rejects(name: str) -> None:

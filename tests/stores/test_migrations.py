@@ -176,6 +176,9 @@ def test_a_0_1_0_database_upgrades_in_place_with_nothing_lost(old_url: str) -> N
             (1, MemberStatus.FAILED, 3), (2, MemberStatus.SUCCEEDED, 0)]
         events = [e for run in runs for e in store.events(run.id)]
         assert len(events) == len(before["events"]) > 0
+        # the queue's columns read as a run nobody queued; the queue starts empty
+        assert {(run.key, run.origin, run.queued_at) for run in runs} == {(None, "", None)}
+        assert store.queued() == [] and store.services() == []
         assert set(store.successes(PIPELINE)) == {"extract", "flaky", "load"}
         assert store.last_statuses(PIPELINE)["load"] is MemberStatus.SUCCEEDED
         store.save_run(Run("r-new", PIPELINE, RunStatus.RUNNING))  # and it goes on working
@@ -249,3 +252,27 @@ def test_status_reads_a_0_1_0_database_without_upgrading_it(old_project: Path) -
     assert status["run"]["status"] == "succeeded", status
     assert hashlib.sha256(state.read_bytes()).hexdigest() == before
     assert revision_of(f"sqlite:///{state}") is None  # still 0.1.0's: readers never migrate
+
+
+def test_a_read_only_open_of_a_0003_database_reads_its_history(store_url: str) -> None:
+    migrate_empty(store_url, "0003")
+    engine = engine_of(store_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(
+            "INSERT INTO runs (id, pipeline, status, source, params, host, pid, version,"
+            " backups) VALUES ('r-old', 'p', 'succeeded', '', '{}', 'h', 1, '0.1.1', '[]')"))
+        connection.execute(sa.text(
+            "INSERT INTO events (run_id, at, kind, data)"
+            " VALUES ('r-old', '2026-03-01 12:00:00', 'run_finished', '{\"n\": 1}')"))
+    engine.dispose()
+    reader = open_store(store_url, read_only=True)
+    try:
+        (run,) = reader.runs()
+        assert (run.id, run.status, run.key, run.origin, run.labels) == (
+            "r-old", RunStatus.SUCCEEDED, None, "", {})
+        assert reader.get_run("r-o") == run and reader.run_for_key("p", "k") is None
+        assert reader.queued() == [] and reader.services() == []
+        assert [e.data for e in reader.events("r-old")] == [{"n": 1}]
+    finally:
+        reader.close()
+    assert revision_of(store_url) == "0003"  # a reader never migrates

@@ -12,10 +12,14 @@ immutable view, so readers always see one consistent snapshot.
 What a file's version covers: its bytes, the ``.env`` beside it (the spec reads it), and
 the hook modules imported from beside it. A file is read again only when the size or
 mtime of one of those changed, and reloaded only when their digest changed too (a touch
-reloads nothing). A broken edit keeps the last good version, with ``Entry.error`` set; an
-error is reported (in ``Refreshed.errors``) once, when it first appears. Two files that
-name the same pipeline: the one serving it keeps it (at start: the first in path order),
-the other is a Problem naming both.
+reloads nothing). File times are coarse (a kernel tick), so an edit in the same tick as
+the last look could keep size and mtime: a stamp younger than ``SETTLED_NS`` at the last
+look is not trusted, and the digest decides (git's "racy" rule).
+
+A broken edit keeps the last good version, with ``Entry.error`` set; an error is reported
+(in ``Refreshed.errors``) once, when it first appears. Two files that name the same
+pipeline: the one serving it keeps it (at start: the first in path order), the other is a
+Problem naming both, and takes the name over once the first file goes.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -37,6 +42,8 @@ from orecart.spec.expand import DOTENV
 from orecart.spec.shape import is_pipeline_file, name_location
 
 PIPELINE_SUFFIXES = (".yaml", ".yml")
+#: how old every watched mtime must be, when looked at, for its stamp to be trusted alone
+SETTLED_NS = 1_000_000_000
 
 #: (mtime_ns, size) of each watched path, None for a path that does not exist
 Stamp = tuple[tuple[int, int] | None, ...]
@@ -82,6 +89,7 @@ class _File:
     digest: str
     entry: Entry | None = None
     error: str | None = None
+    settled: bool = False  # the stamp alone tells a change (see SETTLED_NS)
 
     def current(self) -> Entry | None:
         return replace(self.entry, error=self.error) if self.entry else None
@@ -157,15 +165,15 @@ class Catalog:
         """The file's state now; None when it vanished while being read."""
         watched = old.watched if old else _watched(path, ())
         stamp = _stamp(watched)
-        if old is not None and stamp == old.stamp:
+        if old is not None and stamp == old.stamp and old.settled:
             return old
         digest = _digest(watched)
         if digest is None:
             return None
         if old is not None and digest == old.digest:
-            return replace(old, stamp=stamp)
+            return replace(old, stamp=stamp, settled=_settled(stamp))
         if not explicit and (old is None or old.entry is None) and not is_pipeline_file(path):
-            return _File(path, watched, stamp, digest)  # ignored: not a pipeline file
+            return _File(path, watched, stamp, digest, settled=_settled(stamp))  # ignored
         return self._loaded(old, path, watched, stamp, digest)
 
     def _loaded(
@@ -175,11 +183,12 @@ class Catalog:
             pipeline = self._load(path)
             hooks = self._hooks(pipeline)
         except OrecartError as exc:
-            return _File(path, watched, stamp, digest, old.entry if old else None, str(exc))
+            last = old.entry if old else None
+            return _File(path, watched, stamp, digest, last, str(exc), _settled(stamp))
         watched = _watched(path, hooks.files)
         stamp, digest = _stamp(watched), _digest(watched) or digest
         entry = Entry(path, pipeline, digest, datetime.now(UTC), hooks)
-        return _File(path, watched, stamp, digest, entry)
+        return _File(path, watched, stamp, digest, entry, settled=_settled(stamp))
 
 
 def _existing(path: Path) -> Path:
@@ -195,6 +204,12 @@ def _watched(path: Path, hook_files: Iterable[Path]) -> tuple[Path, ...]:
 
 def _stamp(paths: Iterable[Path]) -> Stamp:
     return tuple(_stat(path) for path in paths)
+
+
+def _settled(stamp: Stamp) -> bool:
+    """Whether every mtime in ``stamp`` is old enough that a later edit must change it."""
+    now = time.time_ns()
+    return all(found[0] < now - SETTLED_NS for found in stamp if found is not None)
 
 
 def _stat(path: Path) -> tuple[int, int] | None:

@@ -57,11 +57,9 @@ from orecart.stores.schema import (
     notification_from,
     notification_values,
     notifications,
-    requests,
     run_from,
     run_values,
     runs,
-    services,
 )
 from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 
@@ -133,7 +131,6 @@ class SqlStore:
         self._use(engines.create("sqlite://" if read_only and missing else url, self.read_only))
         self._pipelines: dict[str, str] = {}  # run id -> pipeline; never changes for a run
         self._absent: set[tuple[str, str]] = set()  # (table, column) an older revision lacks
-        self._absent_tables: set[str] = set()  # tables an older revision lacks
         self._run_upsert: Any = None
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
         if self._insert is None:
@@ -158,7 +155,6 @@ class SqlStore:
                 self._check_tables(connection, empty_ok=False)
                 tables = set(sa.inspect(connection).get_table_names())
                 self._absent = _absent_columns(connection, tables)
-                self._absent_tables = set(metadata.tables) - tables
             if not REQUIRED <= tables:  # a server database orecart never wrote: no history
                 self.engine.dispose()
                 self._use(engines.create("sqlite://"))
@@ -455,7 +451,7 @@ class SqlStore:
 
     def queued(self, pipeline: str | None = None, limit: int | None = None) -> list[Run]:
         """The queued runs (of one pipeline, or of all), first asked first."""
-        if requests.name in self._absent_tables:
+        if self._before_queue():
             return []
         query = queueing.queued_query(self._readable(runs), pipeline, limit)
         with self._read() as connection:
@@ -464,7 +460,7 @@ class SqlStore:
     def payload(self, run_id: str) -> dict[str, Any]:
         """The payload the queued request of ``run_id`` carries; ``NotFoundError`` if none."""
         found = None
-        if requests.name not in self._absent_tables:
+        if not self._before_queue():
             with self._read() as connection:
                 found = queueing.payload(connection, run_id)
         if found is None:
@@ -488,14 +484,23 @@ class SqlStore:
 
     def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
         """Which of ``run_ids`` have a cancel asked (a runner polls its own)."""
+        if self._before_queue():
+            return set()
         with self._read() as connection:
             return queueing.cancel_requested(connection, run_ids)
 
     def run_for_key(self, pipeline: str, key: str) -> Run | None:
         """The latest run of run key ``key`` in ``pipeline``, None when it never had one."""
+        if self._before_queue():
+            return None
         with self._read() as connection:
             found = queueing.latest_of_key(connection, self._readable(runs), pipeline, key)
         return as_seen(found) if found else None
+
+    def _before_queue(self) -> bool:
+        """True for a database older than revision 0004 (the queue, the services), opened
+        read-only: it has no keys, no requests and no services."""
+        return (runs.name, "key") in self._absent
 
     # -- the services registry ------------------------------------------------------------
 
@@ -513,7 +518,7 @@ class SqlStore:
 
     def services(self) -> list[ServiceEntry]:
         """The live services (not expired; on this host, their process alive), oldest first."""
-        if services.name in self._absent_tables:
+        if self._before_queue():
             return []
         with self._read() as connection:
             return registry.live(connection, _now())
