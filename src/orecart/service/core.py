@@ -23,12 +23,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from orecart.control import RunControl
 from orecart.errors import LockedError, NotFoundError, OrecartError, SpecError
 from orecart.events import EventSink, RunFinished
+from orecart.hooks import HookSet
 from orecart.model import Pipeline, PullPolicy, Run, RunEvent, RunStatus
 from orecart.recorder import Recorder
 from orecart.runner import Runner
@@ -70,12 +72,14 @@ class ServiceConfig:
 
 
 class Entry(Protocol):
-    """A pipeline the service can run: its file and the version loaded last."""
+    """A pipeline the service can run: its file, the version loaded last and its hooks."""
 
     @property
     def file(self) -> Path: ...
     @property
     def pipeline(self) -> Pipeline: ...
+    @property
+    def hooks(self) -> HookSet: ...
 
 
 class Pipelines(Protocol):
@@ -90,6 +94,10 @@ class OnePipeline:
 
     file: Path
     pipeline: Pipeline
+
+    @cached_property
+    def hooks(self) -> HookSet:
+        return HookSet.load(self.pipeline)
 
     def get(self, name: str) -> OnePipeline:
         if name != self.pipeline.name:
@@ -209,7 +217,8 @@ class Service:
         """Execute a claimed run; ``execute`` records it whatever happens."""
         extra = self.run_sinks(run) if self.run_sinks else ()
         job = Job(pipeline, run, request.options, runs_dir(pipeline.source,
-                  self.config.environ), self.config.environ, [*sinks, *extra])
+                  self.config.environ), self.config.environ, self._hooks(pipeline),
+                  [*sinks, *extra], request.scheduled)
         active.started = True
 
         def attach(runner: Runner) -> None:
@@ -224,6 +233,14 @@ class Service:
         finally:
             active.done.set()
         return outcome
+
+    def _hooks(self, pipeline: Pipeline) -> HookSet:
+        """The hooks of the pipeline's version in the catalog (imported once), or of this
+        exact version when a request's parameters changed what ``hooks:`` says."""
+        entry = self.pipelines.get(pipeline.name)
+        if entry.pipeline.hooks == pipeline.hooks:
+            return entry.hooks
+        return HookSet.load(pipeline)
 
     # -- the queue ---------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from orecart.errors import OrecartError
 from orecart.events import EventSink, Fanout, RunFinished
 from orecart.executors import Executor
 from orecart.graphparts import GraphParts
-from orecart.hooks import HookSink, plugin_manager
+from orecart.hooks import HookSet, HookSink
 from orecart.model import Handover, Pipeline, Run, RunStatus
 from orecart.notify import Notifier
 from orecart.planner import Decision, Plan
@@ -45,7 +45,9 @@ class Job:
     options: RunOptions
     runs_dir: Path
     environ: Mapping[str, str]  # orecart's own: members get only their allow-list of it
+    hooks: HookSet  # the pipeline version's hooks, imported once
     sinks: Sequence[EventSink] = ()
+    scheduled: bool = False  # a tick of the pipeline's schedule
 
 
 def execute(resources: Resources, job: Job, attach: Callable[[Runner], None]) -> Outcome:
@@ -60,7 +62,7 @@ def execute(resources: Resources, job: Job, attach: Callable[[Runner], None]) ->
 
 
 def _execute(resources: Resources, job: Job, attach: Callable[[Runner], None]) -> Outcome:
-    the_plan = plan_run(resources, job.pipeline, job.options.selection)
+    the_plan = plan_run(resources, job.pipeline, job.options.selection, job.scheduled)
     kinds = {s.member.kind for s in the_plan.steps if s.decision is Decision.RUN}
     executors = resources.for_run(kinds)
     try:
@@ -73,7 +75,7 @@ def _drive(resources: Resources, job: Job, attach: Callable[[Runner], None], the
            executors: dict[str, Executor]) -> Outcome:
     pipeline, store = job.pipeline, resources.store
     conn = resources.graph(pipeline.graph) if pipeline.graph is not None else None
-    hooks = HookSink(plugin_manager(pipeline), pipeline)
+    hooks = HookSink(job.hooks.manager, pipeline)
     graph = GraphParts.of(conn, pipeline)
     notifier = Notifier(pipeline, store) if pipeline.notify else None
     # the records a later run trusts (state store, graph log) in step; the rest isolated

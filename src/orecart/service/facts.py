@@ -3,6 +3,7 @@ successes, the last statuses, image digests and ``complete_when`` results."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from orecart.errors import ExecutorError
@@ -12,18 +13,21 @@ from orecart.planner import Facts, Plan, Selection, plan
 from orecart.service.resources import Resources
 
 
-def plan_run(resources: Resources, pipeline: Pipeline, selection: Selection) -> Plan:
-    """The plan of one run of ``pipeline`` now."""
-    return plan(pipeline, selection, facts(resources, pipeline))
+def plan_run(resources: Resources, pipeline: Pipeline, selection: Selection,
+             scheduled: bool = False) -> Plan:
+    """The plan of one run of ``pipeline`` now (``scheduled``: a tick of its schedule)."""
+    return plan(pipeline, selection, facts(resources, pipeline, scheduled))
 
 
-def facts(resources: Resources, pipeline: Pipeline) -> Facts:
+def facts(resources: Resources, pipeline: Pipeline, scheduled: bool = False) -> Facts:
     conn = resources.graph(pipeline.graph) if pipeline.graph is not None else None
     return Facts(
         successes=ledger(resources, pipeline).successes(pipeline.name),
         last_statuses=resources.store.last_statuses(pipeline.name),
         digests=_digests(resources, pipeline),
         complete=_complete(conn, pipeline),
+        now=datetime.now(UTC),
+        scheduled=scheduled,
     )
 
 
