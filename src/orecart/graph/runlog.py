@@ -62,9 +62,11 @@ ErrorHandler = Callable[[GraphError], None]
 
 
 def ensure_schema(conn: GraphConnection) -> None:
-    """Create the log's constraints and index unless they exist (safe to call every run)."""
+    """Create the log's constraints and index unless they exist (safe to call every run).
+    Managed write transactions, so two runs starting at once on one graph (their schema
+    locks deadlock: a transient error) are retried by the driver instead of failing."""
     for statement in SCHEMA:
-        conn.run(statement)
+        conn.write(statement)
 
 
 def orecart_version() -> str:
