@@ -134,6 +134,8 @@ class Service:
         #: sinks for every run this service dispatches (``serve``'s log), beside the
         #: caller's own in the in-process path
         self.run_sinks: Callable[[Run], Sequence[EventSink]] | None = None
+        #: called when a worker ends (its pipeline's next request may start now)
+        self.on_idle: Callable[[], None] | None = None
 
     # -- requests ----------------------------------------------------------------------
 
@@ -258,6 +260,8 @@ class Service:
             if run.pipeline in seen:
                 continue  # FIFO per pipeline: only its oldest request may start
             seen.add(run.pipeline)
+            if not self._serves(run.pipeline):
+                continue  # another service's (a shared store), or a file not served here
             with self._guard:
                 if run.pipeline in self._active or self._not_before.get(run.pipeline, 0) > now:
                     continue
@@ -266,6 +270,13 @@ class Service:
                              name=f"orecart-run-{run.id}").start()
             tried.append(run.id)
         return tried
+
+    def _serves(self, name: str) -> bool:
+        try:
+            self.pipelines.get(name)
+        except NotFoundError:
+            return False
+        return True
 
     def _work(self, run: Run, active: _Active) -> None:
         """A worker: start ``run`` if its lock and graph slot can be had now, else leave it
@@ -282,6 +293,8 @@ class Service:
                     self._not_before.pop(active.pipeline, None)
             active.done.set()
             self._wake.set()
+            if self.on_idle is not None:
+                self.on_idle()  # the serve loop dispatches the next request at once
 
     def _start(self, run: Run, active: _Active) -> None:
         holder = Holder(run.id, self.pid, self.host)

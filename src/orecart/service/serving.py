@@ -56,6 +56,7 @@ class Server:
         self.stopping = threading.Event()
         self.id = f"serve-{service.host}-{service.pid}-{token.token_hex(3)}"
         self._waker = Waker()
+        service.on_idle = self._waker.kick
         self._last_tick: dict[str, datetime] = {}
         self._next: dict[str, float] = {}  # periodic work -> monotonic time it is due
 
@@ -80,6 +81,7 @@ class Server:
             self.service.shutdown()
             store.unregister_service(self.id)
             self._waker.close()
+            self.service.close()
 
     def stop(self, now: bool = False) -> None:
         """Take no new work and end the loop (a signal handler may call it); ``now``:

@@ -35,6 +35,10 @@ class Waker:
             except BlockingIOError:
                 return True
 
+    def kick(self) -> None:
+        """End a ``wait`` of this waker from another thread."""
+        poke(self.address)
+
     def close(self) -> None:
         self._socket.close()
 
