@@ -169,7 +169,7 @@ def test_the_catalog_reloads_a_pipeline_when_its_hook_module_changes(tmp_path: P
 
 def test_two_pipelines_run_in_one_process_each_call_their_own_hooks(tmp_path: Path) -> None:
     """The whole run path (service, runner, hook sink), twice in this process."""
-    from orecart.service import Service, Source
+    from orecart.service import Source, Tools
 
     log = tmp_path / "calls.log"
     for name in ("one", "two"):
@@ -177,7 +177,7 @@ def test_two_pipelines_run_in_one_process_each_call_their_own_hooks(tmp_path: Pa
         (tmp_path / name / "pipeline.yaml").write_text(
             f"pipeline: {name}\nhooks: [hooks]\nmembers:\n  - {{name: a, run: ['true']}}\n"
         )
-    service = Service(environ={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    service = Tools(environ={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
     outcomes = [service.run(Source(tmp_path / name / "pipeline.yaml")) for name in ("one", "two")]
     assert [(o.ok, o.notes) for o in outcomes] == [(True, []), (True, [])]
     assert log.read_text().splitlines() == ["one from one", "two from two"]

@@ -197,7 +197,7 @@ def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
     """The server of ``orecart serve PATHS``: its catalog loaded, its store opened."""
     tools = Tools(on_wait=on_wait)
     catalog = Catalog(list(paths), lambda path: tools.load(
-        Source(path, state=state, graph=graph, pull=pull, wait=wait)))
+        Source(path, state=state, graph=graph, pull=pull, wait=wait, params_unknown=True)))
     refreshed = catalog.refresh()
     for problem in refreshed.errors:
         notice(f"error: {problem.error}")

@@ -26,18 +26,29 @@ def load_pipeline(
     profile: str | None = None,
     params: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    params_unknown: bool = False,
 ) -> Pipeline:
     """The pipeline in the YAML or JSON file at ``path``, native or Motherlode/copili format.
 
     ``environ`` (default ``os.environ``) wins over the ``.env`` file beside the pipeline
     file; ``profile`` defaults to ``$ORECART_PROFILE``. Raises SpecError (CycleError for
-    cyclic needs) whose text is ``FILE:LINE:COL: FIELD: message``.
+    cyclic needs) whose text is ``FILE:LINE:COL: FIELD: message``. ``params_unknown``:
+    the parameters are not known yet (a pipeline ``serve`` watches, before any request), so
+    a ``${params.NAME}`` without a value reads as empty instead of being an error.
     """
     env: Mapping[str, str] = os.environ if environ is None else environ
     chosen = profile if profile is not None else env.get(PROFILE_VARIABLE)
     with paused_gc():
         # the document tree dies when _load returns, before the collector is back on
-        return _load(Path(path), chosen or None, dict(params or {}), env, explicit=bool(profile))
+        given = (UnknownParams if params_unknown else dict)(params or {})
+        return _load(Path(path), chosen or None, given, env, explicit=bool(profile))
+
+
+class UnknownParams(dict[str, str]):
+    """Parameters not known yet: each one asked for and not given reads as empty."""
+
+    def get(self, key: str, default: str | None = None) -> str:  # type: ignore[override]
+        return super().get(key, "")
 
 
 def pipeline_name(path: str | os.PathLike[str]) -> str:
