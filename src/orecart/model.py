@@ -377,7 +377,7 @@ class Run:
     backups: tuple[str, ...] = ()
     error: str | None = None  # why the run failed beyond its members (pipeline checks)
     key: str | None = None  # the run key of its request (e.g. a release); one run per key
-    origin: str = ""  # who asked for it: "cli", "serve", "schedule", "sensor", "api", ...
+    origin: str = ""  # who asked: "run", "submit", "schedule", "max_age", "sensor", "api", ...
     labels: Mapping[str, str] = field(default_factory=dict)  # free-form metadata
     queued_at: datetime | None = None  # when its request was queued
     cancel_requested_at: datetime | None = None  # when a cancel was asked while it ran

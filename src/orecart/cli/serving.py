@@ -129,7 +129,7 @@ def submit(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tupl
     tools = Tools()
     request = RunRequest(tools.load(source).name, source.params, profile, key,
                          RunOptions(selection_of(only, start, skip, only_failed, force)),
-                         origin="cli", labels=_labels(labels))
+                         origin="submit", labels=_labels(labels))
     submitted = tools.submit(source, request)
     run = submitted.run
     if not wait_end:

@@ -52,6 +52,9 @@ if TYPE_CHECKING:
 
 #: How often a waiter that is not the run's own process reads the store for its end.
 WAIT_POLL_S = 0.1
+#: The origin of ``orecart run``'s runs: whoever ran it decides whether to run again, so
+#: recovery never queues such a run again.
+IN_PROCESS = "run"
 #: A pipeline whose queue head could not start (its lock or graph slot taken elsewhere)
 #: is tried again after this long, or at the next release here.
 RETRY_S = 0.5
@@ -454,7 +457,7 @@ class Service:
             payload = dict(self.store.payload(run.id))
         except NotFoundError:
             return None  # a run of an orecart before the queue: nothing to queue again
-        if int(payload.get("requeued", 0)) >= self.config.requeue:
+        if run.origin == IN_PROCESS or int(payload.get("requeued", 0)) >= self.config.requeue:
             return None
         payload["requeued"] = int(payload.get("requeued", 0)) + 1
         again = replace(run, id=_new_run_id(), status=RunStatus.QUEUED, started_at=None,

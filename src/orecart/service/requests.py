@@ -31,7 +31,7 @@ class RunRequest:
     profile: str | None = None
     key: str | None = None
     options: RunOptions = RunOptions()
-    origin: str = "cli"
+    origin: str = "submit"  # "run" (in-process), "submit", "schedule", "max_age", ...
     labels: Mapping[str, str] = field(default_factory=dict)
     requeued: int = 0  # how often this request was queued again after its run was aborted
 

@@ -111,7 +111,7 @@ class Tools:
         """Run the pipeline once, here (``orecart run``): an in-process service for this
         one file; ``control`` (if given) can interrupt it. The sinks hear a ``Planned``
         event first, then the run's story."""
-        from orecart.service.core import OnePipeline, Service, ServiceConfig
+        from orecart.service.core import IN_PROCESS, OnePipeline, Service, ServiceConfig
         from orecart.service.requests import RunRequest
 
         pipeline = self.load(source)
@@ -123,7 +123,8 @@ class Tools:
             service.recover()
             if any(m.container for m in pipeline.members):
                 service.reap_containers()
-            request = RunRequest(pipeline.name, source.params, source.profile, options=options)
+            request = RunRequest(pipeline.name, source.params, source.profile, options=options,
+                                 origin=IN_PROCESS)
             return service.run(request, sinks, control, pipeline=pipeline)
         finally:
             service.close()
