@@ -58,8 +58,9 @@ def validate(file: Path, profile: str | None, param: tuple[str, ...]) -> None:
     """Check a pipeline file: syntax, keys, types, needs, cycles, variables."""
     pipeline = Tools().load(source_of(file, profile, param, None))
     kind = "Motherlode/copili" if pipeline.format == "motherlode" else "native"
+    schedule = f", schedule {pipeline.schedule}" if pipeline.schedule else ""
     out().print(f"ok: {file}: pipeline {pipeline.name!r} ({kind} format), "
-              f"{len(pipeline.members)} members")
+                f"{len(pipeline.members)} members{schedule}", markup=False, highlight=False)
 
 
 @app.add(RUNS)
