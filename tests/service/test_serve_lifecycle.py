@@ -61,6 +61,8 @@ def test_cancel_of_a_queued_run_ends_it_before_it_starts(served: Served) -> None
     served.wait_status(first, "succeeded")
     assert served.status_of(second) == "cancelled"
     assert held.ran() == [first]  # the member itself says: the cancelled run never started
+    ended = served("cancel", first)
+    assert ended.code == 1 and "already ended: succeeded" in ended.out
 
 
 def test_cancel_of_a_running_run_aborts_its_members_and_ends_their_processes(
@@ -75,8 +77,6 @@ def test_cancel_of_a_running_run_aborts_its_members_and_ends_their_processes(
     assert [(m.member, m.status) for m in members] == [("work", "aborted")]
     assert held.all_gone(pids)
     assert serve.process.poll() is None  # serve goes on
-    again = served("cancel", run_id)
-    assert again.code == 1 and "already ended" in again.out
 
 
 def test_kill_9_of_serve_keeps_the_queue_and_aborts_and_requeues_the_running_run(
