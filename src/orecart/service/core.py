@@ -139,8 +139,11 @@ class Service:
 
     def load(self, request: RunRequest) -> Pipeline:
         """The pipeline of ``request``: its file loaded with the request's parameters and
-        profile (a bad parameter is a SpecError here, before anything is queued)."""
+        profile (a bad parameter is a SpecError here, before anything is queued). Without
+        either it is the catalog's version: after a broken edit, the last good one."""
         entry = self.pipelines.get(request.pipeline)
+        if not request.params and request.profile is None:
+            return entry.pipeline
         source = Source(entry.file, request.profile, request.params, self.config.state,
                         self.config.graph, self.config.pull, self.config.wait)
         pipeline = self.tools.load(source)
