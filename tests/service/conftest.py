@@ -20,6 +20,7 @@ from typing import TypeVar
 import pytest
 
 from orecart.model import MemberRun, Run
+from orecart.service import RunRequest, Source, Tools
 from orecart.stores import StateStore, open_store
 from tests.cli.conftest import Cli, Done
 
@@ -138,6 +139,14 @@ class Served(Cli):
     def submit(self, *args: str, file: str = "pipeline.yaml") -> str:
         """Submit a run; its id."""
         return self.ok("submit", file, *args).out.strip()
+
+    def enqueue(self, key: str | None = None, file: str = "pipeline.yaml") -> str:
+        """Submit a run as ``orecart submit FILE [--key KEY]`` does, in this process (fast:
+        for tests whose subject is not the submit command); its id."""
+        tools = Tools(self.env())
+        source = Source(self.folder / file)
+        request = RunRequest(tools.load(source).name, key=key, origin="cli")
+        return tools.submit(source, request).run.id
 
 
 def lines(path: Path) -> list[str]:

@@ -52,9 +52,9 @@ class Held:
 def test_cancel_of_a_queued_run_ends_it_before_it_starts(served: Served) -> None:
     held = Held(served)
     served.serve("pipeline.yaml")
-    first = served.submit("--key", "first")
+    first = served.enqueue("first")
     held.pids(first)
-    second = served.submit("--key", "second")
+    second = served.enqueue("second")
     done = served.ok("cancel", second)
     assert f"run {second}: cancelled" in done.out
     held.gate.touch()
@@ -69,7 +69,7 @@ def test_cancel_of_a_running_run_aborts_its_members_and_ends_their_processes(
         served: Served) -> None:
     held = Held(served)
     serve = served.serve("pipeline.yaml")
-    run_id = served.submit()
+    run_id = served.enqueue()
     pids = held.pids(run_id)
     done = served.ok("cancel", run_id)
     assert "cancel asked" in done.out
@@ -83,9 +83,9 @@ def test_kill_9_of_serve_keeps_the_queue_and_aborts_and_requeues_the_running_run
         served: Served) -> None:
     held = Held(served)
     serve = served.serve("pipeline.yaml")
-    running = served.submit("--key", "one")
+    running = served.enqueue("one")
     pids = held.pids(running)
-    queued = [served.submit("--key", k) for k in ("two", "three")]
+    queued = [served.enqueue(k) for k in ("two", "three")]
     serve.signal(signal.SIGKILL)
     serve.wait()
     assert held.all_gone(pids), "a member process survived kill -9 of serve"
@@ -100,7 +100,7 @@ def test_kill_9_of_serve_keeps_the_queue_and_aborts_and_requeues_the_running_run
     assert len(again) == 1, served.runs()
     served.wait_status(again[0].id, "succeeded")
     assert "queued again" in restarted.log()
-    assert served.submit("--key", "two") == queued[0]  # a succeeded key never runs twice
+    assert served.enqueue("two") == queued[0]  # a succeeded key never runs twice
     assert sorted(held.ran()) == sorted([running, again[0].id, *queued])
 
 
@@ -113,10 +113,10 @@ def test_sigterm_lets_a_run_finish_within_grace_and_takes_no_new_work(
         served: Served) -> None:
     held = Held(served)
     serve = served.serve("pipeline.yaml", "--grace", "20s")
-    running = served.submit("--key", "running")
+    running = served.enqueue("running")
     held.pids(running)
     stopping(serve)
-    late = served.submit("--key", "late")  # serve still lives: its run is still going
+    late = served.enqueue("late")  # serve still lives: its run is still going
     assert serve.process.poll() is None
     held.gate.touch()
     assert serve.wait() == 0
@@ -128,7 +128,7 @@ def test_sigterm_lets_a_run_finish_within_grace_and_takes_no_new_work(
 def test_sigterm_aborts_a_run_longer_than_grace_and_leaves_no_process(served: Served) -> None:
     held = Held(served)
     serve = served.serve("pipeline.yaml", "--grace", "1s")
-    run_id = served.submit()
+    run_id = served.enqueue()
     pids = held.pids(run_id)
     started = time.monotonic()
     serve.signal(signal.SIGTERM)
@@ -142,7 +142,7 @@ def test_sigterm_aborts_a_run_longer_than_grace_and_leaves_no_process(served: Se
 def test_a_second_sigterm_aborts_at_once(served: Served) -> None:
     held = Held(served)
     serve = served.serve("pipeline.yaml", "--grace", "60s")
-    run_id = served.submit()
+    run_id = served.enqueue()
     pids = held.pids(run_id)
     stopping(serve)
     started = time.monotonic()

@@ -41,7 +41,7 @@ def test_a_key_whose_run_is_queued_running_or_succeeded_is_not_queued_again(
 
     served.serve("pipeline.yaml")
     wait_until(lambda: lines(count), "the member to start")
-    assert served.submit("--key", "r1") == run_id  # running
+    assert served.enqueue("r1") == run_id  # running
     gate.touch()
     served.wait_status(run_id, "succeeded")
     done = served("submit", "pipeline.yaml", "--key", "r1", "--wait")
@@ -102,7 +102,7 @@ members:
 def test_runs_of_one_pipeline_run_in_submit_order_one_at_a_time(served: Served) -> None:
     log = served.folder / "log"
     served.write(FIFO.format(log=log))
-    ids = [served.submit("--key", f"k{i}") for i in range(3)]
+    ids = [served.enqueue(f"k{i}") for i in range(3)]
     served.serve("pipeline.yaml")
     served.wait_status(ids[-1], "succeeded")
     expected = []
@@ -142,7 +142,7 @@ def test_a_folder_of_two_pipelines_and_a_compose_file_serves_both_side_by_side(
     serve = served.serve("pipelines")
     assert "serving 2 pipeline(s): left, right" in serve.log()
     assert "docker-compose" not in serve.log()
-    ids = [served.submit(file=f"pipelines/{n}.yaml") for n in ("left", "right")]
+    ids = [served.enqueue(file=f"pipelines/{n}.yaml") for n in ("left", "right")]
     for name, run_id in zip(("left", "right"), ids, strict=True):
         served.wait_status(run_id, "succeeded", f"pipelines/{name}.yaml")
     assert "error" not in serve.log()
@@ -151,9 +151,9 @@ def test_a_folder_of_two_pipelines_and_a_compose_file_serves_both_side_by_side(
 def test_queue_shows_queued_and_running_runs_and_the_serve_process(served: Served) -> None:
     count, gate, _ = gated(served)
     serve = served.serve("pipeline.yaml")
-    running = served.submit("--key", "a")
+    running = served.enqueue("a")
     wait_until(lambda: lines(count), "the first run to start")
-    queued = served.submit("--key", "b")
+    queued = served.enqueue("b")
     view = served.ok("queue", "--json").json()
     assert [r["id"] for r in view["running"]] == [running]
     assert [r["id"] for r in view["queued"]] == [queued]

@@ -48,9 +48,9 @@ def test_an_edit_is_picked_up_and_a_broken_one_keeps_the_last_good_version(
     version("v2")
     loaded(serve, 1)
     gate.unlink()
-    busy = served.submit("--key", "busy")
+    busy = served.enqueue("busy")
     wait_until(lambda: len(lines(out)) == 2, "the v2 run to start")
-    queued = served.submit("--key", "queued")
+    queued = served.enqueue("queued")
 
     served.write(BROKEN.format(out=out))
     log = serve.wait_log("unknown key 'neds'")

@@ -44,7 +44,7 @@ def test_an_every_schedule_gets_one_run_per_tick_keyed_by_its_tick(served: Serve
 
 def test_ticks_missed_while_serve_was_down_run_once_at_start(served: Served) -> None:
     count = served.folder / "count"
-    served.write(EVERY.format(every="2s", count=count))
+    served.write(EVERY.format(every="1s", count=count))
     first = served.serve("pipeline.yaml")
     wait_until(lambda: [r for r in scheduled(served) if r.status == "succeeded"],
                "a scheduled run")
@@ -52,15 +52,15 @@ def test_ticks_missed_while_serve_was_down_run_once_at_start(served: Served) -> 
     assert first.wait() == 0
     before = {r.id for r in served.runs()}
     last = max(tick_of(r.key or "") or EPOCH for r in scheduled(served))
-    time.sleep(7)  # real time must pass: at least three ticks (every 2s) are missed
+    time.sleep(3.5)  # real time must pass: at least three ticks (every 1s) are missed
     served.serve("pipeline.yaml")
     wait_until(lambda: [r for r in scheduled(served) if r.id not in before
                         and r.status == "succeeded"], "the catch-up run")
     ticks = sorted(tick_of(r.key or "") or EPOCH for r in scheduled(served)
                    if r.id not in before)
     # one run for all the missed ticks (the latest), not one per tick; then tick by tick
-    assert ticks[0] - last >= timedelta(seconds=6), (last, ticks)
-    assert all(b - a == timedelta(seconds=2) for a, b in pairwise(ticks)), ticks
+    assert ticks[0] - last >= timedelta(seconds=3), (last, ticks)
+    assert all(b - a == timedelta(seconds=1) for a, b in pairwise(ticks)), ticks
 
 MAX_AGE = """
 pipeline: aging
@@ -77,7 +77,7 @@ def test_max_age_reruns_a_member_once_its_last_success_is_older(served: Served) 
     count, fresh = served.folder / "count", served.folder / "fresh"
     served.write(MAX_AGE.format(count=count, fresh=fresh))
     served.serve("pipeline.yaml")
-    first = served.submit()
+    first = served.enqueue()
     served.wait_status(first, "succeeded")
     aged = wait_until(lambda: [r for r in served.runs() if r.origin == "max_age"],
                       "a max_age run", timeout=20)
