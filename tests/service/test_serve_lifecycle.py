@@ -90,6 +90,11 @@ def test_kill_9_of_serve_keeps_the_queue_and_aborts_and_requeues_the_running_run
     serve.wait()
     assert held.all_gone(pids), "a member process survived kill -9 of serve"
     assert [served.status_of(r) for r in queued] == ["queued", "queued"]
+    store = served.store()
+    try:
+        assert store.services() == []  # a dead serve is not listed: submit warns again
+    finally:
+        store.close()
 
     held.gate.touch()
     restarted = served.serve("pipeline.yaml", "--requeue", "1")
