@@ -18,11 +18,9 @@ class Waker:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self._socket.bind((host, 0))
         self._socket.setblocking(False)
-
-    @property
-    def address(self) -> str:
         host, port = self._socket.getsockname()[:2]
-        return f"{SCHEME}{host}:{port}"
+        #: where clients poke it; kept, so it can be read after ``close`` (a late signal)
+        self.address = f"{SCHEME}{host}:{port}"
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a datagram; True when one (or more) came."""
