@@ -37,6 +37,7 @@ from orecart.runner import Runner
 from orecart.secrets import masked_env
 from orecart.service.execution import Job, execute
 from orecart.service.requests import (
+    IN_PROCESS,
     Outcome,
     RunRequest,
     Submitted,
@@ -440,6 +441,8 @@ class Service:
         self.resources.docker().reap(alive)
 
     def _requeue(self, run: Run) -> Run | None:
+        if run.origin == IN_PROCESS:
+            return None  # an `orecart run` that died: no service was asked to run it
         try:
             payload = dict(self.store.payload(run.id))
         except NotFoundError:

@@ -110,7 +110,7 @@ class Tools:
         one file; ``control`` (if given) can interrupt it. The sinks hear a ``Planned``
         event first, then the run's story."""
         from orecart.service.core import OnePipeline, Service, ServiceConfig
-        from orecart.service.requests import RunRequest
+        from orecart.service.requests import IN_PROCESS, RunRequest
 
         pipeline = self.load(source)
         config = ServiceConfig(self.environ, source.state, source.graph, source.pull,
@@ -121,7 +121,8 @@ class Tools:
             service.recover()
             if any(m.container for m in pipeline.members):
                 service.reap_containers()
-            request = RunRequest(pipeline.name, source.params, source.profile, options=options)
+            request = RunRequest(pipeline.name, source.params, source.profile, options=options,
+                                 origin=IN_PROCESS)
             return service.run(request, sinks, control, pipeline=pipeline)
         finally:
             service.close()
