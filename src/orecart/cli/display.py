@@ -102,9 +102,12 @@ def runs_table(runs: Sequence[Run]) -> Table:
 def queue_table(view: Any) -> RenderableType:
     """``orecart queue``: the queued runs (oldest first), the running ones, who serves."""
     table = Table(title="queue", title_justify="left")
-    for column in ("run", "pipeline", "status", "key", "origin", "since"):
+    runs = [*view.running, *view.queued]
+    # a run id is what `orecart cancel` needs: never cut, whatever the terminal's width
+    table.add_column("run", no_wrap=True, min_width=max((len(r.id) for r in runs), default=3))
+    for column in ("pipeline", "status", "key", "origin", "since"):
         table.add_column(column)
-    for run in [*view.running, *view.queued]:
+    for run in runs:
         since = run.started_at if run.status is not RunStatus.QUEUED else run.queued_at
         table.add_row(run.id, printable(run.pipeline), styled(str(run.status)),
                       printable(run.key or ""), printable(run.origin), when(since))

@@ -37,6 +37,7 @@ from orecart.runner import Runner
 from orecart.secrets import masked_env
 from orecart.service.execution import Job, execute
 from orecart.service.requests import (
+    IN_PROCESS,
     Outcome,
     RunRequest,
     Submitted,
@@ -52,9 +53,6 @@ if TYPE_CHECKING:
 
 #: How often a waiter that is not the run's own process reads the store for its end.
 WAIT_POLL_S = 0.1
-#: The origin of ``orecart run``'s runs: whoever ran it decides whether to run again, so
-#: recovery never queues such a run again.
-IN_PROCESS = "run"
 #: A pipeline whose queue head could not start (its lock or graph slot taken elsewhere)
 #: is tried again after this long, or at the next release here.
 RETRY_S = 0.5
@@ -144,8 +142,11 @@ class Service:
 
     def load(self, request: RunRequest) -> Pipeline:
         """The pipeline of ``request``: its file loaded with the request's parameters and
-        profile (a bad parameter is a SpecError here, before anything is queued)."""
+        profile (a bad parameter is a SpecError here, before anything is queued). Without
+        either it is the catalog's version: after a broken edit, the last good one."""
         entry = self.pipelines.get(request.pipeline)
+        if not request.params and request.profile is None:
+            return entry.pipeline
         source = Source(entry.file, request.profile, request.params, self.config.state,
                         self.config.graph, self.config.pull, self.config.wait)
         pipeline = self.tools.load(source)
@@ -453,11 +454,13 @@ class Service:
         self.resources.docker().reap(alive)
 
     def _requeue(self, run: Run) -> Run | None:
+        if run.origin == IN_PROCESS:
+            return None  # an `orecart run` that died: no service was asked to run it
         try:
             payload = dict(self.store.payload(run.id))
         except NotFoundError:
             return None  # a run of an orecart before the queue: nothing to queue again
-        if run.origin == IN_PROCESS or int(payload.get("requeued", 0)) >= self.config.requeue:
+        if int(payload.get("requeued", 0)) >= self.config.requeue:
             return None
         payload["requeued"] = int(payload.get("requeued", 0)) + 1
         again = replace(run, id=_new_run_id(), status=RunStatus.QUEUED, started_at=None,

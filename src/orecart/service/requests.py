@@ -20,6 +20,11 @@ class RunOptions:
     keep: bool = False
 
 
+#: the origin of an ``orecart run``: executed in its own process, never queued again when
+#: that process dies (nobody waits for it any more; its user runs it again)
+IN_PROCESS = "run"
+
+
 @dataclass(frozen=True)
 class RunRequest:
     """One request to run a pipeline (by its name), from the CLI, a schedule, a sensor,

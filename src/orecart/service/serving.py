@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import secrets as token
-import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from orecart.service.facts import ledger
 from orecart.service.requests import RunRequest
 from orecart.service.schedules import Scheduler, due, tick_key
 from orecart.service.tools import Source, Tools, orecart_version
-from orecart.service.wake import Waker
+from orecart.service.wake import Waker, poke
 from orecart.stores import open_store
 from orecart.stores.engine import redact_url
 
@@ -53,7 +52,8 @@ class Server:
         self.service, self.catalog, self.notice = service, catalog, notice
         self.scheduler = scheduler or Scheduler()
         self.poll = poll
-        self.stopping = threading.Event()
+        self.stopping = False  # set by ``stop``: take no new work, end the loop
+        self.aborting = False  # set by ``stop(now=True)``: no grace period either
         self.id = f"serve-{service.host}-{service.pid}-{token.token_hex(3)}"
         self._waker = Waker()
         service.on_idle = self._waker.kick
@@ -72,30 +72,45 @@ class Server:
             for run in self.service.recover():
                 self.notice(f"run {run.id} of {run.pipeline}: queued again (its orecart "
                             "died while it ran)")
-            while not self.stopping.is_set():
+            while not self.stopping:
                 self.tick()
                 self._waker.wait(self.poll)
         finally:
-            self.notice(f"stopping: {len(self.service.running())} run(s) still running get "
-                        f"{self.service.config.grace:g} s")
-            self.service.shutdown()
+            self._shutdown()
             store.unregister_service(self.id)
             self._waker.close()
             self.service.close()
 
     def stop(self, now: bool = False) -> None:
-        """Take no new work and end the loop (a signal handler may call it); ``now``:
-        abort the runs still going instead of giving them their grace period."""
+        """Take no new work and end the loop; ``now``: abort the runs still going instead
+        of giving them their grace period. Safe in a signal handler: it only sets flags
+        and wakes the loop, taking no lock the interrupted thread may hold."""
         self.service.closing = True
-        self.stopping.set()
-        if now:
-            self.service.abort_all()
+        self.stopping = True
+        self.aborting = self.aborting or now
+        poke(self._waker.address)
+
+    def _shutdown(self) -> None:
+        """Give running runs the grace period (cut short by ``stop(now=True)``), then
+        abort what still runs and wait for its records."""
+        grace = self.service.config.grace
+        self.notice(f"stopping: {len(self.service.running())} run(s) still running get "
+                    f"{grace:g} s")
+        deadline = time.monotonic() + grace
+        while self.service.running() and not self.aborting:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            self._waker.wait(min(self.poll, left))
+        if self.aborting and self.service.running():
+            self.notice("stopping now: aborting the runs still running")
+        self.service.shutdown(grace=0)
 
     def tick(self) -> None:
         if self._due("reload", RELOAD_S):
             self._reload()
         self._schedules()
-        if self._due("stale", STALE_S):
+        if self._due("stale", self._stale_every()):
             self._stale()
         self.service.apply_cancels()
         self.service.dispatch()
@@ -144,6 +159,13 @@ class Server:
             if run.origin == SCHEDULE and run.key and run.key.startswith(f"{SCHEDULE}:"):
                 return tick_of(run.key)
         return None
+
+    def _stale_every(self) -> float:
+        """How often max_age is judged: every ``STALE_S``, or as often as the shortest
+        max_age asks (a ``max_age: 5s`` member is not left stale for a minute)."""
+        ages = [m.max_age for e in self.catalog.entries() for m in e.pipeline.members
+                if m.max_age]
+        return max(self.poll, min([STALE_S, *ages]))
 
     def _stale(self) -> None:
         """Submit a run for each pipeline with a member whose last success is older than

@@ -61,7 +61,6 @@ class Source:
     graph: str | None = None  # --graph bolt://... overrides the file's graph uri
     pull: PullPolicy | None = None  # --pull overrides every image member's pull policy
     wait: float | None = None  # --wait: seconds to wait for the graph, over the file's
-    params_unknown: bool = False  # a watched file before any request: unset params read ""
 
 
 class Tools:
@@ -77,8 +76,7 @@ class Tools:
 
     def load(self, source: Source) -> Pipeline:
         pipeline = load_pipeline(
-            source.file, profile=source.profile, params=source.params, environ=self.environ,
-            params_unknown=source.params_unknown,
+            source.file, profile=source.profile, params=source.params, environ=self.environ
         )
         environ = dict(self.environ)
         if source.graph:
@@ -111,8 +109,8 @@ class Tools:
         """Run the pipeline once, here (``orecart run``): an in-process service for this
         one file; ``control`` (if given) can interrupt it. The sinks hear a ``Planned``
         event first, then the run's story."""
-        from orecart.service.core import IN_PROCESS, OnePipeline, Service, ServiceConfig
-        from orecart.service.requests import RunRequest
+        from orecart.service.core import OnePipeline, Service, ServiceConfig
+        from orecart.service.requests import IN_PROCESS, RunRequest
 
         pipeline = self.load(source)
         config = ServiceConfig(self.environ, source.state, source.graph, source.pull,
