@@ -81,6 +81,8 @@ class Entry(Protocol):
     def pipeline(self) -> Pipeline: ...
     @property
     def hooks(self) -> HookSet: ...
+    @property
+    def error(self) -> str | None: ...  # the file's newest edit does not load: this error
 
 
 class Pipelines(Protocol):
@@ -95,6 +97,7 @@ class OnePipeline:
 
     file: Path
     pipeline: Pipeline
+    error: str | None = None
 
     @cached_property
     def hooks(self) -> HookSet:
@@ -142,14 +145,18 @@ class Service:
 
     def load(self, request: RunRequest) -> Pipeline:
         """The pipeline of ``request``: its file loaded with the request's parameters and
-        profile (a bad parameter is a SpecError here, before anything is queued). Without
-        either it is the catalog's version: after a broken edit, the last good one."""
+        profile (a bad parameter is a SpecError here, before anything is queued). While the
+        file holds a broken edit, a request without either runs the catalog's last good
+        version."""
         entry = self.pipelines.get(request.pipeline)
-        if not request.params and request.profile is None:
-            return entry.pipeline
         source = Source(entry.file, request.profile, request.params, self.config.state,
                         self.config.graph, self.config.pull, self.config.wait)
-        pipeline = self.tools.load(source)
+        try:
+            pipeline = self.tools.load(source)
+        except SpecError:
+            if request.params or request.profile is not None or entry.error is None:
+                raise
+            return entry.pipeline
         if pipeline.name != request.pipeline:
             raise SpecError(f"{entry.file}: is now pipeline {pipeline.name!r}, not "
                             f"{request.pipeline!r}", field="pipeline")

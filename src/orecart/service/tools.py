@@ -61,6 +61,7 @@ class Source:
     graph: str | None = None  # --graph bolt://... overrides the file's graph uri
     pull: PullPolicy | None = None  # --pull overrides every image member's pull policy
     wait: float | None = None  # --wait: seconds to wait for the graph, over the file's
+    params_unknown: bool = False  # a watched file before any request: unset params read ""
 
 
 class Tools:
@@ -76,7 +77,8 @@ class Tools:
 
     def load(self, source: Source) -> Pipeline:
         pipeline = load_pipeline(
-            source.file, profile=source.profile, params=source.params, environ=self.environ
+            source.file, profile=source.profile, params=source.params, environ=self.environ,
+            params_unknown=source.params_unknown,
         )
         environ = dict(self.environ)
         if source.graph:

@@ -19,8 +19,7 @@ class Waker:
         self._socket.bind((host, 0))
         self._socket.setblocking(False)
         host, port = self._socket.getsockname()[:2]
-        #: where clients poke it; kept, so it can be read after ``close`` (a late signal)
-        self.address = f"{SCHEME}{host}:{port}"
+        self.address = f"{SCHEME}{host}:{port}"  # kept: still known once closed
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a datagram; True when one (or more) came."""
@@ -32,6 +31,10 @@ class Waker:
                 self._socket.recv(64)
             except BlockingIOError:
                 return True
+
+    def kick(self) -> None:
+        """End a ``wait`` of this waker from another thread."""
+        poke(self.address)
 
     def close(self) -> None:
         self._socket.close()
