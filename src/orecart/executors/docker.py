@@ -23,7 +23,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orecart.executors import OutputSink, cleanup, containerlogs, images, tracking
 from orecart.executors.cleanup import reap
@@ -32,6 +32,9 @@ from orecart.executors.images import ImageInfo, connect, image_report
 from orecart.executors.logfile import open_log
 from orecart.executors.tracking import TEARDOWN_ERRORS
 from orecart.model import Member, MemberStatus, Result, Task
+
+if TYPE_CHECKING:
+    import docker
 
 __all__ = ["DockerExecutor", "ImageInfo", "image_report", "reap"]
 
@@ -45,9 +48,12 @@ class DockerExecutor:
     """Runs member runs as containers. See the module docstring for the call outline."""
 
     def __init__(
-        self, *, base_url: str | None = None, grace: float = GRACE, max_workers: int | None = None
+        self, *, base_url: str | None = None, grace: float = GRACE, max_workers: int | None = None,
+        client: docker.DockerClient | None = None,
     ) -> None:
-        self.client = connect(base_url)
+        """``client``: a daemon client to share (its owner closes it), else one of its own."""
+        self._own_client = client is None
+        self.client = connect(base_url) if client is None else client
         self.grace = grace
         self._pool = ThreadPoolExecutor(max_workers or 32, thread_name_prefix="orecart-docker")
         self.tracker = tracking.Tracker()
@@ -105,7 +111,8 @@ class DockerExecutor:
             ids = list(self.tracker.containers)
         cleanup.at_once([partial(self._remove, cid, 0.0) for cid in ids])
         self._remove_networks()
-        self.client.close()
+        if self._own_client:
+            self.client.close()
 
     def _remove(self, container_id: str, grace: float) -> None:
         try:

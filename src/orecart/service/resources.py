@@ -3,8 +3,9 @@ kind, and one graph connection per graph target, shared by every run it executes
 
 The local executor (its process reaper and containment) is shared: aborting one run
 stops only that run's members (``abort(run_id)``). A docker executor still serves one run:
-its end tears down that run's service containers and networks (``end_run``); the one kept
-here only resolves digests and reaps what dead runs left.
+its end tears down that run's service containers and networks (``end_run``); all of them
+share the daemon client of the one kept here, which resolves digests and reaps what dead
+runs left.
 
 Each part is made on first use (a pipeline without image members never talks to dockerd,
 one without a graph never loads the Neo4j driver) and closed once, by ``close``.
@@ -51,8 +52,13 @@ class Resources:
 
     def for_run(self, kinds: set[str]) -> dict[str, Executor]:
         """The executors of one run, by member kind: give them back with ``end_run``."""
-        return {kind: load_executor("docker") if kind == "image" else self.executor(kind)
+        return {kind: self._run_docker() if kind == "image" else self.executor(kind)
                 for kind in kinds}
+
+    def _run_docker(self) -> Executor:
+        """A docker executor of the run's own (its service containers and networks end
+        with it), on the service's one daemon client."""
+        return load_executor("docker", client=self.docker().client)
 
     def end_run(self, executors: dict[str, Executor]) -> None:
         """Close the run's own executors (not the shared ones)."""
