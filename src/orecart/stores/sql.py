@@ -89,6 +89,7 @@ _CANDIDATES = 5  # run ids listed when a prefix is ambiguous
 _ATTEMPT_KEYS = ("run_id", "member", "number")
 #: Columns of ``runs`` that belong to the queue: a save that leaves them empty keeps them.
 _QUEUE_FIELDS = ("key", "labels", "queued_at", "cancel_requested_at")
+_APPEND_EVENT = sa.insert(events)  # built once: it is on the hot path, a few per member
 #: One event for the log: (kind, JSON-able data).
 Entry = tuple[str, Mapping[str, Any]]
 
@@ -235,7 +236,7 @@ class SqlStore:
                 at = _now()
                 rows = [{"run_id": run_id, "at": at, "kind": k, "data": dict(d)}
                         for k, d in entries]
-                connection.execute(sa.insert(events), rows)
+                connection.execute(_APPEND_EVENT, rows)
         if run is not None:
             self._pipelines[run.id] = run.pipeline
 
