@@ -236,7 +236,7 @@ class SqlStore:
                 at = _now()
                 rows = [{"run_id": run_id, "at": at, "kind": k, "data": dict(d)}
                         for k, d in entries]
-                connection.execute(_APPEND_EVENT, rows)
+                connection.execute(_APPEND_EVENT, rows[0] if len(rows) == 1 else rows)
         if run is not None:
             self._pipelines[run.id] = run.pipeline
 
