@@ -6,6 +6,8 @@ member run.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -16,6 +18,16 @@ from orecart.stores.upserts import Upserts
 #: Statuses of a member run that touched its outputs without (yet) succeeding.
 RAN_AGAIN = frozenset(
     {MemberStatus.RUNNING, MemberStatus.FAILED, MemberStatus.ERRORED, MemberStatus.ABORTED}
+)
+
+_SAVED: sa.ColumnClause[Any] = sa.literal_column("excluded.finished_at")
+#: A success replaces the ledger's when it is of the same run, or not older. A constant
+#: (the saved row is ``excluded``), so the statement is built once: it is on the hot path.
+_NEWER = sa.or_(
+    ledger.c.run_id == sa.literal_column("excluded.run_id"),
+    ledger.c.finished_at.is_(None),
+    _SAVED.is_(None),
+    _SAVED >= ledger.c.finished_at,
 )
 
 
@@ -42,13 +54,7 @@ def _record_success(
         "started_at": member_run.started_at,
         "finished_at": member_run.finished_at,
     }
-    newer = sa.or_(
-        ledger.c.run_id == member_run.run_id,
-        ledger.c.finished_at.is_(None),
-        sa.literal_column("excluded.finished_at").is_(None),
-        sa.literal_column("excluded.finished_at") >= ledger.c.finished_at,
-    )
-    upserts.row(connection, ledger, values, ("pipeline", "member"), where=newer)
+    upserts.row(connection, ledger, values, ("pipeline", "member"), where=_NEWER)
 
 
 def _forget_success(connection: Connection, pipeline: str, member_run: MemberRun) -> None:

@@ -45,7 +45,7 @@ class Upserts:
 
     def __init__(self, insert: Callable[[sa.Table], _Insert]) -> None:
         self._insert = insert
-        self._built: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+        self._built: dict[tuple[str, tuple[str, ...], tuple[str, ...], int], Any] = {}
         self._run: Any = None
 
     @classmethod
@@ -62,15 +62,13 @@ class Upserts:
         where: sa.ColumnElement[bool] | None = None,
     ) -> None:
         """Insert or update ``values`` (one row, or many of one shape in one statement);
-        ``where``: update only rows where it holds (such statements are not kept)."""
+        ``where``: update only rows where it holds. It must be a constant clause (binding
+        no values): statements are kept by their shape and its identity."""
         columns = tuple(values if isinstance(values, dict) else values[0])
-        if where is not None:
-            statement = self._statement(table, columns, tuple(keys), where)
-        else:
-            shape = (table.name, columns, tuple(keys))
-            statement = self._built.get(shape)
-            if statement is None:
-                statement = self._built[shape] = self._statement(table, columns, shape[2], None)
+        shape = (table.name, columns, tuple(keys), id(where))
+        statement = self._built.get(shape)
+        if statement is None:
+            statement = self._built[shape] = self._statement(table, columns, shape[2], where)
         connection.execute(statement, values)
 
     def run(self, connection: Connection, values: dict[str, Any]) -> None:
