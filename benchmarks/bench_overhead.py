@@ -53,7 +53,7 @@ from pathlib import Path
 from common import Report, median, table, trivial_members, write_pipeline
 
 from orecart.environ import member_env
-from orecart.events import AttemptFinished, Event, Fanout, MemberFinished
+from orecart.events import AttemptFinished, Event, Fanout, MemberFinished, MemberStarted
 from orecart.executors.local import LocalExecutor
 from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
 from orecart.planner import plan
@@ -267,6 +267,16 @@ def hot_path(scratch: Path, count: int) -> dict[str, float]:
         done = replace(base, member=f"m{i}", status=MemberStatus.SUCCEEDED, exit_code=0)
         store.save_member_run(replace(done, started_at=_now(), finished_at=_now()))
 
+    recorder = Recorder(store)
+
+    def recorded(i: int) -> None:  # what the runner's events write: the rows and the log
+        started = replace(base, member=f"e{i}", started_at=_now())
+        recorder.emit(MemberStarted(started, 1))
+        recorder.emit(AttemptFinished(
+            Attempt("r", f"e{i}", 1, MemberStatus.SUCCEEDED, 0, None, _now(), _now())))
+        done = replace(started, status=MemberStatus.SUCCEEDED, exit_code=0, finished_at=_now())
+        recorder.emit(MemberFinished(done))
+
     def folder(i: int) -> None:
         (scratch / "runs" / "r" / f"m{i}").mkdir(parents=True, exist_ok=True)
 
@@ -277,6 +287,7 @@ def hot_path(scratch: Path, count: int) -> dict[str, float]:
         "save_member_run (running)": _each(running, count),
         "save_attempt": _each(attempt, count),
         "save_member_run (succeeded, + ledger)": _each(succeeded, count),
+        "recorder: those 3 records, each with its event": _each(recorded, count),
         "artifacts folder mkdir": _each(folder, count),
         "member_env": _each(environment, count),
     }

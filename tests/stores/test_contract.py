@@ -533,3 +533,19 @@ def test_a_read_only_store_reads_runs_of_dead_processes_as_aborted(store_url: st
         assert status == "running"
     finally:
         writer.close()
+
+
+def test_a_record_and_its_events_are_written_together_or_not_at_all(store: SqlStore) -> None:
+    store.save_run(make_run("r-1"))
+    store.record("r-1", [("member_finished", {"member": "a"})],
+                 member_runs=[member_run("r-1", "a", MemberStatus.SUCCEEDED)])
+    assert [e.kind for e in store.events("r-1")] == ["member_finished"]
+    assert store.member_runs("r-1")[0].status is MemberStatus.SUCCEEDED
+    # an event of a run that does not exist cannot be appended: its rows are not kept either
+    with pytest.raises(StateError):
+        store.record("r-ghost", [("run_started", {})], run=make_run("r-2"),
+                     member_runs=[member_run("r-1", "b", MemberStatus.SUCCEEDED)])
+    with pytest.raises(NotFoundError):
+        store.get_run("r-2")
+    assert [m.member for m in store.member_runs("r-1")] == ["a"]
+    assert "b" not in store.successes("graph")

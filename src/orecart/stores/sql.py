@@ -4,22 +4,22 @@ services registry in SQLite or PostgreSQL.
 One SQLAlchemy Core implementation for both databases (the dialects differ only in
 ``orecart.stores.engine``). Writes are short single transactions: saving a member run sits
 on the runner's hot path and touches a few rows by primary key, its event among them.
-The queue's rules live in ``orecart.stores.queue``, the registry's in
-``orecart.stores.registry``; this class gives them their transactions.
+The rules live beside it, one concept each -- the queue (``queue``), the services
+registry (``registry``), the ledger (``ledger``), locks and leases (``locks``), the
+dialect's upserts (``upserts``) -- and this class gives them their transactions.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
@@ -37,6 +37,7 @@ from orecart.model import (
 )
 from orecart.stores import Holder, migrate, registry
 from orecart.stores import engine as engines
+from orecart.stores import ledger as ledgers
 from orecart.stores import locks as locking
 from orecart.stores import queue as queueing
 from orecart.stores.heartbeat import Heartbeat
@@ -62,33 +63,13 @@ from orecart.stores.schema import (
     runs,
 )
 from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
+from orecart.stores.upserts import Upserts
 
 _RUNNING = str(RunStatus.RUNNING)
 _UNFINISHED_MEMBER = tuple(str(status) for status in UNFINISHED)
-#: Statuses of a member run that touched its outputs without (yet) succeeding.
-_RAN_AGAIN = frozenset(
-    {MemberStatus.RUNNING, MemberStatus.FAILED, MemberStatus.ERRORED, MemberStatus.ABORTED}
-)
-if TYPE_CHECKING:
-    from sqlalchemy.dialects import postgresql, sqlite
-
-    _Insert = postgresql.Insert | sqlite.Insert
-
-
-def _insert_of(dialect: str) -> Callable[[sa.Table], _Insert] | None:
-    """The dialect's INSERT with ON CONFLICT, imported only for the dialect in use."""
-    module = _INSERTS.get(dialect)
-    return importlib.import_module(module).insert if module else None
-
-
-_INSERTS: dict[str, str] = {
-    "sqlite": "sqlalchemy.dialects.sqlite",
-    "postgresql": "sqlalchemy.dialects.postgresql",
-}
 _CANDIDATES = 5  # run ids listed when a prefix is ambiguous
 _ATTEMPT_KEYS = ("run_id", "member", "number")
-#: Columns of ``runs`` that belong to the queue: a save that leaves them empty keeps them.
-_QUEUE_FIELDS = ("key", "labels", "queued_at", "cancel_requested_at")
+_APPEND_EVENT = sa.insert(events)  # built once: it is on the hot path, a few per member
 #: One event for the log: (kind, JSON-able data).
 Entry = tuple[str, Mapping[str, Any]]
 
@@ -131,12 +112,6 @@ class SqlStore:
         self._use(engines.create("sqlite://" if read_only and missing else url, self.read_only))
         self._pipelines: dict[str, str] = {}  # run id -> pipeline; never changes for a run
         self._absent: set[tuple[str, str]] = set()  # (table, column) an older revision lacks
-        self._run_upsert: Any = None
-        self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
-        if self._insert is None:
-            self.engine.dispose()
-            safe = engines.redact_url(url)
-            raise StateError(f"state store {safe}: only SQLite and PostgreSQL are supported")
         try:
             self._open_schema()
         except StateError:
@@ -144,9 +119,14 @@ class SqlStore:
             raise
 
     def _use(self, engine: sa.Engine) -> None:
+        upserts = Upserts.of(engine.dialect.name)
+        if upserts is None:
+            engine.dispose()
+            safe = engines.redact_url(self.url)
+            raise StateError(f"state store {safe}: only SQLite and PostgreSQL are supported")
         self.engine = engine
         self._writer = engines.writer(engine)
-        self._insert = _insert_of(engine.dialect.name)
+        self._upsert = upserts
 
     def _open_schema(self) -> None:
         """Check the tables are orecart's; a writer creates missing ones, a reader never."""
@@ -226,45 +206,25 @@ class SqlStore:
         ``member_runs`` go in as one bulk statement (a plan's every member at once)."""
         with self._write() as connection:
             if run is not None:
-                self._save_run(connection, run)
+                self._upsert.run(connection, run_values(run))
             if member_runs:
                 self._save_member_runs(connection, member_runs)
             if attempt is not None:
-                self._upsert(connection, attempts, attempt_values(attempt), _ATTEMPT_KEYS)
+                self._upsert.row(connection, attempts, attempt_values(attempt), _ATTEMPT_KEYS)
             if entries:
                 at = _now()
                 rows = [{"run_id": run_id, "at": at, "kind": k, "data": dict(d)}
                         for k, d in entries]
-                connection.execute(sa.insert(events), rows)
+                connection.execute(_APPEND_EVENT, rows[0] if len(rows) == 1 else rows)
         if run is not None:
             self._pipelines[run.id] = run.pipeline
-
-    def _save_run(self, connection: Connection, run: Run) -> None:
-        if self._run_upsert is None:
-            self._run_upsert = self._run_upsert_statement()
-        connection.execute(self._run_upsert, run_values(run))
-
-    def _run_upsert_statement(self) -> Any:
-        """Replace a run, but keep its queue fields when the new record leaves them empty:
-        the runner's record of a queued run need not carry them, nor wipe a cancel asked."""
-        assert self._insert is not None  # checked in __init__
-        statement: _Insert = self._insert(runs)
-        new = statement.excluded
-        changes: dict[str, Any] = {c.name: new[c.name] for c in runs.columns if c.name != "id"}
-        for name in _QUEUE_FIELDS:
-            changes[name] = sa.func.coalesce(new[name], runs.c[name])
-        changes["origin"] = sa.case((new["origin"] == "", runs.c.origin), else_=new["origin"])
-        return statement.on_conflict_do_update(index_elements=["id"], set_=changes)
 
     def _save_member_runs(self, connection: Connection, found: Sequence[MemberRun]) -> None:
         pipeline = self._pipeline(connection, found[0].run_id)
         values = [member_run_values(member_run) for member_run in found]
-        self._upsert(connection, member_runs, values, ("run_id", "member"))
+        self._upsert.row(connection, member_runs, values, ("run_id", "member"))
         for member_run in found:
-            if member_run.status is MemberStatus.SUCCEEDED:
-                self._record_success(connection, pipeline, member_run)
-            elif member_run.status in _RAN_AGAIN:
-                self._forget_success(connection, pipeline, member_run)
+            ledgers.keep_in_step(connection, self._upsert, pipeline, member_run)
 
     def save_notification(self, notification: Notification) -> None:
         """Append one notification of a run (sent or not)."""
@@ -575,40 +535,6 @@ class SqlStore:
         with engines.translate(self.url), self.engine.connect() as connection:
             yield connection
 
-    def _upsert(
-        self,
-        connection: Connection,
-        table: sa.Table,
-        values: dict[str, Any] | list[dict[str, Any]],
-        keys: Sequence[str],
-        where: sa.ColumnElement[bool] | None = None,
-    ) -> None:
-        """Insert or update ``values`` (one row, or many of one shape in one statement)."""
-        columns = tuple(values if isinstance(values, dict) else values[0])
-        if where is not None:
-            statement = self._upsert_statement(table, columns, tuple(keys), where)
-        else:  # the hot path: one statement per shape, built once, run with parameters
-            shape = (table.name, columns, tuple(keys))
-            statement = self._upserts.get(shape)
-            if statement is None:
-                statement = self._upsert_statement(table, shape[1], shape[2], None)
-                self._upserts[shape] = statement
-        connection.execute(statement, values)
-
-    def _upsert_statement(
-        self,
-        table: sa.Table,
-        columns: tuple[str, ...],
-        keys: tuple[str, ...],
-        where: sa.ColumnElement[bool] | None,
-    ) -> Any:
-        assert self._insert is not None  # checked in __init__
-        statement: _Insert = self._insert(table)
-        changes = {name: statement.excluded[name] for name in columns if name not in keys}
-        return statement.on_conflict_do_update(
-            index_elements=list(keys), set_=changes, where=where
-        )
-
     def _run_of(self, connection: Connection, run_id: str) -> Run | None:
         query = self._select_runs().where(runs.c.id == run_id)
         row = connection.execute(query).mappings().first()
@@ -623,40 +549,6 @@ class SqlStore:
                 raise StateError(f"run {run_id} must be saved before its member runs")
             self._pipelines[run_id] = pipeline
         return self._pipelines[run_id]
-
-    def _record_success(self, connection: Connection, pipeline: str, member_run: MemberRun) -> None:
-        """Make ``member_run`` the ledger's success unless a later one is there already."""
-        values = {
-            "pipeline": pipeline,
-            "member": member_run.member,
-            "run_id": member_run.run_id,
-            "fingerprint": member_run.fingerprint,
-            "digest": member_run.digest,
-            "started_at": member_run.started_at,
-            "finished_at": member_run.finished_at,
-        }
-        newer = sa.or_(
-            ledger.c.run_id == member_run.run_id,
-            ledger.c.finished_at.is_(None),
-            sa.literal_column("excluded.finished_at").is_(None),
-            sa.literal_column("excluded.finished_at") >= ledger.c.finished_at,
-        )
-        self._upsert(connection, ledger, values, ("pipeline", "member"), where=newer)
-
-    def _forget_success(self, connection: Connection, pipeline: str, member_run: MemberRun) -> None:
-        """A member that runs again, or ran again without success, may have undone what its
-        last success made: the ledger forgets that success (unless it came later)."""
-        stale = ledger.c.run_id == member_run.run_id
-        if member_run.started_at is not None:
-            since = sa.or_(
-                ledger.c.finished_at.is_(None), ledger.c.finished_at <= member_run.started_at
-            )
-            stale = sa.or_(stale, since)
-        connection.execute(
-            sa.delete(ledger).where(
-                ledger.c.pipeline == pipeline, ledger.c.member == member_run.member, stale
-            )
-        )
 
     def _by_prefix(self, connection: Connection, prefix: str) -> RowMapping | None:
         """The one run whose id starts with ``prefix``; None when none does."""
