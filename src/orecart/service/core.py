@@ -130,6 +130,9 @@ class Service:
         self._not_before: dict[str, float] = {}  # pipeline -> when to try its head again
         self._guard = threading.Lock()
         self._wake = threading.Event()  # set when a run ends here: dispatch again
+        #: called from the worker when a run ends here (or could not start): the serve
+        #: loop dispatches the next one at once instead of at its next poll
+        self.on_run_end: Callable[[], None] = _nothing
         self.closing = False
         #: sinks for every run this service dispatches (``serve``'s log), beside the
         #: caller's own in the in-process path
@@ -253,11 +256,8 @@ class Service:
         run ids tried. The serve loop calls this on every tick."""
         if self.closing:
             return []
-        now, tried, seen = time.monotonic(), [], set()
-        for run in self.store.queued():
-            if run.pipeline in seen:
-                continue  # FIFO per pipeline: only its oldest request may start
-            seen.add(run.pipeline)
+        now, tried = time.monotonic(), []
+        for run in self.store.queue_heads():  # FIFO per pipeline: only its oldest may start
             with self._guard:
                 if run.pipeline in self._active or self._not_before.get(run.pipeline, 0) > now:
                     continue
@@ -282,6 +282,7 @@ class Service:
                     self._not_before.pop(active.pipeline, None)
             active.done.set()
             self._wake.set()
+            self.on_run_end()
 
     def _start(self, run: Run, active: _Active) -> None:
         holder = Holder(run.id, self.pid, self.host)
@@ -481,6 +482,10 @@ def secret_params(pipeline: Pipeline, request: RunRequest) -> frozenset[str]:
     the queue keeps them in memory only."""
     masked = masked_env(pipeline.params, pipeline.secrets, pipeline.secret_values)
     return frozenset(k for k in request.params if masked.get(k) != pipeline.params.get(k))
+
+
+def _nothing() -> None:
+    pass
 
 
 def _new_run_id() -> str:

@@ -56,6 +56,7 @@ class Server:
         self.stopping = threading.Event()
         self.id = f"serve-{service.host}-{service.pid}-{token.token_hex(3)}"
         self._waker = Waker()
+        service.on_run_end = self._waker.wake  # the next queued run starts at once
         self._last_tick: dict[str, datetime] = {}
         self._next: dict[str, float] = {}  # periodic work -> monotonic time it is due
 
@@ -86,6 +87,7 @@ class Server:
         abort the runs still going instead of giving them their grace period."""
         self.service.closing = True
         self.stopping.set()
+        self._waker.wake()  # the loop ends now, not at its next poll
         if now:
             self.service.abort_all()
 

@@ -457,6 +457,14 @@ class SqlStore:
         with self._read() as connection:
             return [run_from(row) for row in connection.execute(query).mappings()]
 
+    def queue_heads(self) -> list[Run]:
+        """The oldest queued run of each pipeline, first asked first."""
+        if self._before_queue():
+            return []
+        with self._read() as connection:
+            rows = connection.execute(queueing.heads_query(self._readable(runs))).mappings()
+            return [run_from(row) for row in rows]
+
     def payload(self, run_id: str) -> dict[str, Any]:
         """The payload the queued request of ``run_id`` carries; ``NotFoundError`` if none."""
         found = None
