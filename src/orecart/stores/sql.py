@@ -114,6 +114,9 @@ class SqlStore:
     starts -> ``close`` (the heartbeat stops).
     """
 
+    #: How many runs' pipelines the store keeps in memory for its hot path.
+    REMEMBERED = 1024
+
     def __init__(self, url: str, read_only: bool = False, lease_ttl: float = locking.TTL_S) -> None:
         self.url = url
         self.holder_id = f"{locking.this_host()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -129,7 +132,8 @@ class SqlStore:
         if self.path is not None and not missing and not read_only:
             self._peek()  # a writer's first connection turns on WAL: a write
         self._use(engines.create("sqlite://" if read_only and missing else url, self.read_only))
-        self._pipelines: dict[str, str] = {}  # run id -> pipeline; never changes for a run
+        self._pipelines: dict[str, str] = {}  # run id -> pipeline, the latest REMEMBERED
+        self._memo = threading.Lock()
         self._absent: set[tuple[str, str]] = set()  # (table, column) an older revision lacks
         self._run_upsert: Any = None
         self._upserts: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
@@ -237,7 +241,7 @@ class SqlStore:
                         for k, d in entries]
                 connection.execute(sa.insert(events), rows)
         if run is not None:
-            self._pipelines[run.id] = run.pipeline
+            self._remember(run.id, run.pipeline)
 
     def _save_run(self, connection: Connection, run: Run) -> None:
         if self._run_upsert is None:
@@ -446,7 +450,7 @@ class SqlStore:
         with self._write() as connection:
             found, queued = queueing.enqueue(connection, run, payload, _now())
         if queued:
-            self._pipelines[run.id] = run.pipeline
+            self._remember(run.id, run.pipeline)
         return found, queued
 
     def queued(self, pipeline: str | None = None, limit: int | None = None) -> list[Run]:
@@ -624,13 +628,23 @@ class SqlStore:
 
     def _pipeline(self, connection: Connection, run_id: str) -> str:
         """The pipeline of a saved run; remembered, as the hot path asks for it often."""
-        if run_id not in self._pipelines:
+        pipeline = self._pipelines.get(run_id)
+        if pipeline is None:
             query = sa.select(runs.c.pipeline).where(runs.c.id == run_id)
             pipeline = connection.execute(query).scalar()
             if pipeline is None:
                 raise StateError(f"run {run_id} must be saved before its member runs")
+            self._remember(run_id, pipeline)
+        return pipeline
+
+    def _remember(self, run_id: str, pipeline: str) -> None:
+        """Remember the pipeline of a run being written: only the latest ``REMEMBERED``
+        runs, as a long-lived service writes runs without end."""
+        with self._memo:
+            self._pipelines.pop(run_id, None)
             self._pipelines[run_id] = pipeline
-        return self._pipelines[run_id]
+            while len(self._pipelines) > self.REMEMBERED:
+                del self._pipelines[next(iter(self._pipelines))]
 
     def _record_success(self, connection: Connection, pipeline: str, member_run: MemberRun) -> None:
         """Make ``member_run`` the ledger's success unless a later one is there already."""
