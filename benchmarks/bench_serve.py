@@ -19,6 +19,7 @@ here on a fresh state store:
 3. *Service RSS flat*: serve's ``VmRSS`` grows less than 10 MB from run 100 to the last.
 
     python benchmarks/bench_serve.py [--runs 1000] [--baseline-runs N] [--submits 50]
+    python benchmarks/bench_serve.py --profile [--runs 200]   # cProfile of the run workers
 
 ``--baseline-runs`` (default: ``--runs``) shortens the ``orecart run`` loop (1,000 of them
 take about 15 minutes here); the ratio is then taken per run. Per-run figures are printed
@@ -28,12 +29,15 @@ for both sides.
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
+import pstats
 import secrets
 import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,8 +45,9 @@ from pathlib import Path
 
 from common import Report, clean_exit, console_script, installed_bytecode, median
 
+from orecart.model import Run
 from orecart.service import Tools
-from orecart.service.core import OnePipeline, Service, ServiceConfig
+from orecart.service.core import OnePipeline, Service, ServiceConfig, _Active
 from orecart.service.requests import RunRequest
 from orecart.service.tools import Source, runs_dir
 
@@ -258,6 +263,47 @@ def run_loop(file: Path, runs: int) -> float:
     return time.monotonic() - start
 
 
+# -- where the time goes ---------------------------------------------------------------
+
+
+class Profiled(Service):
+    """A service whose run workers are profiled (one at a time: cProfile is per thread)."""
+
+    profiler = cProfile.Profile()
+    one = threading.Lock()
+
+    def _work(self, run: Run, active: _Active) -> None:
+        with self.one:
+            self.profiler.enable()
+            try:
+                super()._work(run, active)
+            finally:
+                self.profiler.disable()
+
+
+def profile(folder: Path, runs: int) -> None:
+    """Drain ``runs`` queued runs with a ``Service`` built here, its workers profiled."""
+    file = write_pipeline(folder)
+    queue(file, runs)
+    tools, source = Tools(), Source(file)
+    pipeline = tools.load(source)
+    from orecart.stores import open_store
+
+    service = Profiled(ServiceConfig(), OnePipeline(file, pipeline),
+                       open_store(tools.state_url(source, pipeline)))
+    start = time.monotonic()
+    try:
+        while service.store.queue_heads() or service.running():
+            service.dispatch()
+            service.idle_wait(0.25)
+    finally:
+        service.close()
+    print(f"{runs} runs in {time.monotonic() - start:.2f} s (profiled)")
+    stats = pstats.Stats(Profiled.profiler).strip_dirs()
+    stats.sort_stats("cumulative").print_stats(40)
+    stats.sort_stats("tottime").print_stats(20)
+
+
 # -- the report -----------------------------------------------------------------------
 
 
@@ -271,7 +317,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1000)
     parser.add_argument("--baseline-runs", type=int, default=None)
     parser.add_argument("--submits", type=int, default=50)
+    parser.add_argument("--profile", action="store_true", help="profile the run workers")
     args = parser.parse_args()
+    if args.profile:
+        with tempfile.TemporaryDirectory(prefix="orecart-serve-") as scratch:
+            profile(Path(scratch), args.runs if args.runs != 1000 else 200)
+        return 0
     baseline_runs = args.baseline_runs or args.runs
     installed_bytecode()
     load = os.getloadavg()[0]
