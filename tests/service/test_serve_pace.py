@@ -10,6 +10,7 @@ from pathlib import Path
 from orecart.model import RunStatus
 from orecart.service.requests import RunRequest
 from orecart.service.serving import Server, open_server
+from orecart.stores import open_store
 
 PIPELINE = "pace\nmembers:\n  - {name: a, run: [true], rerun: always}\n"
 
@@ -50,3 +51,25 @@ def test_the_next_queued_run_starts_when_one_ends_not_at_the_next_poll(tmp_path:
     statuses = drain(server, 3, within=4.0)
     assert statuses == [RunStatus.SUCCEEDED] * 3
 
+
+
+def test_a_queued_run_cancelled_elsewhere_leaves_no_secret_in_memory(tmp_path: Path) -> None:
+    # a secret parameter is held in memory only, until the run starts; a queued run
+    # cancelled by another process (`orecart cancel`) kept it for the service's whole life
+    server = served(tmp_path, poll=5.0)
+    service = server.service
+    try:
+        asked = RunRequest("pace", params={"API_TOKEN": "s3cret-value"}, key="with-secret")
+        run_id = service.submit(asked).run.id
+        assert "s3cret-value" not in str(service.store.payload(run_id))
+        assert run_id in service._held
+        elsewhere = open_store(service.store.url)
+        try:
+            assert elsewhere.request_cancel(run_id).status is RunStatus.CANCELLED
+        finally:
+            elsewhere.close()
+        server.tick()
+        assert service._held == {}
+        assert service.store.get_run(run_id).status is RunStatus.CANCELLED
+    finally:
+        service.close()

@@ -382,6 +382,16 @@ class Service:
             runner = running[run_id].runner
             if runner is not None:
                 runner.cancel()
+        self._forget_cancelled()
+
+    def _forget_cancelled(self) -> None:
+        """Drop the held secrets of queued runs cancelled before they started (here or by
+        another process): no worker will pop them, and a service lives long."""
+        with self._guard:
+            here = {a.run_id for a in self._active.values()}
+        waiting = [run_id for run_id in list(self._held) if run_id not in here]
+        for run_id in self.store.cancel_requested(waiting) if waiting else ():
+            self._held.pop(run_id, None)
 
     def wait(self, run_id: str, timeout: float | None = None) -> Outcome | None:
         """The outcome of the run once it is over (None when ``timeout`` ran out)."""
