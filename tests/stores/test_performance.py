@@ -6,11 +6,13 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from orecart.model import MemberRun, MemberStatus, Run, RunStatus
 from orecart.stores.schema import member_run_values, member_runs, run_values, runs
 from orecart.stores.sql import SqlStore
+from tests.stores.test_contract import make_run, member_run
 
 RUNS, MEMBERS = 1000, 50
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -67,3 +69,19 @@ def test_saving_member_runs_is_a_short_write(store: SqlStore) -> None:
     elapsed = time.perf_counter() - started
     assert len(store.successes("big")) == 200
     assert elapsed / 200 < 0.02, f"{elapsed / 200 * 1000:.1f} ms per member run"
+
+
+def test_a_long_lived_store_remembers_a_bounded_number_of_runs(
+    store: SqlStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # it remembered the pipeline of every run it ever wrote: a serve process grew by a
+    # dict entry per run, without end
+    monkeypatch.setattr(SqlStore, "REMEMBERED", 8)
+    for i in range(20):
+        store.enqueue(Run(f"q-{i:02d}", "queued", RunStatus.QUEUED), {})
+        store.save_run(make_run(f"r-{i:02d}", "long"))
+    assert len(store._pipelines) <= 8
+    # a run it forgot is read back when its member runs are written
+    store.save_member_run(member_run("r-00", "a", MemberStatus.SUCCEEDED))
+    assert store.successes("long")["a"].run_id == "r-00"
+    assert len(store._pipelines) <= 8

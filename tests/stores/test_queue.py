@@ -58,6 +58,17 @@ def test_queued_runs_come_first_asked_first_per_pipeline(store: SqlStore) -> Non
     assert [run.id for run in store.queued("a")] == ["r-7", "r-5"]
 
 
+def test_the_queue_heads_are_the_oldest_queued_run_of_each_pipeline(store: SqlStore) -> None:
+    assert store.queue_heads() == []
+    for index, pipeline in enumerate(["a", "b", "a", "c", "b"]):
+        store.enqueue(request(f"r-{9 - index}", pipeline), {"n": index})
+    assert [run.id for run in store.queue_heads()] == ["r-9", "r-8", "r-6"]
+    assert store.claim("r-9", holder("r-9")) is not None
+    store.request_cancel("r-8")
+    assert [run.id for run in store.queue_heads()] == ["r-7", "r-6", "r-5"]
+    assert store.queue_heads() == [store.get_run(i) for i in ("r-7", "r-6", "r-5")]
+
+
 def test_a_held_key_is_not_queued_again_and_a_failed_one_is(store: SqlStore) -> None:
     first, queued = store.enqueue(request("r-1", key="k"), {})
     assert queued

@@ -134,12 +134,13 @@ class Service:
         self._not_before: dict[str, float] = {}  # pipeline -> when to try its head again
         self._guard = threading.Lock()
         self._wake = threading.Event()  # set when a run ends here: dispatch again
+        #: called from the worker when a run ends here (or could not start): the serve
+        #: loop dispatches the next one at once instead of at its next poll
+        self.on_run_end: Callable[[], None] = _nothing
         self.closing = False
         #: sinks for every run this service dispatches (``serve``'s log), beside the
         #: caller's own in the in-process path
         self.run_sinks: Callable[[Run], Sequence[EventSink]] | None = None
-        #: called when a worker ends (its pipeline's next request may start now)
-        self.on_idle: Callable[[], None] | None = None
 
     # -- requests ----------------------------------------------------------------------
 
@@ -266,11 +267,8 @@ class Service:
         run ids tried. The serve loop calls this on every tick."""
         if self.closing:
             return []
-        now, tried, seen = time.monotonic(), [], set()
-        for run in self.store.queued():
-            if run.pipeline in seen:
-                continue  # FIFO per pipeline: only its oldest request may start
-            seen.add(run.pipeline)
+        now, tried = time.monotonic(), []
+        for run in self.store.queue_heads():  # FIFO per pipeline: only its oldest may start
             if not self._serves(run.pipeline):
                 continue  # another service's (a shared store), or a file not served here
             with self._guard:
@@ -304,8 +302,7 @@ class Service:
                     self._not_before.pop(active.pipeline, None)
             active.done.set()
             self._wake.set()
-            if self.on_idle is not None:
-                self.on_idle()  # the serve loop dispatches the next request at once
+            self.on_run_end()
 
     def _start(self, run: Run, active: _Active) -> None:
         holder = Holder(run.id, self.pid, self.host)
@@ -405,6 +402,16 @@ class Service:
             runner = running[run_id].runner
             if runner is not None:
                 runner.cancel()
+        self._forget_cancelled()
+
+    def _forget_cancelled(self) -> None:
+        """Drop the held secrets of queued runs cancelled before they started (here or by
+        another process): no worker will pop them, and a service lives long."""
+        with self._guard:
+            here = {a.run_id for a in self._active.values()}
+        waiting = [run_id for run_id in list(self._held) if run_id not in here]
+        for run_id in self.store.cancel_requested(waiting) if waiting else ():
+            self._held.pop(run_id, None)
 
     def wait(self, run_id: str, timeout: float | None = None) -> Outcome | None:
         """The outcome of the run once it is over (None when ``timeout`` ran out)."""
@@ -507,6 +514,10 @@ def secret_params(pipeline: Pipeline, request: RunRequest) -> frozenset[str]:
     the queue keeps them in memory only."""
     masked = masked_env(pipeline.params, pipeline.secrets, pipeline.secret_values)
     return frozenset(k for k in request.params if masked.get(k) != pipeline.params.get(k))
+
+
+def _nothing() -> None:
+    pass
 
 
 def _new_run_id() -> str:

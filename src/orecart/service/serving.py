@@ -28,7 +28,7 @@ from orecart.service.facts import ledger
 from orecart.service.requests import RunRequest
 from orecart.service.schedules import Scheduler, due, tick_key
 from orecart.service.tools import Source, Tools, orecart_version
-from orecart.service.wake import Waker, poke
+from orecart.service.wake import Waker
 from orecart.stores import open_store
 from orecart.stores.engine import redact_url
 
@@ -56,7 +56,7 @@ class Server:
         self.aborting = False  # set by ``stop(now=True)``: no grace period either
         self.id = f"serve-{service.host}-{service.pid}-{token.token_hex(3)}"
         self._waker = Waker()
-        service.on_idle = self._waker.kick
+        service.on_run_end = self._waker.wake  # the next queued run starts at once
         self._last_tick: dict[str, datetime] = {}
         self._next: dict[str, float] = {}  # periodic work -> monotonic time it is due
 
@@ -88,7 +88,7 @@ class Server:
         self.service.closing = True
         self.stopping = True
         self.aborting = self.aborting or now
-        poke(self._waker.address)
+        self._waker.wake()  # the loop ends now, not at its next poll
 
     def _shutdown(self) -> None:
         """Give running runs the grace period (cut short by ``stop(now=True)``), then

@@ -32,9 +32,12 @@ class Waker:
             except BlockingIOError:
                 return True
 
-    def kick(self) -> None:
-        """End a ``wait`` of this waker from another thread."""
-        poke(self.address)
+    def wake(self) -> None:
+        """End a ``wait`` from this process (any thread): a datagram to itself."""
+        try:
+            self._socket.sendto(b"w", self._socket.getsockname())
+        except OSError:
+            pass  # a full buffer already holds a wake-up; a closed socket waits no more
 
     def close(self) -> None:
         self._socket.close()

@@ -84,6 +84,22 @@ def queued_query(
     return query.limit(limit) if limit is not None else query
 
 
+def heads_query(columns: Sequence[sa.Column[Any]]) -> sa.Select[Any]:
+    """The oldest queued run of each pipeline, first asked first: what a dispatcher may
+    start now (FIFO per pipeline). It reads one row per pipeline, however long the queue
+    is (a service dispatches after every run: reading all 1,000 queued runs each time
+    cost more than running one)."""
+    queued = runs.join(requests, requests.c.run_id == runs.c.id)
+    firsts = (
+        sa.select(sa.func.min(requests.c.seq))
+        .select_from(queued)
+        .where(runs.c.status == QUEUED)
+        .group_by(runs.c.pipeline)
+    )
+    query = sa.select(*columns).select_from(queued)
+    return query.where(runs.c.status == QUEUED, requests.c.seq.in_(firsts)).order_by(requests.c.seq)
+
+
 def claim(connection: Connection, run_id: str, holder: Holder, now: datetime) -> Run | None:
     """Make the queued run ``run_id`` running, held by ``holder``'s process; None when it
     is not queued any more (claimed or cancelled first: the row decides, not a read)."""

@@ -95,6 +95,9 @@ class SqlStore:
     starts -> ``close`` (the heartbeat stops).
     """
 
+    #: How many runs' pipelines the store keeps in memory for its hot path.
+    REMEMBERED = 1024
+
     def __init__(self, url: str, read_only: bool = False, lease_ttl: float = locking.TTL_S) -> None:
         self.url = url
         self.holder_id = f"{locking.this_host()}:{os.getpid()}:{secrets.token_hex(4)}"
@@ -110,7 +113,8 @@ class SqlStore:
         if self.path is not None and not missing and not read_only:
             self._peek()  # a writer's first connection turns on WAL: a write
         self._use(engines.create("sqlite://" if read_only and missing else url, self.read_only))
-        self._pipelines: dict[str, str] = {}  # run id -> pipeline; never changes for a run
+        self._pipelines: dict[str, str] = {}  # run id -> pipeline, the latest REMEMBERED
+        self._memo = threading.Lock()
         self._absent: set[tuple[str, str]] = set()  # (table, column) an older revision lacks
         try:
             self._open_schema()
@@ -217,7 +221,7 @@ class SqlStore:
                         for k, d in entries]
                 connection.execute(_APPEND_EVENT, rows[0] if len(rows) == 1 else rows)
         if run is not None:
-            self._pipelines[run.id] = run.pipeline
+            self._remember(run.id, run.pipeline)
 
     def _save_member_runs(self, connection: Connection, found: Sequence[MemberRun]) -> None:
         pipeline = self._pipeline(connection, found[0].run_id)
@@ -406,7 +410,7 @@ class SqlStore:
         with self._write() as connection:
             found, queued = queueing.enqueue(connection, run, payload, _now())
         if queued:
-            self._pipelines[run.id] = run.pipeline
+            self._remember(run.id, run.pipeline)
         return found, queued
 
     def queued(self, pipeline: str | None = None, limit: int | None = None) -> list[Run]:
@@ -416,6 +420,14 @@ class SqlStore:
         query = queueing.queued_query(self._readable(runs), pipeline, limit)
         with self._read() as connection:
             return [run_from(row) for row in connection.execute(query).mappings()]
+
+    def queue_heads(self) -> list[Run]:
+        """The oldest queued run of each pipeline, first asked first."""
+        if self._before_queue():
+            return []
+        with self._read() as connection:
+            rows = connection.execute(queueing.heads_query(self._readable(runs))).mappings()
+            return [run_from(row) for row in rows]
 
     def payload(self, run_id: str) -> dict[str, Any]:
         """The payload the queued request of ``run_id`` carries; ``NotFoundError`` if none."""
@@ -542,13 +554,23 @@ class SqlStore:
 
     def _pipeline(self, connection: Connection, run_id: str) -> str:
         """The pipeline of a saved run; remembered, as the hot path asks for it often."""
-        if run_id not in self._pipelines:
+        pipeline = self._pipelines.get(run_id)
+        if pipeline is None:
             query = sa.select(runs.c.pipeline).where(runs.c.id == run_id)
             pipeline = connection.execute(query).scalar()
             if pipeline is None:
                 raise StateError(f"run {run_id} must be saved before its member runs")
+            self._remember(run_id, pipeline)
+        return pipeline
+
+    def _remember(self, run_id: str, pipeline: str) -> None:
+        """Remember the pipeline of a run being written: only the latest ``REMEMBERED``
+        runs, as a long-lived service writes runs without end."""
+        with self._memo:
+            self._pipelines.pop(run_id, None)
             self._pipelines[run_id] = pipeline
-        return self._pipelines[run_id]
+            while len(self._pipelines) > self.REMEMBERED:
+                del self._pipelines[next(iter(self._pipelines))]
 
     def _by_prefix(self, connection: Connection, prefix: str) -> RowMapping | None:
         """The one run whose id starts with ``prefix``; None when none does."""
