@@ -35,6 +35,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections import deque
 from concurrent.futures import Future, wait
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +60,8 @@ from orecart.model import Member, MemberStatus, Result, Task
 READ_SIZE = 1 << 16  # one pipe's default capacity
 DRAIN = 2.0  # seconds to keep reading after the main process exited (escaped holders)
 KILL_WAIT = 5.0  # seconds abort() waits for futures after SIGKILL
+#: how many aborted runs an executor remembers, to refuse their late attempts
+ABORTED_RUNS_KEPT = 1024
 FALLBACK_POLL = 0.05  # seconds between exit checks where pidfd_open is missing
 
 #: The open output pipes of one process: fd -> (stream name, line splitter, pipe).
@@ -324,7 +327,9 @@ class LocalExecutor:
         self._cond = threading.Condition()
         self._running: set[_Attempt] = set()
         self._aborting = False  # everything: close() or abort() without a run
-        self._aborted_runs: set[str] = set()  # abort(run_id): that run's attempts only
+        #: abort(run_id): that run's later attempts refused too; the latest runs only (a
+        #: long-lived executor must not remember every run it ever aborted)
+        self._aborted_runs: deque[str] = deque(maxlen=ABORTED_RUNS_KEPT)
         self._reaper: Reaper | None = None
         self.containment: Containment | None = None
 
@@ -364,7 +369,8 @@ class LocalExecutor:
                 again, self._aborting = self._aborting, True
             else:
                 again = run_id in self._aborted_runs
-                self._aborted_runs.add(run_id)
+                if not again:
+                    self._aborted_runs.append(run_id)
             attempts = [a for a in self._running if run_id in (None, a.task.run_id)]
             self._cond.notify_all()
         if again:

@@ -325,8 +325,8 @@ class Service:
                     return
                 try:
                     self._execute(pipeline, claimed, request, active)
-                except OrecartError:
-                    pass  # recorded failed by ``execute``; the serve log shows the run
+                except Exception:  # noqa: BLE001 (recorded by ``execute``: failed or aborted)
+                    pass
         finally:
             self.store.unlock(pipeline.name, holder)
             self._held.pop(run.id, None)

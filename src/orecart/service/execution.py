@@ -57,7 +57,10 @@ def execute(resources: Resources, job: Job, attach: Callable[[Runner], None]) ->
     try:
         return _execute(resources, job, attach)
     except OrecartError as exc:
-        _fail(resources, job, str(exc))
+        _end(resources, job, RunStatus.FAILED, str(exc))
+        raise
+    except Exception as exc:  # a bug before the runner started: never left running
+        _end(resources, job, RunStatus.ABORTED, f"internal error: {exc!r}")
         raise
 
 
@@ -120,13 +123,14 @@ def _run_and_drain(runner: Runner, sink: Fanout) -> tuple[Run, list[str]]:
     return run, sink.close(SINK_DRAIN_S)
 
 
-def _fail(resources: Resources, job: Job, error: str) -> None:
-    """Record the run ``failed`` with ``error`` when it ended before its runner started
-    (a runner, once started, records its own end)."""
+def _end(resources: Resources, job: Job, status: RunStatus, error: str) -> None:
+    """Record the run ended (``failed``, or ``aborted`` for an internal error) with
+    ``error`` when that happened before its runner started (a runner, once started,
+    records its own end)."""
     current = resources.store.get_run(job.run.id)
     if current.status.terminal:
         return
     redact = Redactor(job.pipeline.secret_values)
-    ended = replace(current, status=RunStatus.FAILED, error=redact(error),
+    ended = replace(current, status=status, error=redact(error),
                     finished_at=datetime.now(UTC))
     Recorder(resources.store).emit(RunFinished(ended))
