@@ -64,12 +64,14 @@ def versions(connection: Connection, pipeline: str,
     return [version_from(row) for row in connection.execute(query).mappings()]
 
 
-def asked(connection: Connection, version: SourceVersion, run_id: str) -> None:
-    """``run_id`` is the version's latest run, asked for it now (one more run)."""
+def asked(connection: Connection, version: SourceVersion, run_id: str, counted: bool) -> None:
+    """``run_id`` is the version's latest run; ``counted``: asked for it now (one more run),
+    else it was the run its key already held."""
+    more = source_versions.c.runs + 1 if counted else source_versions.c.runs
     connection.execute(
         sa.update(source_versions)
         .where(*_of(version.pipeline, version.sensor), source_versions.c.id == version.id)
-        .values(run_id=run_id, runs=source_versions.c.runs + 1)
+        .values(run_id=run_id, runs=more)
     )
 
 

@@ -59,10 +59,10 @@ from orecart.stores.schema import (
     notification_values,
     notifications,
     run_from,
-    sensors,
-    source_versions,
     run_values,
     runs,
+    sensors,
+    source_versions,
 )
 from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 
@@ -554,10 +554,10 @@ class SqlStore:
         with self._read() as connection:
             return sensing.versions(connection, pipeline, sensor)
 
-    def version_asked(self, version: SourceVersion, run_id: str) -> None:
-        """``run_id`` was asked for ``version`` (its latest run; one more run)."""
+    def version_asked(self, version: SourceVersion, run_id: str, counted: bool = True) -> None:
+        """``run_id`` is the latest run of ``version``; ``counted``: asked for it now."""
         with self._write() as connection:
-            sensing.asked(connection, version, run_id)
+            sensing.asked(connection, version, run_id, counted)
 
     def keyed_runs(self, pipeline: str, keys: Sequence[str]) -> list[Run]:
         """Every run of ``pipeline`` with one of the run keys ``keys``, first queued first."""
