@@ -43,7 +43,8 @@ class GitWatcher:
 
     def _refs(self, pattern: str, seen: Mapping[str, str]) -> Sensed:
         listed = self._remote_refs()
-        now = {ref: oid for ref, oid in listed.items() if fnmatch.fnmatchcase(ref, pattern)}
+        now = {ref: oid for ref, oid in listed.items()
+               if not ref.endswith(_PEELED) and fnmatch.fnmatchcase(ref, pattern)}
         new = [ref for ref, oid in now.items() if seen.get(ref) != oid]
         if not new:
             return Sensed((), {"refs": now})
