@@ -41,7 +41,7 @@ class GitSource:
         return done.stdout.strip()
 
     def commit(self, subject: str) -> str:
-        (self.work / "data.txt").write_text(subject + "\n")
+        (self.work / "data.txt").write_text(f"{subject} {self._clock}\n")  # never empty
         self.git("add", "data.txt")
         self.git("commit", "-q", "-m", subject)
         return self.git("rev-parse", "HEAD")
