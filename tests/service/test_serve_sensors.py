@@ -23,7 +23,8 @@ sensors:
     version_pattern: "v(.*)"
 members:
   - name: load
-    shell: 'echo "${{params.version}},${{params.tag}},${{params.commit}},${{params.sensor}}" >> {out}'
+    shell: >-
+      echo "${{params.version}},${{params.tag}},${{params.commit}},${{params.sensor}}" >> {out}
 """
 
 

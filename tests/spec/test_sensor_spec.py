@@ -58,9 +58,11 @@ BAD = [
      "1:63: sensors[a].version_pattern: applies to git refs"),
     ("sensors: [{name: a, file: {glob: x}}, {name: a, file: {glob: y}}]",
      "1:46: sensors[a].name: duplicate sensor name 'a' (first at line 1)"),
-    ("sensors: [{name: a, file: {glob: x}, every: 10ms}]", "1:45: sensors[a].every: must be at least 1s"),
+    ("sensors: [{name: a, file: {glob: x}, every: 10ms}]",
+     "1:45: sensors[a].every: must be at least 1s"),
     ("sensors: [{name: a, http: {url: 'ftp://h'}}]", "1:33: sensors[a].http.url: 'ftp://h' is not"),
-    ("sensors: [{name: a, file: {glob: x}, evry: 1s}]", "1:38: sensors[a]: unknown key 'evry'; did you mean 'every'?"),
+    ("sensors: [{name: a, file: {glob: x}, evry: 1s}]",
+     "1:38: sensors[a]: unknown key 'evry'; did you mean 'every'?"),
 ]
 
 

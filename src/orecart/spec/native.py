@@ -105,12 +105,14 @@ def _sensors(items: Sequence[Mapping[str, Any]], node: Node | None) -> tuple[Sen
         at = node.value[index]
         name = item["name"]
         if name in first:
-            raise (at.get("name") or at).error(f"sensors[{name}].name", f"duplicate sensor name {name!r} (first "
-                           f"at line {node.value[first[name]].location.line})")
+            line = node.value[first[name]].location.line
+            raise (at.get("name") or at).error(
+                f"sensors[{name}].name", f"duplicate sensor name {name!r} (first at line {line})")
         first[name] = index
         if "http" in item and "version_pattern" in item:
-            raise (at.get("version_pattern") or at).error(f"sensors[{name}].version_pattern",
-                           "applies to git refs and commits and to file paths, not to http")
+            raise (at.get("version_pattern") or at).error(
+                f"sensors[{name}].version_pattern",
+                "applies to git refs and commits and to file paths, not to http")
         sensors.append(_sensor(item))
     return tuple(sensors)
 
