@@ -14,7 +14,8 @@ exceptions (yaml, sqlalchemy, neo4j, docker) are translated where they enter.
     │   ├── NotFoundError    a run id (or prefix) names no run
     │   └── NotAStoreError   an existing file is not an orecart state database
     ├── ExecutorError        an executor cannot be created or reached
-    └── GraphError           the Neo4j graph cannot be reached or queried
+    ├── GraphError           the Neo4j graph cannot be reached or queried
+    └── SensorError          a sensor's source cannot be read (git remote, URL, files)
 """
 
 from __future__ import annotations
@@ -100,3 +101,7 @@ class ExecutorError(OrecartError):
 
 class GraphError(OrecartError):
     """The Neo4j graph cannot be reached or queried."""
+
+
+class SensorError(OrecartError):
+    """A sensor's source could not be read this tick: recorded and shown, never fatal."""

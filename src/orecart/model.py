@@ -15,6 +15,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from orecart.sensing import Sensor
+
 
 class RunStatus(StrEnum):
     QUEUED = "queued"
@@ -342,6 +344,7 @@ class Pipeline:
     # secrets, wherever they landed: redacted in output, left out of fingerprints
     params: Mapping[str, str] = field(default_factory=dict)  # the -p values it was built with
     schedule: Schedule | None = None  # when `orecart serve` submits it by itself
+    sensors: tuple[Sensor, ...] = ()  # watched sources whose new versions `serve` submits
 
     @property
     def base_dir(self) -> Path:

@@ -3,8 +3,17 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
+#: Takes a head database back to revision 0004: no sensors, no source versions.
+UNDO_0005 = (
+    "DROP INDEX ix_source_versions_position",
+    "DROP TABLE source_versions",
+    "DROP TABLE sensors",
+    "UPDATE alembic_version SET version_num = '0004'",
+)
+
 #: Takes a head database back to revision 0003: no queue columns, requests or services.
 UNDO_0004 = (
+    *UNDO_0005,
     "DROP TABLE requests",
     "DROP TABLE services",
     "DROP INDEX ix_runs_pipeline_key",

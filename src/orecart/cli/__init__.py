@@ -19,7 +19,8 @@ from typing import Any
 
 __all__ = ["Exit", "app", "main"]
 
-_COMMANDS = ("running", "serving", "history", "graph")  # importing registers: --help order
+#: importing registers the commands; this is their --help order
+_COMMANDS = ("running", "serving", "sensing", "history", "graph")
 
 
 def main() -> None:

@@ -37,7 +37,7 @@ from orecart.cli.base import (
 from orecart.cli.lines import PlainProgress
 from orecart.control import RunControl
 from orecart.events import Event, EventSink, MemberStarted
-from orecart.model import PullPolicy
+from orecart.model import PullPolicy, format_seconds
 from orecart.service import Outcome, RunOptions, Tools
 
 if TYPE_CHECKING:
@@ -59,8 +59,11 @@ def validate(file: Path, profile: str | None, param: tuple[str, ...]) -> None:
     pipeline = Tools().load(source_of(file, profile, param, None))
     kind = "Motherlode/copili" if pipeline.format == "motherlode" else "native"
     schedule = f", schedule {pipeline.schedule}" if pipeline.schedule else ""
+    sensors = ", ".join(f"{s.name} ({s.kind}, every {format_seconds(s.every)})"
+                        for s in pipeline.sensors)
     out().print(f"ok: {file}: pipeline {pipeline.name!r} ({kind} format), "
-                f"{len(pipeline.members)} members{schedule}", markup=False, highlight=False)
+                f"{len(pipeline.members)} members{schedule}"
+                + (f", sensors {sensors}" if sensors else ""), markup=False, highlight=False)
 
 
 @app.add(RUNS)

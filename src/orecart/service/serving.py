@@ -4,7 +4,8 @@
            the runs of dead processes (aborted, requests queued again by policy)
     every tick (a poll, or at once when a client pokes): reload edited pipeline files
            (keeping the last good version), submit due schedule ticks and stale members
-           (``max_age``), stop runs whose cancel was asked, dispatch the queue
+           (``max_age``), start due sensor looks and submit what finished ones found
+           (``service.sensing``), stop runs whose cancel was asked, dispatch the queue
     stop (SIGTERM, SIGINT, SIGHUP): take no new work, give running runs their grace
            period, abort what still runs, leave the services table; exit 0
 """
@@ -27,6 +28,7 @@ from orecart.service.core import Service, ServiceConfig
 from orecart.service.facts import ledger
 from orecart.service.requests import RunRequest
 from orecart.service.schedules import Scheduler, due, tick_key
+from orecart.service.sensing import SensorLoop
 from orecart.service.tools import Source, Tools, orecart_version
 from orecart.service.wake import Waker
 from orecart.stores import open_store
@@ -59,6 +61,7 @@ class Server:
         service.on_run_end = self._waker.wake  # the next queued run starts at once
         self._last_tick: dict[str, datetime] = {}
         self._next: dict[str, float] = {}  # periodic work -> monotonic time it is due
+        self.sensors = SensorLoop(service, notice)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -110,6 +113,7 @@ class Server:
         if self._due("reload", RELOAD_S):
             self._reload()
         self._schedules()
+        self.sensors.tick(e.pipeline for e in self.catalog.entries())
         if self._due("stale", self._stale_every()):
             self._stale()
         self.service.apply_cancels()

@@ -28,6 +28,8 @@ from orecart.stores import StateStore, default_state_url, open_store
 
 if TYPE_CHECKING:
     from orecart.graph.waiting import WaitReport
+    from orecart.service.sensing import Ticked
+    from orecart.service.versions import SensorView, VersionView
 
 #: Called with (done, total) while a backup or restore streams.
 Progress = Callable[[int, int], None]
@@ -192,6 +194,44 @@ class Tools:
         """The run now and its events after the cursor ``after`` (read-only)."""
         with self._store(source) as (_, store):
             return store.get_run(run_id), store.events(run_id, after=after)
+
+    # -- sensors -----------------------------------------------------------------------
+
+    def sensors(self, source: Source) -> list[SensorView]:
+        """Each sensor of the file with its state: cursor, last tick, last error."""
+        from orecart.service.versions import sensor_views
+
+        pipeline = self.load(replace(source, params_unknown=True))
+        with self._store(source) as (_, store):
+            return sensor_views(pipeline, store)
+
+    def versions(self, source: Source) -> list[VersionView]:
+        """Every version the file's sensors saw, its state and its runs."""
+        from orecart.service.versions import version_views
+
+        pipeline = self.load(replace(source, params_unknown=True))
+        with self._store(source) as (_, store):
+            return version_views(pipeline, store)
+
+    def tick_sensors(self, source: Source) -> list[Ticked]:
+        """Every sensor of the file looks once, here, and what it found is queued for
+        ``serve`` (woken at once), as a tick of ``serve`` would."""
+        from orecart.service.core import OnePipeline, Service, ServiceConfig
+        from orecart.service.sensing import tick
+        from orecart.service.wake import poke
+
+        pipeline = self.load(replace(source, params_unknown=True))
+        store = open_store(self.state_url(source, pipeline))
+        service = Service(ServiceConfig(self.environ, state=source.state),
+                          OnePipeline(source.file, pipeline), store)
+        try:
+            ticked = [tick(service, pipeline, sensor) for sensor in pipeline.sensors]
+            if any(t.submitted for t in ticked):
+                for entry in store.services():
+                    poke(entry.address)
+            return ticked
+        finally:
+            service.close()
 
     # -- history -----------------------------------------------------------------------
 

@@ -22,6 +22,7 @@ from orecart.spec.scalars import (
     Integer,
     MemorySize,
     Number,
+    Pattern,
     Text,
     TimezoneName,
     VolumeSpec,
@@ -37,6 +38,7 @@ ENV_GLOB = r"[A-Za-z_*?][A-Za-z0-9_*?]*"  # a name, or a pattern of one: AWS_*, 
 ENV_GLOB_HINT = "an environment variable name or a pattern like AWS_*"
 DOTTED = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*(:[A-Za-z_][A-Za-z0-9_.]*)?"
 GRAPH_URI = r"(bolt|neo4j)(\+s|\+ssc)?://\S+"
+HTTP_URL = r"https?://\S+"
 
 _SCHEMES = "|".join(sorted({*STORES, *ALIASES}))
 STATE_URL = rf"(?:{_SCHEMES})(?:\+[A-Za-z0-9_]+)?://.*"
@@ -252,6 +254,51 @@ SCHEDULE = Struct(
     exactly_one=("cron", "every"),
 )
 
+GIT_WATCH = Struct(
+    (
+        Field("remote", Text(non_empty=True), "Any URL git understands (file:// too).",
+              required=True),
+        Field("refs", Text(non_empty=True), "Refs by glob, e.g. refs/tags/v*: each is a version."),
+        Field("branch", Text(non_empty=True), "A branch: each of its new commits is a version."),
+    ),
+    exactly_one=("refs", "branch"),
+)
+
+HTTP_WATCH = Struct(
+    (
+        Field("url", Text(HTTP_URL, "an http:// or https:// URL"), "The watched URL.",
+              required=True),
+        Field("headers", MapOf(Text(scalars=True)), "Request headers (e.g. Authorization)."),
+    )
+)
+
+FILE_WATCH = Struct(
+    (
+        Field("glob", Text(non_empty=True), "Files by glob, relative to the pipeline file.",
+              required=True),
+    )
+)
+
+SENSOR = Struct(
+    (
+        Field("name", Text(NAME_PATTERN, NAME_HINT), "Sensor name (in run keys).", required=True),
+        Field("git", GIT_WATCH, "Watch a git remote: refs by glob, or a branch's commits."),
+        Field("http", HTTP_WATCH, "Watch a URL: its ETag, Last-Modified and content hash."),
+        Field("file", FILE_WATCH, "Watch files: a new one, or a changed content hash."),
+        Field("every", Duration(minimum=SHORTEST_EVERY),
+              "How often `orecart serve` looks (default 1m; at least 1s)."),
+        Field("version_pattern", Pattern(non_empty=True),
+              "Regex on the ref name, commit subject or file path: params.version is its "
+              "first group; what it does not match is no version."),
+        Field("latest_only", Boolean(),
+              "Of the new versions with one params.version, only the newest runs."),
+        Field("retries", Integer(0),
+              "Submit a version again this often when its run failed (default 2)."),
+        Field("timeout", Duration(), "How long one look may take (default 60s)."),
+    ),
+    exactly_one=("git", "http", "file"),
+)
+
 BACKUP = Struct(
     (
         Field("before", Boolean(), "Back the graph up before a run."),
@@ -322,6 +369,8 @@ ROOT = Struct(
     (
         Field("pipeline", Text(NAME_PATTERN, NAME_HINT), "Pipeline name (default: the file name)."),
         Field("schedule", SCHEDULE, "When `orecart serve` submits the pipeline by itself."),
+        Field("sensors", ListOf(SENSOR, label="name"),
+              "Watched sources: `orecart serve` submits a run for each new version."),
         *_SHARED,
         Field(
             "profiles",

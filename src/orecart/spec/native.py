@@ -7,7 +7,7 @@ members (names, needs, pools, cycles).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from orecart.model import (
     Sidecar,
     Volume,
 )
+from orecart.sensing import FileWatch, GitWatch, HttpWatch, Sensor, Watch
 from orecart.spec.fields import ROOT
 from orecart.spec.graph_checks import Placed, check_members
 from orecart.spec.kinds import Ctx
@@ -91,7 +92,44 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
         excluded=profiled.excluded,
         params=dict(origin.params),
         schedule=Schedule(**data["schedule"]) if "schedule" in data else None,
+        sensors=_sensors(data.get("sensors", ()), profiled.root.get("sensors")),
     )
+
+
+def _sensors(items: Sequence[Mapping[str, Any]], node: Node | None) -> tuple[Sensor, ...]:
+    """The sensors, their names unique (they are in run keys and the store)."""
+    sensors: list[Sensor] = []
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        assert node is not None
+        at = node.value[index]
+        name = item["name"]
+        if name in first:
+            line = node.value[first[name]].location.line
+            raise (at.get("name") or at).error(
+                f"sensors[{name}].name", f"duplicate sensor name {name!r} (first at line {line})")
+        first[name] = index
+        if "http" in item and "version_pattern" in item:
+            raise (at.get("version_pattern") or at).error(
+                f"sensors[{name}].version_pattern",
+                "applies to git refs and commits and to file paths, not to http")
+        sensors.append(_sensor(item))
+    return tuple(sensors)
+
+
+def _sensor(item: Mapping[str, Any]) -> Sensor:
+    watch: Watch
+    if "git" in item:
+        watch = GitWatch(**item["git"])
+    elif "http" in item:
+        watch = HttpWatch(**item["http"])
+    else:
+        watch = FileWatch(**item["file"])
+    options = {key: item[key] for key in _SENSOR_OPTIONS if key in item}
+    return Sensor(item["name"], watch, **options)
+
+
+_SENSOR_OPTIONS = ("every", "version_pattern", "latest_only", "retries", "timeout")
 
 
 def _check_hooks(node: Node | None, paths: Iterable[str], folder: Path) -> None:

@@ -235,6 +235,22 @@ class CronText(Text):
 
 
 @dataclass(frozen=True)
+class Pattern(Text):
+    """A Python regular expression; one that does not compile is refused here, with its
+    line, not when a sensor first applies it."""
+
+    hint: str = "a regular expression"
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> str:
+        text = super().check(node, path, ctx)
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise node.error(path, f"{text!r} is not a regular expression: {exc}") from None
+        return text
+
+
+@dataclass(frozen=True)
 class TimezoneName(Text):
     """An IANA timezone name that zoneinfo knows (``Europe/Berlin``, ``UTC``)."""
 

@@ -1,5 +1,5 @@
 """The state store: run history and its event log, the queue, the store-backed ledger, the
-pipeline lock and pool leases, and the services registry.
+pipeline lock and pool leases, the services registry, and the sensors' states and versions.
 
 One SQLAlchemy implementation (``orecart.stores.sql.SqlStore``) serves SQLite and
 PostgreSQL; ``open_store(url)`` picks it by URL scheme.
@@ -24,6 +24,7 @@ from orecart.model import (
     RunEvent,
     ServiceEntry,
 )
+from orecart.sensing import SensorState, SourceVersion
 
 if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in SQLAlchemy
     from orecart.stores.sql import SqlStore
@@ -90,6 +91,20 @@ class ServiceRegistry(Protocol):
     def services(self) -> list[ServiceEntry]: ...
 
 
+class SensorLog(Protocol):
+    """Each sensor's state between ticks and the source versions it saw, in source order
+    (``orecart.stores.sensing``)."""
+
+    def record_sensing(self, state: SensorState,
+                       found: Sequence[SourceVersion]) -> list[SourceVersion]: ...
+    def save_sensor_state(self, state: SensorState) -> None: ...
+    def sensor_states(self, pipeline: str) -> list[SensorState]: ...
+    def source_versions(self, pipeline: str, sensor: str | None = None) -> list[SourceVersion]: ...
+    def version_asked(self, version: SourceVersion, run_id: str,
+                      counted: bool = True) -> None: ...
+    def keyed_runs(self, pipeline: str, keys: Sequence[str]) -> list[Run]: ...
+
+
 class Ledger(Protocol):
     """Decides "this member already did its work here": its latest success per member."""
 
@@ -124,7 +139,8 @@ ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 
 class StateStore(
-    RunLog, EventLog, Queue, ServiceRegistry, Ledger, Locks, NotificationLog, Protocol
+    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, Ledger, Locks, NotificationLog,
+    Protocol,
 ):
     """Everything the service and runner ask of a state store."""
 

@@ -392,3 +392,36 @@ def attempt_from(row: RowMapping) -> Attempt:
         started_at=row["started_at"],
         finished_at=row["finished_at"],
     )
+
+
+# -- sensors and the versions they saw (migration 0005; orecart.stores.sensing) -----------
+
+sensors = sa.Table(
+    "sensors",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("sensor", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("cursor", _json(), nullable=False),  # the watcher's, opaque here
+    sa.Column("ticked_at", UtcDateTime),  # the last tick that answered
+    sa.Column("error", sa.Text),  # the last tick's error; NULL when it answered
+    sa.Column("error_at", UtcDateTime),
+)
+
+source_versions = sa.Table(
+    "source_versions",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("sensor", sa.String(200), primary_key=True),
+    sa.Column("id", sa.String(400), primary_key=True),  # the run key's tail
+    sa.Column("position", sa.Integer, nullable=False),  # source order within the sensor
+    sa.Column("version", sa.String(200), nullable=False),
+    sa.Column("ref", sa.Text, nullable=False),
+    sa.Column("commit", sa.String(64), nullable=False),
+    sa.Column("params", _json(), nullable=False),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
+    sa.Column("run_id", sa.String(64)),  # its latest run (runs are looked up by key)
+    sa.Column("runs", sa.Integer, nullable=False),  # runs asked for it, retries included
+    sa.Column("skipped", sa.Boolean, nullable=False),
+    sa.Index("ix_source_versions_position", "pipeline", "sensor", "position"),
+)

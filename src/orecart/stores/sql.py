@@ -35,7 +35,8 @@ from orecart.model import (
     RunStatus,
     ServiceEntry,
 )
-from orecart.stores import Holder, migrate, registry
+from orecart.sensing import SensorState, SourceVersion
+from orecart.stores import Holder, migrate, registry, sensing
 from orecart.stores import engine as engines
 from orecart.stores import ledger as ledgers
 from orecart.stores import locks as locking
@@ -61,6 +62,8 @@ from orecart.stores.schema import (
     run_from,
     run_values,
     runs,
+    sensors,
+    source_versions,
 )
 from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 from orecart.stores.upserts import Upserts
@@ -116,6 +119,7 @@ class SqlStore:
         self._pipelines: dict[str, str] = {}  # run id -> pipeline, the latest REMEMBERED
         self._memo = threading.Lock()
         self._absent: set[tuple[str, str]] = set()  # (table, column) an older revision lacks
+        self._missing: set[str] = set()  # tables an older revision lacks (read-only opens)
         try:
             self._open_schema()
         except StateError:
@@ -139,6 +143,7 @@ class SqlStore:
                 self._check_tables(connection, empty_ok=False)
                 tables = set(sa.inspect(connection).get_table_names())
                 self._absent = _absent_columns(connection, tables)
+                self._missing = {t.name for t in metadata.sorted_tables} - tables
             if not REQUIRED <= tables:  # a server database orecart never wrote: no history
                 self.engine.dispose()
                 self._use(engines.create("sqlite://"))
@@ -494,6 +499,45 @@ class SqlStore:
             return []
         with self._read() as connection:
             return registry.live(connection, _now())
+
+    # -- sensors (``orecart.stores.sensing``) ------------------------------------------
+
+    def record_sensing(self, state: SensorState,
+                       found: Sequence[SourceVersion]) -> list[SourceVersion]:
+        """Save a sensor's tick: its state, and the versions of ``found`` new to the store
+        (placed after its last, in order); the ones added."""
+        with self._write() as connection:
+            return sensing.record(connection, state, found)
+
+    def save_sensor_state(self, state: SensorState) -> None:
+        with self._write() as connection:
+            sensing.save_state(connection, state)
+
+    def sensor_states(self, pipeline: str) -> list[SensorState]:
+        if sensors.name in self._missing:
+            return []
+        with self._read() as connection:
+            return sensing.states(connection, pipeline)
+
+    def source_versions(self, pipeline: str, sensor: str | None = None) -> list[SourceVersion]:
+        """The versions the sensors of ``pipeline`` saw, by sensor in source order."""
+        if source_versions.name in self._missing:
+            return []
+        with self._read() as connection:
+            return sensing.versions(connection, pipeline, sensor)
+
+    def version_asked(self, version: SourceVersion, run_id: str, counted: bool = True) -> None:
+        """``run_id`` is the latest run of ``version``; ``counted``: asked for it now."""
+        with self._write() as connection:
+            sensing.asked(connection, version, run_id, counted)
+
+    def keyed_runs(self, pipeline: str, keys: Sequence[str]) -> list[Run]:
+        """Every run of ``pipeline`` with one of the run keys ``keys``, first queued first."""
+        if self._before_queue():
+            return []
+        with self._read() as connection:
+            found = sensing.keyed_runs(connection, self._readable(runs), pipeline, keys)
+        return [as_seen(run) for run in found]
 
     # -- crash recovery -------------------------------------------------------------------
 
