@@ -238,7 +238,9 @@ class Service:
             active.runner = runner
             if control is not None:
                 control.attach(runner)
-            if self.closing or self.store.cancel_requested([run.id]):  # asked before now
+            if self.resources.stopping.is_set():  # shutdown past its grace: abort
+                runner.interrupt()
+            elif self.store.cancel_requested([run.id]):  # asked before now
                 runner.cancel()
 
         try:
@@ -323,9 +325,9 @@ class Service:
             with self._graph_slot(pipeline, holder, block=False) as slot:
                 if not slot:
                     return
-                claimed = self.store.claim(run.id, holder)
+                claimed = None if self.closing else self.store.claim(run.id, holder)
                 if claimed is None:
-                    return
+                    return  # claimed elsewhere, cancelled, or this service is stopping
                 try:
                     self._execute(pipeline, claimed, request, active)
                 except OrecartError:
@@ -483,6 +485,7 @@ class Service:
         deadline = time.monotonic() + (self.config.grace if grace is None else grace)
         while self.running() and time.monotonic() < deadline:
             self.idle_wait(min(0.25, max(0.0, deadline - time.monotonic())))
+        self.resources.stopping.set()  # a run still waiting for its graph waits no longer
         with self._guard:
             actives = list(self._active.values())
         for active in actives:
@@ -493,6 +496,7 @@ class Service:
 
     def abort_all(self) -> None:
         """Abort every run going here now (a second SIGTERM)."""
+        self.resources.stopping.set()
         with self._guard:
             runners = [a.runner for a in self._active.values() if a.runner is not None]
         for runner in runners:

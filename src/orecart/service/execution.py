@@ -122,11 +122,13 @@ def _run_and_drain(runner: Runner, sink: Fanout) -> tuple[Run, list[str]]:
 
 def _fail(resources: Resources, job: Job, error: str) -> None:
     """Record the run ``failed`` with ``error`` when it ended before its runner started
-    (a runner, once started, records its own end)."""
+    (a runner, once started, records its own end); ``aborted`` when the service stopped
+    it (its shutdown's grace ran out while it waited for its graph)."""
     current = resources.store.get_run(job.run.id)
     if current.status.terminal:
         return
     redact = Redactor(job.pipeline.secret_values)
-    ended = replace(current, status=RunStatus.FAILED, error=redact(error),
+    status = RunStatus.ABORTED if resources.stopping.is_set() else RunStatus.FAILED
+    ended = replace(current, status=status, error=redact(error),
                     finished_at=datetime.now(UTC))
     Recorder(resources.store).emit(RunFinished(ended))

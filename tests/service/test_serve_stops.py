@@ -1,0 +1,56 @@
+"""How ``orecart serve`` stops when what it runs with is not there: a run still waiting
+for its graph server at SIGTERM, a state store that went away under it."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+
+from tests.service.conftest import Served
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (connections are refused)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+WAITS_FOR_GRAPH = """
+pipeline: graphy
+graph: {{uri: "bolt://127.0.0.1:{port}", user: neo4j, password: pw-graph, wait: 60s}}
+members:
+  - name: a
+    run: [sh, -c, "echo a"]
+"""
+
+
+def test_sigterm_past_grace_ends_a_run_waiting_for_its_graph_aborted_at_once(
+        served: Served) -> None:
+    served.write(WAITS_FOR_GRAPH.format(port=closed_port()))
+    serve = served.serve("pipeline.yaml", "--grace", "1s")
+    run_id = served.enqueue()
+    serve.wait_log("waiting for Neo4j")
+    started = time.monotonic()
+    serve.signal(signal.SIGTERM)
+    assert serve.wait(timeout=30) == 0
+    assert time.monotonic() - started < 10, "serve waited out the graph's wait: 60 s"
+    run, _ = served.run(run_id)
+    assert run.status == "aborted", run
+    assert "stopping" in (run.error or "")
+
+
+def test_a_second_sigterm_ends_a_graph_wait_at_once(served: Served) -> None:
+    served.write(WAITS_FOR_GRAPH.format(port=closed_port()))
+    serve = served.serve("pipeline.yaml", "--grace", "60s")
+    run_id = served.enqueue()
+    serve.wait_log("waiting for Neo4j")
+    serve.signal(signal.SIGTERM)
+    serve.wait_log("stopping:")
+    started = time.monotonic()
+    serve.signal(signal.SIGTERM)
+    assert serve.wait(timeout=30) == 0
+    assert time.monotonic() - started < 10
+    assert served.status_of(run_id) == "aborted"
