@@ -100,7 +100,8 @@ def test_kill_9_of_serve_keeps_the_queue_and_aborts_and_requeues_the_running_run
     restarted = served.serve("pipeline.yaml", "--requeue", "1")
     for run_id in queued:
         served.wait_status(run_id, "succeeded")
-    assert served.status_of(running) == "aborted"
+    aborted, _ = served.run(running)
+    assert (aborted.status, aborted.error) == ("aborted", "orecart died while it ran")
     again = [r for r in served.runs() if r.key == "one" and r.id != running]
     assert len(again) == 1, served.runs()
     served.wait_status(again[0].id, "succeeded")
