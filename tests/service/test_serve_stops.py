@@ -7,7 +7,8 @@ import signal
 import socket
 import time
 
-from tests.service.conftest import Served
+from tests.service.conftest import Served, wait_until
+from tests.services.postgres import PostgresServer, find_bindir
 
 
 def closed_port() -> int:
@@ -54,3 +55,33 @@ def test_a_second_sigterm_ends_a_graph_wait_at_once(served: Served) -> None:
     assert serve.wait(timeout=30) == 0
     assert time.monotonic() - started < 10
     assert served.status_of(run_id) == "aborted"
+
+
+SLOW = """
+pipeline: slow
+members:
+  - name: a
+    rerun: always
+    run: [sh, -c, "echo started > {started}; sleep 2"]
+"""
+
+
+def test_a_state_store_that_stops_ends_serve_with_its_error_and_no_traceback(
+        served: Served) -> None:
+    server = PostgresServer(find_bindir())  # its own: stopping it must not hurt others
+    try:
+        server.start()
+        state = ["--state", server.url()]
+        served.write(SLOW.format(started=served.folder / "started"))
+        serve = served.serve("pipeline.yaml", *state)
+        run_id = served.ok("submit", "pipeline.yaml", *state).out.strip()
+        wait_until((served.folder / "started").exists, "the member to start")
+        server.run("pg_ctl", "-D", str(server.data), "-m", "immediate", "-w", "stop")
+        assert serve.wait(timeout=30) == 1
+    finally:
+        server.stop()
+    log = serve.log()
+    assert "error: state store postgresql" in log and "connection failed" in log, log
+    assert f"error: run {run_id} of slow: state store" in log, log  # its worker says why
+    assert "Traceback" not in log and "Exception in thread" not in log, log
+    assert server.password not in log

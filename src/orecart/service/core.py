@@ -140,6 +140,8 @@ class Service:
         self.run_sinks: Callable[[Run], Sequence[EventSink]] | None = None
         #: called when a worker ends (its pipeline's next request may start now)
         self.on_idle: Callable[[], None] | None = None
+        #: hears what went wrong in a worker (a state store gone while it recorded)
+        self.on_problem: Callable[[str], None] | None = None
 
     # -- requests ----------------------------------------------------------------------
 
@@ -293,9 +295,13 @@ class Service:
 
     def _work(self, run: Run, active: _Active) -> None:
         """A worker: start ``run`` if its lock and graph slot can be had now, else leave it
-        queued for a later dispatch."""
+        queued for a later dispatch. What goes wrong is reported (``on_problem``), never
+        raised into the thread's last-resort handler."""
         try:
             self._start(run, active)
+        except Exception as exc:  # noqa: BLE001 - a worker's end must not be a traceback
+            why = str(exc) if isinstance(exc, OrecartError) else f"internal error: {exc!r}"
+            self._problem(f"run {run.id} of {run.pipeline}: {why}")
         finally:
             with self._guard:
                 if self._active.get(active.pipeline) is active:
@@ -308,6 +314,10 @@ class Service:
             self._wake.set()
             if self.on_idle is not None:
                 self.on_idle()  # the serve loop dispatches the next request at once
+
+    def _problem(self, message: str) -> None:
+        if self.on_problem is not None:
+            self.on_problem(message)
 
     def _start(self, run: Run, active: _Active) -> None:
         holder = Holder(run.id, self.pid, self.host)

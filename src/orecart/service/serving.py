@@ -7,6 +7,8 @@
            (``max_age``), stop runs whose cancel was asked, dispatch the queue
     stop (SIGTERM, SIGINT, SIGHUP): take no new work, give running runs their grace
            period, abort what still runs, leave the services table; exit 0
+    a state store that fails (its server stopped): stop as above, then exit 1 with the
+           error; the next start recovers what was running
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class Server:
         self.id = f"serve-{service.host}-{service.pid}-{token.token_hex(3)}"
         self._waker = Waker()
         service.on_idle = self._waker.kick
+        service.on_problem = lambda message: notice(f"error: {message}")
         self._last_tick: dict[str, datetime] = {}
         self._next: dict[str, float] = {}  # periodic work -> monotonic time it is due
 
@@ -77,7 +80,16 @@ class Server:
                 self._waker.wait(self.poll)
         finally:
             self._shutdown()
-            store.unregister_service(self.id)
+            self._leave()
+
+    def _leave(self) -> None:
+        """Leave the services table and close what serve holds, even when the store is
+        gone (serve then exits with the error that stopped it)."""
+        try:
+            self.service.store.unregister_service(self.id)
+        except OrecartError as exc:
+            self.notice(f"error: not removed from the services table: {exc}")
+        finally:
             self._waker.close()
             self.service.close()
 
