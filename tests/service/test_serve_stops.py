@@ -85,3 +85,15 @@ def test_a_state_store_that_stops_ends_serve_with_its_error_and_no_traceback(
     assert f"error: run {run_id} of slow: state store" in log, log  # its worker says why
     assert "Traceback" not in log and "Exception in thread" not in log, log
     assert server.password not in log
+
+
+def test_a_state_file_removed_under_serve_stops_it_with_a_clear_message(
+        served: Served) -> None:
+    served.write(SLOW.format(started=served.folder / "started"))
+    serve = served.serve("pipeline.yaml")
+    for path in (served.folder / ".orecart").glob("state.db*"):
+        path.unlink()
+    assert serve.wait(timeout=15) == 1  # it served a file no client sees any more
+    log = serve.log()
+    assert "state.db: the file was removed or replaced while serve ran" in log, log
+    assert "Traceback" not in log
