@@ -158,3 +158,21 @@ def test_a_second_sigterm_aborts_at_once(served: Served) -> None:
     assert served.status_of(run_id) == "aborted"
     assert held.all_gone(pids)
 
+
+
+def test_cancel_stops_a_run_of_orecart_run_too(served: Served) -> None:
+    held = Held(served)
+    process = served.start("run", "pipeline.yaml")
+    try:
+        run_id = wait_until(lambda: next(iter(held.ran()), None), "the run to start")
+        pids = held.pids(run_id)
+        done = served.ok("cancel", run_id)
+        assert "cancel asked" in done.out
+        assert process.wait(timeout=15) == 1  # it did not wait for its member to end
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+    run, members = served.run(run_id)
+    assert (run.status, [m.status for m in members]) == ("cancelled", ["aborted"])
+    assert held.all_gone(pids)

@@ -217,8 +217,8 @@ def cancel(run_id: str, pipeline: Path, state: str | None) -> None:
                     highlight=False)
         raise click.exceptions.Exit(Exit.FAILED)
     else:
-        out().print(f"run {run.id}: cancel asked; its service stops it now", markup=False,
-                    highlight=False)
+        out().print(f"run {run.id}: cancel asked; the orecart running it stops it within a "
+                    "second", markup=False, highlight=False)
 
 
 @app.add(SERVICE)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from orecart.control import RunControl
-from orecart.errors import LockedError, NotFoundError, OrecartError, SpecError
+from orecart.errors import LockedError, NotFoundError, OrecartError, SpecError, StateError
 from orecart.events import EventSink, RunFinished
 from orecart.hooks import HookSet
 from orecart.model import Pipeline, PullPolicy, Run, RunEvent, RunStatus
@@ -56,6 +56,8 @@ WAIT_POLL_S = 0.1
 #: A pipeline whose queue head could not start (its lock or graph slot taken elsewhere)
 #: is tried again after this long, or at the next release here.
 RETRY_S = 0.5
+#: How often a run of ``orecart run`` reads the store for a cancel asked by another process.
+CANCEL_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,8 @@ class Service:
         active = _Active(run.id, pipeline.name)
         with self._guard:
             self._active.setdefault(pipeline.name, active)
+        threading.Thread(target=self._watch_cancel, args=(active,), daemon=True,
+                         name=f"orecart-cancel-{run.id}").start()
         try:
             return self._execute(pipeline, run, request, active, sinks, control)
         finally:
@@ -250,6 +254,18 @@ class Service:
         finally:
             active.done.set()
         return outcome
+
+    def _watch_cancel(self, active: _Active) -> None:
+        """While a run of ``orecart run`` goes, stop it once ``orecart cancel`` asks
+        (another process: only the store tells), within ``CANCEL_POLL_S``."""
+        while not active.done.wait(CANCEL_POLL_S):
+            try:
+                asked = self.store.cancel_requested([active.run_id])
+            except StateError:
+                continue  # a busy store: ask again at the next poll
+            if asked and active.runner is not None:
+                active.runner.cancel()
+                return
 
     def _hooks(self, pipeline: Pipeline) -> HookSet:
         """The hooks of the pipeline's version in the catalog (imported once), or of this
