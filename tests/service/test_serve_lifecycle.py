@@ -100,7 +100,8 @@ def test_kill_9_of_serve_keeps_the_queue_and_aborts_and_requeues_the_running_run
     restarted = served.serve("pipeline.yaml", "--requeue", "1")
     for run_id in queued:
         served.wait_status(run_id, "succeeded")
-    assert served.status_of(running) == "aborted"
+    aborted, _ = served.run(running)
+    assert (aborted.status, aborted.error) == ("aborted", "orecart died while it ran")
     again = [r for r in served.runs() if r.key == "one" and r.id != running]
     assert len(again) == 1, served.runs()
     served.wait_status(again[0].id, "succeeded")
@@ -157,3 +158,21 @@ def test_a_second_sigterm_aborts_at_once(served: Served) -> None:
     assert served.status_of(run_id) == "aborted"
     assert held.all_gone(pids)
 
+
+
+def test_cancel_stops_a_run_of_orecart_run_too(served: Served) -> None:
+    held = Held(served)
+    process = served.start("run", "pipeline.yaml")
+    try:
+        run_id = wait_until(lambda: next(iter(held.ran()), None), "the run to start")
+        pids = held.pids(run_id)
+        done = served.ok("cancel", run_id)
+        assert "cancel asked" in done.out
+        assert process.wait(timeout=15) == 1  # it did not wait for its member to end
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+    run, members = served.run(run_id)
+    assert (run.status, [m.status for m in members]) == ("cancelled", ["aborted"])
+    assert held.all_gone(pids)

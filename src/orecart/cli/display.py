@@ -72,6 +72,20 @@ def plan_summary(plan: Plan) -> str:
     return ", ".join(f"{counts[d]} {d}" for d in Decision)
 
 
+def run_facts(run: Run) -> Text:
+    """``show`` and ``status``: who asked for the run (its origin), its key, labels and
+    parameters, one line above its members."""
+    parts = [f"origin {run.origin}"]
+    parts += [f"key {run.key}"] if run.key else []
+    parts += [f"labels {_pairs(run.labels)}"] if run.labels else []
+    parts += [f"params {_pairs(run.params)}"] if run.params else []
+    return Text(printable(", ".join(parts)))
+
+
+def _pairs(values: Mapping[str, str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in values.items())
+
+
 def member_table(run: Run, member_runs: Sequence[MemberRun]) -> Table:
     title = f"run {run.id} of {run.pipeline}: {run.status}"
     caption = Text(f"error: {run.error}", style="red") if run.error else None  # not markup
@@ -87,16 +101,24 @@ def member_table(run: Run, member_runs: Sequence[MemberRun]) -> Table:
 
 
 def runs_table(runs: Sequence[Run]) -> Table:
-    table = Table(title_justify="left")
-    for column in ("run", "pipeline", "status", "started", "duration", "params"):
-        table.add_column(column, no_wrap=column in ("run", "started"))
+    """``orecart runs``: one pipeline's runs, each with who asked (origin) and its key. A
+    run id and a status are never cut; a long key or parameter list folds instead."""
+    names = sorted({run.pipeline for run in runs})
+    title = f"runs of {printable(', '.join(names))}" if names else "no runs yet"
+    table = Table(title=title, title_justify="left")
+    for column in ("run", "status", "origin", "key", "started", "duration", "params"):
+        table.add_column(column, no_wrap=column in _WHOLE, overflow="fold")
     for run in runs:
         duration = (run.finished_at - run.started_at).total_seconds() if (
             run.finished_at and run.started_at) else None
-        params = " ".join(f"{k}={v}" for k, v in run.params.items())
-        table.add_row(run.id, run.pipeline, styled(str(run.status)), when(run.started_at),
-                      seconds(duration), params)
+        table.add_row(run.id, styled(str(run.status)), printable(run.origin),
+                      printable(run.key or ""), when(run.started_at), seconds(duration),
+                      printable(_pairs(run.params)))
     return table
+
+
+#: columns of ``runs_table`` shown whole at any width (what `show` and `cancel` take)
+_WHOLE = frozenset({"run", "status"})
 
 
 def queue_table(view: Any) -> RenderableType:

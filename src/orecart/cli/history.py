@@ -57,6 +57,7 @@ def _print_detail(detail: RunDetail, as_json: bool) -> None:
         from orecart.cli import display
 
         out().print(display.member_table(detail.run, detail.member_runs))
+        out().print(display.run_facts(detail.run))
         if detail.notifications:
             out().print(display.notifications_table(detail.notifications))
 

@@ -56,20 +56,25 @@ FOLLOW_POLL_S = 0.2
 @pull_opt
 @click.option("--grace", default="60s", show_default=True, metavar="DURATION",
               callback=duration_value,
-              help="On SIGTERM or Ctrl-C, how long running runs may go on before they are "
-              "aborted.")
+              help="On SIGTERM, SIGHUP or Ctrl-C, how long running runs may go on before "
+              "they are aborted.")
 @click.option("--requeue", type=click.IntRange(min=0), default=1, show_default=True,
               metavar="N", help="Queue a request again up to N times when its run was "
               "aborted because orecart died (kill -9, a crash, a reboot).")
 @guarded
 def serve(paths: tuple[Path, ...], state: str | None, graph: str | None, wait: float | None,
           pull: PullPolicy | None, grace: float, requeue: int) -> None:
-    """Serve pipelines: run what is submitted (FIFO per pipeline, one run at a time per
-    graph by default), their schedules and max_age members, until SIGTERM or Ctrl-C.
+    """Serve pipelines: run what is submitted, their schedules and max_age members.
 
-    FILE is a pipeline file; DIR serves every pipeline file in it. An edited file is
-    reloaded; a broken edit keeps the last good version and is reported here. Every
-    pipeline shares one state store: --state, ORECART_STATE, or the one beside the files.
+    Requests run FIFO per pipeline, at most settings.max_runs at a time per graph
+    (default 1). FILE is a pipeline file; DIR serves every pipeline file in it. An edited
+    file is reloaded; a broken edit keeps the last good version and is reported here.
+    Every pipeline shares one state store: --state, ORECART_STATE, or the one beside the
+    files.
+
+    SIGTERM, SIGHUP or Ctrl-C: no new work starts, running runs get --grace to finish and
+    are then aborted; a second signal aborts them at once; exit 0. A state store that
+    fails under serve stops it the same way, with exit 1.
     """
     from orecart.service.serving import open_server
 
@@ -217,8 +222,8 @@ def cancel(run_id: str, pipeline: Path, state: str | None) -> None:
                     highlight=False)
         raise click.exceptions.Exit(Exit.FAILED)
     else:
-        out().print(f"run {run.id}: cancel asked; its service stops it now", markup=False,
-                    highlight=False)
+        out().print(f"run {run.id}: cancel asked; the orecart running it stops it within a "
+                    "second", markup=False, highlight=False)
 
 
 @app.add(SERVICE)

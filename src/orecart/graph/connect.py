@@ -25,6 +25,7 @@ still gets them.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -115,19 +116,25 @@ class GraphConnection:
 
     @classmethod
     def open(
-        cls, graph: Graph, *, wait: float | None = None, on_wait: WaitReport | None = None
+        cls,
+        graph: Graph,
+        *,
+        wait: float | None = None,
+        on_wait: WaitReport | None = None,
+        stop: threading.Event | None = None,
     ) -> GraphConnection:
         """Connect, waiting up to ``wait`` (default ``graph.wait``) seconds for readiness.
 
         A server that is still starting refuses connections or reports its database
         unavailable: that is retried, and ``on_wait`` hears of it (see ``waiting``). A wrong
-        password, an unknown database or a server older than Neo4j 5 fail at once.
+        password, an unknown database or a server older than Neo4j 5 fail at once. Once
+        ``stop`` is set (a service shutting down), the wait ends with a ``GraphError``.
         """
         graph = credentials_from_uri(graph)
         limit = graph.wait if wait is None else wait
         driver = _driver(graph, limit)
         try:
-            database, info = _await_ready(driver, graph, WaitClock(graph, limit, on_wait))
+            database, info = _await_ready(driver, graph, WaitClock(graph, limit, on_wait, stop))
         except BaseException:
             driver.close()
             raise
@@ -285,7 +292,9 @@ def _await_ready(
                     f"{_redact(_message(cause), graph.password)}"
                 ) from cause
             clock.failed(_redact(_message(cause), graph.password))
-            time.sleep(min(delay, remaining))
+            if not clock.pause(min(delay, remaining)):
+                raise GraphError(f"{_where(graph)}: not waited for any longer: orecart is "
+                                 "stopping") from cause
             delay = min(_MAX_DELAY, delay * 2)
 
 

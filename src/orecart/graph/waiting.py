@@ -5,14 +5,17 @@ prints; it hands each ``Waiting`` to a ``WaitReport`` callback (the CLI prints t
 run against a database that is still starting, or not there at all, says what it waits
 for and for how long instead of staying silent::
 
-    WaitClock(graph, limit, report) -> .failed(error) after each refused probe
-        (reports the first one, then one every ``interval``) -> .ready() once it answers
+    WaitClock(graph, limit, report, stop) -> .failed(error) after each refused probe
+        (reports the first one, then one every ``interval``) -> .pause(seconds) before
+        the next (False once ``stop`` is set: a stopping service waits no longer)
+        -> .ready() once it answers
 
 URIs are shown without their user info, and errors come already redacted.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -75,10 +78,12 @@ def interval(limit: float) -> float:
 class WaitClock:
     """Decides when a wait is worth a report; silent when nothing was refused."""
 
-    def __init__(self, graph: Graph, limit: float, report: WaitReport | None) -> None:
+    def __init__(self, graph: Graph, limit: float, report: WaitReport | None,
+                 stop: threading.Event | None = None) -> None:
         self._uri = shown_uri(graph.uri)
         self.limit = limit
         self._report = report
+        self._stop = stop
         self._started = time.monotonic()
         self._next: float | None = None  # seconds in when the next report is due
 
@@ -91,6 +96,13 @@ class WaitClock:
         elif waited >= self._next:
             self._next += interval(self.limit)
             self._send(Phase.WAITING, waited, error)
+
+    def pause(self, seconds: float) -> bool:
+        """Sleep until the next probe; False (at once) when the wait was stopped."""
+        if self._stop is None:
+            time.sleep(seconds)
+            return True
+        return not self._stop.wait(seconds)
 
     def ready(self) -> None:
         """The server answered: say so when a wait was reported."""

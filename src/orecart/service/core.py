@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from orecart.control import RunControl
-from orecart.errors import LockedError, NotFoundError, OrecartError, SpecError
+from orecart.errors import LockedError, NotFoundError, OrecartError, SpecError, StateError
 from orecart.events import EventSink, RunFinished
 from orecart.hooks import HookSet
 from orecart.model import Pipeline, PullPolicy, Run, RunEvent, RunStatus
@@ -56,6 +56,8 @@ WAIT_POLL_S = 0.1
 #: A pipeline whose queue head could not start (its lock or graph slot taken elsewhere)
 #: is tried again after this long, or at the next release here.
 RETRY_S = 0.5
+#: How often a run of ``orecart run`` reads the store for a cancel asked by another process.
+CANCEL_POLL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,8 @@ class Service:
         #: sinks for every run this service dispatches (``serve``'s log), beside the
         #: caller's own in the in-process path
         self.run_sinks: Callable[[Run], Sequence[EventSink]] | None = None
+        #: hears what went wrong in a worker (a state store gone while it recorded)
+        self.on_problem: Callable[[str], None] | None = None
 
     # -- requests ----------------------------------------------------------------------
 
@@ -219,6 +223,8 @@ class Service:
         active = _Active(run.id, pipeline.name)
         with self._guard:
             self._active.setdefault(pipeline.name, active)
+        threading.Thread(target=self._watch_cancel, args=(active,), daemon=True,
+                         name=f"orecart-cancel-{run.id}").start()
         try:
             return self._execute(pipeline, run, request, active, sinks, control)
         finally:
@@ -239,7 +245,9 @@ class Service:
             active.runner = runner
             if control is not None:
                 control.attach(runner)
-            if self.closing or self.store.cancel_requested([run.id]):  # asked before now
+            if self.resources.stopping.is_set():  # shutdown past its grace: abort
+                runner.interrupt()
+            elif self.store.cancel_requested([run.id]):  # asked before now
                 runner.cancel()
 
         try:
@@ -247,6 +255,18 @@ class Service:
         finally:
             active.done.set()
         return outcome
+
+    def _watch_cancel(self, active: _Active) -> None:
+        """While a run of ``orecart run`` goes, stop it once ``orecart cancel`` asks
+        (another process: only the store tells), within ``CANCEL_POLL_S``."""
+        while not active.done.wait(CANCEL_POLL_S):
+            try:
+                asked = self.store.cancel_requested([active.run_id])
+            except StateError:
+                continue  # a busy store: ask again at the next poll
+            if asked and active.runner is not None:
+                active.runner.cancel()
+                return
 
     def _hooks(self, pipeline: Pipeline) -> HookSet:
         """The hooks of the pipeline's version in the catalog (imported once), or of this
@@ -289,9 +309,13 @@ class Service:
 
     def _work(self, run: Run, active: _Active) -> None:
         """A worker: start ``run`` if its lock and graph slot can be had now, else leave it
-        queued for a later dispatch."""
+        queued for a later dispatch. What goes wrong is reported (``on_problem``), never
+        raised into the thread's last-resort handler."""
         try:
             self._start(run, active)
+        except Exception as exc:  # noqa: BLE001 - a worker's end must not be a traceback
+            why = str(exc) if isinstance(exc, OrecartError) else f"internal error: {exc!r}"
+            self._problem(f"run {run.id} of {run.pipeline}: {why}")
         finally:
             with self._guard:
                 if self._active.get(active.pipeline) is active:
@@ -303,6 +327,10 @@ class Service:
             active.done.set()
             self._wake.set()
             self.on_run_end()
+
+    def _problem(self, message: str) -> None:
+        if self.on_problem is not None:
+            self.on_problem(message)
 
     def _start(self, run: Run, active: _Active) -> None:
         holder = Holder(run.id, self.pid, self.host)
@@ -320,13 +348,11 @@ class Service:
             with self._graph_slot(pipeline, holder, block=False) as slot:
                 if not slot:
                     return
-                claimed = self.store.claim(run.id, holder)
+                claimed = None if self.closing else self.store.claim(run.id, holder)
                 if claimed is None:
-                    return
-                try:
-                    self._execute(pipeline, claimed, request, active)
-                except Exception:  # noqa: BLE001 (recorded by ``execute``: failed or aborted)
-                    pass
+                    return  # claimed elsewhere, cancelled, or this service is stopping
+                self._execute(pipeline, claimed, request, active)  # raises what ended it
+                # before its runner (recorded by ``execute``; ``_work`` reports it)
         finally:
             self.store.unlock(pipeline.name, holder)
             self._held.pop(run.id, None)
@@ -490,6 +516,7 @@ class Service:
         deadline = time.monotonic() + (self.config.grace if grace is None else grace)
         while self.running() and time.monotonic() < deadline:
             self.idle_wait(min(0.25, max(0.0, deadline - time.monotonic())))
+        self.resources.stopping.set()  # a run still waiting for its graph waits no longer
         with self._guard:
             actives = list(self._active.values())
         for active in actives:
@@ -500,6 +527,7 @@ class Service:
 
     def abort_all(self) -> None:
         """Abort every run going here now (a second SIGTERM)."""
+        self.resources.stopping.set()
         with self._guard:
             runners = [a.runner for a in self._active.values() if a.runner is not None]
         for runner in runners:

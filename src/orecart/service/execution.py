@@ -126,11 +126,14 @@ def _run_and_drain(runner: Runner, sink: Fanout) -> tuple[Run, list[str]]:
 def _end(resources: Resources, job: Job, status: RunStatus, error: str) -> None:
     """Record the run ended (``failed``, or ``aborted`` for an internal error) with
     ``error`` when that happened before its runner started (a runner, once started,
-    records its own end)."""
+    records its own end); ``aborted`` too when the service stopped it (its shutdown's
+    grace ran out while it waited for its graph)."""
     current = resources.store.get_run(job.run.id)
     if current.status.terminal:
         return
     redact = Redactor(job.pipeline.secret_values)
+    if resources.stopping.is_set():
+        status = RunStatus.ABORTED
     ended = replace(current, status=status, error=redact(error),
                     finished_at=datetime.now(UTC))
     Recorder(resources.store).emit(RunFinished(ended))

@@ -42,6 +42,9 @@ class Resources:
         self._executors: dict[str, Executor] = {}
         self._graphs: dict[tuple[str, str, str, str], Any] = {}
         self._lock = threading.Lock()
+        #: set when the service stops its runs (shutdown past grace): a run still waiting
+        #: for its graph server waits no longer
+        self.stopping = threading.Event()
 
     def executor(self, kind: str) -> Executor:
         """The executor for members of ``kind`` ("run" or "image")."""
@@ -81,7 +84,8 @@ class Resources:
             return known
         from orecart.graph.connect import GraphConnection
 
-        conn = GraphConnection.open(graph, on_wait=self.on_wait)  # outside the lock: it waits
+        # outside the lock: it waits for the server
+        conn = GraphConnection.open(graph, on_wait=self.on_wait, stop=self.stopping)
         with self._lock:
             if key in self._graphs:  # another run opened it meanwhile: keep one
                 conn.close()

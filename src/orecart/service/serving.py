@@ -8,6 +8,8 @@
            (``service.sensing``), stop runs whose cancel was asked, dispatch the queue
     stop (SIGTERM, SIGINT, SIGHUP): take no new work, give running runs their grace
            period, abort what still runs, leave the services table; exit 0
+    a state store that fails (its server stopped): stop as above, then exit 1 with the
+           error; the next start recovers what was running
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orecart.errors import OrecartError, UsageError
+from orecart.errors import OrecartError, StateError, UsageError
 from orecart.events import Event, MemberFinished, RunFinished, RunStarted
 from orecart.model import MemberStatus, Pipeline, PullPolicy, Run, Schedule, ServiceEntry
 from orecart.service.catalog import Catalog
@@ -50,8 +52,10 @@ Notice = Callable[[str], None]
 
 class Server:
     def __init__(self, service: Service, catalog: Catalog, notice: Notice,
-                 scheduler: Scheduler | None = None, poll: float = POLL_S) -> None:
+                 scheduler: Scheduler | None = None, poll: float = POLL_S,
+                 state_file: Path | None = None) -> None:
         self.service, self.catalog, self.notice = service, catalog, notice
+        self.state_file = StateFile(state_file)
         self.scheduler = scheduler or Scheduler()
         self.poll = poll
         self.stopping = False  # set by ``stop``: take no new work, end the loop
@@ -59,6 +63,7 @@ class Server:
         self.id = f"serve-{service.host}-{service.pid}-{token.token_hex(3)}"
         self._waker = Waker()
         service.on_run_end = self._waker.wake  # the next queued run starts at once
+        service.on_problem = lambda message: notice(f"error: {message}")
         self._last_tick: dict[str, datetime] = {}
         self._next: dict[str, float] = {}  # periodic work -> monotonic time it is due
         self.sensors = SensorLoop(service, notice)
@@ -71,6 +76,7 @@ class Server:
         now = datetime.now(UTC)
         store.register_service(ServiceEntry(self.id, self.service.host, os.getpid(),
                                             self._waker.address, orecart_version(), now, now))
+        self.state_file.remember()
         try:
             for run in self.service.recover():
                 self.notice(f"run {run.id} of {run.pipeline}: queued again (its orecart "
@@ -80,7 +86,16 @@ class Server:
                 self._waker.wait(self.poll)
         finally:
             self._shutdown()
-            store.unregister_service(self.id)
+            self._leave()
+
+    def _leave(self) -> None:
+        """Leave the services table and close what serve holds, even when the store is
+        gone (serve then exits with the error that stopped it)."""
+        try:
+            self.service.store.unregister_service(self.id)
+        except OrecartError as exc:
+            self.notice(f"error: not removed from the services table: {exc}")
+        finally:
             self._waker.close()
             self.service.close()
 
@@ -111,6 +126,7 @@ class Server:
 
     def tick(self) -> None:
         if self._due("reload", RELOAD_S):
+            self.state_file.check()
             self._reload()
         self._schedules()
         self.sensors.tick(e.pipeline for e in self.catalog.entries())
@@ -233,11 +249,12 @@ def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
                          + ", ".join(str(p) for p in paths))
     url = _one_state(tools, entries, state)
     config = ServiceConfig(dict(os.environ), state, graph, pull, wait, on_wait, grace, requeue)
-    service = Service(config, catalog, open_store(url))
+    store = open_store(url)
+    service = Service(config, catalog, store)
     service.run_sinks = lambda run: [ServeLog(notice)]
     names = ", ".join(sorted(e.pipeline.name for e in entries))
     notice(f"serving {len(entries)} pipeline(s): {names}; state {redact_url(url)}")
-    return Server(service, catalog, notice)
+    return Server(service, catalog, notice, state_file=store.path)
 
 
 def _one_state(tools: Tools, entries: Sequence[object], state: str | None) -> str:
@@ -249,6 +266,34 @@ def _one_state(tools: Tools, entries: Sequence[object], state: str | None) -> st
                          + ", ".join(sorted(redact_url(u) for u in urls))
                          + "): serve them with one --state URL (or ORECART_STATE)")
     return urls.pop()
+
+
+class StateFile:
+    """The SQLite file of serve's state store. Deleted or replaced under a running serve,
+    it would leave serve working on a file no client sees any more (the next ``submit``
+    starts a new one), so serve stops instead: a restart opens the file clients use."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._seen: tuple[int, int] | None = None
+
+    def remember(self) -> None:
+        self._seen = self._identity()
+
+    def check(self) -> None:
+        if self.path is not None and self._identity() != self._seen:
+            raise StateError(f"state store {self.path}: the file was removed or replaced "
+                             "while serve ran; start serve again to serve the file clients "
+                             "use now")
+
+    def _identity(self) -> tuple[int, int] | None:
+        if self.path is None:
+            return None
+        try:
+            found = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return found.st_dev, found.st_ino
 
 
 class ServeLog:

@@ -566,7 +566,8 @@ class SqlStore:
             changed = connection.execute(
                 sa.update(runs)
                 .where(runs.c.id == run.id, runs.c.status == _RUNNING)
-                .values(status=str(RunStatus.ABORTED), finished_at=now)
+                .values(status=str(RunStatus.ABORTED), finished_at=now,
+                        error=sa.func.coalesce(runs.c.error, DIED))
             )
             if changed.rowcount != 1:
                 return None
@@ -576,7 +577,7 @@ class SqlStore:
                 )
                 connection.execute(statement.values(**aborted))
             locking.release_run(connection, run.id)
-        return replace(run, status=RunStatus.ABORTED, finished_at=now)
+        return replace(run, status=RunStatus.ABORTED, finished_at=now, error=run.error or DIED)
 
     # -- helpers --------------------------------------------------------------------------
 
