@@ -275,7 +275,7 @@ class StateFile:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._seen: tuple[int, int] | None = None
+        self._seen = self._identity()  # the file as serve opened it
 
     def remember(self) -> None:
         self._seen = self._identity()
