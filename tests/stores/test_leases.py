@@ -112,15 +112,42 @@ def test_a_hung_process_loses_its_lease(store_url: str, store: SqlStore) -> None
         here = Holder("r-here", os.getpid(), HOST, member="m")
         time.sleep(TTL * 1.5)
         assert not store.lease("pool", 1, here)  # alive and beating
-        # stop it right after a beat: one stopped inside a renewal would hold SQLite's
-        # write lock, and every store of the file would wait for it (SQLite's own limit)
+        # hung: alive, but its heartbeat stops. Never stopped inside a renewal: that one
+        # would hold its write lock (SQLite's file lock, PostgreSQL's row locks), and every
+        # writer would wait for it. Right after a beat, and (SQLite) while the lock is free
         beat = _last_beat(store)
         eventually(lambda: _last_beat(store) != beat, within=TTL, poll=0.002)
-        os.kill(holder.pid, signal.SIGSTOP)  # hung: alive, but its heartbeat stops
+        _stop_outside_a_write(holder, store_url)
         eventually(lambda: store.lease("pool", 1, here), within=TTL * 4)
     finally:
         holder.kill()
         holder.wait()
+
+
+def _stop_outside_a_write(process: subprocess.Popen[str], url: str) -> None:
+    """SIGSTOP ``process`` at a moment it holds no SQLite write lock on ``url``'s file."""
+    for _ in range(200):
+        os.kill(process.pid, signal.SIGSTOP)
+        if _write_lock_free(url):
+            return
+        os.kill(process.pid, signal.SIGCONT)
+        time.sleep(0.01)
+    raise AssertionError("the holder never stopped outside a write")
+
+
+def _write_lock_free(url: str) -> bool:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True  # PostgreSQL: the beat just seen ended its transaction
+    connection = sqlite3.connect(parsed.database or "", isolation_level=None, timeout=0)
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.rollback()
+        return True
+    except sqlite3.OperationalError:
+        return False
+    finally:
+        connection.close()
 
 
 @pytest.mark.timeout(30)
