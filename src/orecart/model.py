@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from orecart.querying import StoredQuery
 from orecart.sensing import Sensor
 
 
@@ -345,6 +346,7 @@ class Pipeline:
     params: Mapping[str, str] = field(default_factory=dict)  # the -p values it was built with
     schedule: Schedule | None = None  # when `orecart serve` submits it by itself
     sensors: tuple[Sensor, ...] = ()  # watched sources whose new versions `serve` submits
+    queries: tuple[StoredQuery, ...] = ()  # stored parameterized queries (`orecart query`)
 
     @property
     def base_dir(self) -> Path:

@@ -3,8 +3,16 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
+#: Takes a head database back to revision 0005: no executions of stored queries.
+UNDO_0006 = (
+    "DROP INDEX ix_query_runs_query",
+    "DROP TABLE query_runs",
+    "UPDATE alembic_version SET version_num = '0005'",
+)
+
 #: Takes a head database back to revision 0004: no sensors, no source versions.
 UNDO_0005 = (
+    *UNDO_0006,
     "DROP INDEX ix_source_versions_position",
     "DROP TABLE source_versions",
     "DROP TABLE sensors",

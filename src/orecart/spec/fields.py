@@ -9,6 +9,7 @@ from typing import Any
 
 from orecart.errors import UsageError
 from orecart.model import NOTIFY_DEFAULT, Handover, PullPolicy, Rerun, RunOutcome
+from orecart.querying import TYPE_NAMES, QueryMode
 from orecart.spec import names, references
 from orecart.spec.kinds import Ctx, Kind
 from orecart.spec.loader import Node
@@ -299,6 +300,23 @@ SENSOR = Struct(
     exactly_one=("git", "http", "file"),
 )
 
+#: A Cypher parameter name: what ``$name`` can be without backticks.
+PARAM_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
+
+QUERY = Struct(
+    (
+        Field("name", Text(NAME_PATTERN, NAME_HINT), "Query name (`orecart query FILE NAME`).",
+              required=True),
+        Field("cypher", Text(non_empty=True),
+              "The Cypher; parameters as $name, each declared under params.", required=True),
+        Field("params", MapOf(Choice(TYPE_NAMES), PARAM_NAME, "a Cypher parameter name"),
+              "Parameter: type (str, int, float, bool, date, datetime or list[TYPE])."),
+        Field("mode", Choice(_values(QueryMode)),
+              "read (default: a read transaction) or write."),
+        Field("desc", Text(), "What the query does."),
+    )
+)
+
 BACKUP = Struct(
     (
         Field("before", Boolean(), "Back the graph up before a run."),
@@ -371,6 +389,8 @@ ROOT = Struct(
         Field("schedule", SCHEDULE, "When `orecart serve` submits the pipeline by itself."),
         Field("sensors", ListOf(SENSOR, label="name"),
               "Watched sources: `orecart serve` submits a run for each new version."),
+        Field("queries", ListOf(QUERY, label="name"),
+              "Stored parameterized queries: `orecart query FILE NAME -p k=v`."),
         *_SHARED,
         Field(
             "profiles",

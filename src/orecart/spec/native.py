@@ -32,6 +32,7 @@ from orecart.model import (
     Sidecar,
     Volume,
 )
+from orecart.querying import Param, QueryMode, StoredQuery, referenced
 from orecart.sensing import FileWatch, GitWatch, HttpWatch, Sensor, Watch
 from orecart.spec.fields import ROOT
 from orecart.spec.graph_checks import Placed, check_members
@@ -93,7 +94,46 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
         params=dict(origin.params),
         schedule=Schedule(**data["schedule"]) if "schedule" in data else None,
         sensors=_sensors(data.get("sensors", ()), profiled.root.get("sensors")),
+        queries=_queries(data.get("queries", ()), profiled.root.get("queries")),
     )
+
+
+def _queries(items: Sequence[Mapping[str, Any]], node: Node | None) -> tuple[StoredQuery, ...]:
+    """The stored queries, their names unique, each ``$name`` of their Cypher declared and
+    each declared parameter used (a typo on either side is found here, with its line)."""
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        assert node is not None
+        at, name = node.value[index], item["name"]
+        if name in first:
+            line = node.value[first[name]].location.line
+            raise (at.get("name") or at).error(
+                f"queries[{name}].name", f"duplicate query name {name!r} (first at line {line})")
+        first[name] = index
+        _check_params(item, at)
+    return tuple(_query(item) for item in items)
+
+
+def _check_params(item: Mapping[str, Any], at: Node) -> None:
+    name, declared = item["name"], item.get("params", {})
+    used = referenced(item["cypher"])
+    for param in used:
+        if param not in declared:
+            raise (at.get("cypher") or at).error(
+                f"queries[{name}].cypher",
+                f"${param} is not a declared parameter (declare it under params)")
+    for param in declared:
+        if param not in used:
+            params = at.get("params")
+            where = params.key_node(param) if params is not None else at
+            raise where.error(f"queries[{name}].params.{param}",
+                              f"parameter {param!r} is not used in the cypher")
+
+
+def _query(item: Mapping[str, Any]) -> StoredQuery:
+    params = tuple(Param.parse(k, v) for k, v in item.get("params", {}).items())
+    return StoredQuery(item["name"], item["cypher"], params,
+                       QueryMode(item.get("mode", QueryMode.READ)), item.get("desc"))
 
 
 def _sensors(items: Sequence[Mapping[str, Any]], node: Node | None) -> tuple[Sensor, ...]:

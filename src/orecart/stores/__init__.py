@@ -1,5 +1,6 @@
 """The state store: run history and its event log, the queue, the store-backed ledger, the
-pipeline lock and pool leases, the services registry, and the sensors' states and versions.
+pipeline lock and pool leases, the services registry, the sensors' states and versions,
+and the executions of stored queries.
 
 One SQLAlchemy implementation (``orecart.stores.sql.SqlStore``) serves SQLite and
 PostgreSQL; ``open_store(url)`` picks it by URL scheme.
@@ -24,6 +25,7 @@ from orecart.model import (
     RunEvent,
     ServiceEntry,
 )
+from orecart.querying import QueryExecution, QueryStats
 from orecart.sensing import SensorState, SourceVersion
 
 if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in SQLAlchemy
@@ -105,6 +107,15 @@ class SensorLog(Protocol):
     def keyed_runs(self, pipeline: str, keys: Sequence[str]) -> list[Run]: ...
 
 
+class QueryLog(Protocol):
+    """Every execution of a stored query, and their statistics (``orecart.stores.queries``)."""
+
+    def record_query(self, execution: QueryExecution) -> None: ...
+    def query_executions(self, pipeline: str, query: str | None = None,
+                         limit: int | None = None) -> list[QueryExecution]: ...
+    def query_stats(self, pipeline: str) -> list[QueryStats]: ...
+
+
 class Ledger(Protocol):
     """Decides "this member already did its work here": its latest success per member."""
 
@@ -139,8 +150,8 @@ ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 
 class StateStore(
-    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, Ledger, Locks, NotificationLog,
-    Protocol,
+    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, Ledger, Locks,
+    NotificationLog, Protocol,
 ):
     """Everything the service and runner ask of a state store."""
 

@@ -425,3 +425,21 @@ source_versions = sa.Table(
     sa.Column("skipped", sa.Boolean, nullable=False),
     sa.Index("ix_source_versions_position", "pipeline", "sensor", "position"),
 )
+
+
+# -- executions of stored queries (migration 0006; orecart.stores.queries) ----------------
+
+query_runs = sa.Table(
+    "query_runs",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("query", sa.String(200), nullable=False),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("duration", sa.Float, nullable=False),  # seconds
+    sa.Column("rows", sa.Integer),  # NULL when it failed
+    sa.Column("error", sa.Text),  # the server's message, secrets masked
+    sa.Column("origin", sa.String(32), nullable=False),  # cli, trigger
+    sa.Column("params", _json(), nullable=False),  # JSON values, secret ones masked
+    sa.Index("ix_query_runs_query", "pipeline", "query", "started_at"),
+)

@@ -35,8 +35,9 @@ from orecart.model import (
     RunStatus,
     ServiceEntry,
 )
+from orecart.querying import QueryExecution, QueryStats
 from orecart.sensing import SensorState, SourceVersion
-from orecart.stores import Holder, migrate, registry, sensing
+from orecart.stores import Holder, migrate, queries, registry, sensing
 from orecart.stores import engine as engines
 from orecart.stores import ledger as ledgers
 from orecart.stores import locks as locking
@@ -62,6 +63,7 @@ from orecart.stores.schema import (
     run_from,
     run_values,
     runs,
+    query_runs,
     sensors,
     source_versions,
 )
@@ -578,6 +580,26 @@ class SqlStore:
                 connection.execute(statement.values(**aborted))
             locking.release_run(connection, run.id)
         return replace(run, status=RunStatus.ABORTED, finished_at=now, error=run.error or DIED)
+
+    # -- stored queries (``orecart.stores.queries``) ----------------------------------
+
+    def record_query(self, execution: QueryExecution) -> None:
+        with self._write() as connection:
+            queries.record(connection, execution)
+
+    def query_executions(self, pipeline: str, query: str | None = None,
+                         limit: int | None = None) -> list[QueryExecution]:
+        """The executions of ``pipeline``'s stored queries (of one, or all), newest first."""
+        if query_runs.name in self._missing:
+            return []
+        with self._read() as connection:
+            return queries.executions(connection, pipeline, query, limit)
+
+    def query_stats(self, pipeline: str) -> list[QueryStats]:
+        if query_runs.name in self._missing:
+            return []
+        with self._read() as connection:
+            return queries.stats(connection, pipeline)
 
     # -- helpers --------------------------------------------------------------------------
 
