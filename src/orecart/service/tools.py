@@ -28,6 +28,8 @@ from orecart.stores import StateStore, default_state_url, open_store
 
 if TYPE_CHECKING:
     from orecart.graph.waiting import WaitReport
+    from orecart.querying import QueryStats, StoredQuery
+    from orecart.service.querying import QueryAnswer
     from orecart.service.sensing import Ticked
     from orecart.service.versions import SensorView, VersionView
 
@@ -233,6 +235,35 @@ class Tools:
         finally:
             service.close()
 
+    # -- stored queries ----------------------------------------------------------------
+
+    def queries(self, source: Source) -> list[StoredQuery]:
+        return list(self.load(replace(source, params_unknown=True)).queries)
+
+    def query(self, source: Source, name: str, texts: Mapping[str, str],
+              origin: str = "cli") -> QueryAnswer:
+        """Run the stored query ``name`` with ``texts`` converted to their declared types
+        (a wrong one is a ``UsageError``), and record the execution."""
+        from orecart.service.querying import find_query, run_stored
+
+        pipeline = self.load(replace(source, params_unknown=True))
+        stored = find_query(pipeline, name)
+        values = stored.values(texts)
+        with self._graph(source, pipeline) as conn:
+            store = open_store(self.state_url(source, pipeline))
+            try:
+                return run_stored(store, conn, pipeline, stored, values, origin)
+            finally:
+                store.close()
+
+    def query_stats(self, source: Source) -> list[QueryStats]:
+        """Per query: count, p50, p95, max duration and errors of its executions."""
+        from orecart.service.querying import stats_view
+
+        pipeline = self.load(replace(source, params_unknown=True))
+        with self._store(source) as (_, store):
+            return stats_view(pipeline, store.query_stats(pipeline.name))
+
     # -- history -----------------------------------------------------------------------
 
     def status(self, source: Source) -> RunDetail | None:
@@ -304,8 +335,8 @@ class Tools:
             return graph_status(conn)
 
     @contextmanager
-    def _graph(self, source: Source) -> Iterator[Any]:
-        pipeline = self.load(source)
+    def _graph(self, source: Source, pipeline: Pipeline | None = None) -> Iterator[Any]:
+        pipeline = pipeline or self.load(source)
         if pipeline.graph is None:
             raise SpecError(
                 f"{source.file}: the pipeline has no graph: add a `graph:` section, "

@@ -60,10 +60,10 @@ from orecart.stores.schema import (
     notification_from,
     notification_values,
     notifications,
+    query_runs,
     run_from,
     run_values,
     runs,
-    query_runs,
     sensors,
     source_versions,
 )
