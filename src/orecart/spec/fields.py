@@ -300,6 +300,18 @@ SENSOR = Struct(
     exactly_one=("git", "http", "file"),
 )
 
+@dataclass(frozen=True)
+class TypeName(Choice):
+    """A stored query parameter's type; ``[int]`` (another tool's spelling of a list) is
+    told the one spelling orecart reads."""
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> str:
+        text = node.value if isinstance(node.value, str) else ""
+        if text.startswith("[") and text.endswith("]") and f"list{text}" in self.values:
+            raise node.error(path, f"{text!r} is not a type: a list is written list{text}")
+        return super().check(node, path, ctx)
+
+
 #: A Cypher parameter name: what ``$name`` can be without backticks.
 PARAM_NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 
@@ -309,7 +321,7 @@ QUERY = Struct(
               required=True),
         Field("cypher", Text(non_empty=True),
               "The Cypher; parameters as $name, each declared under params.", required=True),
-        Field("params", MapOf(Choice(TYPE_NAMES), PARAM_NAME, "a Cypher parameter name"),
+        Field("params", MapOf(TypeName(TYPE_NAMES), PARAM_NAME, "a Cypher parameter name"),
               "Parameter: type (str, int, float, bool, date, datetime or list[TYPE])."),
         Field("mode", Choice(_values(QueryMode)),
               "read (default: a read transaction) or write."),
