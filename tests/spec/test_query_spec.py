@@ -114,3 +114,47 @@ def test_a_wrong_text_names_the_parameter_and_its_type(param: Param, text: str,
     with pytest.raises(UsageError) as caught:
         param.convert(text)
     assert str(caught.value) == message
+
+
+CHECKED = """\
+pipeline: q
+members:
+  - name: load
+    run: [echo, hi]
+    checks:
+      - {{name: jobs there, stored_query: {name}, expect: 3}}
+checks:
+  - {{name: inline, query: "RETURN true"}}
+queries:
+  - name: job-count
+    cypher: "MATCH (j:Job) RETURN count(j)"
+  - name: add-job
+    cypher: "CREATE (:Job {{n: $n}})"
+    params: {{n: int}}
+    mode: write
+"""
+
+
+def test_a_check_can_name_a_read_query_without_parameters(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(CHECKED.format(name="job-count"))
+    pipeline = load_pipeline(path, environ={})
+    [check] = pipeline.members[0].checks
+    assert (check.name, check.query, check.expect) == ("jobs there",
+                                                       "MATCH (j:Job) RETURN count(j)", 3)
+    assert pipeline.checks[0].query == "RETURN true"
+
+
+@pytest.mark.parametrize(("name", "message"), [
+    ("job-cuont", "no stored query 'job-cuont' under queries: (known: job-count, add-job)"),
+    ("add-job", "query 'add-job' cannot be a check: a check runs a read query without "
+                "parameters"),
+])
+def test_a_check_naming_a_query_it_cannot_run_is_refused(tmp_path: Path, name: str,
+                                                         message: str) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(CHECKED.format(name=name))
+    with pytest.raises(SpecError) as caught:
+        load_pipeline(path, environ={})
+    assert "pipeline.yaml:6:" in str(caught.value) and message in str(caught.value)
+    assert "members[load].checks[0].stored_query" in str(caught.value)

@@ -86,14 +86,12 @@ def _names(hint: str = NAME_HINT, pattern: str = NAME_PATTERN) -> ListOf:
 CHECK = Struct(
     (
         Field("name", Text(non_empty=True), "Name shown in reports.", required=True),
-        Field(
-            "query",
-            Text(non_empty=True),
-            "Cypher query; its single value is compared.",
-            required=True,
-        ),
+        Field("query", Text(non_empty=True), "Cypher query; its single value is compared."),
+        Field("stored_query", Text(NAME_PATTERN, NAME_HINT),
+              "Instead of `query`: a read query of `queries:` without parameters."),
         Field("expect", Anything(), "The value the query must return (default: true)."),
-    )
+    ),
+    exactly_one=("query", "stored_query"),
 )
 
 RETRY = Struct(

@@ -62,9 +62,11 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
     declared = frozenset(data.get("secrets", ()))
     passthrough = tuple(dict.fromkeys(data.get("env_passthrough", ())))
     members_node = profiled.root.value["members"]
+    queries = _queries(data.get("queries", ()), profiled.root.get("queries"))
+    named = {query.name: query for query in queries}
     placed = [
         Placed(
-            _member(item, node, settings, (declared, passthrough)),
+            _member(item, node, settings, (declared, passthrough), named),
             node,
             f"members[{item['name']}]",
         )
@@ -85,7 +87,7 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
         graph=_graph(data["graph"]) if "graph" in data else None,
         secrets=declared,
         env_passthrough=passthrough,
-        checks=_checks(data.get("checks", ())),
+        checks=_checks(data.get("checks", ()), profiled.root.get("checks"), named, "checks"),
         keys=data.get("keys", {}),
         backup=Backup(**data["backup"]) if "backup" in data else None,
         notify=tuple(_notify(item) for item in data.get("notify", ())),
@@ -94,7 +96,7 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
         params=dict(origin.params),
         schedule=Schedule(**data["schedule"]) if "schedule" in data else None,
         sensors=_sensors(data.get("sensors", ()), profiled.root.get("sensors")),
-        queries=_queries(data.get("queries", ()), profiled.root.get("queries")),
+        queries=queries,
     )
 
 
@@ -211,8 +213,33 @@ def _notify(data: Mapping[str, Any]) -> NotifyTarget:
     return NotifyTarget(data["url"], frozenset(RunOutcome(value) for value in data["on"]))
 
 
-def _checks(items: Iterable[Mapping[str, Any]]) -> tuple[Check, ...]:
-    return tuple(Check(item["name"], item["query"], item.get("expect", True)) for item in items)
+def _checks(items: Sequence[Mapping[str, Any]], node: Node | None,
+            queries: Mapping[str, StoredQuery], path: str) -> tuple[Check, ...]:
+    """The checks; one naming a ``stored_query`` gets its Cypher, which must be a read
+    query without parameters (a check runs in a read transaction, with none to give)."""
+    checks = []
+    for index, item in enumerate(items):
+        if "stored_query" not in item:
+            checks.append(Check(item["name"], item["query"], item.get("expect", True)))
+            continue
+        assert node is not None
+        at = node.value[index]
+        stored = _check_query(item, queries, at.get("stored_query") or at, f"{path}[{index}]")
+        checks.append(Check(item["name"], stored.cypher, item.get("expect", True)))
+    return tuple(checks)
+
+
+def _check_query(item: Mapping[str, Any], queries: Mapping[str, StoredQuery], at: Node,
+                 path: str) -> StoredQuery:
+    name, where = item["stored_query"], f"{path}.stored_query"
+    stored = queries.get(name)
+    if stored is None:
+        known = ", ".join(queries) or "none"
+        raise at.error(where, f"no stored query {name!r} under queries: (known: {known})")
+    if stored.params or stored.mode is not QueryMode.READ:
+        raise at.error(where, f"query {name!r} cannot be a check: a check runs a read "
+                              "query without parameters")
+    return stored
 
 
 def _member(
@@ -220,6 +247,7 @@ def _member(
     node: Node,
     settings: Settings,
     shared: tuple[frozenset[str], tuple[str, ...]],
+    queries: Mapping[str, StoredQuery],
 ) -> Member:
     """``shared`` is what the pipeline gives every member: (secret names, passthrough)."""
     declared, passthrough = shared
@@ -246,7 +274,8 @@ def _member(
         env_passthrough=tuple(dict.fromkeys((*passthrough, *data.get("env_passthrough", ())))),
         complete_when=data.get("complete_when"),
         max_age=data.get("max_age"),
-        checks=_checks(data.get("checks", ())),
+        checks=_checks(data.get("checks", ()), node.get("checks"), queries,
+                       f"members[{data['name']}].checks"),
         snapshot=data.get("snapshot", False),
         handover=handover,
         line=node.line,
