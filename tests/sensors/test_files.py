@@ -39,3 +39,18 @@ def test_a_file_whose_size_and_time_are_the_cursors_is_not_read_again(tmp_path: 
     entry = cursor["files"]["big.csv"]
     kept = {"files": {"big.csv": {**entry, "sha256": "the cursor's word"}}}
     assert watch.look(kept, timeout=5).cursor == kept  # not hashed: stat unchanged
+
+
+def test_a_folder_and_dangling_or_looping_links_that_match_are_no_versions(
+        tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    (incoming / "folder.csv").mkdir(parents=True)
+    (incoming / "dangling.csv").symlink_to(tmp_path / "nowhere")
+    (incoming / "loop.csv").symlink_to(incoming / "loop.csv")
+    (incoming / "real.csv").write_text("r\n")
+    (incoming / "linked.csv").symlink_to(incoming / "real.csv")
+    watch = watcher(Sensor("drops", FileWatch("incoming/*.csv")), Where(tmp_path, tmp_path))
+    sensed = watch.look({}, timeout=5)
+    assert sorted(f.extra["file"] for f in sensed.found) == ["incoming/linked.csv",
+                                                             "incoming/real.csv"]
+    assert sorted(sensed.cursor["files"]) == ["incoming/linked.csv", "incoming/real.csv"]

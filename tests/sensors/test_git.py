@@ -3,6 +3,7 @@ a branch's new commits oldest first, a force-push and a deleted tag."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,25 @@ def test_an_unreadable_remote_is_a_sensor_error_without_its_password(tmp_path: P
     missing = Sensor("y", GitWatch(GitSource(tmp_path).url, branch="nope"))
     with pytest.raises(SensorError, match="no branch 'nope'"):
         look(missing, tmp_path)
+
+
+def test_many_new_tags_at_once_are_fetched_together_and_come_in_order(
+        tmp_path: Path) -> None:
+    source = GitSource(tmp_path)
+    older, newer = source.commit("one"), source.commit("two")
+    source.tag("other")  # not matched by the glob, though fetched with the folder
+    source.push()
+    made = [f"create refs/tags/v1.{i:03d} {older}" for i in range(40)]
+    made += [f"create refs/tags/v2.{i:03d} {newer}" for i in range(40)]
+    subprocess.run(["git", "-C", str(source.bare), "update-ref", "--stdin"],
+                   input="\n".join(made) + "\n", text=True, check=True)
+    sensed = look(tags(source), tmp_path)
+    expected = [(f"v1.{i:03d}", older) for i in range(40)]
+    expected += [(f"v2.{i:03d}", newer) for i in range(40)]
+    assert [(f.tag, f.commit) for f in sensed.found] == expected
+    assert len(sensed.cursor["refs"]) == 80
+    source.commit("three")
+    source.tag("v3.0")
+    source.push()
+    again = look(tags(source), tmp_path, sensed.cursor)
+    assert [f.tag for f in again.found] == ["v3.0"]

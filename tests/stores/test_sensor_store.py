@@ -75,3 +75,26 @@ def test_a_0004_database_reads_without_sensors_and_a_writer_upgrades_it(
         assert [v.position for v in writer.source_versions("hla")] == [1]
     finally:
         writer.close()
+
+
+def test_due_versions_leave_out_the_settled_ones(store: SqlStore) -> None:
+    """Never asked, or asked at most ``retries`` times and neither queued nor succeeded:
+    an idle tick reads those alone, not every version the sensor ever saw."""
+    store.record_sensing(SensorState("hla", "releases", "git"),
+                         [version(i) for i in "abcdefgh"])
+    store.record_sensing(SensorState("hla", "other", "git"),
+                         [replace(version("z"), sensor="other")])
+    seen = {v.id: v for v in store.source_versions("hla", "releases")}
+    ran = {"b": RunStatus.QUEUED, "c": RunStatus.SUCCEEDED, "d": RunStatus.FAILED,
+           "e": RunStatus.FAILED, "f": RunStatus.CANCELLED, "g": RunStatus.RUNNING}
+    for ident, status in ran.items():
+        store.enqueue(Run(f"r{ident}", "hla", RunStatus.QUEUED, key=seen[ident].key), {})
+        if status != RunStatus.QUEUED:
+            store.save_run(Run(f"r{ident}", "hla", status, key=seen[ident].key))
+        for _ in range(3 if ident == "e" else 1):  # e: its retries used up
+            store.version_asked(seen[ident], f"r{ident}")
+    with store.engine.begin() as connection:  # latest_only skipped it
+        connection.execute(sa.text("UPDATE source_versions SET skipped = true WHERE id = 'h'"))
+    due = store.due_versions("hla", "releases", retries=2)
+    assert [v.id for v in due] == ["a", "d", "f", "g"]
+    assert [v.id for v in store.due_versions("hla", "releases", retries=0)] == ["a"]

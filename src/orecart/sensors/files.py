@@ -8,10 +8,12 @@ streams (a big file never sits in memory whole). A removed file just leaves the 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from orecart.errors import SensorError
@@ -19,6 +21,8 @@ from orecart.sensing import FileWatch, Sensor
 from orecart.sensors import Found, Sensed, Where
 
 CHUNK = 1 << 20
+#: a match that is no file to read (gone, a dangling or looping link): what is_file ignores
+_NO_FILE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.ELOOP})
 
 
 class FileWatcher:
@@ -36,7 +40,7 @@ class FileWatcher:
             name = self._name(path)
             entry = self._entry(path, seen.get(name), deadline)
             if entry is None:
-                continue  # gone between the glob and the read
+                continue  # not a file, or gone between the glob and the read
             now[name] = entry
             if (seen.get(name) or {}).get("sha256") != entry["sha256"]:
                 found.append((entry["mtime_ns"], name, _version(path, name, entry)))
@@ -51,27 +55,29 @@ class FileWatcher:
         else:
             paths = self.base.glob(self.glob)
         try:
-            return sorted(p for p in paths if p.is_file())
+            return sorted(paths, key=str)  # a str key: comparing Paths is slow by 10,000s
         except OSError as exc:
             raise SensorError(f"file {self.glob}: {exc}") from exc
 
     def _name(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.base).as_posix()
-        except ValueError:
-            return path.as_posix()
+        text, base = str(path), str(self.base).rstrip("/") + "/"
+        if text.startswith(base):  # what relative_to answers, at a tenth of its cost
+            return text[len(base):]
+        return path.as_posix()
 
     def _entry(self, path: Path, old: Mapping[str, Any] | None,
                deadline: float) -> dict[str, Any] | None:
         try:
             stat = path.stat()
+            if not S_ISREG(stat.st_mode):
+                return None
             entry: dict[str, Any] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
             if old and all(old.get(k) == v for k, v in entry.items()) and old.get("sha256"):
                 return {**entry, "sha256": old["sha256"]}
             return {**entry, "sha256": _hash(path, deadline)}
-        except FileNotFoundError:
-            return None
         except OSError as exc:
+            if exc.errno in _NO_FILE:
+                return None
             raise SensorError(f"file {path}: {exc}") from exc
 
 

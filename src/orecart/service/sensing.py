@@ -108,9 +108,10 @@ def submit_due(service: Service, pipeline: Pipeline,
                sensor: Sensor) -> tuple[list[tuple[SourceVersion, Submitted]], str | None]:
     """Submit, in source order, the sensor's versions never asked for and those whose
     latest run failed or aborted with retries left; stop at the first that cannot be
-    queued (its error), so that order holds."""
+    queued (its error), so that order holds. Only the store's due versions are read (not
+    the settled thousands), and the runs of their keys, so an idle tick stays cheap."""
     store = service.store
-    versions = [v for v in store.source_versions(pipeline.name, sensor.name) if not v.skipped]
+    versions = store.due_versions(pipeline.name, sensor.name, sensor.retries)
     latest = latest_runs(store, pipeline.name, [v for v in versions if v.run_id])
     submitted: list[tuple[SourceVersion, Submitted]] = []
     for version in versions:

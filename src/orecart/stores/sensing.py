@@ -3,7 +3,12 @@ version it saw in source order, with the params its run gets and its latest run.
 
 ``record`` writes one tick (the state and the versions new to the store) in the caller's
 write transaction, serialized on the sensor: two ``serve`` processes that see the same
-version give one row, so one position and, through its run key, one run.
+version give one row, so one position and, through its run key, one run. A tick that
+found nothing writes the state alone.
+
+``due`` answers the versions a tick may submit without reading the thousands a sensor
+has settled: a version whose latest run is queued or succeeded holds its key
+(``orecart.stores.queue``), so nothing can be due for it.
 """
 
 from __future__ import annotations
@@ -15,10 +20,14 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
-from orecart.model import Run
+from orecart.model import Run, RunStatus
 from orecart.sensing import SensorState, SourceVersion
 from orecart.stores.engine import serialize
 from orecart.stores.schema import run_from, runs, sensors, source_versions
+
+#: a latest run in one of these holds its key for good or until it runs: never due. A
+#: running one may be a dead process's (history reads it aborted), so it is not here.
+_SETTLED = (str(RunStatus.QUEUED), str(RunStatus.SUCCEEDED))
 
 
 def record(connection: Connection, state: SensorState,
@@ -27,6 +36,8 @@ def record(connection: Connection, state: SensorState,
     the sensor's last; the ones added."""
     serialize(connection, f"sensor:{state.pipeline}:{state.sensor}")
     save_state(connection, state)
+    if not found:
+        return []
     known = set(connection.execute(
         sa.select(source_versions.c.id).where(*_of(state.pipeline, state.sensor))).scalars())
     position = _last_position(connection, state.pipeline, state.sensor)
@@ -61,6 +72,23 @@ def versions(connection: Connection, pipeline: str,
     if sensor is not None:
         query = query.where(source_versions.c.sensor == sensor)
     query = query.order_by(source_versions.c.sensor, source_versions.c.position)
+    return [version_from(row) for row in connection.execute(query).mappings()]
+
+
+def due(connection: Connection, pipeline: str, sensor: str,
+        retries: int) -> list[SourceVersion]:
+    """The versions of one sensor a tick may submit, in source order: the ones never asked
+    for, and those asked for at most ``retries`` times whose run is neither queued nor
+    succeeded (the caller reads their key's latest run to decide). Skipped ones never."""
+    settled = sa.exists().where(runs.c.id == source_versions.c.run_id,
+                                runs.c.status.in_(_SETTLED))
+    column = source_versions.c
+    query = (
+        sa.select(source_versions)
+        .where(*_of(pipeline, sensor), sa.not_(column.skipped),
+               sa.or_(column.run_id.is_(None), sa.and_(column.runs <= retries, ~settled)))
+        .order_by(column.position)
+    )
     return [version_from(row) for row in connection.execute(query).mappings()]
 
 

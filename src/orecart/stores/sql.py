@@ -528,6 +528,13 @@ class SqlStore:
         with self._read() as connection:
             return sensing.versions(connection, pipeline, sensor)
 
+    def due_versions(self, pipeline: str, sensor: str, retries: int) -> list[SourceVersion]:
+        """The versions a tick of ``sensor`` may submit (``orecart.stores.sensing.due``)."""
+        if source_versions.name in self._missing:
+            return []
+        with self._read() as connection:
+            return sensing.due(connection, pipeline, sensor, retries)
+
     def version_asked(self, version: SourceVersion, run_id: str, counted: bool = True) -> None:
         """``run_id`` is the latest run of ``version``; ``counted``: asked for it now."""
         with self._write() as connection:
