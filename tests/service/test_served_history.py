@@ -3,6 +3,8 @@ say who asked for each run (its origin) and its key, as the README promises."""
 
 from __future__ import annotations
 
+import re
+
 from tests.service.conftest import Served
 
 QUICK = """
@@ -38,3 +40,14 @@ def test_a_run_of_orecart_run_shows_its_origin_and_no_key(served: Served) -> Non
     assert "origin run, params release=1" in shown.out, shown.out
     runs = served("runs", "pipeline.yaml").out  # 80 columns: the status is never cut
     assert "succeeded" in runs and "succ…" not in runs, runs
+
+
+def test_runs_at_80_columns_keep_the_start_whole_and_leave_out_empty_columns(
+        served: Served) -> None:
+    served.write("pipeline: quick\nmembers:\n  - {name: a, run: ['true']}\n")
+    assert served("run", "pipeline.yaml").code == 0
+    runs = served("runs", "pipeline.yaml", env={"COLUMNS": "80"}).out
+    header = runs.splitlines()[1:4]
+    assert not any("key" in line or "params" in line for line in header), runs
+    row = next(line for line in runs.splitlines() if "succeeded" in line)
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", row), runs  # one line, not folded

@@ -102,23 +102,35 @@ def member_table(run: Run, member_runs: Sequence[MemberRun]) -> Table:
 
 def runs_table(runs: Sequence[Run]) -> Table:
     """``orecart runs``: one pipeline's runs, each with who asked (origin) and its key. A
-    run id and a status are never cut; a long key or parameter list folds instead."""
+    run id, a status and a start time are never cut; a long key or parameter list folds
+    instead, and a column no run has a value in (key, params) is left out."""
     names = sorted({run.pipeline for run in runs})
     title = f"runs of {printable(', '.join(names))}" if names else "no runs yet"
     table = Table(title=title, title_justify="left")
-    for column in ("run", "status", "origin", "key", "started", "duration", "params"):
+    rows = [_run_row(run) for run in runs]
+    shown = [i for i, column in enumerate(_RUN_COLUMNS)
+             if column not in _OPTIONAL or any(row[i] for row in rows)]
+    for i in shown:
+        column = _RUN_COLUMNS[i]
         table.add_column(column, no_wrap=column in _WHOLE, overflow="fold")
-    for run in runs:
-        duration = (run.finished_at - run.started_at).total_seconds() if (
-            run.finished_at and run.started_at) else None
-        table.add_row(run.id, styled(str(run.status)), printable(run.origin),
-                      printable(run.key or ""), when(run.started_at), seconds(duration),
-                      printable(_pairs(run.params)))
+    for row in rows:
+        table.add_row(*(row[i] for i in shown))
     return table
 
 
+_RUN_COLUMNS = ("run", "status", "origin", "key", "started", "duration", "params")
+_OPTIONAL = frozenset({"key", "params"})
+
+
+def _run_row(run: Run) -> tuple[Any, ...]:
+    duration = (run.finished_at - run.started_at).total_seconds() if (
+        run.finished_at and run.started_at) else None
+    return (run.id, styled(str(run.status)), printable(run.origin), printable(run.key or ""),
+            when(run.started_at), seconds(duration), printable(_pairs(run.params)))
+
+
 #: columns of ``runs_table`` shown whole at any width (what `show` and `cancel` take)
-_WHOLE = frozenset({"run", "status"})
+_WHOLE = frozenset({"run", "status", "started"})
 
 
 def queue_table(view: Any) -> RenderableType:
