@@ -193,7 +193,7 @@ def _cli_submit(file: Path, key: str) -> str:
 
 def _run_id_in(text: str) -> str:
     for word in text.replace(":", " ").split():
-        if len(word) == 22 and word[8] == "T" and word[15] == "-":
+        if len(word) > 16 and word[8] == "T" and word[15] == "-":  # <stamp>-<hex>
             return word
     raise RuntimeError(f"no run id in {text!r}")
 
