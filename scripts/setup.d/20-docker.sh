@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Docker Engine, an image registry and the rootfs sources of the test images, as root.
+# Docker Engine, an image registry and the rootfs sources of the test images, as root;
+# and git, which the git sensors (and their tests) run.
 # Idempotent: installs only what is missing (apt-get update only then) and starts dockerd
 # in the background when `docker info` fails, waiting until it answers.
 # podman is optional: tests/executors/test_docker.py runs one member through its
 # Docker-compatible API (podman system service), so it is installed too.
 set -euo pipefail
 
-packages=(docker.io docker-registry busybox-static apache2-utils python3 podman)
+packages=(docker.io docker-registry busybox-static apache2-utils python3 podman git)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -23,6 +23,7 @@ import importlib
 import importlib.util
 import sys
 import threading
+from contextlib import AbstractContextManager
 from importlib.machinery import ModuleSpec, PathFinder, SourceFileLoader
 from pathlib import Path
 from types import CodeType, ModuleType
@@ -31,6 +32,12 @@ PREFIX = "_orecart_hooks_"
 
 #: one import of a pipeline's hook modules at a time: sys.modules is shared
 _IMPORTING = threading.RLock()
+
+
+def importing() -> AbstractContextManager[bool]:
+    """Held across one whole load of a pipeline's hooks (forget, imports, their files),
+    so two loads of one file never interleave; the functions here take it too."""
+    return _IMPORTING
 
 
 def namespace(source: Path) -> str:

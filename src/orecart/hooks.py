@@ -23,7 +23,7 @@ import pluggy
 
 from orecart.errors import Location, SpecError, UsageError
 from orecart.events import Event, MemberFinished, MemberStarted, RunFinished, RunStarted
-from orecart.hookfiles import forget, import_beside, imported_files, is_beside
+from orecart.hookfiles import forget, import_beside, imported_files, importing, is_beside
 from orecart.model import MemberRun, MemberStatus, Pipeline, Run, RunStatus
 
 PROJECT = "orecart"
@@ -81,15 +81,11 @@ class HookSet:
         manager = pluggy.PluginManager(PROJECT)
         manager.add_hookspecs(HookSpecs)
         _load_entry_points(manager)
-        forget(pipeline.source)  # an earlier version's modules: this one imports afresh
-        for path in pipeline.hooks:
-            manager.register(_load(path, pipeline), name=path)
-        return cls(manager, imported_files(pipeline.source))
-
-
-def plugin_manager(pipeline: Pipeline) -> pluggy.PluginManager:
-    """Hooks from installed packages (entry points) and from the pipeline file."""
-    return HookSet.load(pipeline).manager
+        with importing():  # one load of a file's hooks at a time: forget, import, list
+            forget(pipeline.source)  # an earlier version's modules: this one imports afresh
+            for path in pipeline.hooks:
+                manager.register(_load(path, pipeline), name=path)
+            return cls(manager, imported_files(pipeline.source))
 
 
 def _load_entry_points(manager: pluggy.PluginManager) -> None:

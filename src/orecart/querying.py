@@ -19,9 +19,8 @@ from typing import Any
 
 from orecart.errors import UsageError
 
-#: The origins of an execution: ``orecart query`` here; a graph trigger later.
+#: The origin of an execution by ``orecart query`` (a graph trigger's comes later).
 CLI = "cli"
-TRIGGER = "trigger"
 
 
 class QueryMode(StrEnum):

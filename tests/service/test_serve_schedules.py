@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
 from orecart.model import Run
-from orecart.service.serving import tick_of
+from orecart.service.schedules import tick_of
 from tests.service.conftest import Served, lines, wait_until
 
 EVERY = """

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -178,16 +177,10 @@ def _submit_notes(tools: Tools, source: Source, run: Run, created: bool) -> None
 
 def _follow(tools: Tools, source: Source, run_id: str, quiet: bool) -> Run:
     """Print the run's events as they are recorded until it ends; the ended run."""
-    cursor = 0
-    while True:
-        run, events = tools.wait_events(source, run_id, after=cursor)
-        for event in events:
-            cursor = event.id
-            if not quiet:
-                _print_event(event)
-        if run.status.terminal:
-            return run
-        time.sleep(FOLLOW_POLL_S)
+    for run, events in tools.follow(source, run_id, FOLLOW_POLL_S):  # noqa: B007
+        for event in events if not quiet else ():
+            _print_event(event)
+    return run  # the last one follow() yields: the ended run
 
 
 #: the events `submit --wait` shows, one line each

@@ -35,7 +35,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections import deque
 from concurrent.futures import Future, wait
 from datetime import UTC, datetime
 from pathlib import Path
@@ -329,7 +328,7 @@ class LocalExecutor:
         self._aborting = False  # everything: close() or abort() without a run
         #: abort(run_id): that run's later attempts refused too; the latest runs only (a
         #: long-lived executor must not remember every run it ever aborted)
-        self._aborted_runs: deque[str] = deque(maxlen=ABORTED_RUNS_KEPT)
+        self._aborted_runs: dict[str, None] = {}  # an ordered set, oldest first
         self._reaper: Reaper | None = None
         self.containment: Containment | None = None
 
@@ -369,8 +368,9 @@ class LocalExecutor:
                 again, self._aborting = self._aborting, True
             else:
                 again = run_id in self._aborted_runs
-                if not again:
-                    self._aborted_runs.append(run_id)
+                self._aborted_runs[run_id] = None
+                if len(self._aborted_runs) > ABORTED_RUNS_KEPT:
+                    del self._aborted_runs[next(iter(self._aborted_runs))]
             attempts = [a for a in self._running if run_id in (None, a.task.run_id)]
             self._cond.notify_all()
         if again:

@@ -172,8 +172,9 @@ class Service:
         return self._enqueue(pipeline or self.load(request), request, _new_run_id())
 
     def _enqueue(self, pipeline: Pipeline, request: RunRequest, run_id: str) -> Submitted:
-        run = self._new_run(pipeline, request, run_id)
-        held = secret_params(pipeline, request)
+        masked = masked_env(pipeline.params, pipeline.secrets, pipeline.secret_values)
+        run = self._new_run(pipeline, request, run_id, masked)
+        held = secret_params(pipeline, request, masked)
         if held:
             self._held[run_id] = {name: request.params[name] for name in held}
         queued, created = self.store.enqueue(run, to_payload(request, held))
@@ -181,13 +182,14 @@ class Service:
             self._held.pop(run_id, None)
         return Submitted(queued, created)
 
-    def _new_run(self, pipeline: Pipeline, request: RunRequest, run_id: str) -> Run:
+    def _new_run(self, pipeline: Pipeline, request: RunRequest, run_id: str,
+                 masked: Mapping[str, str]) -> Run:
         return Run(
             id=run_id,
             pipeline=pipeline.name,
             status=RunStatus.QUEUED,
             source=str(pipeline.source),
-            params=masked_env(pipeline.params, pipeline.secrets, pipeline.secret_values),
+            params=dict(masked),
             profile=pipeline.profile,
             version=orecart_version(),
             key=request.key,
@@ -525,22 +527,16 @@ class Service:
         for active in actives:
             active.done.wait(timeout=60)
 
-    def abort_all(self) -> None:
-        """Abort every run going here now (a second SIGTERM)."""
-        self.resources.stopping.set()
-        with self._guard:
-            runners = [a.runner for a in self._active.values() if a.runner is not None]
-        for runner in runners:
-            runner.interrupt()
-
     def close(self) -> None:
         self.resources.close()
 
 
-def secret_params(pipeline: Pipeline, request: RunRequest) -> frozenset[str]:
-    """The request's parameters whose values are secret (masked in the run's record):
-    the queue keeps them in memory only."""
-    masked = masked_env(pipeline.params, pipeline.secrets, pipeline.secret_values)
+def secret_params(pipeline: Pipeline, request: RunRequest,
+                  masked: Mapping[str, str] | None = None) -> frozenset[str]:
+    """The request's parameters whose values are secret (masked in the run's record,
+    ``masked``: computed here when not given): the queue keeps them in memory only."""
+    if masked is None:
+        masked = masked_env(pipeline.params, pipeline.secrets, pipeline.secret_values)
     return frozenset(k for k in request.params if masked.get(k) != pipeline.params.get(k))
 
 

@@ -85,6 +85,15 @@ def tick_key(tick: datetime) -> str:
     return f"schedule:{text}Z"
 
 
+def tick_of(key: str) -> datetime | None:
+    """The tick a run key of ``tick_key`` names; None when it is not one."""
+    text = key.removeprefix("schedule:").removesuffix("Z")
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 def _utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         raise ValueError(f"a schedule needs an aware datetime, got {moment!r}")

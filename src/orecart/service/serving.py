@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 from orecart.errors import OrecartError, StateError, UsageError
 from orecart.events import Event, MemberFinished, RunFinished, RunStarted
 from orecart.model import MemberStatus, Pipeline, PullPolicy, Run, Schedule, ServiceEntry
-from orecart.service.catalog import Catalog
+from orecart.service.catalog import Catalog, Entry
 from orecart.service.core import Service, ServiceConfig
 from orecart.service.facts import ledger
 from orecart.service.requests import RunRequest
-from orecart.service.schedules import Scheduler, due, tick_key
+from orecart.service.schedules import Scheduler, due, tick_key, tick_of
 from orecart.service.sensing import SensorLoop
 from orecart.service.tools import Source, Tools, orecart_version
 from orecart.service.wake import Waker
@@ -224,15 +224,6 @@ class Server:
             self.notice(f"run {submitted.run.id} of {request.pipeline}: queued ({why})")
 
 
-def tick_of(key: str) -> datetime | None:
-    """The tick a schedule run key names (``schedule.tick_key``), None when unreadable."""
-    text = key.removeprefix(f"{SCHEDULE}:").removesuffix("Z")
-    try:
-        return datetime.fromisoformat(text).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
 def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
                 pull: PullPolicy | None, wait: float | None, grace: float, requeue: int,
                 notice: Notice, on_wait: WaitReport | None = None) -> Server:
@@ -257,10 +248,9 @@ def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
     return Server(service, catalog, notice, state_file=store.path)
 
 
-def _one_state(tools: Tools, entries: Sequence[object], state: str | None) -> str:
+def _one_state(tools: Tools, entries: Sequence[Entry], state: str | None) -> str:
     """The one state store every served pipeline shares."""
-    urls = {tools.state_url(Source(e.file, state=state), e.pipeline)  # type: ignore[attr-defined]
-            for e in entries}
+    urls = {tools.state_url(Source(e.file, state=state), e.pipeline) for e in entries}
     if len(urls) > 1:
         raise UsageError("the pipelines keep their state in different stores ("
                          + ", ".join(sorted(redact_url(u) for u in urls))

@@ -9,6 +9,7 @@ Each call opens what it needs for its own duration; the long-lived parts are the
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -191,11 +192,19 @@ class Tools:
             running = [r for r in store.runs(None, limit=1000) if r.status is RunStatus.RUNNING]
             return QueueView(store.queued(), running, store.services())
 
-    def wait_events(self, source: Source, run_id: str,
-                    after: int = 0) -> tuple[Run, list[RunEvent]]:
-        """The run now and its events after the cursor ``after`` (read-only)."""
+    def follow(self, source: Source, run_id: str,
+               poll: float = 0.2) -> Iterator[tuple[Run, list[RunEvent]]]:
+        """The run and its new events, every ``poll`` seconds until it ends (the last pair
+        has the ended run), read through one read-only store opened once."""
+        cursor = 0
         with self._store(source) as (_, store):
-            return store.get_run(run_id), store.events(run_id, after=after)
+            while True:
+                run, events = store.get_run(run_id), store.events(run_id, after=cursor)
+                cursor = events[-1].id if events else cursor
+                yield run, events
+                if run.status.terminal:
+                    return
+                time.sleep(poll)
 
     # -- sensors -----------------------------------------------------------------------
 

@@ -310,10 +310,10 @@ class SqlStore:
     def notifications(self, run_id: str) -> list[Notification]:
         """The notifications of a run, in the order they were made (none in a database an
         older orecart wrote, read without adding the table)."""
+        if notifications.name in self._missing:  # judged once, when the store opened
+            return []
         query = sa.select(notifications).where(notifications.c.run_id == run_id)
         with self._read() as connection:
-            if not sa.inspect(connection).has_table(notifications.name):
-                return []
             rows = connection.execute(query.order_by(notifications.c.id)).mappings()
             return [notification_from(row) for row in rows]
 
