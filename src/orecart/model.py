@@ -17,6 +17,7 @@ from typing import Any
 
 from orecart.querying import StoredQuery
 from orecart.sensing import Sensor
+from orecart.triggering import Trigger
 
 
 class RunStatus(StrEnum):
@@ -347,6 +348,7 @@ class Pipeline:
     schedule: Schedule | None = None  # when `orecart serve` submits it by itself
     sensors: tuple[Sensor, ...] = ()  # watched sources whose new versions `serve` submits
     queries: tuple[StoredQuery, ...] = ()  # stored parameterized queries (`orecart query`)
+    triggers: tuple[Trigger, ...] = ()  # graph patterns whose new matches start an action
 
     @property
     def base_dir(self) -> Path:
