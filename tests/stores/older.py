@@ -3,8 +3,19 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
+#: Takes a head database back to revision 0006: no trigger cursors, no firings.
+UNDO_0007 = (
+    "DROP INDEX ix_trigger_firings_params",
+    "DROP INDEX ix_trigger_firings_due",
+    "DROP INDEX ux_trigger_firings_element",
+    "DROP TABLE trigger_firings",
+    "DROP TABLE trigger_cursors",
+    "UPDATE alembic_version SET version_num = '0006'",
+)
+
 #: Takes a head database back to revision 0005: no executions of stored queries.
 UNDO_0006 = (
+    *UNDO_0007,
     "DROP INDEX ix_query_runs_query",
     "DROP TABLE query_runs",
     "UPDATE alembic_version SET version_num = '0005'",

@@ -1,6 +1,6 @@
 """The state store: run history and its event log, the queue, the store-backed ledger, the
 pipeline lock and pool leases, the services registry, the sensors' states and versions,
-and the executions of stored queries.
+the executions of stored queries, and graph triggers' cursors and firings.
 
 One SQLAlchemy implementation (``orecart.stores.sql.SqlStore``) serves SQLite and
 PostgreSQL; ``open_store(url)`` picks it by URL scheme.
@@ -9,9 +9,10 @@ PostgreSQL; ``open_store(url)`` picks it by URL scheme.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -27,6 +28,7 @@ from orecart.model import (
 )
 from orecart.querying import QueryExecution, QueryStats
 from orecart.sensing import SensorState, SourceVersion
+from orecart.triggering import Firing, FiringStatus, TriggerCursor
 
 if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in SQLAlchemy
     from orecart.stores.sql import SqlStore
@@ -117,6 +119,34 @@ class QueryLog(Protocol):
     def query_stats(self, pipeline: str) -> list[QueryStats]: ...
 
 
+class TriggerLog(Protocol):
+    """Graph triggers' cursors and firings, one firing per (pipeline, trigger, element)
+    across processes (``orecart.stores.triggers``). ``claim_firings`` starts the firings
+    of new elements, ``finish_firing`` ends an attempt, ``due_firings`` takes up retries,
+    ``recover_firings`` the attempts of dead processes; a restore ``forget_restored``,
+    ``adopt_firing`` and ``drop_forgotten``."""
+
+    def claim_firings(self, firings: Sequence[Firing]) -> list[Firing]: ...
+    def adopt_firing(self, pipeline: str, trigger: str, params_key: str, element: int,
+                     element_id: str) -> Firing | None: ...
+    def finish_firing(self, firing_id: int, owner: str, status: FiringStatus, *,
+                      error: str | None = None, run_id: str | None = None,
+                      next_at: datetime | None = None) -> bool: ...
+    def due_firings(self, pipeline: str, now: datetime, owner: str,
+                    limit: int = 100) -> list[Firing]: ...
+    def recover_firings(self, live_owners: Collection[str]) -> int: ...
+    def forget_restored(self, pipelines: Collection[str]) -> int: ...
+    def drop_forgotten(self, pipeline: str, trigger: str) -> int: ...
+    def firings(self, pipeline: str, trigger: str | None = None,
+                status: FiringStatus | None = None, limit: int = 50) -> list[Firing]: ...
+    def firing_counts(self, pipeline: str) -> dict[str, dict[str, int]]: ...
+    def trigger_cursor(self, pipeline: str, trigger: str) -> TriggerCursor: ...
+    def trigger_cursors(self, pipeline: str) -> list[TriggerCursor]: ...
+    def advance_cursor(self, pipeline: str, trigger: str, position: int,
+                       polled_at: datetime) -> None: ...
+    def cursor_error(self, pipeline: str, trigger: str, error: str, at: datetime) -> None: ...
+
+
 class Ledger(Protocol):
     """Decides "this member already did its work here": its latest success per member."""
 
@@ -151,7 +181,7 @@ ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 
 class StateStore(
-    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, Ledger, Locks,
+    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, TriggerLog, Ledger, Locks,
     NotificationLog, Protocol,
 ):
     """Everything the service and runner ask of a state store."""

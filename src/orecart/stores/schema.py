@@ -443,3 +443,45 @@ query_runs = sa.Table(
     sa.Column("params", _json(), nullable=False),  # JSON values, secret ones masked
     sa.Index("ix_query_runs_query", "pipeline", "query", "started_at"),
 )
+
+
+# -- graph triggers: cursors and firings (migration 0007; orecart.stores.triggers) --------
+
+trigger_cursors = sa.Table(
+    "trigger_cursors",
+    metadata,
+    sa.Column("pipeline", sa.String(200), primary_key=True),
+    sa.Column("trigger", sa.String(200), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),  # highest internal id looked at
+    sa.Column("polled_at", UtcDateTime),  # the last poll that answered
+    sa.Column("error", sa.Text),  # the last poll's error; NULL when it answered
+    sa.Column("error_at", UtcDateTime),
+)
+
+trigger_firings = sa.Table(
+    "trigger_firings",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("pipeline", sa.String(200), nullable=False),
+    sa.Column("trigger", sa.String(200), nullable=False),
+    sa.Column("element", sa.BigInteger),  # internal id; NULL once a restore forgot it
+    sa.Column("element_id", sa.String(200), nullable=False),  # elementId
+    sa.Column("params", _json(), nullable=False),  # JSON values, secret ones masked
+    sa.Column("params_key", sa.String(64), nullable=False),  # triggering.params_key
+    sa.Column("status", sa.String(16), nullable=False),  # kept while forgotten
+    sa.Column("forgotten", sa.Boolean, nullable=False),  # a restore took its element away
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("error", sa.Text),
+    sa.Column("run_id", sa.String(64)),  # a run action's run
+    sa.Column("origin", sa.String(32), nullable=False),  # run, serve, tick
+    sa.Column("depth", sa.Integer, nullable=False),
+    sa.Column("owner", sa.String(200)),  # the process carrying out the latest attempt
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("started_at", UtcDateTime),
+    sa.Column("ended_at", UtcDateTime),
+    sa.Column("next_at", UtcDateTime),  # when a waiting firing is tried again
+    # NULL elements (forgotten firings) never conflict, on SQLite as on PostgreSQL
+    sa.Index("ux_trigger_firings_element", "pipeline", "trigger", "element", unique=True),
+    sa.Index("ix_trigger_firings_due", "pipeline", "status", "next_at"),
+    sa.Index("ix_trigger_firings_params", "pipeline", "trigger", "params_key"),
+)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
@@ -37,7 +37,7 @@ from orecart.model import (
 )
 from orecart.querying import QueryExecution, QueryStats
 from orecart.sensing import SensorState, SourceVersion
-from orecart.stores import Holder, migrate, queries, registry, sensing
+from orecart.stores import Holder, migrate, queries, registry, sensing, triggers
 from orecart.stores import engine as engines
 from orecart.stores import ledger as ledgers
 from orecart.stores import locks as locking
@@ -66,9 +66,12 @@ from orecart.stores.schema import (
     runs,
     sensors,
     source_versions,
+    trigger_cursors,
+    trigger_firings,
 )
 from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 from orecart.stores.upserts import Upserts
+from orecart.triggering import Firing, FiringStatus, TriggerCursor
 
 _RUNNING = str(RunStatus.RUNNING)
 _UNFINISHED_MEMBER = tuple(str(status) for status in UNFINISHED)
@@ -607,6 +610,98 @@ class SqlStore:
             return []
         with self._read() as connection:
             return queries.stats(connection, pipeline)
+
+    # -- graph triggers (``orecart.stores.triggers``) ----------------------------------
+
+    def claim_firings(self, firings: Sequence[Firing]) -> list[Firing]:
+        """Insert the firings whose (pipeline, trigger, element) is new, in one transaction,
+        running and owned by their ``owner``; the ones this call inserted, with ids. A
+        concurrent claim of the same elements gets none of them."""
+        with self._write() as connection:
+            return triggers.claim(connection, self._upsert, firings, _now())
+
+    def adopt_firing(self, pipeline: str, trigger: str, params_key: str, element: int,
+                     element_id: str) -> Firing | None:
+        """After a restore: the forgotten firing with ``params_key`` becomes the firing of
+        ``element``, with the status it had; None when none is left to adopt."""
+        with self._write() as connection:
+            return triggers.adopt(connection, pipeline, trigger, params_key, element,
+                                  element_id)
+
+    def finish_firing(self, firing_id: int, owner: str, status: FiringStatus, *,
+                      error: str | None = None, run_id: str | None = None,
+                      next_at: datetime | None = None) -> bool:
+        """End ``owner``'s running attempt of a firing: succeeded, failed, or waiting until
+        ``next_at``; False when the attempt is not theirs (anymore)."""
+        changes: dict[str, Any] = {"error": error, "ended_at": _now(), "next_at": next_at}
+        if run_id is not None:
+            changes["run_id"] = run_id
+        with self._write() as connection:
+            return triggers.finish(connection, firing_id, owner, status, changes)
+
+    def due_firings(self, pipeline: str, now: datetime, owner: str,
+                    limit: int = 100) -> list[Firing]:
+        """Take the waiting firings of ``pipeline`` due by ``now`` for ``owner`` (running,
+        one more attempt); two callers never get the same firing."""
+        with self._write() as connection:
+            return triggers.due(connection, pipeline, now, owner, limit)
+
+    def recover_firings(self, live_owners: Collection[str]) -> int:
+        """Running firings whose owner is not among ``live_owners`` (its process died)
+        wait, due now, their outcome unknown; how many."""
+        with self._write() as connection:
+            return triggers.recover(connection, live_owners, _now())
+
+    def forget_restored(self, pipelines: Collection[str]) -> int:
+        """A backup was restored into the graph of ``pipelines``: their trigger cursors
+        restart and every firing is forgotten (``orecart.stores.triggers``); how many."""
+        with self._write() as connection:
+            return triggers.forget(connection, pipelines)
+
+    def drop_forgotten(self, pipeline: str, trigger: str) -> int:
+        """The sweep after a restore reached the end: the forgotten firings of ``trigger``
+        nothing adopted are deleted; how many."""
+        with self._write() as connection:
+            return triggers.drop_forgotten(connection, pipeline, trigger)
+
+    def firings(self, pipeline: str, trigger: str | None = None,
+                status: FiringStatus | None = None, limit: int = 50) -> list[Firing]:
+        """The firings of ``pipeline`` (of one trigger, in one status), newest first."""
+        if trigger_firings.name in self._missing:
+            return []
+        with self._read() as connection:
+            return triggers.listed(connection, pipeline, trigger, status, limit)
+
+    def firing_counts(self, pipeline: str) -> dict[str, dict[str, int]]:
+        """{trigger: {status: number of firings}} of ``pipeline``."""
+        if trigger_firings.name in self._missing:
+            return {}
+        with self._read() as connection:
+            return triggers.counts(connection, pipeline)
+
+    def trigger_cursor(self, pipeline: str, trigger: str) -> TriggerCursor:
+        """The trigger's cursor; one at the start (position -1) when it never polled."""
+        if trigger_cursors.name in self._missing:
+            return TriggerCursor(pipeline, trigger)
+        with self._read() as connection:
+            return triggers.cursor(connection, pipeline, trigger)
+
+    def trigger_cursors(self, pipeline: str) -> list[TriggerCursor]:
+        if trigger_cursors.name in self._missing:
+            return []
+        with self._read() as connection:
+            return triggers.cursors(connection, pipeline)
+
+    def advance_cursor(self, pipeline: str, trigger: str, position: int,
+                       polled_at: datetime) -> None:
+        """A poll up to ``position`` answered; the cursor never moves back."""
+        with self._write() as connection:
+            triggers.advance(connection, self._upsert, pipeline, trigger, position, polled_at)
+
+    def cursor_error(self, pipeline: str, trigger: str, error: str, at: datetime) -> None:
+        """A poll failed with ``error``; the cursor keeps its position."""
+        with self._write() as connection:
+            triggers.failed_poll(connection, self._upsert, pipeline, trigger, error, at)
 
     # -- helpers --------------------------------------------------------------------------
 

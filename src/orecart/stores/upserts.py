@@ -53,6 +53,10 @@ class Upserts:
         insert = _insert_of(dialect)
         return cls(insert) if insert is not None else None
 
+    def insert(self, table: sa.Table) -> _Insert:
+        """The dialect's INSERT of ``table``, for statements with their own ON CONFLICT."""
+        return self._insert(table)
+
     def row(
         self,
         connection: Connection,
