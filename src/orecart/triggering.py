@@ -131,7 +131,7 @@ class FiringStatus(StrEnum):
     WAITING = "waiting"  # its last attempt failed; it is tried again at ``next_at``
     SUCCEEDED = "succeeded"  # the query ran / the run was queued (``run_id``)
     FAILED = "failed"  # every attempt failed, or the element no longer matches
-    FORGOTTEN = "forgotten"  # a restore took its element away (kept until the sweep ends)
+    FORGOTTEN = "forgotten"  # a restore took its element away; kept, status too, till the sweep
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ database of revision 0006 reading as having none and upgraded by a writer."""
 from __future__ import annotations
 
 import multiprocessing
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -216,3 +217,18 @@ def test_a_0006_database_reads_without_triggers_and_a_writer_upgrades_it(
         assert [f.element for f in writer.claim_firings([firing(1)])] == [1]
     finally:
         writer.close()
+
+
+def test_claiming_a_thousand_firings_is_one_fast_write(store: SqlStore) -> None:
+    """A poll that finds 1,000 new matches claims them at once, and claiming them again
+    (a second process, the same window) finds each held."""
+    store.claim_firings([firing(-1)])  # warm the connection pool, as a serve process would
+    batch = [firing(e) for e in range(1000)]
+    started = time.perf_counter()
+    claimed = store.claim_firings(batch)
+    elapsed = time.perf_counter() - started
+    again = time.perf_counter()
+    assert store.claim_firings(batch) == []
+    repeated = time.perf_counter() - again
+    assert [f.element for f in claimed] == list(range(1000))
+    assert elapsed < 1.5 and repeated < 1.5, f"claims took {elapsed:.3f}s, {repeated:.3f}s"
