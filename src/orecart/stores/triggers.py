@@ -1,13 +1,14 @@
 """Graph triggers in the state store: each trigger's polling cursor, and its firings, one
 per (pipeline, trigger, element), exactly once across processes.
 
-A claim inserts the new elements' firings with one ``INSERT .. ON CONFLICT DO NOTHING``
-(the unique index on (pipeline, trigger, element) decides) and answers the rows it
-inserted: a concurrent claim of the same elements gets none of them. Claims and adoptions
-of one trigger are serialized on it (``engine.serialize``), so an adoption that checks an
-element is free is never overtaken by a claim of it. Every other change is a conditional
-UPDATE whose condition the database checks again on the row it changes: a due firing goes
-to one caller, and only its owner ends an attempt.
+Claims and adoptions of one trigger are serialized on it (``engine.serialize``: SQLite's
+write lock, a PostgreSQL advisory lock), so what one reads of the elements held stays
+true until it commits: a claim inserts the firings of the elements nobody holds and
+answers those, and a concurrent claim of the same elements gets none of them; an adoption
+that checked an element is free is never overtaken by a claim of it. The unique index on
+(pipeline, trigger, element) stays the last word (the insert is ON CONFLICT DO NOTHING).
+Every other change is a conditional UPDATE whose condition the database checks again on
+the row it changes: a due firing goes to one caller, and only its owner ends an attempt.
 
 A restore (``forget``) resets the cursors and forgets every firing: its element is set
 NULL (NULLs never conflict, so the restored graph's elements are judged afresh) and it is
@@ -37,24 +38,61 @@ ENDINGS = frozenset({FiringStatus.SUCCEEDED, FiringStatus.FAILED, FiringStatus.W
 _RUNNING = str(FiringStatus.RUNNING)
 _WAITING = str(FiringStatus.WAITING)
 _ELEMENT = ["pipeline", "trigger", "element"]
+_CHUNK = 1000  # elements per IN list: far below both databases' parameter limits
 _f = trigger_firings.c
 
 
 def claim(connection: Connection, upserts: Upserts, found: Sequence[Firing],
           now: datetime) -> list[Firing]:
     """Insert the firings of ``found`` whose element is new, running and owned as given;
-    the ones inserted (with ids), in the order of ``found``."""
-    if not found:
-        return []
-    for pipeline, trigger in sorted({(f.pipeline, f.trigger) for f in found}):
+    the ones inserted (with ids), in the order of ``found``.
+
+    Under each trigger's lock the held elements are read first, so a claim of elements
+    already fired (the same window polled again) only reads; the new ones go in as one
+    executemany and are read back (on PostgreSQL a third of the time of one INSERT
+    returning its rows: psycopg parses a 1,000-row statement slowly)."""
+    if any(f.element is None for f in found):
+        raise ValueError("a claimed firing names its element")
+    groups: dict[tuple[str, str], dict[int, Firing]] = {}
+    for f in found:
+        groups.setdefault((f.pipeline, f.trigger), {}).setdefault(_element(f), f)
+    for pipeline, trigger in sorted(groups):
         _serialize(connection, pipeline, trigger)
-    statement = (upserts.insert(trigger_firings)
-                 .on_conflict_do_nothing(index_elements=_ELEMENT).returning(trigger_firings))
-    values = [_claimed(firing, now) for firing in found]
-    rows = connection.execute(statement, values).mappings().all()
-    inserted = {(r["pipeline"], r["trigger"], r["element"]): firing_from(r) for r in rows}
-    return [inserted.pop(key) for f in found
-            if (key := (f.pipeline, f.trigger, f.element)) in inserted]
+    new = {key: _unheld(connection, key, group) for key, group in groups.items()}
+    values = [_claimed(f, now) for group in new.values() for f in group.values()]
+    if not values:
+        return []
+    statement = upserts.insert(trigger_firings).on_conflict_do_nothing(index_elements=_ELEMENT)
+    connection.execute(statement, values)
+    inserted = {(f.pipeline, f.trigger, f.element): f
+                for key, group in new.items() for f in _read(connection, key, list(group))}
+    return [inserted.pop(k) for f in found if (k := (f.pipeline, f.trigger, f.element)) in inserted]
+
+
+def _unheld(connection: Connection, key: tuple[str, str],
+            group: dict[int, Firing]) -> dict[int, Firing]:
+    """The firings of ``group`` (by element) whose element no firing of ``key`` holds."""
+    elements = list(group)
+    held: set[int] = set()
+    for at in range(0, len(elements), _CHUNK):
+        query = sa.select(_f.element).where(*_of(*key), _f.element.in_(elements[at:at + _CHUNK]))
+        held.update(connection.execute(query).scalars())
+    return {element: f for element, f in group.items() if element not in held}
+
+
+def _read(connection: Connection, key: tuple[str, str], elements: list[int]) -> list[Firing]:
+    """The firings of ``key``'s trigger that hold one of ``elements``."""
+    found: list[Firing] = []
+    for at in range(0, len(elements), _CHUNK):
+        query = sa.select(trigger_firings).where(
+            *_of(*key), _f.element.in_(elements[at:at + _CHUNK]))
+        found += [firing_from(row) for row in connection.execute(query).mappings()]
+    return found
+
+
+def _element(firing: Firing) -> int:
+    assert firing.element is not None  # claims are checked for it first
+    return firing.element
 
 
 def adopt(connection: Connection, pipeline: str, trigger: str, params_key: str,
