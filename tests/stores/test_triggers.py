@@ -64,6 +64,9 @@ def test_a_firing_is_claimed_once_and_its_attempt_ended_by_its_owner(store: SqlS
                                              "other": {"running": 1}}
     with pytest.raises(ValueError, match="next_at"):
         store.finish_firing(one.id, "serve-a", FiringStatus.WAITING)
+    assert [f.element for f in store.claim_firings([firing(7), firing(7)])] == [7]  # once
+    with pytest.raises(ValueError, match="names its element"):
+        store.claim_firings([Firing(PIPELINE, "fastq", None, "4:abc:x")])
 
 
 def _race(url: str, mode: str, reverse: bool, start: Any, results: Any) -> None:

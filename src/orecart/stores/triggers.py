@@ -51,11 +51,11 @@ def claim(connection: Connection, upserts: Upserts, found: Sequence[Firing],
     already fired (the same window polled again) only reads; the new ones go in as one
     executemany and are read back (on PostgreSQL a third of the time of one INSERT
     returning its rows: psycopg parses a 1,000-row statement slowly)."""
-    if any(f.element is None for f in found):
-        raise ValueError("a claimed firing names its element")
     groups: dict[tuple[str, str], dict[int, Firing]] = {}
     for f in found:
-        groups.setdefault((f.pipeline, f.trigger), {}).setdefault(_element(f), f)
+        if f.element is None:
+            raise ValueError("a claimed firing names its element")
+        groups.setdefault((f.pipeline, f.trigger), {}).setdefault(f.element, f)
     for pipeline, trigger in sorted(groups):
         _serialize(connection, pipeline, trigger)
     new = {key: _unheld(connection, key, group) for key, group in groups.items()}
@@ -64,35 +64,32 @@ def claim(connection: Connection, upserts: Upserts, found: Sequence[Firing],
         return []
     statement = upserts.insert(trigger_firings).on_conflict_do_nothing(index_elements=_ELEMENT)
     connection.execute(statement, values)
-    inserted = {(f.pipeline, f.trigger, f.element): f
-                for key, group in new.items() for f in _read(connection, key, list(group))}
-    return [inserted.pop(k) for f in found if (k := (f.pipeline, f.trigger, f.element)) in inserted]
+    rows = [row for key, group in new.items()
+            for row in _held(connection, key, list(group), sa.select(trigger_firings))]
+    inserted = {_identity(firing): firing for firing in map(firing_from, rows)}
+    return [inserted.pop(k) for f in found if (k := _identity(f)) in inserted]
 
 
 def _unheld(connection: Connection, key: tuple[str, str],
             group: dict[int, Firing]) -> dict[int, Firing]:
     """The firings of ``group`` (by element) whose element no firing of ``key`` holds."""
-    elements = list(group)
-    held: set[int] = set()
-    for at in range(0, len(elements), _CHUNK):
-        query = sa.select(_f.element).where(*_of(*key), _f.element.in_(elements[at:at + _CHUNK]))
-        held.update(connection.execute(query).scalars())
+    held = {row["element"] for row in _held(connection, key, list(group), sa.select(_f.element))}
     return {element: f for element, f in group.items() if element not in held}
 
 
-def _read(connection: Connection, key: tuple[str, str], elements: list[int]) -> list[Firing]:
-    """The firings of ``key``'s trigger that hold one of ``elements``."""
-    found: list[Firing] = []
+def _held(connection: Connection, key: tuple[str, str], elements: list[int],
+          query: sa.Select[Any]) -> list[RowMapping]:
+    """``query``'s rows of the firings of ``key``'s trigger that hold one of ``elements``
+    (read in chunks: an IN list stays far below the databases' parameter limits)."""
+    rows: list[RowMapping] = []
     for at in range(0, len(elements), _CHUNK):
-        query = sa.select(trigger_firings).where(
-            *_of(*key), _f.element.in_(elements[at:at + _CHUNK]))
-        found += [firing_from(row) for row in connection.execute(query).mappings()]
-    return found
+        chunk = query.where(*_of(*key), _f.element.in_(elements[at:at + _CHUNK]))
+        rows += connection.execute(chunk).mappings().all()
+    return rows
 
 
-def _element(firing: Firing) -> int:
-    assert firing.element is not None  # claims are checked for it first
-    return firing.element
+def _identity(firing: Firing) -> tuple[str, str, int | None]:
+    return firing.pipeline, firing.trigger, firing.element
 
 
 def adopt(connection: Connection, pipeline: str, trigger: str, params_key: str,
