@@ -648,7 +648,8 @@ class SqlStore:
 
     def recover_firings(self, live_owners: Collection[str]) -> int:
         """Running firings whose owner is not among ``live_owners`` (its process died)
-        wait, due now, their outcome unknown; how many."""
+        wait, due now, their outcome unknown; how many. Pass every owner still alive (the
+        live services' and this process's own): an owner left out loses its attempts."""
         with self._write() as connection:
             return triggers.recover(connection, live_owners, _now())
 
