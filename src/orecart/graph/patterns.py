@@ -13,14 +13,16 @@ trigger's cursor). A node pattern::
            collect(CASE WHEN hit THEN {id: id(n), element: elementId(n),
                                        values: {`param`: n.`prop`}} END) AS hits
 
-(``WHERE id(n) IN range($low, $high)`` reads the same but is planned as a scan of every
-node, seen with EXPLAIN on Neo4j 5; one equality per id of the window is an id seek.)
+(``WHERE id(n) IN range($low, $high)`` reads the same, but Neo4j 5 may plan it as a scan
+of every node or relationship, as EXPLAIN shows; an equality per id of the window is
+planned as an id seek, which ``tests/graph/test_patterns.py`` checks.)
 A relationship pattern matches ``(a)-[r]->(b) WHERE id(r) = seek`` and
 reads conditions and values from ``a`` (start), ``r`` (the relationship itself) and ``b``
 (end). The one row has ``top``, the highest id of any element of the kind in the window
 (null when there is none: the cursor may move to it even when nothing matched), and
 ``hits``, one ``{id, element, values}`` per matching element, ``values`` the mapped
-parameters.
+parameters. The cost grows with the window's width, so a caller reads bounded windows;
+ids have gaps (deleted elements), so an empty window says nothing about the next one.
 
 ``one(trigger, element_id)`` is the same match for one element by its elementId (a retry
 reads the element's current values): one row ``hit``, or no row when the element is gone
