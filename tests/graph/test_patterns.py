@@ -164,4 +164,6 @@ def test_a_window_seeks_by_id_instead_of_scanning_a_label(conn: GraphConnection)
     assert not rel & {"NodeByLabelScan", "AllNodesScan", "DirectedRelationshipTypeScan"}, rel
     element = operators(conn, *one(node_trigger(Match("Fastq")), "4:abc:1"))
     assert "NodeByElementIdSeek" in element, element
+    element = operators(conn, *one(rel_trigger(Match(), Match("GENERATED"), Match()), "5:a:1"))
+    assert "DirectedRelationshipByElementIdSeek" in element, element
     conn.run("DROP INDEX fastq_kind")
