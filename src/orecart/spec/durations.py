@@ -14,6 +14,9 @@ UNITS: dict[str, float] = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms":
 _PART = re.compile(r"(\d+(?:\.\d+)?|\.\d+)(ms|d|h|m|s)")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?|\.\d+")
 PATTERN = r"^\s*((\d+(\.\d+)?|\.\d+)(ms|d|h|m|s)?)+\s*$"  # loose form, for the JSON Schema
+#: The shortest ``every:``: a schedule, sensor or trigger firing faster is a typo, and would
+#: flood the queue (or the graph).
+SHORTEST_EVERY = 1.0
 HINT = "expected a duration such as 90s, 30m, 2h, 1h30m, 500ms, 1d or a number of seconds"
 
 

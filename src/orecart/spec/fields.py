@@ -11,6 +11,7 @@ from orecart.errors import UsageError
 from orecart.model import NOTIFY_DEFAULT, Handover, PullPolicy, Rerun, RunOutcome
 from orecart.querying import TYPE_NAMES, QueryMode
 from orecart.spec import names, references
+from orecart.spec.durations import SHORTEST_EVERY
 from orecart.spec.kinds import Ctx, Kind
 from orecart.spec.loader import Node
 from orecart.spec.scalars import (
@@ -29,6 +30,7 @@ from orecart.spec.scalars import (
     VolumeSpec,
 )
 from orecart.spec.structures import Anything, Field, ListOf, MapOf, Partial, Shaped, Struct
+from orecart.spec.triggers import TRIGGER
 from orecart.stores import ALIASES, STORES, check_url
 
 NAME_PATTERN = names.PATTERN
@@ -232,9 +234,6 @@ SETTINGS = Struct(
     )
 )
 
-#: The shortest ``every:``: a schedule firing faster is a typo, and would flood the queue.
-SHORTEST_EVERY = 1.0
-
 SCHEDULE = Struct(
     (
         Field("cron", CronText(non_empty=True), "Cron expression: minute hour day month weekday."),
@@ -401,6 +400,8 @@ ROOT = Struct(
               "Watched sources: `orecart serve` submits a run for each new version."),
         Field("queries", ListOf(QUERY, label="name"),
               "Stored parameterized queries: `orecart query FILE NAME -p k=v`."),
+        Field("triggers", ListOf(TRIGGER, label="name"),
+              "Graph patterns: each new matching node or relationship runs a query or a member."),
         *_SHARED,
         Field(
             "profiles",

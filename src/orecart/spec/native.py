@@ -39,6 +39,7 @@ from orecart.spec.graph_checks import Placed, check_members
 from orecart.spec.kinds import Ctx
 from orecart.spec.loader import Node
 from orecart.spec.profiles import apply_profile
+from orecart.spec.triggers import Context, load_triggers
 
 MOTHERLODE_GRAPH = "NEO4J"  # Motherlode's connection variable; it carries the password
 CONFIGS_PREFIX = "CONFIGS_"  # DZD Configs reads CONFIGS_<NAME> as its setting <NAME>
@@ -97,7 +98,17 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
         schedule=Schedule(**data["schedule"]) if "schedule" in data else None,
         sensors=_sensors(data.get("sensors", ()), profiled.root.get("sensors")),
         queries=queries,
+        triggers=load_triggers(data.get("triggers", ()), profiled.root.get("triggers"),
+                               Context(named, tuple(e.member.name for e in placed),
+                                       _params_used(ctx))),
     )
+
+
+def _params_used(ctx: Ctx) -> frozenset[str]:
+    """The run parameters the file's texts refer to (``${params.NAME}``), once expanded."""
+    if ctx.variables is None:
+        return frozenset()
+    return frozenset().union(*ctx.variables.params_in.values())
 
 
 def _queries(items: Sequence[Mapping[str, Any]], node: Node | None) -> tuple[StoredQuery, ...]:
