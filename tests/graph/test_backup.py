@@ -12,6 +12,8 @@ import pytest
 
 from orecart.errors import GraphError
 from orecart.graph.backup import (
+    NODE_PAGE,
+    RELATIONSHIP_PAGE,
     SUFFIX,
     backup,
     backup_path,
@@ -22,6 +24,7 @@ from orecart.graph.backup import (
 from orecart.graph.connect import GraphConnection
 from orecart.graph.schema import read_schema, wipe
 from orecart.model import Graph
+from tests.graph.plans import operators
 
 EVERY_TYPE = """
 CREATE (a:Person:Employee:`Odd Label` {
@@ -217,3 +220,14 @@ def test_prune_keeps_the_newest(tmp_path: Path) -> None:
 def test_backup_path_sorts_by_time(tmp_path: Path) -> None:
     first, second = backup_path(tmp_path), backup_path(tmp_path, tag="after")
     assert first.name < second.name and second.name.endswith("-after" + SUFFIX)
+
+
+def test_a_backup_page_seeks_its_ids_instead_of_scanning_every_element(
+        conn: GraphConnection) -> None:
+    conn.write("UNWIND range(1, 50) AS i CREATE (:P)-[:R]->(:P)")
+    page = {"low": 0, "high": 10}
+    nodes = operators(conn, NODE_PAGE.format(values="[]"), page)
+    assert "NodeByIdSeek" in nodes and "AllNodesScan" not in nodes, nodes
+    rels = operators(conn, RELATIONSHIP_PAGE.format(values="[]"), page)
+    assert rels & {"DirectedRelationshipByIdSeek", "UndirectedRelationshipByIdSeek"}, rels
+    assert not rels & {"DirectedAllRelationshipsScan", "AllNodesScan"}, rels

@@ -13,6 +13,7 @@ from orecart.graph.connect import GraphConnection
 from orecart.graph.patterns import one, window
 from orecart.model import Graph
 from orecart.triggering import Match, RunAction, Trigger, TriggerKind
+from tests.graph.plans import operators
 
 pytestmark = pytest.mark.neo4j
 
@@ -143,18 +144,6 @@ def test_one_reads_an_element_again_while_it_matches(conn: GraphConnection) -> N
     assert len(conn.read(text, **params)) == 1
     conn.write("MATCH (n) DETACH DELETE n")
     assert conn.read(text, **params) == []  # gone
-
-
-def operators(conn: GraphConnection, text: str, params: dict[str, Any]) -> set[str]:
-    with conn.session() as session:
-        plan = session.run("EXPLAIN " + text, params).consume().plan
-    assert plan is not None
-    found, todo = set(), [plan]
-    while todo:
-        step = todo.pop()
-        found.add(step["operatorType"].split("@")[0])
-        todo.extend(step.get("children", ()))
-    return found
 
 
 def test_a_window_seeks_by_id_instead_of_scanning_a_label(conn: GraphConnection) -> None:
