@@ -1,6 +1,6 @@
 """The state store: run history and its event log, the queue, the store-backed ledger, the
 pipeline lock and pool leases, the services registry, the sensors' states and versions,
-and the executions of stored queries.
+the executions of stored queries, and the REST API's tokens and run pages.
 
 One SQLAlchemy implementation (``orecart.stores.sql.SqlStore``) serves SQLite and
 PostgreSQL; ``open_store(url)`` picks it by URL scheme.
@@ -29,6 +29,8 @@ from orecart.querying import QueryExecution, QueryStats
 from orecart.sensing import SensorState, SourceVersion
 
 if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in SQLAlchemy
+    from orecart.access import ApiToken
+    from orecart.stores.listing import Page, RunFilter
     from orecart.stores.sql import SqlStore
 
 
@@ -141,6 +143,17 @@ class NotificationLog(Protocol):
     def notifications(self, run_id: str) -> list[Notification]: ...
 
 
+class ApiLog(Protocol):
+    """What the REST API reads and keeps: pages of runs (``orecart.stores.listing``) and
+    its tokens, by digest (``orecart.stores.tokens``)."""
+
+    def list_runs(self, wanted: RunFilter) -> Page: ...
+    def add_token(self, token: ApiToken, digest: str) -> None: ...
+    def tokens(self) -> list[ApiToken]: ...
+    def token_for(self, digest: str) -> ApiToken | None: ...
+    def revoke_token(self, name: str) -> None: ...
+
+
 STORES: dict[str, str] = {
     "sqlite": "orecart.stores.sql:SqlStore",
     "postgresql": "orecart.stores.sql:SqlStore",
@@ -152,7 +165,7 @@ ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 class StateStore(
     RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, Ledger, Locks,
-    NotificationLog, Protocol,
+    NotificationLog, ApiLog, Protocol,
 ):
     """Everything the service and runner ask of a state store."""
 

@@ -97,6 +97,7 @@ runs = sa.Table(
     sa.Index("ix_runs_pipeline_started", "pipeline", "started_at"),
     sa.Index("ix_runs_host_status", "host", "status"),
     sa.Index("ix_runs_pipeline_key", "pipeline", "key"),
+    sa.Index("ix_runs_queued", "queued_at", "id"),  # the API pages runs by it (0008)
 )
 
 member_runs = sa.Table(
@@ -442,4 +443,27 @@ query_runs = sa.Table(
     sa.Column("origin", sa.String(32), nullable=False),  # cli, trigger
     sa.Column("params", _json(), nullable=False),  # JSON values, secret ones masked
     sa.Index("ix_query_runs_query", "pipeline", "query", "started_at"),
+)
+
+
+# -- the REST API (migration 0008; orecart.stores.tokens, orecart.stores.listing) ---------
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),  # sha256 hex of the token
+    sa.Column("scope", sa.String(16), nullable=False),  # read, operate, admin
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: a run's labels as rows (``runs.labels`` stays the record), so label filters are SQL
+run_labels = sa.Table(
+    "run_labels",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_run_labels_name_value", "name", "value"),
 )

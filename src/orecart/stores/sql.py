@@ -37,7 +37,8 @@ from orecart.model import (
 )
 from orecart.querying import QueryExecution, QueryStats
 from orecart.sensing import SensorState, SourceVersion
-from orecart.stores import Holder, migrate, queries, registry, sensing
+from orecart.access import ApiToken
+from orecart.stores import Holder, listing, migrate, queries, registry, sensing, tokens
 from orecart.stores import engine as engines
 from orecart.stores import ledger as ledgers
 from orecart.stores import locks as locking
@@ -218,6 +219,8 @@ class SqlStore:
         with self._write() as connection:
             if run is not None:
                 self._upsert.run(connection, run_values(run))
+                if run.labels:
+                    listing.save_labels(connection, run)
             if member_runs:
                 self._save_member_runs(connection, member_runs)
             if attempt is not None:
@@ -251,6 +254,13 @@ class SqlStore:
             query = query.where(runs.c.pipeline == pipeline)
         with self._read() as connection:
             return [as_seen(run_from(row)) for row in connection.execute(query).mappings()]
+
+    def list_runs(self, wanted: listing.RunFilter) -> listing.Page:
+        """One page of runs, newest queued first, filtered (``orecart.stores.listing``)."""
+        query = listing.select(self._readable(runs), wanted)
+        with self._read() as connection:
+            found = [as_seen(run_from(row)) for row in connection.execute(query).mappings()]
+        return listing.page(found, wanted.limit)
 
     def latest_run(self, pipeline: str) -> Run | None:
         """The newest run of ``pipeline``, or None when it never ran."""
@@ -416,6 +426,8 @@ class SqlStore:
         transaction, serialized on the key: two submits of one key give one run."""
         with self._write() as connection:
             found, queued = queueing.enqueue(connection, run, payload, _now())
+            if queued and run.labels:
+                listing.save_labels(connection, run)
         if queued:
             self._remember(run.id, run.pipeline)
         return found, queued
@@ -607,6 +619,26 @@ class SqlStore:
             return []
         with self._read() as connection:
             return queries.stats(connection, pipeline)
+
+    # -- API tokens -----------------------------------------------------------------------
+
+    def add_token(self, token: ApiToken, digest: str) -> None:
+        """Keep a new token (its digest only); a taken name is a ``UsageError``."""
+        with self._write() as connection:
+            tokens.add(connection, token, digest)
+
+    def tokens(self) -> list[ApiToken]:
+        with self._read() as connection:
+            return tokens.listed(connection)
+
+    def token_for(self, digest: str) -> ApiToken | None:
+        """The token whose sha256 digest is ``digest``; None: no such token."""
+        with self._read() as connection:
+            return tokens.by_digest(connection, digest)
+
+    def revoke_token(self, name: str) -> None:
+        with self._write() as connection:
+            tokens.revoke(connection, name)
 
     # -- helpers --------------------------------------------------------------------------
 
