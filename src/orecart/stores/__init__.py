@@ -30,7 +30,7 @@ from orecart.sensing import SensorState, SourceVersion
 
 if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in SQLAlchemy
     from orecart.access import ApiToken
-    from orecart.stores.listing import Page, RunFilter
+    from orecart.stores.listing import Counts, Page, RunFilter
     from orecart.stores.sql import SqlStore
 
 
@@ -148,6 +148,7 @@ class ApiLog(Protocol):
     its tokens, by digest (``orecart.stores.tokens``)."""
 
     def list_runs(self, wanted: RunFilter) -> Page: ...
+    def run_counts(self) -> Counts: ...
     def add_token(self, token: ApiToken, digest: str) -> None: ...
     def tokens(self) -> list[ApiToken]: ...
     def token_for(self, digest: str) -> ApiToken | None: ...

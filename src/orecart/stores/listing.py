@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from orecart.errors import UsageError
 from orecart.model import Run, RunStatus
-from orecart.stores.schema import run_labels, runs
+from orecart.stores.schema import member_runs, run_labels, runs
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,22 @@ class RunFilter:
 class Page:
     runs: list[Run]
     next: str | None  # the cursor of the next page; None: this is the last
+
+
+@dataclass(frozen=True)
+class Counts:
+    """How many runs and member runs the store holds, by status."""
+
+    runs: Mapping[str, int]
+    member_runs: Mapping[str, int]
+
+
+def counts(connection: Connection) -> Counts:
+    def by_status(table: sa.Table) -> dict[str, int]:
+        query = sa.select(table.c.status, sa.func.count()).group_by(table.c.status)
+        return {status: int(n) for status, n in connection.execute(query)}
+
+    return Counts(by_status(runs), by_status(member_runs))
 
 
 def select(columns: Sequence[sa.Column[Any]], wanted: RunFilter) -> sa.Select[Any]:

@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from orecart.access import ApiToken
 from orecart.errors import NotFoundError, StateError
 from orecart.model import (
     Attempt,
@@ -37,7 +38,6 @@ from orecart.model import (
 )
 from orecart.querying import QueryExecution, QueryStats
 from orecart.sensing import SensorState, SourceVersion
-from orecart.access import ApiToken
 from orecart.stores import Holder, listing, migrate, queries, registry, sensing, tokens
 from orecart.stores import engine as engines
 from orecart.stores import ledger as ledgers
@@ -261,6 +261,12 @@ class SqlStore:
         with self._read() as connection:
             found = [as_seen(run_from(row)) for row in connection.execute(query).mappings()]
         return listing.page(found, wanted.limit)
+
+    def run_counts(self) -> listing.Counts:
+        """Runs and member runs by status (raw: a run whose orecart died still counts as
+        running until a service recovers it)."""
+        with self._read() as connection:
+            return listing.counts(connection)
 
     def latest_run(self, pipeline: str) -> Run | None:
         """The newest run of ``pipeline``, or None when it never ran."""
