@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from orecart.errors import ConflictError, NotFoundError
+from orecart.access import ApiToken, digest
+from orecart.errors import ConflictError, NotFoundError, SelectionError
 from orecart.model import Attempt, MemberRun, Pipeline, Run, RunEvent, RunStatus
 from orecart.planner import Plan, Selection
 from orecart.service.facts import plan_run
@@ -60,6 +61,10 @@ class Served:
     def __init__(self, service: Service, catalog: Catalog, wake: Callable[[], None]) -> None:
         self.service, self.catalog, self._wake = service, catalog, wake
         self._asking = threading.Lock()
+
+    def token(self, presented: str) -> ApiToken | None:
+        """The token ``presented`` is, by its digest; None: not one the store knows."""
+        return self.service.store.token_for(digest(presented))
 
     # -- pipelines ---------------------------------------------------------------------
 
@@ -103,6 +108,9 @@ class Served:
         if held:
             raise ConflictError(f"run {run.id} had the secret parameter(s) "
                                 f"{', '.join(held)}, which are never stored: submit it anew")
+        names = {m.name for m in self.pipeline(run.pipeline).members}
+        if how.start is not None and how.start not in names:
+            raise SelectionError(f"from: pipeline {run.pipeline} has no member {how.start!r}")
         return self.submit(_again(request, how))
 
     # -- history -----------------------------------------------------------------------
