@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.conftest import Serve, wait_until
 from tests.cli.conftest import Cli
+from tests.service.conftest import Serve, wait_until
 
 #: ``demo``: a succeeds; b fails while the file FAIL exists
 DEMO = """
