@@ -85,7 +85,7 @@ def test_retry_runs_the_failed_members_again_or_from_a_member(api: Api) -> None:
         assert members == {"a": "skipped", "b": "succeeded"}
 
         unknown = client.post(f"/runs/{run_id}/retry", json={"from": "nope"})
-        assert unknown.status_code == 422 and "nope" in unknown.json()["error"]
+        assert unknown.status_code == 404 and "nope" in unknown.json()["error"]
         started = client.post(f"/runs/{run_id}/retry", json={"from": "a"})
         assert started.status_code == 201
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from orecart.access import ApiToken, digest
-from orecart.errors import ConflictError, NotFoundError, SelectionError
+from orecart.errors import ConflictError, NotFoundError
 from orecart.model import Attempt, MemberRun, Pipeline, Run, RunEvent, RunStatus
 from orecart.planner import Plan, Selection
 from orecart.service.facts import plan_run
@@ -110,7 +110,7 @@ class Served:
                                 f"{', '.join(held)}, which are never stored: submit it anew")
         names = {m.name for m in self.pipeline(run.pipeline).members}
         if how.start is not None and how.start not in names:
-            raise SelectionError(f"from: pipeline {run.pipeline} has no member {how.start!r}")
+            raise NotFoundError(f"from: pipeline {run.pipeline} has no member {how.start!r}")
         return self.submit(_again(request, how))
 
     # -- history -----------------------------------------------------------------------

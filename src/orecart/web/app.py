@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 
 from orecart.errors import (
@@ -34,7 +35,8 @@ Notice = Callable[[str], None]
 #: the errors every route may answer, documented once (schemathesis holds us to them)
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": Error, "description": why} for code, why in (
-        (401, "no bearer token, or an unknown one"), (403, "the token's scope is too low"),
+        (400, "a body that is not JSON"), (401, "no bearer token, or an unknown one"),
+        (403, "the token's scope is too low"),
         (404, "no such run, member or pipeline"), (409, "the run's state forbids it"),
         (422, "a bad body or query"), (503, "the state store or graph is unavailable"))}
 
@@ -59,7 +61,10 @@ def create_app(served: Served, notice: Notice) -> FastAPI:
 def _errors(app: FastAPI, notice: Notice) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
-        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # every method of the path, not just one route's
+            headers["Allow"] = ", ".join(allowed(request))
+        return JSONResponse({"error": str(exc.detail)}, exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:
@@ -76,6 +81,15 @@ def _errors(app: FastAPI, notice: Notice) -> None:
     async def internal(request: Request, exc: Exception) -> Response:
         notice(f"error: http {request.method} {request.url.path}: internal error {exc!r}")
         return JSONResponse({"error": "internal error (see the serve log)"}, 500)
+
+
+def allowed(request: Request) -> list[str]:
+    """The methods some route of the request's path answers."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, APIRoute) and route.path_regex.match(request.url.path):
+            methods |= route.methods or set()
+    return sorted(methods)
 
 
 def invalid(exc: RequestValidationError) -> str:

@@ -27,9 +27,16 @@ BATCH = 500  # events read at a time: a 10,000-member run's log arrives in piece
 END = "end"  # the last event a stream sends: the run has ended
 
 
+#: one event of the stream (OpenAPI 3.1 has no itemSchema: ``schema`` is per event)
+EVENT_SCHEMA = {"type": "object", "required": ["data"], "properties": {
+    "id": {"type": "string"}, "event": {"type": "string"},
+    "data": {"type": "string", "contentMediaType": "application/json"}}}
+
+
 @router.get("/{run_id}/events", dependencies=[READ], response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
-                             "description": "the run's events, then `end`"}})
+            responses={200: {"content": {"text/event-stream": {"schema": EVENT_SCHEMA}},
+                             "description": "the run's events (`data`: an event as JSON), "
+                             "then `end`"}})
 def events(run_id: str, request: Request,
            last_event_id: Annotated[str | None, Header()] = None,
            after: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from orecart.service.served import Metrics
@@ -18,9 +18,11 @@ def healthz(request: Request) -> Health:
     return Health(status="stopping" if served.service.closing else "ok")
 
 
-@router.get("/metrics", response_class=PlainTextResponse, dependencies=[READ])
-def metrics(request: Request) -> str:
-    return exposition(served_of(request).metrics())
+@router.get("/metrics", dependencies=[READ], response_class=Response, responses={
+    200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+          "description": "the Prometheus text format"}})
+def metrics(request: Request) -> Response:
+    return PlainTextResponse(exposition(served_of(request).metrics()))
 
 
 def exposition(metrics: Metrics) -> str:

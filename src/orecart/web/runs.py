@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from pydantic import BeforeValidator
 
 from orecart.errors import UsageError
 from orecart.model import RunStatus
@@ -30,6 +32,20 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 LABEL = "label."
 
 
+#: RFC 3339's date-time, as the schema's ``format: date-time`` promises (pydantic alone
+#: would also take a number of seconds, or a time without its zone)
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
+
+
+def _rfc3339(value: object) -> object:
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        raise ValueError("expected an RFC 3339 time, e.g. 2026-01-31T12:00:00Z")
+    return value
+
+
+Time = Annotated[datetime, BeforeValidator(_rfc3339)]
+
+
 def request_of(body: RunIn) -> RunRequest:
     """The one place an API body becomes a run request."""
     return RunRequest(body.pipeline, dict(body.params), key=body.key, origin=API,
@@ -48,10 +64,9 @@ def submit(body: RunIn, request: Request, response: Response) -> Created:
 @router.get("", response_model=RunPage, dependencies=[READ])
 def runs(request: Request, pipeline: str | None = None, status: RunStatus | None = None,
          metadata: Annotated[list[str], Query(description="NAME:VALUE")] = [],  # noqa: B006
-         since: datetime | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
+         since: Time | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
          cursor: str | None = None) -> RunPage:
-    wanted = RunFilter(pipeline, status, _labels(request, metadata), _utc(since), limit,
-                       cursor)
+    wanted = RunFilter(pipeline, status, _labels(request, metadata), since, limit, cursor)
     page = served_of(request).runs(wanted)
     return RunPage(runs=[RunOut.of(r) for r in page.runs], next=page.next)
 
@@ -65,12 +80,6 @@ def _labels(request: Request, metadata: list[str]) -> dict[str, str]:
             raise UsageError(f"metadata: expected NAME:VALUE, got {pair!r}")
         labels[name] = value
     return labels
-
-
-def _utc(since: datetime | None) -> datetime | None:
-    if since is not None and since.tzinfo is None:
-        return since.replace(tzinfo=UTC)  # a time without a zone is UTC, as orecart's are
-    return since
 
 
 @router.get("/{run_id}", response_model=RunDetailOut, dependencies=[READ])
