@@ -5,7 +5,7 @@ through serve's log (the path only: a query string may hold a secret)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orecart.errors import (
     ConflictError,
@@ -54,7 +55,7 @@ def create_app(served: Served, notice: Notice) -> FastAPI:
         app.include_router(router, prefix=PREFIX, responses=ERRORS)
     app.include_router(health.router, include_in_schema=False)  # /healthz, /metrics
     _errors(app, notice)
-    _access_log(app, notice)
+    app.add_middleware(AccessLog, notice=notice)
     return app
 
 
@@ -101,13 +102,25 @@ def invalid(exc: RequestValidationError) -> str:
     return "; ".join(problems) or "invalid request"
 
 
-def _access_log(app: FastAPI, notice: Notice) -> None:
-    @app.middleware("http")
-    async def log(request: Request,
-                  call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        took = (time.perf_counter() - started) * 1000
-        notice(f"http {request.method} {request.url.path} {response.status_code} "
-               f"{took:.0f}ms")
-        return response
+class AccessLog:
+    """One serve-log line per request: method, path (never the query string), status and
+    time. Plain ASGI: Starlette's ``BaseHTTPMiddleware`` costs a task per request."""
+
+    def __init__(self, app: ASGIApp, notice: Notice) -> None:
+        self.app, self.notice = app, notice
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started, status = time.perf_counter(), [500]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                took = (time.perf_counter() - started) * 1000
+                self.notice(f"http {scope['method']} {scope['path']} {status[0]} "
+                            f"{took:.0f}ms")
+            await send(message)
+
+        await self.app(scope, receive, sending)

@@ -25,6 +25,7 @@ from orecart.web.schemas import (
     RunIn,
     RunOut,
     RunPage,
+    answer,
 )
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -65,10 +66,10 @@ def submit(body: RunIn, request: Request, response: Response) -> Created:
 def runs(request: Request, pipeline: str | None = None, status: RunStatus | None = None,
          metadata: Annotated[list[str], Query(description="NAME:VALUE")] = [],  # noqa: B006
          since: Time | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 50,
-         cursor: str | None = None) -> RunPage:
+         cursor: str | None = None) -> Response:
     wanted = RunFilter(pipeline, status, _labels(request, metadata), since, limit, cursor)
     page = served_of(request).runs(wanted)
-    return RunPage(runs=[RunOut.of(r) for r in page.runs], next=page.next)
+    return answer(RunPage(runs=[RunOut.of(r) for r in page.runs], next=page.next))
 
 
 def _labels(request: Request, metadata: list[str]) -> dict[str, str]:

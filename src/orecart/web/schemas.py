@@ -9,10 +9,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from orecart.model import Attempt, MemberRun, MemberStatus, Pipeline, Run, RunEvent, RunStatus
 from orecart.planner import Plan
+
+
+def answer(model: BaseModel, status: int = 200) -> Response:
+    """``model`` as the JSON response, serialized once (a route's ``response_model`` still
+    documents it; returning the model itself would have FastAPI validate it again)."""
+    return Response(model.model_dump_json(), status, media_type="application/json")
 
 
 class Strict(BaseModel):
