@@ -46,7 +46,7 @@ class Metrics:
     runs_by_status: dict[str, int]
     queued: int
     running: int
-    member_runs: dict[str, int]  # member runs of the listed runs, by status
+    member_runs: dict[str, int]  # member runs in the store, by status
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,11 @@ class Served:
     def __init__(self, service: Service, catalog: Catalog, wake: Callable[[], None]) -> None:
         self.service, self.catalog, self._wake = service, catalog, wake
         self._asking = threading.Lock()
+
+    @property
+    def stopping(self) -> bool:
+        """serve is stopping: open event streams end, ``/healthz`` says so."""
+        return self.service.closing
 
     def token(self, presented: str) -> ApiToken | None:
         """The token ``presented`` is, by its digest; None: not one the store knows."""

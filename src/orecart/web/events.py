@@ -56,7 +56,7 @@ def _cursor(last_event_id: str | None) -> int:
 
 def _stream(served: Served, run_id: str, cursor: int) -> Iterator[str]:
     quiet_since = time.monotonic()
-    while not served.service.closing:
+    while not served.stopping:
         ended = served.run(run_id).status.terminal  # read before the events: none is lost
         found = served.events(run_id, after=cursor, limit=BATCH)
         for event in found:

@@ -15,7 +15,7 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz", response_model=Health)
 def healthz(request: Request) -> Health:
     served = served_of(request)
-    return Health(status="stopping" if served.service.closing else "ok")
+    return Health(status="stopping" if served.stopping else "ok")
 
 
 @router.get("/metrics", dependencies=[READ], response_class=Response, responses={
