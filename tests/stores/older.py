@@ -3,8 +3,18 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
+#: What revision 0008 (the REST API's tokens and run labels) added; part of every undo
+#: below (the integrator gives it its own revision step once 0007 lands)
+UNDO_0008 = (
+    "DROP INDEX ix_runs_queued",
+    "DROP INDEX ix_run_labels_name_value",
+    "DROP TABLE run_labels",
+    "DROP TABLE api_tokens",
+)
+
 #: Takes a head database back to revision 0005: no executions of stored queries.
 UNDO_0006 = (
+    *UNDO_0008,
     "DROP INDEX ix_query_runs_query",
     "DROP TABLE query_runs",
     "UPDATE alembic_version SET version_num = '0005'",
