@@ -9,6 +9,7 @@ exceptions (yaml, sqlalchemy, neo4j, docker) are translated where they enter.
     │   └── CycleError       the members' needs form a cycle (carries the cycle)
     ├── SelectionError       --only/--from/--skip name members that do not exist
     ├── UsageError           an option or environment value is invalid (a --state URL)
+    ├── ConflictError        a request the run's state forbids (cancel an ended run)
     ├── StateError           the state store cannot be opened, read or written
     │   ├── LockedError      another run of the same pipeline holds the lock
     │   ├── NotFoundError    a run id (or prefix) names no run
@@ -70,6 +71,11 @@ class SelectionError(OrecartError):
 
 class UsageError(OrecartError):
     """An option or environment value is invalid: bad input outside any pipeline file."""
+
+
+class ConflictError(OrecartError):
+    """A request the state it meets forbids: cancel a run that ended, retry one that
+    has not (the API answers 409)."""
 
 
 class StateError(OrecartError):

@@ -3,8 +3,18 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
+#: Takes a head database back to revision 0007: no API tokens, no run labels.
+UNDO_0008 = (
+    "DROP INDEX ix_runs_queued",
+    "DROP INDEX ix_run_labels_name_value",
+    "DROP TABLE run_labels",
+    "DROP TABLE api_tokens",
+    "UPDATE alembic_version SET version_num = '0007'",
+)
+
 #: Takes a head database back to revision 0006: no trigger cursors, no firings.
 UNDO_0007 = (
+    *UNDO_0008,
     "DROP INDEX ix_trigger_firings_params",
     "DROP INDEX ix_trigger_firings_due",
     "DROP INDEX ux_trigger_firings_element",

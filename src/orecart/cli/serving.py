@@ -38,6 +38,7 @@ from orecart.cli.base import (
     waiting_notice,
 )
 from orecart.cli.text import printable
+from orecart.errors import UsageError
 from orecart.model import PullPolicy, Run, RunEvent, RunStatus
 from orecart.service import RunOptions, RunRequest, Source, Tools
 
@@ -60,9 +61,11 @@ FOLLOW_POLL_S = 0.2
 @click.option("--requeue", type=click.IntRange(min=0), default=1, show_default=True,
               metavar="N", help="Queue a request again up to N times when its run was "
               "aborted because orecart died (kill -9, a crash, a reboot).")
+@click.option("--http", "http", metavar="HOST:PORT",
+              help="Serve the REST API there too (/api/v1; tokens: `orecart token create`).")
 @guarded
 def serve(paths: tuple[Path, ...], state: str | None, graph: str | None, wait: float | None,
-          pull: PullPolicy | None, grace: float, requeue: int) -> None:
+          pull: PullPolicy | None, grace: float, requeue: int, http: str | None) -> None:
     """Serve pipelines: run what is submitted, their schedules and max_age members.
 
     Requests run FIFO per pipeline, at most settings.max_runs at a time per graph
@@ -73,14 +76,43 @@ def serve(paths: tuple[Path, ...], state: str | None, graph: str | None, wait: f
 
     SIGTERM, SIGHUP or Ctrl-C: no new work starts, running runs get --grace to finish and
     are then aborted; a second signal aborts them at once; exit 0. A state store that
-    fails under serve stops it the same way, with exit 1.
+    fails under serve stops it the same way, with exit 1; the HTTP API stops with it.
     """
     from orecart.service.serving import open_server
 
+    address = _http_address(http)
     server = open_server(list(paths), state, graph, pull, wait, grace, requeue,
                          notice=_notice, on_wait=waiting_notice)
-    with _stopping(server.stop):
+    with _stopping(server.stop), _http(server, address):
         server.serve()
+
+
+def _http_address(http: str | None) -> tuple[str, int] | None:
+    """HOST:PORT of --http, checked before anything starts (and FastAPI there)."""
+    if http is None:
+        return None
+    try:
+        from orecart.web.server import parse_address
+    except ImportError as exc:
+        raise UsageError(f"--http needs FastAPI and uvicorn: pip install 'orecart[http]' "
+                         f"({exc})") from exc
+    return parse_address(http)
+
+
+@contextmanager
+def _http(server: Any, address: tuple[str, int] | None) -> Iterator[None]:
+    """The REST API on ``address`` while serve runs (nothing without --http)."""
+    if address is None:
+        yield
+        return
+    from orecart.web.server import HttpServer
+
+    http = HttpServer(server.served, address, _notice)
+    http.start()
+    try:
+        yield
+    finally:
+        http.stop()
 
 
 def _notice(line: str) -> None:

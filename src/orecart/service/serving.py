@@ -31,6 +31,7 @@ from orecart.service.facts import ledger
 from orecart.service.requests import RunRequest
 from orecart.service.schedules import Scheduler, due, tick_key, tick_of
 from orecart.service.sensing import SensorLoop
+from orecart.service.served import Served
 from orecart.service.tools import Source, Tools, orecart_version
 from orecart.service.wake import Waker
 from orecart.stores import open_store
@@ -67,6 +68,8 @@ class Server:
         self._last_tick: dict[str, datetime] = {}
         self._next: dict[str, float] = {}  # periodic work -> monotonic time it is due
         self.sensors = SensorLoop(service, notice)
+        #: what the HTTP API (``serve --http``) calls, from its own threads
+        self.served = Served(service, catalog, self._waker.wake)
 
     # -- the loop ----------------------------------------------------------------------
 

@@ -13,10 +13,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from secrets import token_hex
 from typing import TYPE_CHECKING, Any
 
+from orecart.access import ApiToken, Scope, digest, new_token
 from orecart.control import RunControl
 from orecart.errors import NotFoundError, SpecError, UsageError
 from orecart.events import EventSink
@@ -272,6 +275,36 @@ class Tools:
         pipeline = self.load(replace(source, params_unknown=True))
         with self._store(source) as (_, store):
             return stats_view(pipeline, store.query_stats(pipeline.name))
+
+    # -- API tokens (orecart.access) ---------------------------------------------------
+
+    def create_token(self, source: Source, scope: Scope, name: str | None = None) -> str:
+        """A new API token of ``scope`` in the state store (its digest only): the token,
+        which nobody can read again."""
+        token = new_token()
+        found = ApiToken(name or f"{scope}-{token_hex(3)}", scope, datetime.now(UTC))
+        with self._writing(source) as store:
+            store.add_token(found, digest(token))
+        return token
+
+    def tokens(self, source: Source) -> list[ApiToken]:
+        with self._store(source) as (_, store):
+            return store.tokens()
+
+    def revoke_token(self, source: Source, name: str) -> None:
+        with self._writing(source) as store:
+            store.revoke_token(name)
+
+    @contextmanager
+    def _writing(self, source: Source) -> Iterator[StateStore]:
+        """The state store of ``source`` to write to (made when it is new): --state, or
+        the store of the pipeline file."""
+        pipeline = None if source.state else self.load(replace(source, params_unknown=True))
+        store = open_store(self.state_url(source, pipeline))
+        try:
+            yield store
+        finally:
+            store.close()
 
     # -- history -----------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The state store: run history and its event log, the queue, the store-backed ledger, the
 pipeline lock and pool leases, the services registry, the sensors' states and versions,
-the executions of stored queries, and graph triggers' cursors and firings.
+the executions of stored queries, graph triggers' cursors and firings, and the REST
+API's tokens and run pages.
 
 One SQLAlchemy implementation (``orecart.stores.sql.SqlStore``) serves SQLite and
 PostgreSQL; ``open_store(url)`` picks it by URL scheme.
@@ -31,6 +32,8 @@ from orecart.sensing import SensorState, SourceVersion
 from orecart.triggering import Firing, FiringStatus, TriggerCursor
 
 if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in SQLAlchemy
+    from orecart.access import ApiToken
+    from orecart.stores.listing import Counts, Page, RunFilter
     from orecart.stores.sql import SqlStore
 
 
@@ -171,6 +174,18 @@ class NotificationLog(Protocol):
     def notifications(self, run_id: str) -> list[Notification]: ...
 
 
+class ApiLog(Protocol):
+    """What the REST API reads and keeps: pages of runs (``orecart.stores.listing``) and
+    its tokens, by digest (``orecart.stores.tokens``)."""
+
+    def list_runs(self, wanted: RunFilter) -> Page: ...
+    def run_counts(self) -> Counts: ...
+    def add_token(self, token: ApiToken, digest: str) -> None: ...
+    def tokens(self) -> list[ApiToken]: ...
+    def token_for(self, digest: str) -> ApiToken | None: ...
+    def revoke_token(self, name: str) -> None: ...
+
+
 STORES: dict[str, str] = {
     "sqlite": "orecart.stores.sql:SqlStore",
     "postgresql": "orecart.stores.sql:SqlStore",
@@ -182,7 +197,7 @@ ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 class StateStore(
     RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, TriggerLog, Ledger, Locks,
-    NotificationLog, Protocol,
+    NotificationLog, ApiLog, Protocol,
 ):
     """Everything the service and runner ask of a state store."""
 

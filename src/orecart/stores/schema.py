@@ -97,6 +97,7 @@ runs = sa.Table(
     sa.Index("ix_runs_pipeline_started", "pipeline", "started_at"),
     sa.Index("ix_runs_host_status", "host", "status"),
     sa.Index("ix_runs_pipeline_key", "pipeline", "key"),
+    sa.Index("ix_runs_queued", "queued_at", "id"),  # the API pages runs by it (0008)
 )
 
 member_runs = sa.Table(
@@ -484,4 +485,27 @@ trigger_firings = sa.Table(
     sa.Index("ux_trigger_firings_element", "pipeline", "trigger", "element", unique=True),
     sa.Index("ix_trigger_firings_due", "pipeline", "status", "next_at"),
     sa.Index("ix_trigger_firings_params", "pipeline", "trigger", "params_key"),
+)
+
+
+# -- the REST API (migration 0008; orecart.stores.tokens, orecart.stores.listing) ---------
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False, unique=True),  # sha256 hex of the token
+    sa.Column("scope", sa.String(16), nullable=False),  # read, operate, admin
+    sa.Column("created_at", UtcDateTime, nullable=False),
+)
+
+#: a run's labels as rows (``runs.labels`` stays the record), so label filters are SQL
+run_labels = sa.Table(
+    "run_labels",
+    metadata,
+    sa.Column("run_id", sa.String(64), sa.ForeignKey("runs.id", ondelete="CASCADE"),
+              primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index("ix_run_labels_name_value", "name", "value"),
 )

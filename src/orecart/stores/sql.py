@@ -24,6 +24,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
+from orecart.access import ApiToken
 from orecart.errors import NotFoundError, StateError
 from orecart.model import (
     Attempt,
@@ -37,7 +38,16 @@ from orecart.model import (
 )
 from orecart.querying import QueryExecution, QueryStats
 from orecart.sensing import SensorState, SourceVersion
-from orecart.stores import Holder, migrate, queries, registry, sensing, triggers
+from orecart.stores import (
+    Holder,
+    listing,
+    migrate,
+    queries,
+    registry,
+    sensing,
+    tokens,
+    triggers,
+)
 from orecart.stores import engine as engines
 from orecart.stores import ledger as ledgers
 from orecart.stores import locks as locking
@@ -221,6 +231,8 @@ class SqlStore:
         with self._write() as connection:
             if run is not None:
                 self._upsert.run(connection, run_values(run))
+                if run.labels:
+                    listing.save_labels(connection, run)
             if member_runs:
                 self._save_member_runs(connection, member_runs)
             if attempt is not None:
@@ -254,6 +266,19 @@ class SqlStore:
             query = query.where(runs.c.pipeline == pipeline)
         with self._read() as connection:
             return [as_seen(run_from(row)) for row in connection.execute(query).mappings()]
+
+    def list_runs(self, wanted: listing.RunFilter) -> listing.Page:
+        """One page of runs, newest queued first, filtered (``orecart.stores.listing``)."""
+        query = listing.select(self._readable(runs), wanted)
+        with self._read() as connection:
+            found = [as_seen(run_from(row)) for row in connection.execute(query).mappings()]
+        return listing.page(found, wanted.limit)
+
+    def run_counts(self) -> listing.Counts:
+        """Runs and member runs by status (raw: a run whose orecart died still counts as
+        running until a service recovers it)."""
+        with self._read() as connection:
+            return listing.counts(connection)
 
     def latest_run(self, pipeline: str) -> Run | None:
         """The newest run of ``pipeline``, or None when it never ran."""
@@ -419,6 +444,8 @@ class SqlStore:
         transaction, serialized on the key: two submits of one key give one run."""
         with self._write() as connection:
             found, queued = queueing.enqueue(connection, run, payload, _now())
+            if queued and run.labels:
+                listing.save_labels(connection, run)
         if queued:
             self._remember(run.id, run.pipeline)
         return found, queued
@@ -703,6 +730,25 @@ class SqlStore:
         """A poll failed with ``error``; the cursor keeps its position."""
         with self._write() as connection:
             triggers.failed_poll(connection, self._upsert, pipeline, trigger, error, at)
+    # -- API tokens -----------------------------------------------------------------------
+
+    def add_token(self, token: ApiToken, digest: str) -> None:
+        """Keep a new token (its digest only); a taken name is a ``UsageError``."""
+        with self._write() as connection:
+            tokens.add(connection, token, digest)
+
+    def tokens(self) -> list[ApiToken]:
+        with self._read() as connection:
+            return tokens.listed(connection)
+
+    def token_for(self, digest: str) -> ApiToken | None:
+        """The token whose sha256 digest is ``digest``; None: no such token."""
+        with self._read() as connection:
+            return tokens.by_digest(connection, digest)
+
+    def revoke_token(self, name: str) -> None:
+        with self._write() as connection:
+            tokens.revoke(connection, name)
 
     # -- helpers --------------------------------------------------------------------------
 

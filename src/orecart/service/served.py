@@ -1,0 +1,161 @@
+"""What the HTTP API asks of a running ``orecart serve``: a thread-safe facade over its
+``Service`` and ``Catalog``, in typed values (no HTTP here).
+
+    pipelines() / pipeline(name) / plan(name)   -> the catalog's pipelines and a dry run
+    submit(request) / cancel(id) / retry(id, ..) -> queue or stop runs; the loop is woken
+    runs(filter) / detail(id) / member(id, m)    -> the history, read from the store
+    events(id, after)                            -> a run's event log after a cursor
+    metrics()                                    -> the counts ``/metrics`` exposes
+
+The HTTP server's threads call it while the serve loop runs: every call either reads
+(the store and catalog are safe to read from any thread) or goes through ``Service``'s
+own thread-safe ``submit`` and ``cancel``; ``_asking`` keeps one request at a time in them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
+
+from orecart.access import ApiToken, digest
+from orecart.errors import ConflictError, NotFoundError
+from orecart.model import Attempt, MemberRun, Pipeline, Run, RunEvent, RunStatus
+from orecart.planner import Plan, Selection
+from orecart.service.facts import plan_run
+from orecart.service.requests import RunDetail, RunRequest, Submitted, from_payload
+
+if TYPE_CHECKING:
+    from orecart.service.catalog import Catalog
+    from orecart.service.core import Service
+    from orecart.stores.listing import Page, RunFilter
+
+#: the origin of a request that came over HTTP
+API = "api"
+
+
+@dataclass(frozen=True)
+class MemberDetail:
+    member_run: MemberRun
+    attempts: list[Attempt]
+
+
+@dataclass(frozen=True)
+class Metrics:
+    runs_by_status: dict[str, int]
+    queued: int
+    running: int
+    member_runs: dict[str, int]  # member runs in the store, by status
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How to run a run again: only its failed members, or ``start`` and what follows."""
+
+    only_failed: bool = False
+    start: str | None = None
+
+
+class Served:
+    def __init__(self, service: Service, catalog: Catalog, wake: Callable[[], None]) -> None:
+        self.service, self.catalog, self._wake = service, catalog, wake
+        self._asking = threading.Lock()
+
+    @property
+    def stopping(self) -> bool:
+        """serve is stopping: open event streams end, ``/healthz`` says so."""
+        return self.service.closing
+
+    def token(self, presented: str) -> ApiToken | None:
+        """The token ``presented`` is, by its digest; None: not one the store knows."""
+        return self.service.store.token_for(digest(presented))
+
+    # -- pipelines ---------------------------------------------------------------------
+
+    def pipelines(self) -> list[Pipeline]:
+        return [entry.pipeline for entry in self.catalog.entries()]
+
+    def pipeline(self, name: str) -> Pipeline:
+        return self.catalog.get(name).pipeline
+
+    def plan(self, name: str, selection: Selection = Selection()) -> Plan:
+        """What a run of ``name`` would do now (a dry run: nothing is recorded)."""
+        return plan_run(self.service.resources, self.pipeline(name), selection)
+
+    # -- asking for runs ---------------------------------------------------------------
+
+    def submit(self, request: RunRequest) -> Submitted:
+        """Queue ``request`` (a known key: its run) and wake the serve loop."""
+        with self._asking:
+            submitted = self.service.submit(request)
+        self._wake()
+        return submitted
+
+    def cancel(self, run_id: str) -> Run:
+        """Cancel a queued or running run; ``ConflictError`` when it had ended."""
+        run = self.service.store.get_run(run_id)
+        if run.status.terminal:
+            raise ConflictError(f"run {run.id} has already ended: {run.status}")
+        with self._asking:
+            cancelled = self.service.cancel(run.id)
+        self._wake()
+        return cancelled
+
+    def retry(self, run_id: str, how: Retry) -> Submitted:
+        """A new run of an ended run's stored request, for its failed members or from
+        ``how.start`` on; ``ConflictError`` while it has not ended or when it needed a
+        secret parameter (never stored, so it cannot be asked again here)."""
+        run = self.service.store.get_run(run_id)
+        if not run.status.terminal:
+            raise ConflictError(f"run {run.id} has not ended ({run.status}): nothing to retry")
+        request, held = from_payload(run, self.service.store.payload(run.id))
+        if held:
+            raise ConflictError(f"run {run.id} had the secret parameter(s) "
+                                f"{', '.join(held)}, which are never stored: submit it anew")
+        names = {m.name for m in self.pipeline(run.pipeline).members}
+        if how.start is not None and how.start not in names:
+            raise NotFoundError(f"from: pipeline {run.pipeline} has no member {how.start!r}")
+        return self.submit(_again(request, how))
+
+    # -- history -----------------------------------------------------------------------
+
+    def runs(self, wanted: RunFilter) -> Page:
+        return self.service.store.list_runs(wanted)
+
+    def run(self, run_id: str) -> Run:
+        return self.service.store.get_run(run_id)
+
+    def detail(self, run_id: str) -> RunDetail:
+        store = self.service.store
+        run = store.get_run(run_id)
+        return RunDetail(run, store.member_runs(run.id), [], store.notifications(run.id))
+
+    def member(self, run_id: str, member: str) -> MemberDetail:
+        store = self.service.store
+        run = store.get_run(run_id)
+        for member_run in store.member_runs(run.id):
+            if member_run.member == member:
+                return MemberDetail(member_run, store.attempts(run.id, member))
+        raise NotFoundError(f"run {run.id} has no member {member!r}")
+
+    def events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[RunEvent]:
+        return self.service.store.events(run_id, after=after, limit=limit)
+
+    def metrics(self) -> Metrics:
+        """Counts for ``/metrics`` (two grouped SQL counts: a scrape stays cheap however
+        long the history grows)."""
+        counts = self.service.store.run_counts()
+        by_status = {str(s): counts.runs.get(str(s), 0) for s in RunStatus}
+        return Metrics(by_status, by_status[str(RunStatus.QUEUED)],
+                       len(self.service.running()), dict(counts.member_runs))
+
+
+def _again(request: RunRequest, how: Retry) -> RunRequest:
+    selection = request.options.selection
+    if how.start is not None:
+        selection = replace(selection, start=frozenset({how.start}), only_failed=False)
+    else:
+        selection = replace(selection, only_failed=how.only_failed)
+    options = replace(request.options, selection=selection)
+    return replace(request, key=None, origin=API, requeued=0, options=options)

@@ -1,0 +1,201 @@
+"""The bodies the API takes and gives (pydantic), built from the model's dataclasses.
+
+Parameters come as the run records them (secret values masked); a member's env is never
+shown, values or names.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from orecart.model import Attempt, MemberRun, MemberStatus, Pipeline, Run, RunEvent, RunStatus
+from orecart.planner import Plan
+
+
+def answer(model: BaseModel, status: int = 200) -> Response:
+    """``model`` as the JSON response, serialized once (a route's ``response_model`` still
+    documents it; returning the model itself would have FastAPI validate it again)."""
+    return Response(model.model_dump_json(), status, media_type="application/json")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunIn(Strict):
+    pipeline: str = Field(min_length=1, max_length=200)
+    params: dict[str, str] = Field(default_factory=dict)
+    key: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: dict[str, str] = Field(default_factory=dict)  # the run's labels
+    callback_url: str | None = Field(default=None, max_length=2000)
+
+
+class RetryIn(Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    only_failed: bool = False
+    start: str | None = Field(default=None, alias="from", min_length=1)
+
+
+class Error(BaseModel):
+    error: str
+
+
+class Created(BaseModel):
+    id: str
+    status: RunStatus
+
+
+class RunOut(BaseModel):
+    id: str
+    pipeline: str
+    status: RunStatus
+    key: str | None
+    origin: str
+    metadata: dict[str, str]
+    params: dict[str, str]
+    profile: str | None
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+
+    @classmethod
+    def of(cls, run: Run) -> RunOut:
+        return cls(id=run.id, pipeline=run.pipeline, status=run.status, key=run.key,
+                   origin=run.origin, metadata=dict(run.labels), params=dict(run.params),
+                   profile=run.profile, queued_at=run.queued_at, started_at=run.started_at,
+                   finished_at=run.finished_at, error=run.error)
+
+
+class RunPage(BaseModel):
+    runs: list[RunOut]
+    next: str | None  # the cursor of the next page (pass it as ?cursor=)
+
+
+class MemberRunOut(BaseModel):
+    member: str
+    status: MemberStatus
+    attempts: int
+    exit_code: int | None
+    error: str | None
+    reason: str | None
+    reason_code: str | None
+    fingerprint: str | None
+    image: str | None
+    digest: str | None
+    artifacts: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, m: MemberRun) -> MemberRunOut:
+        return cls(member=m.member, status=m.status, attempts=m.attempts,
+                   exit_code=m.exit_code, error=m.error, reason=m.reason,
+                   reason_code=str(m.reason_code) if m.reason_code else None,
+                   fingerprint=m.fingerprint, image=m.image, digest=m.digest,
+                   artifacts=m.artifacts, started_at=m.started_at, finished_at=m.finished_at)
+
+
+class AttemptOut(BaseModel):
+    number: int
+    status: MemberStatus
+    exit_code: int | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+    @classmethod
+    def of(cls, a: Attempt) -> AttemptOut:
+        return cls(number=a.number, status=a.status, exit_code=a.exit_code, error=a.error,
+                   started_at=a.started_at, finished_at=a.finished_at)
+
+
+class MemberDetailOut(BaseModel):
+    member: MemberRunOut
+    attempts: list[AttemptOut]
+
+
+class RunDetailOut(RunOut):
+    members: list[MemberRunOut]
+
+
+class EventOut(BaseModel):
+    id: int
+    kind: str
+    at: datetime
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: RunEvent) -> EventOut:
+        return cls(id=e.id, kind=e.kind, at=e.at, data=dict(e.data))
+
+
+class MemberOut(BaseModel):
+    name: str
+    kind: str  # image or run
+    image: str | None
+    needs: list[str]
+    pool: str | None
+    desc: str | None
+
+
+class PipelineSummary(BaseModel):
+    name: str
+    members: int
+    schedule: str | None
+
+
+class PipelineOut(BaseModel):
+    name: str
+    members: list[MemberOut]
+    schedule: str | None
+    sensors: list[str]
+    queries: list[str]
+    triggers: list[str]
+
+    @classmethod
+    def of(cls, p: Pipeline) -> PipelineOut:
+        members = [MemberOut(name=m.name, kind="image" if m.container else "run",
+                             image=m.container.image if m.container else None,
+                             needs=list(m.needs), pool=m.pool, desc=m.desc)
+                   for m in p.members]
+        return cls(name=p.name, members=members, schedule=schedule_text(p),
+                   sensors=[s.name for s in p.sensors], queries=[q.name for q in p.queries],
+                   triggers=[t.name for t in p.triggers])
+
+
+def schedule_text(p: Pipeline) -> str | None:
+    if p.schedule is None:
+        return None
+    if p.schedule.cron:
+        return f"cron {p.schedule.cron} ({p.schedule.timezone})"
+    return f"every {p.schedule.every:g}s"
+
+
+class StepOut(BaseModel):
+    member: str
+    decision: str
+    code: str
+    reason: str
+    fingerprint: str
+    digest: str | None
+    done_by: str | None
+    needs: list[str]
+
+
+class PlanOut(BaseModel):
+    pipeline: str
+    steps: list[StepOut]
+
+    @classmethod
+    def of(cls, plan: Plan) -> PlanOut:
+        return cls(pipeline=plan.pipeline.name,
+                   steps=[StepOut(**s.to_dict()) for s in plan.steps])
+
+
+class Health(BaseModel):
+    status: str
