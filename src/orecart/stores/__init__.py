@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from orecart.callbacks import Attempted, Delivery
 from orecart.errors import StateError, UsageError
 from orecart.model import (
     Attempt,
@@ -117,6 +118,16 @@ class QueryLog(Protocol):
     def query_stats(self, pipeline: str) -> list[QueryStats]: ...
 
 
+class CallbackLog(Protocol):
+    """The callback deliveries of runs: listed, taken when due, each attempt recorded
+    (``orecart.stores.callbacks``; rows are added by the status changes themselves)."""
+
+    def deliveries(self, run_id: str) -> list[Delivery]: ...
+    def due_deliveries(self, limit: int = 50) -> list[Delivery]: ...
+    def take_delivery(self, delivery: Delivery, hold: float) -> bool: ...
+    def delivery_attempted(self, delivery_id: int, outcome: Attempted) -> None: ...
+
+
 class Ledger(Protocol):
     """Decides "this member already did its work here": its latest success per member."""
 
@@ -151,8 +162,8 @@ ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 
 class StateStore(
-    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, Ledger, Locks,
-    NotificationLog, Protocol,
+    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, CallbackLog, Ledger,
+    Locks, NotificationLog, Protocol,
 ):
     """Everything the service and runner ask of a state store."""
 
