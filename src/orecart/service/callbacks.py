@@ -50,10 +50,16 @@ class Deliverer:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._client: httpx.Client | None = None
         self._told_unsigned = False
 
     def start(self) -> None:
+        """Start the thread. Its HTTP client is built here, in the caller's thread, so
+        that what it imports lazily (TLS, certificates) is imported before a run starts
+        (``hookfiles`` reads ``sys.modules`` while a run loads its hooks)."""
         if self._thread is None:
+            self._client = httpx.Client(timeout=self.settings.timeout,
+                                        headers={"User-Agent": "orecart"})
             self._thread = threading.Thread(target=self._loop, daemon=True,
                                             name="orecart-callbacks")
             self._thread.start()
@@ -66,6 +72,8 @@ class Deliverer:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=self.settings.timeout + 1)
+        if self._client is not None and not (self._thread and self._thread.is_alive()):
+            self._client.close()
 
     def drain(self, run_ids: Sequence[str], timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for every delivery of ``run_ids`` to be over;
@@ -103,14 +111,14 @@ class Deliverer:
 
     def _post(self, delivery: Delivery) -> Attempted:
         body = delivery.body.encode()
-        headers = {"Content-Type": "application/json", "User-Agent": "orecart"}
+        headers = {"Content-Type": "application/json"}
         if self.secret is not None:
             headers[SIGNATURE_HEADER] = sign(body, self.secret)
         else:
             self._tell_unsigned()
+        assert self._client is not None, "deliveries are posted by the started thread"
         try:
-            answer = httpx.post(delivery.url, content=body, headers=headers,
-                                timeout=self.settings.timeout)
+            answer = self._client.post(delivery.url, content=body, headers=headers)
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}".replace(delivery.url,
                                                           hide_url(delivery.url))
