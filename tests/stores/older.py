@@ -3,8 +3,16 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
+#: Takes a head database back to revision 0006: no callback deliveries.
+UNDO_0009 = (
+    "DROP INDEX ix_callback_deliveries_due",
+    "DROP TABLE callback_deliveries",
+    "UPDATE alembic_version SET version_num = '0006'",
+)
+
 #: Takes a head database back to revision 0005: no executions of stored queries.
 UNDO_0006 = (
+    *UNDO_0009,
     "DROP INDEX ix_query_runs_query",
     "DROP TABLE query_runs",
     "UPDATE alembic_version SET version_num = '0005'",
