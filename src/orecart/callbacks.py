@@ -113,9 +113,10 @@ def check_url(url: str, option: str = "--callback") -> str:
     except ValueError as exc:
         raise UsageError(f"{option}: not a URL: {exc}") from exc
     if parts.scheme.lower() not in SCHEMES or not host:
-        shown = parts.scheme or url[:10]
-        raise UsageError(f"{option}: expected an http:// or https:// URL with a host, "
-                         f"not {shown!r}")
+        # the URL itself is not shown: it may carry a token
+        what = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
+        raise UsageError(f"{option}: expected an http:// or https:// URL with a host "
+                         f"(got {what}{'' if host else ', no host'})")
     return url
 
 

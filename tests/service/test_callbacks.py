@@ -119,7 +119,7 @@ def test_a_run_tells_its_callback_each_status_in_order_signed_and_without_secret
     last = receiver.bodies()[-1]
     assert last["run"]["id"] == run.id and last["run"]["pipeline"] == "told"
     assert last["run"]["status"] == "succeeded" and last["members"] == {"succeeded": 2}
-    assert last["run"]["started_at"] and last["run"]["ended_at"]
+    assert last["run"]["created_at"] and last["run"]["started_at"] and last["run"]["ended_at"]
     assert set(last) == {"run", "event", "members"}
     for _, body in receiver.received:
         for secret in (SECRET, PARAM_SECRET, ENV_SECRET):
