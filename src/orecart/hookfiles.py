@@ -50,7 +50,7 @@ def forget(source: Path) -> None:
     """Drop every hook module imported for pipeline file ``source`` from ``sys.modules``."""
     prefix = namespace(source)
     with _IMPORTING:
-        for name in [name for name in sys.modules if name.startswith(prefix)]:
+        for name in [name for name in sys.modules.copy() if name.startswith(prefix)]:
             del sys.modules[name]
 
 
@@ -58,7 +58,8 @@ def imported_files(source: Path) -> tuple[Path, ...]:
     """The files of the hook modules imported so far for pipeline file ``source``."""
     prefix = namespace(source)
     with _IMPORTING:
-        modules = [m for name, m in sys.modules.items() if name.startswith(prefix)]
+        # a copy first (one C call): another thread may import (add to sys.modules) meanwhile
+        modules = [m for name, m in sys.modules.copy().items() if name.startswith(prefix)]
     files: list[str | None] = [getattr(m, "__file__", None) for m in modules]
     return tuple(sorted({Path(file) for file in files if file}))
 

@@ -117,6 +117,22 @@ def hide_userinfo(text: str) -> str:
     return _USERINFO.sub(rf"\1:{MASK}@", text) if "://" in text else text
 
 
+def hide_url(url: str) -> str:
+    """``url`` as it may be shown: its user info (a token may stand in the user name) and
+    every query value masked, the rest kept (``https://***@host/path?token=***``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
+    query = "&".join(f"{name}={MASK}" if value else name
+                     for name, value in parse_qsl(parts.query, keep_blank_values=True))
+    shown = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else hide_userinfo(url)
+    return f"{shown}?{query}" if query else shown
+
+
 def secret_values(env: Mapping[str, str], declared: Iterable[str] = ()) -> frozenset[str]:
     """The values of ``env`` that must never be shown, and the URI passwords in any."""
     names = set(declared)

@@ -3,8 +3,16 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
+#: Takes a head database back to revision 0008: no callback deliveries.
+UNDO_0009 = (
+    "DROP INDEX ix_callback_deliveries_due",
+    "DROP TABLE callback_deliveries",
+    "UPDATE alembic_version SET version_num = '0008'",
+)
+
 #: Takes a head database back to revision 0007: no API tokens, no run labels.
 UNDO_0008 = (
+    *UNDO_0009,
     "DROP INDEX ix_runs_queued",
     "DROP INDEX ix_run_labels_name_value",
     "DROP TABLE run_labels",

@@ -192,6 +192,21 @@ state_opt = click.option("--state", envvar="ORECART_STATE", show_envvar=True, me
 graph_opt = click.option("--graph", metavar="URI",
                          help="Target Neo4j (bolt://...), over the file's.")
 json_opt = click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")
+
+
+def _callback_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    from orecart.callbacks import check_url
+
+    try:
+        return None if value is None else check_url(value, "--callback")
+    except UsageError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--callback: ")) from None
+
+
+callback_opt = click.option(
+    "--callback", "callback_url", metavar="URL", callback=_callback_url,
+    help="POST each status change of the run to URL (http or https), signed with "
+    "ORECART_CALLBACK_SECRET; the URL is kept in the state store.")
 pull_opt = click.option("--pull", envvar="ORECART_PULL", show_envvar=True,
                         type=click.Choice([p.value for p in PullPolicy]),
                         callback=_pull_policy, help="Pull policy for every image member.")

@@ -18,6 +18,7 @@ import click
 
 from orecart.cli.base import (
     app,
+    callback_opt,
     err,
     file_arg,
     guarded,
@@ -106,6 +107,7 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
               help="At most N members at once (default: the file's setting, else the CPU "
               "count, at least 4).")
 @click.option("--keep", is_flag=True, help="Keep failed containers for debugging.")
+@callback_opt
 @click.option("--quiet", "-q", is_flag=True, help="Hide member output.")
 @click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path),
               envvar="ORECART_LOG_DIR", metavar="DIR",
@@ -115,8 +117,9 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
 @guarded
 def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
         only_failed: bool, force: bool, fail_fast: bool | None, max_parallel: int | None,
-        keep: bool, quiet: bool, log_dir: Path | None, profile: str | None,
-        param: tuple[str, ...], state: str | None, graph: str | None, wait: float | None,
+        keep: bool, callback_url: str | None, quiet: bool, log_dir: Path | None,
+        profile: str | None, param: tuple[str, ...], state: str | None, graph: str | None,
+        wait: float | None,
         pull: PullPolicy | None, as_json: bool) -> None:
     """Run the pipeline: members in dependency order, in parallel where they can be."""
     source = source_of(file, profile, param, state, graph, pull, wait)
@@ -129,7 +132,8 @@ def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[s
         sinks: list[EventSink] = [sink] if live is not None or as_json else [sink, _TableImport()]
         logs = _log_dir(log_dir)
         outcome = Tools(on_wait=waiting_notice).run(source, options, [*sinks, *logs],
-                                                      control=control)
+                                                      control=control,
+                                                      callback_url=callback_url)
     _report_run(outcome, as_json, table=live is None)
     for note in (error for log in logs for error in log.errors):
         err().print(f"warning: {note}")

@@ -15,6 +15,7 @@ import click
 from orecart.cli.base import (
     Exit,
     app,
+    callback_opt,
     duration_value,
     err,
     file_arg,
@@ -148,14 +149,15 @@ def _stopping(stop: Any) -> Iterator[None]:
               "is queued, running or succeeded is not queued again; that run is the answer.")
 @click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
               help="A label on the run (repeatable): dataset, user, ...")
+@callback_opt
 @click.option("--wait", "wait_end", is_flag=True,
               help="Wait for the run to end, showing its progress; exit as `run` does.")
 @json_opt
 @guarded
 def submit(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
            only_failed: bool, force: bool, profile: str | None, param: tuple[str, ...],
-           state: str | None, key: str | None, labels: tuple[str, ...], wait_end: bool,
-           as_json: bool) -> None:
+           state: str | None, key: str | None, labels: tuple[str, ...],
+           callback_url: str | None, wait_end: bool, as_json: bool) -> None:
     """Queue a run of the pipeline for `orecart serve`; print its run id.
 
     The request waits in the state store until a serve process on that store runs it
@@ -165,7 +167,7 @@ def submit(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tupl
     tools = Tools()
     request = RunRequest(tools.load(source).name, source.params, profile, key,
                          RunOptions(selection_of(only, start, skip, only_failed, force)),
-                         origin="submit", labels=_labels(labels))
+                         origin="submit", labels=_labels(labels), callback_url=callback_url)
     submitted = tools.submit(source, request)
     run = submitted.run
     if not wait_end:
@@ -266,3 +268,33 @@ def queue(pipeline: Path, state: str | None, as_json: bool) -> None:
     from orecart.cli import display
 
     out().print(display.queue_table(view))
+
+
+@app.add(SERVICE)
+@run_id_arg
+@pipeline_opt
+@state_opt
+@json_opt
+@guarded
+def callbacks(run_id: str, pipeline: Path, state: str | None, as_json: bool) -> None:
+    """The callback deliveries of a run: event, status, attempts, last answer. The URL
+    is shown with its user info and query values hidden."""
+    from orecart.secrets import hide_url
+
+    found = Tools().callbacks(source_of(pipeline, None, None, state), run_id)
+    rows = [{"event": d.event, "status": str(d.status), "attempts": d.attempts,
+             "last_status": d.last_status, "last_error": d.last_error,
+             "url": hide_url(d.url), "created_at": d.created_at,
+             "delivered_at": d.delivered_at} for d in found]
+    if as_json:
+        print_json({"deliveries": rows})
+        return
+    if not rows:
+        out().print(f"run {run_id}: no callback deliveries", markup=False, highlight=False)
+        return
+    for row in rows:
+        answer = row["last_status"] if row["last_status"] is not None else "-"
+        why = f"  {row['last_error']}" if row["last_error"] else ""
+        out().print(printable(f"{row['event']:<10} {row['status']:<10} attempts "
+                              f"{row['attempts']}  last {answer}  {row['url']}{why}"),
+                    markup=False, highlight=False)

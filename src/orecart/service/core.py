@@ -27,6 +27,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from orecart.callbacks import SECRET_ENV, CallbackSettings, check_url
 from orecart.control import RunControl
 from orecart.errors import LockedError, NotFoundError, OrecartError, SpecError, StateError
 from orecart.events import EventSink, RunFinished
@@ -35,6 +36,7 @@ from orecart.model import Pipeline, PullPolicy, Run, RunEvent, RunStatus
 from orecart.recorder import Recorder
 from orecart.runner import Runner
 from orecart.secrets import masked_env
+from orecart.service.callbacks import Deliverer
 from orecart.service.execution import Job, execute
 from orecart.service.requests import (
     IN_PROCESS,
@@ -145,6 +147,10 @@ class Service:
         self.run_sinks: Callable[[Run], Sequence[EventSink]] | None = None
         #: hears what went wrong in a worker (a state store gone while it recorded)
         self.on_problem: Callable[[str], None] | None = None
+        #: posts the callback deliveries of status changes; serve and ``orecart run``
+        #: start it
+        self.deliverer = Deliverer(store, CallbackSettings.of(config.environ),
+                                   config.environ.get(SECRET_ENV))
 
     # -- requests ----------------------------------------------------------------------
 
@@ -172,6 +178,8 @@ class Service:
         return self._enqueue(pipeline or self.load(request), request, _new_run_id())
 
     def _enqueue(self, pipeline: Pipeline, request: RunRequest, run_id: str) -> Submitted:
+        if request.callback_url is not None:
+            check_url(request.callback_url, "callback_url")
         masked = masked_env(pipeline.params, pipeline.secrets, pipeline.secret_values)
         run = self._new_run(pipeline, request, run_id, masked)
         held = secret_params(pipeline, request, masked)
@@ -180,6 +188,7 @@ class Service:
         queued, created = self.store.enqueue(run, to_payload(request, held))
         if not created:
             self._held.pop(run_id, None)
+        self.deliverer.wake()
         return Submitted(queued, created)
 
     def _new_run(self, pipeline: Pipeline, request: RunRequest, run_id: str,
@@ -528,6 +537,7 @@ class Service:
             active.done.wait(timeout=60)
 
     def close(self) -> None:
+        self.deliverer.stop()
         self.resources.close()
 
 

@@ -39,6 +39,9 @@ class RunRequest:
     origin: str = "submit"  # "run" (in-process), "submit", "schedule", "max_age", ...
     labels: Mapping[str, str] = field(default_factory=dict)
     requeued: int = 0  # how often this request was queued again after its run was aborted
+    #: told of each status change of the run (``orecart.callbacks``); kept in the state
+    #: store as given, since it is needed to deliver
+    callback_url: str | None = None
 
     @property
     def scheduled(self) -> bool:
@@ -91,6 +94,7 @@ def to_payload(request: RunRequest, held: frozenset[str] = frozenset()) -> dict[
         "fail_fast": options.fail_fast,
         "keep": options.keep,
         "requeued": request.requeued,
+        "callback_url": request.callback_url,
     }
 
 
@@ -105,7 +109,7 @@ def from_payload(run: Run, payload: Mapping[str, Any]) -> tuple[RunRequest, list
                              bool(payload["keep"]))
         request = RunRequest(run.pipeline, dict(payload["params"]), payload["profile"],
                              run.key, options, run.origin, dict(run.labels),
-                             int(payload.get("requeued", 0)))
+                             int(payload.get("requeued", 0)), payload.get("callback_url"))
     except (KeyError, TypeError, ValueError) as exc:
         raise StateError(f"run {run.id}: its stored request cannot be read ({exc!r})") from exc
     return request, list(payload.get("held", []))

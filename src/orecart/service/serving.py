@@ -246,6 +246,8 @@ def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
     store = open_store(url)
     service = Service(config, catalog, store)
     service.run_sinks = lambda run: [ServeLog(notice)]
+    service.deliverer.notice = notice
+    service.deliverer.start()
     names = ", ".join(sorted(e.pipeline.name for e in entries))
     notice(f"serving {len(entries)} pipeline(s): {names}; state {redact_url(url)}")
     return Server(service, catalog, notice, state_file=store.path)

@@ -31,6 +31,7 @@ from orecart.spec import load_pipeline, pipeline_name
 from orecart.stores import StateStore, default_state_url, open_store
 
 if TYPE_CHECKING:
+    from orecart.callbacks import Delivery
     from orecart.graph.waiting import WaitReport
     from orecart.querying import QueryStats, StoredQuery
     from orecart.service.querying import QueryAnswer
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 
 #: Called with (done, total) while a backup or restore streams.
 Progress = Callable[[int, int], None]
+#: How long ``orecart run`` waits at its end for its run's callback deliveries.
+CALLBACK_DRAIN_S = 5.0
 
 
 def orecart_version() -> str:
@@ -115,10 +118,13 @@ class Tools:
             resources.close()
 
     def run(self, source: Source, options: RunOptions = RunOptions(),
-            sinks: Sequence[EventSink] = (), control: RunControl | None = None) -> Outcome:
+            sinks: Sequence[EventSink] = (), control: RunControl | None = None,
+            callback_url: str | None = None) -> Outcome:
         """Run the pipeline once, here (``orecart run``): an in-process service for this
         one file; ``control`` (if given) can interrupt it. The sinks hear a ``Planned``
-        event first, then the run's story."""
+        event first, then the run's story. Callback deliveries are posted meanwhile; at
+        the end, those of this run get ``CALLBACK_DRAIN_S``, then stay pending for the
+        next serve."""
         from orecart.service.core import OnePipeline, Service, ServiceConfig
         from orecart.service.requests import IN_PROCESS, RunRequest
 
@@ -127,13 +133,20 @@ class Tools:
                                source.wait, self.on_wait)
         store = open_store(self.state_url(source, pipeline))
         service = Service(config, OnePipeline(source.file, pipeline), store)
+        notes: list[str] = []
+        service.deliverer.notice = notes.append
         try:
             service.recover()
             if any(m.container for m in pipeline.members):
                 service.reap_containers()
             request = RunRequest(pipeline.name, source.params, source.profile, options=options,
-                                 origin=IN_PROCESS)
-            return service.run(request, sinks, control, pipeline=pipeline)
+                                 origin=IN_PROCESS, callback_url=callback_url)
+            service.deliverer.start()
+            outcome = service.run(request, sinks, control, pipeline=pipeline)
+            if not service.deliverer.drain([outcome.run.id], CALLBACK_DRAIN_S):
+                notes.append("callbacks still pending: the next `orecart serve` on this "
+                             "state store delivers them")
+            return replace(outcome, notes=[*outcome.notes, *notes])
         finally:
             service.close()
 
@@ -325,6 +338,11 @@ class Tools:
             run = store.get_run(run_id)
             return RunDetail(run, store.member_runs(run.id), store.attempts(run.id),
                              store.notifications(run.id))
+
+    def callbacks(self, source: Source, run_id: str) -> list[Delivery]:
+        """The callback deliveries of a run, first first."""
+        with self._store(source) as (_, store):
+            return store.deliveries(run_id)
 
     def log_files(self, source: Source, run_id: str, member: str | None) -> list[Path]:
         detail = self.show(source, run_id)

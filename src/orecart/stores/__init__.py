@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from orecart.callbacks import Attempted, Delivery
 from orecart.errors import StateError, UsageError
 from orecart.model import (
     Attempt,
@@ -150,6 +151,16 @@ class TriggerLog(Protocol):
     def cursor_error(self, pipeline: str, trigger: str, error: str, at: datetime) -> None: ...
 
 
+class CallbackLog(Protocol):
+    """The callback deliveries of runs: listed, taken when due, each attempt recorded
+    (``orecart.stores.callbacks``; rows are added by the status changes themselves)."""
+
+    def deliveries(self, run_id: str) -> list[Delivery]: ...
+    def due_deliveries(self, limit: int = 50) -> list[Delivery]: ...
+    def take_delivery(self, delivery: Delivery, hold: float) -> bool: ...
+    def delivery_attempted(self, delivery_id: int, outcome: Attempted) -> None: ...
+
+
 class Ledger(Protocol):
     """Decides "this member already did its work here": its latest success per member."""
 
@@ -196,8 +207,8 @@ ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 
 class StateStore(
-    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, TriggerLog, Ledger, Locks,
-    NotificationLog, ApiLog, Protocol,
+    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, TriggerLog, CallbackLog,
+    Ledger, Locks, NotificationLog, ApiLog, Protocol,
 ):
     """Everything the service and runner ask of a state store."""
 

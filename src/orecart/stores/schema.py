@@ -509,3 +509,25 @@ run_labels = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Index("ix_run_labels_name_value", "name", "value"),
 )
+
+
+# -- callback deliveries (migration 0009; orecart.stores.callbacks) ----------------------
+
+callback_deliveries = sa.Table(
+    "callback_deliveries",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),  # order per run
+    sa.Column("run_id", sa.String(64), _fk_run(), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),  # as given (it may carry a token): to deliver
+    sa.Column("event", sa.String(16), nullable=False),  # the run status it tells of
+    sa.Column("body", sa.Text, nullable=False),  # the JSON posted, as signed
+    sa.Column("status", sa.String(16), nullable=False),  # pending, delivered, failed
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_status", sa.Integer),  # the HTTP status code of the last attempt
+    sa.Column("last_error", sa.Text),
+    sa.Column("next_at", UtcDateTime),  # when a pending one is due
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("delivered_at", UtcDateTime),
+    sa.UniqueConstraint("run_id", "event", name="uq_callback_deliveries_event"),
+    sa.Index("ix_callback_deliveries_due", "status", "next_at"),
+)

@@ -18,13 +18,14 @@ from collections.abc import Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from orecart.access import ApiToken
+from orecart.callbacks import Attempted, Delivery
 from orecart.errors import NotFoundError, StateError
 from orecart.model import (
     Attempt,
@@ -48,6 +49,7 @@ from orecart.stores import (
     tokens,
     triggers,
 )
+from orecart.stores import callbacks as calling
 from orecart.stores import engine as engines
 from orecart.stores import ledger as ledgers
 from orecart.stores import locks as locking
@@ -58,6 +60,7 @@ from orecart.stores.schema import (
     attempt_from,
     attempt_values,
     attempts,
+    callback_deliveries,
     event_from,
     events,
     leases,
@@ -233,6 +236,7 @@ class SqlStore:
                 self._upsert.run(connection, run_values(run))
                 if run.labels:
                     listing.save_labels(connection, run)
+                calling.on_status(connection, run.id, _now())
             if member_runs:
                 self._save_member_runs(connection, member_runs)
             if attempt is not None:
@@ -446,6 +450,8 @@ class SqlStore:
             found, queued = queueing.enqueue(connection, run, payload, _now())
             if queued and run.labels:
                 listing.save_labels(connection, run)
+            if queued:
+                calling.on_status(connection, run.id, _now())
         if queued:
             self._remember(run.id, run.pipeline)
         return found, queued
@@ -480,7 +486,10 @@ class SqlStore:
         """Start the queued run ``run_id`` for ``holder``'s process (running, its host and
         pid); None when it is no longer queued: claimed or cancelled first."""
         with self._write() as connection:
-            return queueing.claim(connection, run_id, holder, _now())
+            claimed = queueing.claim(connection, run_id, holder, _now())
+            if claimed is not None:
+                calling.on_status(connection, run_id, _now())
+            return claimed
 
     def request_cancel(self, run_id: str) -> Run:
         """Cancel a run (an id or a prefix of one): a queued one is cancelled at once, a
@@ -489,6 +498,7 @@ class SqlStore:
         with self._write() as connection:
             found = self._find_run(connection, run_id)["id"]
             queueing.request_cancel(connection, found, _now())
+            calling.on_status(connection, found, _now())
             return as_seen(run_from(self._find_run(connection, found)))
 
     def cancel_requested(self, run_ids: Sequence[str]) -> set[str]:
@@ -616,6 +626,7 @@ class SqlStore:
                 )
                 connection.execute(statement.values(**aborted))
             locking.release_run(connection, run.id)
+            calling.on_status(connection, run.id, now)
         return replace(run, status=RunStatus.ABORTED, finished_at=now, error=run.error or DIED)
 
     # -- stored queries (``orecart.stores.queries``) ----------------------------------
@@ -749,6 +760,32 @@ class SqlStore:
     def revoke_token(self, name: str) -> None:
         with self._write() as connection:
             tokens.revoke(connection, name)
+
+    # -- callback deliveries (``orecart.stores.callbacks``) ----------------------------
+
+    def deliveries(self, run_id: str) -> list[Delivery]:
+        """The callback deliveries of a run (an id or a prefix of one), first first."""
+        with self._read() as connection:
+            found = self._find_run(connection, run_id)["id"]
+            if callback_deliveries.name in self._missing:
+                return []
+            return calling.of_run(connection, found)
+
+    def due_deliveries(self, limit: int = 50) -> list[Delivery]:
+        """The deliveries to post now: the first pending one of each run, if due."""
+        with self._read() as connection:
+            return calling.due(connection, _now(), limit)
+
+    def take_delivery(self, delivery: Delivery, hold: float) -> bool:
+        """Hold a due delivery for one attempt of at most ``hold`` seconds; False when
+        another deliverer has it."""
+        now = _now()
+        with self._write() as connection:
+            return calling.take(connection, delivery, now, now + timedelta(seconds=hold))
+
+    def delivery_attempted(self, delivery_id: int, outcome: Attempted) -> None:
+        with self._write() as connection:
+            calling.attempted(connection, delivery_id, outcome, _now())
 
     # -- helpers --------------------------------------------------------------------------
 
