@@ -20,7 +20,7 @@ from typing import Any
 __all__ = ["Exit", "app", "main"]
 
 #: importing registers the commands; this is their --help order
-_COMMANDS = ("running", "serving", "sensing", "history", "graph", "querying")
+_COMMANDS = ("running", "serving", "sensing", "triggering", "history", "graph", "querying")
 
 
 def main() -> None:
