@@ -312,6 +312,7 @@ def evaluate(ctx: Context, pipeline: Pipeline,
     polled = [poll(ctx, pipeline, t) for t in (pipeline.triggers if triggers is None
                                                else triggers)]
     retried = retry_due(ctx, pipeline)
+
     wrote = any(p.wrote for p in polled) or any(
         f.status is FiringStatus.SUCCEEDED and writes(pipeline, t) for f in retried
         for t in pipeline.triggers if t.name == f.trigger)
