@@ -228,11 +228,11 @@ class Service:
     def _triggered(self, outcome: Outcome) -> Outcome:
         """Wait (at most ``RUN_WAIT_S``) for the trigger evaluations the run poked, so a
         run's triggers fire in ``orecart run`` as in ``serve``."""
-        if self.triggers.wait_run(outcome.run.id, RUN_WAIT_S):
-            return outcome
-        note = (f"triggers still evaluated after {RUN_WAIT_S:g}s: left to the next "
-                "`orecart triggers --tick` or `orecart serve`")
-        return replace(outcome, notes=[*outcome.notes, note])
+        ended, notes = self.triggers.wait_run(outcome.run.id, RUN_WAIT_S)
+        if not ended:
+            notes.append(f"triggers still evaluated after {RUN_WAIT_S:g}s: left to the "
+                         "next `orecart triggers --tick` or `orecart serve`")
+        return replace(outcome, notes=[*outcome.notes, *notes]) if notes else outcome
 
     def _execute_here(self, pipeline: Pipeline, run: Run, request: RunRequest,
                       sinks: Sequence[EventSink], control: RunControl | None) -> Outcome:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from orecart.errors import OrecartError
+from orecart.errors import OrecartError, StateError
 from orecart.events import Event, MemberFinished
 from orecart.graph.patterns import one, window
 from orecart.graph.queries import plain
@@ -55,6 +55,10 @@ if TYPE_CHECKING:
 
 ORIGIN = "trigger"  # the origin of what a firing runs (a query execution, a run)
 WIDTH = 10_000  # ids per window query
+#: ids below the cursor read again at each poll: Neo4j hands ids out in batches, so a
+#: transaction that commits after a poll may hold a lower id than one the poll saw; the
+#: claim skips what already fired, so reading them again costs a read, never a firing
+OVERLAP = 1_000
 GONE = "the element is gone or no longer matches the pattern"
 #: how long ``orecart run`` waits for its run's trigger evaluation before it exits
 RUN_WAIT_S = 60.0
@@ -89,20 +93,21 @@ class Polled:
 
 
 def poll(ctx: Context, pipeline: Pipeline, trigger: Trigger, depth: int = 0) -> Polled:
-    """Read the trigger's new elements, fire each new match once, advance the cursor."""
+    """Read the trigger's new elements (and the last ``OVERLAP`` ids again), fire each
+    match not fired yet once, advance the cursor."""
     store, now = ctx.service.store, datetime.now(UTC)
     start = store.trigger_cursor(pipeline.name, trigger.name).position
     try:
-        top, hits = _read(ctx.conn, trigger, start)
+        top, hits = _read(ctx.conn, trigger, max(-1, start - OVERLAP))
     except OrecartError as exc:
         store.cursor_error(pipeline.name, trigger.name, str(exc), now)
         return Polled(trigger.name, position=start, error=str(exc))
     found, adopted = _new(ctx, pipeline, trigger, hits, depth, start)
     claimed = store.claim_firings(found)
-    store.advance_cursor(pipeline.name, trigger.name, top, now)
-    values = {h["id"]: h["values"] for h in hits}
+    store.advance_cursor(pipeline.name, trigger.name, max(top, start), now)
+    values: dict[int | None, Any] = {h["id"]: h["values"] for h in hits}
     limit = pipeline.settings.trigger_depth
-    fired = [act(ctx, pipeline, trigger, f, values[f.element or -1]) if depth <= limit
+    fired = [act(ctx, pipeline, trigger, f, values[f.element]) if depth <= limit
              else _end(ctx, f, FiringStatus.FAILED, f"trigger depth limit {limit} reached")
              for f in claimed]
     wrote = writes(pipeline, trigger) and any(f.status is FiringStatus.SUCCEEDED for f in fired)
@@ -188,7 +193,18 @@ def _retry(ctx: Context, pipeline: Pipeline, trigger: Trigger, firing: Firing) -
 
 def act(ctx: Context, pipeline: Pipeline, trigger: Trigger, firing: Firing,
         values: Mapping[str, Any]) -> Firing:
-    """Carry out the firing's action with ``values``; the firing as it ended."""
+    """Carry out the firing's action with ``values``; the firing as it ended. A bug on
+    the way is a failed attempt (retried by policy), never a firing left running."""
+    try:
+        return _act(ctx, pipeline, trigger, firing, values)
+    except StateError:
+        raise  # the store is gone: nothing can be recorded; recovery makes it due again
+    except Exception as exc:  # noqa: BLE001 - an internal error is never success
+        return _failed(ctx, trigger, firing, f"internal error: {exc!r}")
+
+
+def _act(ctx: Context, pipeline: Pipeline, trigger: Trigger, firing: Firing,
+         values: Mapping[str, Any]) -> Firing:
     if isinstance(trigger.action, QueryAction):
         return _query(ctx, pipeline, trigger, firing, values)
     request = RunRequest(pipeline.name, {k: as_text(v) for k, v in values.items()},
@@ -331,6 +347,7 @@ class _Job:
     triggers: Sequence[Trigger] | None
     runs: set[str] = field(default_factory=set)
     done: threading.Event = field(default_factory=threading.Event)
+    errors: list[str] = field(default_factory=list)
 
 
 class Evaluator:
@@ -369,12 +386,14 @@ class Evaluator:
         with self._guard:
             return pipeline in self._pending
 
-    def wait_run(self, run_id: str, timeout: float) -> bool:
-        """Wait for the evaluations poked by ``run_id``; False when ``timeout`` ran out."""
+    def wait_run(self, run_id: str, timeout: float) -> tuple[bool, list[str]]:
+        """Wait for the evaluations poked by ``run_id``: whether they ended within
+        ``timeout``, and their errors."""
         deadline = time.monotonic() + timeout
         with self._guard:
             jobs = [j for j in [*self._pending.values(), *self._started] if run_id in j.runs]
-        return all(j.done.wait(max(0.0, deadline - time.monotonic())) for j in jobs)
+        ended = all(j.done.wait(max(0.0, deadline - time.monotonic())) for j in jobs)
+        return ended, [error for j in jobs for error in j.errors]
 
     def _work(self) -> None:
         while True:
@@ -396,15 +415,17 @@ class Evaluator:
                 return
             ctx = Context(self.service, conn, self.owner, self.origin)
             for polled in evaluate(ctx, pipeline, job.triggers):
-                self._report(pipeline, polled)
+                self._report(job, polled)
         except Exception as exc:  # noqa: BLE001 - an evaluation must not end the service
             why = str(exc) if isinstance(exc, OrecartError) else f"internal error: {exc!r}"
-            self.notice(f"error: triggers of {pipeline.name}: {why}")
+            job.errors.append(f"triggers of {pipeline.name}: {why}")
+            self.notice(f"error: {job.errors[-1]}")
 
-    def _report(self, pipeline: Pipeline, polled: Polled) -> None:
-        label = f"trigger {polled.trigger} of {pipeline.name}"
+    def _report(self, job: _Job, polled: Polled) -> None:
+        label = f"trigger {polled.trigger} of {job.pipeline.name}"
         if polled.error:
-            self.notice(f"error: {label}: {polled.error}")
+            job.errors.append(f"{label}: {polled.error}")
+            self.notice(f"error: {job.errors[-1]}")
         for firing in polled.fired:
             why = f": {firing.error}" if firing.error else ""
             self.notice(f"{label}: element {firing.element_id} {firing.status}{why}")
