@@ -4,11 +4,10 @@ again fires no element twice and fires what is new."""
 
 from __future__ import annotations
 
-from tests.cli.test_triggers_cli import count, query
-from tests.service.conftest import Served, wait_until
-
 from orecart.model import Graph
 from orecart.triggering import FiringStatus
+from tests.cli.test_triggers_cli import count, query
+from tests.service.conftest import Served, wait_until
 
 PIPELINE = """\
 pipeline: ts
