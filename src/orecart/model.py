@@ -293,6 +293,7 @@ class Settings:
     pull: PullPolicy = PullPolicy.ALWAYS  # default for container members
     handover: Handover = Handover.ORECART  # default for members
     max_runs: int = 1  # runs at a time per graph target (the service enforces it)
+    trigger_depth: int = 5  # trigger firings a write query's own writes may lead to, in a row
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from typing import Any
 __all__ = ["Exit", "app", "main"]
 
 #: importing registers the commands; this is their --help order
-_COMMANDS = ("running", "serving", "access", "sensing", "history", "graph", "querying")
+_COMMANDS = ("running", "serving", "access", "sensing", "triggering", "history", "graph",
+             "querying")
 
 
 def main() -> None:

@@ -114,8 +114,12 @@ def restore(file: Path, source_file: Path, force: bool, profile: str | None,
         raise SpecError(f"no such backup file: {source_file}")
     source = source_of(file, profile, param, None, graph, wait=wait)
     with display.transfer_progress(err(), "restore") as progress:
-        info = Tools(on_wait=waiting_notice).restore(source, source_file, progress, force=force)
-    out().print(f"restored: {source_file} ({display.backup_counts(info)})")
+        restored = Tools(on_wait=waiting_notice).restore(source, source_file, progress,
+                                                         force=force)
+    out().print(f"restored: {source_file} ({display.backup_counts(restored.info)})")
+    if restored.forgotten:
+        out().print(f"triggers: cursors reset, {restored.forgotten} firing(s) forgotten "
+                    "(an element the backup holds keeps its firing at the next poll)")
 
 
 graph_group = Commands("graph", help="The target Neo4j graph.")

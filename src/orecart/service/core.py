@@ -48,6 +48,7 @@ from orecart.service.requests import (
 )
 from orecart.service.resources import Resources, graph_target
 from orecart.service.tools import Source, Tools, orecart_version, runs_dir
+from orecart.service.triggering import RUN_WAIT_S, Evaluator, Pokes
 from orecart.stores import Holder, StateStore
 
 if TYPE_CHECKING:
@@ -151,6 +152,9 @@ class Service:
         #: start it
         self.deliverer = Deliverer(store, CallbackSettings.of(config.environ),
                                    config.environ.get(SECRET_ENV))
+        #: evaluates the graph triggers after members end (``serve`` sets its own owner)
+        self.triggers = Evaluator(self, f"run-{self.host}-{self.pid}", IN_PROCESS,
+                                  self._problem)
 
     # -- requests ----------------------------------------------------------------------
 
@@ -224,10 +228,20 @@ class Service:
                 claimed = self.store.claim(holder.run_id, holder)
                 if claimed is None:  # cancelled between its submit and now
                     return self.outcome(self.store.get_run(holder.run_id))
-                return self._execute_here(pipeline, claimed, request, sinks, control)
+                outcome = self._execute_here(pipeline, claimed, request, sinks, control)
         finally:
             self.store.unlock(pipeline.name, holder)
             self._held.pop(holder.run_id, None)
+        return self._triggered(outcome)
+
+    def _triggered(self, outcome: Outcome) -> Outcome:
+        """Wait (at most ``RUN_WAIT_S``) for the trigger evaluations the run poked, so a
+        run's triggers fire in ``orecart run`` as in ``serve``."""
+        ended, notes = self.triggers.wait_run(outcome.run.id, RUN_WAIT_S)
+        if not ended:
+            notes.append(f"triggers still evaluated after {RUN_WAIT_S:g}s: left to the "
+                         "next `orecart triggers --tick` or `orecart serve`")
+        return replace(outcome, notes=[*outcome.notes, *notes]) if notes else outcome
 
     def _execute_here(self, pipeline: Pipeline, run: Run, request: RunRequest,
                       sinks: Sequence[EventSink], control: RunControl | None) -> Outcome:
@@ -246,7 +260,9 @@ class Service:
     def _execute(self, pipeline: Pipeline, run: Run, request: RunRequest, active: _Active,
                  sinks: Sequence[EventSink] = (), control: RunControl | None = None) -> Outcome:
         """Execute a claimed run; ``execute`` records it whatever happens."""
-        extra = self.run_sinks(run) if self.run_sinks else ()
+        extra = [*(self.run_sinks(run) if self.run_sinks else ()),
+                 *([Pokes(self.triggers, pipeline, run.id)]
+                   if pipeline.graph is not None and pipeline.triggers else [])]
         job = Job(pipeline, run, request.options, runs_dir(pipeline.source,
                   self.config.environ), self.config.environ, self._hooks(pipeline),
                   [*sinks, *extra], request.scheduled)

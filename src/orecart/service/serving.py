@@ -1,11 +1,14 @@
 """``orecart serve``: the loop that keeps a ``Service`` busy.
 
     start: register in the store's services table (so clients find this process), recover
-           the runs of dead processes (aborted, requests queued again by policy)
+           the runs of dead processes (aborted, requests queued again by policy) and
+           the trigger firings they carried out (due again)
     every tick (a poll, or at once when a client pokes): reload edited pipeline files
            (keeping the last good version), submit due schedule ticks and stale members
            (``max_age``), start due sensor looks and submit what finished ones found
-           (``service.sensing``), stop runs whose cancel was asked, dispatch the queue
+           (``service.sensing``), poll due triggers and take their due retries in the
+           trigger thread (``service.triggering``), stop runs whose cancel was asked,
+           dispatch the queue
     stop (SIGTERM, SIGINT, SIGHUP): take no new work, give running runs their grace
            period, abort what still runs, leave the services table; exit 0
     a state store that fails (its server stopped): stop as above, then exit 1 with the
@@ -33,6 +36,7 @@ from orecart.service.schedules import Scheduler, due, tick_key, tick_of
 from orecart.service.sensing import SensorLoop
 from orecart.service.served import Served
 from orecart.service.tools import Source, Tools, orecart_version
+from orecart.service.triggering import Evaluator, TriggerLoop
 from orecart.service.wake import Waker
 from orecart.stores import open_store
 from orecart.stores.engine import redact_url
@@ -70,6 +74,8 @@ class Server:
         self.sensors = SensorLoop(service, notice)
         #: what the HTTP API (``serve --http``) calls, from its own threads
         self.served = Served(service, catalog, self._waker.wake)
+        service.triggers = Evaluator(service, self.id, "serve", notice)
+        self.triggers = TriggerLoop(service.triggers)
 
     # -- the loop ----------------------------------------------------------------------
 
@@ -84,12 +90,22 @@ class Server:
             for run in self.service.recover():
                 self.notice(f"run {run.id} of {run.pipeline}: queued again (its orecart "
                             "died while it ran)")
+            self._recover_firings()
             while not self.stopping:
                 self.tick()
                 self._waker.wait(self.poll)
         finally:
             self._shutdown()
             self._leave()
+
+    def _recover_firings(self) -> None:
+        """Firings whose process died while it carried them out are due again (their
+        outcome is unknown, never success)."""
+        store = self.service.store
+        again = store.recover_firings({entry.id for entry in store.services()} | {self.id})
+        if again:
+            self.notice(f"{again} trigger firing(s) due again (their orecart died while "
+                        "it carried them out)")
 
     def _leave(self) -> None:
         """Leave the services table and close what serve holds, even when the store is
@@ -133,6 +149,7 @@ class Server:
             self._reload()
         self._schedules()
         self.sensors.tick(e.pipeline for e in self.catalog.entries())
+        self.triggers.tick(e.pipeline for e in self.catalog.entries())
         if self._due("stale", self._stale_every()):
             self._stale()
         self.service.apply_cancels()

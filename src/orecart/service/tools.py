@@ -29,6 +29,7 @@ from orecart.secrets import known_secrets
 from orecart.service.requests import Outcome, RunDetail, RunOptions, RunRequest, Submitted
 from orecart.spec import load_pipeline, pipeline_name
 from orecart.stores import StateStore, default_state_url, open_store
+from orecart.triggering import Firing, FiringStatus
 
 if TYPE_CHECKING:
     from orecart.callbacks import Delivery
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from orecart.querying import QueryStats, StoredQuery
     from orecart.service.querying import QueryAnswer
     from orecart.service.sensing import Ticked
+    from orecart.service.triggering import Polled
+    from orecart.service.triggerviews import TriggerView
     from orecart.service.versions import SensorView, VersionView
 
 #: Called with (done, total) while a backup or restore streams.
@@ -59,6 +62,15 @@ class QueueView:
     queued: list[Run]
     running: list[Run]
     services: list[ServiceEntry]
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A restore: the backup's counts, and how many trigger firings it made forgotten
+    (their cursors reset; a firing whose element the restored graph holds is adopted)."""
+
+    info: Any  # orecart.graph.backup.BackupInfo
+    forgotten: int
 
 
 @dataclass(frozen=True)
@@ -260,6 +272,44 @@ class Tools:
         finally:
             service.close()
 
+    # -- graph triggers ----------------------------------------------------------------
+
+    def triggers(self, source: Source) -> list[TriggerView]:
+        """Each trigger of the file: pattern, action, cursor and firings by status."""
+        from orecart.service.triggerviews import trigger_views
+
+        pipeline = self.load(replace(source, params_unknown=True))
+        with self._store(source) as (_, store):
+            return trigger_views(pipeline, store)
+
+    def firings(self, source: Source, trigger: str | None = None,
+                status: FiringStatus | None = None, limit: int = 50) -> list[Firing]:
+        """The file's firings (of one trigger, in one status), newest first."""
+        pipeline = self.load(replace(source, params_unknown=True))
+        if trigger is not None and trigger not in {t.name for t in pipeline.triggers}:
+            known = ", ".join(t.name for t in pipeline.triggers) or "none"
+            raise UsageError(f"pipeline {pipeline.name} has no trigger {trigger!r} "
+                             f"(triggers: {known})")
+        with self._store(source) as (_, store):
+            return store.firings(pipeline.name, trigger, status, limit)
+
+    def tick_triggers(self, source: Source) -> list[Polled]:
+        """Poll every trigger of the file once, here: fire what is new and take the due
+        retries, as ``serve`` would (origin ``tick``)."""
+        from orecart.service.core import OnePipeline, Service, ServiceConfig
+        from orecart.service.triggering import Context, evaluate
+
+        pipeline = self.load(replace(source, params_unknown=True))
+        store = open_store(self.state_url(source, pipeline))
+        service = Service(ServiceConfig(self.environ, state=source.state),
+                          OnePipeline(source.file, pipeline), store)
+        try:
+            with self._graph(source, pipeline) as conn:
+                return evaluate(Context(service, conn, service.triggers.owner, "tick"),
+                                pipeline)
+        finally:
+            service.close()
+
     # -- stored queries ----------------------------------------------------------------
 
     def queries(self, source: Source) -> list[StoredQuery]:
@@ -382,11 +432,21 @@ class Tools:
             return backup(conn, path, progress)
 
     def restore(self, source: Source, path: Path, progress: Progress | None = None,
-                force: bool = False) -> Any:
+                force: bool = False) -> Restored:
+        """Restore the backup, then forget the file's trigger firings and reset their
+        cursors: the restored graph is judged by what it holds (``Restored``)."""
         from orecart.graph.backup import restore
 
-        with self._graph(source) as conn:
-            return restore(conn, path, progress, force=force)
+        pipeline = self.load(source)
+        with self._graph(source, pipeline) as conn:
+            info = restore(conn, path, progress, force=force)
+        if not pipeline.triggers:
+            return Restored(info, 0)
+        store = open_store(self.state_url(source, pipeline))
+        try:
+            return Restored(info, store.forget_restored({pipeline.name}))
+        finally:
+            store.close()
 
     def graph_status(self, source: Source) -> Any:
         from orecart.graph.status import graph_status

@@ -231,6 +231,11 @@ SETTINGS = Struct(
             Integer(1),
             "Runs at a time per graph target under `orecart serve` (default 1).",
         ),
+        Field(
+            "trigger_depth",
+            Integer(0),
+            "How deep a write query's writes fire triggers again (default 5: cycles end).",
+        ),
     )
 )
 
