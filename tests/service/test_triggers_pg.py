@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from neo4j import GraphDatabase
@@ -110,7 +111,7 @@ def _hold_id_zero(graph: Graph) -> None:
     _write(graph, "CREATE (:Seed)")
 
 
-def _write(graph: Graph, cypher: str, **params: object) -> None:
+def _write(graph: Graph, cypher: str, **params: Any) -> None:
     with GraphDatabase.driver(graph.uri, auth=(graph.user, graph.password)) as driver:
         driver.execute_query(cypher, **params)
 
