@@ -24,6 +24,10 @@ reads conditions and values from ``a`` (start), ``r`` (the relationship itself) 
 parameters. The cost grows with the window's width, so a caller reads bounded windows;
 ids have gaps (deleted elements), so an empty window says nothing about the next one.
 
+``count(trigger)`` (the count store: constant time) and ``next_id(trigger, after)`` (a
+scan) let a poll step over a gap of ids wider than a window, only when the count says
+elements exist that the windows did not reach.
+
 ``one(trigger, element_id)`` is the same match for one element by its elementId (a retry
 reads the element's current values): one row ``hit``, or no row when the element is gone
 or no longer matches.
@@ -65,6 +69,24 @@ def one(trigger: Trigger, element_id: str) -> Query:
     text = (f"{_match(trigger)} WHERE elementId({element}) = $element AND {condition}\n"
             f"RETURN {_hit(trigger)} AS hit")
     return text, {**params, "element": element_id}
+
+
+def count(trigger: Trigger) -> Query:
+    """The number of elements of the pattern's kind in the database, read from Neo4j's
+    count store (constant time): a poll that finds nothing new compares it with the last
+    one to tell an idle graph from elements beyond a gap of ids."""
+    if trigger.kind is TriggerKind.NODE:
+        return "MATCH (n) RETURN count(n) AS count", {}
+    return "MATCH ()-[r]->() RETURN count(r) AS count", {}
+
+
+def next_id(trigger: Trigger, after: int) -> Query:
+    """The lowest internal id above ``after`` of any element of the pattern's kind (null:
+    none). A scan of every element: only for a count that says something lies past a gap."""
+    if trigger.kind is TriggerKind.NODE:
+        return "MATCH (n) WHERE id(n) > $after RETURN min(id(n)) AS next", {"after": after}
+    return ("MATCH ()-[r]->() WHERE id(r) > $after RETURN min(id(r)) AS next",
+            {"after": after})
 
 
 def _element(trigger: Trigger) -> str:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from orecart.errors import OrecartError, StateError
 from orecart.events import Event, MemberFinished
-from orecart.graph.patterns import one, window
+from orecart.graph.patterns import count, next_id, one, window
 from orecart.graph.queries import plain
 from orecart.model import MemberStatus, Pipeline
 from orecart.planner import Selection
@@ -75,6 +75,8 @@ class Context:
     conn: GraphConnection
     owner: str
     origin: str = "serve"
+    #: (pipeline, trigger) -> the element count a poll last saw: kept by the evaluator
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ def poll(ctx: Context, pipeline: Pipeline, trigger: Trigger, depth: int = 0) -> 
     store, now = ctx.service.store, datetime.now(UTC)
     start = store.trigger_cursor(pipeline.name, trigger.name).position
     try:
-        top, hits = _read(ctx.conn, trigger, max(-1, start - OVERLAP))
+        top, hits = _read(ctx, pipeline, trigger, max(-1, start - OVERLAP))
     except OrecartError as exc:
         store.cursor_error(pipeline.name, trigger.name, str(exc), now)
         return Polled(trigger.name, position=start, error=str(exc))
@@ -121,19 +123,44 @@ def writes(pipeline: Pipeline, trigger: Trigger) -> bool:
         q.name == action.query and q.mode is QueryMode.WRITE for q in pipeline.queries)
 
 
-def _read(conn: GraphConnection, trigger: Trigger, start: int) -> tuple[int, list[Any]]:
-    """Windows of ``WIDTH`` ids after ``start`` until one holds no element: the highest
-    id seen and the hits (their values as plain data)."""
+def _read(ctx: Context, pipeline: Pipeline, trigger: Trigger,
+          start: int) -> tuple[int, list[Any]]:
+    """Windows of ``WIDTH`` ids after ``start`` until one holds no element (then, past a
+    gap, the next element's window: ``_past_gap``): the highest id seen and the hits
+    (their values as plain data)."""
     top, low = start, start + 1
     hits: list[Any] = []
     while True:
         text, params = window(trigger, low, low + WIDTH - 1)
-        rows = conn.read(text, **params)
+        rows = ctx.conn.read(text, **params)
         if not rows or rows[0]["top"] is None:
-            return top, hits
+            beyond = _past_gap(ctx, pipeline, trigger, low, found=top > start)
+            if beyond is None:
+                return top, hits
+            low = beyond
+            continue
         top = max(top, rows[0]["top"])
         hits += [{**h, "values": plain(h["values"])} for h in rows[0]["hits"]]
         low += WIDTH
+
+
+def _past_gap(ctx: Context, pipeline: Pipeline, trigger: Trigger, low: int,
+              found: bool) -> int | None:
+    """The next element's id when elements lie beyond an empty window (ids freed by a mass
+    delete, a large transaction rolled back), else None. The element count (constant
+    time) decides, in a poll that found nothing new: unchanged since the last poll,
+    nothing was added anywhere; changed, one scan (``next_id``) finds where the ids go
+    on. A poll that found new elements only notes the count (no scan on the busy path)."""
+    key = (pipeline.name, trigger.name)
+    text, params = count(trigger)
+    now = ctx.conn.read(text, **params)[0]["count"]
+    seen, ctx.counts[key] = ctx.counts.get(key), now
+    if found or seen == now:
+        return None
+    text, params = next_id(trigger, low + WIDTH - 1)
+    rows = ctx.conn.read(text, **params)
+    beyond = rows[0]["next"] if rows else None
+    return beyond if isinstance(beyond, int) else None
 
 
 def _new(ctx: Context, pipeline: Pipeline, trigger: Trigger, hits: list[Any], depth: int,
@@ -366,6 +393,7 @@ class Evaluator:
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
         self._started: list[_Job] = []  # the job under way
+        self._counts: dict[tuple[str, str], int] = {}  # Context.counts, across polls
 
     def poke(self, pipeline: Pipeline, run_id: str | None = None,
              triggers: Sequence[Trigger] | None = None) -> _Job:
@@ -413,7 +441,7 @@ class Evaluator:
             conn = self.service.resources.graph(pipeline.graph) if pipeline.graph else None
             if conn is None:
                 return
-            ctx = Context(self.service, conn, self.owner, self.origin)
+            ctx = Context(self.service, conn, self.owner, self.origin, self._counts)
             for polled in evaluate(ctx, pipeline, job.triggers):
                 self._report(job, polled)
         except Exception as exc:  # noqa: BLE001 - an evaluation must not end the service

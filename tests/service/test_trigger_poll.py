@@ -1,0 +1,80 @@
+"""One poll of a trigger on a real Neo4j, in-process: a poll steps over a gap of ids wider
+than its window (a mass delete) when the element count says something lies beyond, and
+a mapped value of the wrong type fails its firing with the property and type named."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from orecart.graph.connect import GraphConnection
+from orecart.model import Graph
+from orecart.service import OnePipeline, Service, ServiceConfig, Source, Tools
+from orecart.service.triggering import OVERLAP, WIDTH, Context, poll
+from orecart.stores import open_store
+from orecart.triggering import FiringStatus
+
+PIPELINE = """\
+pipeline: tp
+graph: {{uri: "{uri}", user: {user}, password: "{password}"}}
+members:
+  - name: load
+    run: [echo, hi]
+queries:
+  - name: launch
+    cypher: "CREATE (:Job {{sample: $sample}})"
+    params: {{sample: str}}
+    mode: write
+triggers:
+  - name: fastq
+    type: node
+    node: {{label: Fastq, properties: {{sample: sample}}}}
+    query: launch
+    retries: 0
+"""
+
+
+@pytest.fixture
+def ctx(tmp_path: Path, neo4j_graph: Graph) -> Iterator[Context]:
+    path = tmp_path / "tp.yaml"
+    path.write_text(PIPELINE.format(uri=neo4j_graph.uri, user=neo4j_graph.user,
+                                    password=neo4j_graph.password))
+    pipeline = Tools().load(Source(path))
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    service = Service(ServiceConfig(), OnePipeline(path, pipeline), store)
+    conn: GraphConnection = service.resources.graph(neo4j_graph)
+    conn.write("MATCH (n) DETACH DELETE n")
+    try:
+        yield Context(service, conn, "test", "tick")
+    finally:
+        service.close()
+
+
+def test_a_poll_steps_over_a_gap_of_ids_wider_than_its_window(ctx: Context) -> None:
+    pipeline = ctx.service.pipelines.get("tp").pipeline
+    trigger, conn, store = pipeline.triggers[0], ctx.conn, ctx.service.store
+    conn.write("UNWIND range(1, $n) AS i CREATE (:Filler)", n=3 * WIDTH)
+    fastq = conn.write("CREATE (n:Fastq {sample: 'past-the-gap'}) RETURN id(n) AS id")[0]["id"]
+    conn.write("MATCH (n) WHERE NOT n:Fastq DETACH DELETE n")  # every other id is free
+    cursor = fastq - WIDTH - OVERLAP - 10  # the windows after it hold no element at all
+    assert cursor > 0, f"the node got id {fastq}: too low to make a gap before it"
+    store.advance_cursor("tp", "fastq", cursor, datetime.now(UTC))
+    polled = poll(ctx, pipeline, trigger)
+    assert [f.params for f in polled.fired] == [{"sample": "past-the-gap"}]
+    assert conn.read("MATCH (j:Job) RETURN j.sample AS s") == [{"s": "past-the-gap"}]
+    assert store.trigger_cursor("tp", "fastq").position >= fastq
+    assert poll(ctx, pipeline, trigger).fired == []  # nothing new: nothing fires again
+
+
+def test_a_value_of_the_wrong_type_fails_its_firing_naming_property_and_type(
+        ctx: Context) -> None:
+    pipeline = ctx.service.pipelines.get("tp").pipeline
+    ctx.conn.write("CREATE (:Fastq {sample: 42})")
+    polled = poll(ctx, pipeline, pipeline.triggers[0])
+    [firing] = polled.fired
+    assert firing.status is FiringStatus.FAILED
+    assert firing.error is not None and "sample" in firing.error and "str" in firing.error
+    assert ctx.conn.read("MATCH (j:Job) RETURN count(j) AS n") == [{"n": 0}]
