@@ -58,6 +58,17 @@ def test_a_submitted_run_is_followed_over_sse_to_its_end_and_resumed(api: Api) -
         assert [a["number"] for a in member["attempts"]] == [1]
 
 
+def test_an_event_cursor_past_any_stored_id_is_refused_or_read_as_the_end(api: Api) -> None:
+    """Found by schemathesis: ``after=2**63`` overflowed the store's integer mid-stream."""
+    with api.client("operate") as client:
+        run_id = client.post("/runs", json={"pipeline": "demo"}).json()["id"]
+        api.wait_status(run_id, "succeeded", "failed")
+        refused = client.get(f"/runs/{run_id}/events", params={"after": 2**63})
+        assert refused.status_code == 422, refused.text
+        frames = events_of(client, run_id, last=2**64)
+        assert [f["event"] for f in frames] == ["end"]
+
+
 def test_a_running_run_is_cancelled_and_an_ended_one_is_a_conflict(api: Api) -> None:
     with api.client("operate") as client:
         run_id = client.post("/runs", json={"pipeline": "gated"}).json()["id"]

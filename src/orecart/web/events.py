@@ -25,6 +25,9 @@ POLL_S = 0.05
 KEEPALIVE_S = 10.0
 BATCH = 500  # events read at a time: a 10,000-member run's log arrives in pieces
 END = "end"  # the last event a stream sends: the run has ended
+#: the highest event id a store holds (a 64-bit integer): a larger cursor is refused (422,
+#: or from ``Last-Event-ID`` read as "after the last event") before the stream starts
+MAX_ID = 2**63 - 1
 
 
 #: one event of the stream (OpenAPI 3.1 has no itemSchema: ``schema`` is per event)
@@ -39,7 +42,7 @@ EVENT_SCHEMA = {"type": "object", "required": ["data"], "properties": {
                              "then `end`"}})
 def events(run_id: str, request: Request,
            last_event_id: Annotated[str | None, Header()] = None,
-           after: Annotated[int | None, Query(ge=0)] = None) -> StreamingResponse:
+           after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None) -> StreamingResponse:
     served = served_of(request)
     run = served.run(run_id)  # 404 before the stream starts
     cursor = after if after is not None else _cursor(last_event_id)
@@ -49,7 +52,7 @@ def events(run_id: str, request: Request,
 
 def _cursor(last_event_id: str | None) -> int:
     try:
-        return max(0, int(last_event_id or 0))
+        return min(MAX_ID, max(0, int(last_event_id or 0)))
     except ValueError:
         return 0  # not one of ours: from the start
 
