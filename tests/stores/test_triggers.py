@@ -7,6 +7,8 @@ database of revision 0006 reading as having none and upgraded by a writer."""
 from __future__ import annotations
 
 import multiprocessing
+import os
+import socket
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from orecart.querying import QueryExecution
+from orecart.service.triggering import live_run_owners, run_owner
 from orecart.stores import open_store
 from orecart.stores.sql import SqlStore
 from orecart.stores.triggers import STOPPED
@@ -145,6 +148,16 @@ def test_a_dead_owners_attempts_wait_again_their_outcome_unknown(store: SqlStore
     assert found[1].next_at is not None and found[1].ended_at is not None
     assert store.firing_counts(PIPELINE) == {"fastq": {"waiting": 2, "running": 1}}
     assert store.recover_firings(set()) == 1  # no service lives: every running one waits
+
+
+def test_the_firings_of_an_orecart_run_still_alive_on_this_host_are_not_recovered(
+        store: SqlStore) -> None:
+    host = socket.gethostname()
+    store.claim_firings([firing(1, owner=run_owner(host, os.getpid())),
+                         firing(2, owner=run_owner(host, 2**22 + 7))])  # past pid_max
+    assert store.recover_firings(live_run_owners(host)) == 1
+    running = store.firings(PIPELINE, status=FiringStatus.RUNNING)
+    assert [f.element for f in running] == [1]
 
 
 def test_a_cursor_never_moves_back_and_keeps_its_last_error(store: SqlStore) -> None:

@@ -48,7 +48,7 @@ from orecart.service.requests import (
 )
 from orecart.service.resources import Resources, graph_target
 from orecart.service.tools import Source, Tools, orecart_version, runs_dir
-from orecart.service.triggering import RUN_WAIT_S, Evaluator, Pokes
+from orecart.service.triggering import RUN_WAIT_S, Evaluator, Pokes, run_owner
 from orecart.stores import Holder, StateStore
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class Service:
         self.deliverer = Deliverer(store, CallbackSettings.of(config.environ),
                                    config.environ.get(SECRET_ENV))
         #: evaluates the graph triggers after members end (``serve`` sets its own owner)
-        self.triggers = Evaluator(self, f"run-{self.host}-{self.pid}", IN_PROCESS,
+        self.triggers = Evaluator(self, run_owner(self.host, self.pid), IN_PROCESS,
                                   self._problem)
 
     # -- requests ----------------------------------------------------------------------

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import psutil
+
 from orecart.errors import OrecartError, StateError
 from orecart.events import Event, MemberFinished
 from orecart.graph.patterns import count, next_id, one, window
@@ -62,6 +64,18 @@ OVERLAP = 1_000
 GONE = "the element is gone or no longer matches the pattern"
 #: how long ``orecart run`` waits for its run's trigger evaluation before it exits
 RUN_WAIT_S = 60.0
+
+
+def run_owner(host: str, pid: int) -> str:
+    """The owner of the firings an ``orecart run`` (or ``triggers --tick``) carries out;
+    ``serve`` owns its own by its service id."""
+    return f"run-{host}-{pid}"
+
+
+def live_run_owners(host: str) -> set[str]:
+    """The owners of every process alive on this host, as ``run_owner`` spells them: the
+    firings of an ``orecart run`` still running here are not recovered from under it."""
+    return {run_owner(host, pid) for pid in psutil.pids()}
 
 Notice = Callable[[str], None]
 
