@@ -57,12 +57,10 @@ import argparse
 import cProfile
 import os
 import pstats
-import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -70,10 +68,10 @@ from typing import Any
 
 import yaml
 from common import (
-    ROOT,
     Report,
     installed_bytecode,
     median,
+    neo4j_server,
     run_fresh,
     table,
     timed,
@@ -143,22 +141,6 @@ CREATE (x)-[:`{kind}` {{weight: toFloat(k % 1000) / 1000.0, n: k,
 # -- the server and the graph -------------------------------------------------------------
 
 
-@contextmanager
-def neo4j_server() -> Iterator[Graph]:
-    """A Neo4j tuned for measuring (not for a fast start); its data deleted afterwards."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # tests/ is not installed
-    from tests.services import neo4j as launcher
-
-    workdir = Path(tempfile.mkdtemp(prefix="orecart-bench-neo4j-"))
-    process = None
-    try:
-        process, uri = launcher.start_neo4j(workdir, heap="2g", pagecache_mb=1024, quick=False)
-        yield Graph(uri, launcher.USER, launcher.PASSWORD)
-    finally:
-        if process is not None:
-            launcher.stop_neo4j(process)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def grow(conn: GraphConnection, nodes: tuple[int, int], relationships: tuple[int, int]) -> float:

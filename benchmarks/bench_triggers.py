@@ -39,21 +39,19 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import ROOT, Report, clean_exit, installed_bytecode, median, timed
+from common import Report, clean_exit, installed_bytecode, median, neo4j_server, timed
 
 from orecart.graph.connect import GraphConnection
 from orecart.graph.patterns import window
-from orecart.model import Graph, Pipeline
+from orecart.model import Pipeline
 from orecart.service import Source, Tools
 from orecart.service.core import OnePipeline, Service, ServiceConfig
 from orecart.service.requests import RunOptions
@@ -107,22 +105,6 @@ with GraphDatabase.driver(os.environ["NEO4J_URI"], auth=auth) as driver:
 """
 
 
-@contextmanager
-def neo4j_server() -> Iterator[Graph]:
-    """A Neo4j tuned for measuring (not for a fast start); its data deleted afterwards."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))  # tests/ is not installed
-    from tests.services import neo4j as launcher
-
-    workdir = Path(tempfile.mkdtemp(prefix="orecart-bench-neo4j-"))
-    process = None
-    try:
-        process, uri = launcher.start_neo4j(workdir, heap="2g", pagecache_mb=1024, quick=False)
-        yield Graph(uri, launcher.USER, launcher.PASSWORD)
-    finally:
-        if process is not None:
-            launcher.stop_neo4j(process)
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def fill(conn: GraphConnection, label: str, count: int) -> float:

@@ -12,16 +12,21 @@ import json
 import os
 import random
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from orecart.model import Graph
 
 ROOT = Path(__file__).resolve().parent.parent
 PIPELINE_FILE = "pipeline.yaml"
@@ -211,3 +216,21 @@ def clean_exit(left: Sequence[str], load_before: float, passed: bool) -> int:
         f"{os.cpu_count()} CPUs"
     )
     return 0 if passed else 1
+
+
+@contextmanager
+def neo4j_server() -> Iterator[Graph]:
+    """A Neo4j tuned for measuring (not for a fast start); its data deleted afterwards."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))  # tests/ is not installed
+    from tests.services import neo4j as launcher
+
+    workdir = Path(tempfile.mkdtemp(prefix="orecart-bench-neo4j-"))
+    process = None
+    try:
+        process, uri = launcher.start_neo4j(workdir, heap="2g", pagecache_mb=1024, quick=False)
+        yield Graph(uri, launcher.USER, launcher.PASSWORD)
+    finally:
+        if process is not None:
+            launcher.stop_neo4j(process)
+        shutil.rmtree(workdir, ignore_errors=True)

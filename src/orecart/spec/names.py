@@ -13,9 +13,9 @@ sidecars are named by the same grammar.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from orecart.environ import input_variable
 from orecart.spec.kinds import Ctx
@@ -91,3 +91,20 @@ def check_distinct(named: Sequence[Named]) -> None:
             " in more than case, '-', '.' and '_'"
         )
         raise entry.name_node.error(f"{entry.path}.name", message)
+
+
+def unique_entries(items: Sequence[Mapping[str, Any]], node: Node | None, section: str,
+                   what: str) -> Iterator[tuple[Mapping[str, Any], Node]]:
+    """Each entry of a list of named entries (``queries``, ``sensors``, ``triggers``) with
+    its node, in order; a name taken by an earlier entry is an error at the later one's
+    name, with the first one's line."""
+    first: dict[str, int] = {}
+    for index, item in enumerate(items):
+        assert node is not None
+        at, name = node.value[index], item["name"]
+        if name in first:
+            line = node.value[first[name]].location.line
+            raise (at.get("name") or at).error(
+                f"{section}[{name}].name", f"duplicate {what} name {name!r} (first at line {line})")
+        first[name] = index
+        yield item, at

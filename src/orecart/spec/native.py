@@ -38,6 +38,7 @@ from orecart.spec.fields import ROOT
 from orecart.spec.graph_checks import Placed, check_members
 from orecart.spec.kinds import Ctx
 from orecart.spec.loader import Node
+from orecart.spec.names import unique_entries
 from orecart.spec.profiles import apply_profile
 from orecart.spec.triggers import Context, load_triggers
 
@@ -114,15 +115,7 @@ def _params_used(ctx: Ctx) -> frozenset[str]:
 def _queries(items: Sequence[Mapping[str, Any]], node: Node | None) -> tuple[StoredQuery, ...]:
     """The stored queries, their names unique, each ``$name`` of their Cypher declared and
     each declared parameter used (a typo on either side is found here, with its line)."""
-    first: dict[str, int] = {}
-    for index, item in enumerate(items):
-        assert node is not None
-        at, name = node.value[index], item["name"]
-        if name in first:
-            line = node.value[first[name]].location.line
-            raise (at.get("name") or at).error(
-                f"queries[{name}].name", f"duplicate query name {name!r} (first at line {line})")
-        first[name] = index
+    for item, at in unique_entries(items, node, "queries", "query"):
         _check_params(item, at)
     return tuple(_query(item) for item in items)
 
@@ -152,16 +145,8 @@ def _query(item: Mapping[str, Any]) -> StoredQuery:
 def _sensors(items: Sequence[Mapping[str, Any]], node: Node | None) -> tuple[Sensor, ...]:
     """The sensors, their names unique (they are in run keys and the store)."""
     sensors: list[Sensor] = []
-    first: dict[str, int] = {}
-    for index, item in enumerate(items):
-        assert node is not None
-        at = node.value[index]
+    for item, at in unique_entries(items, node, "sensors", "sensor"):
         name = item["name"]
-        if name in first:
-            line = node.value[first[name]].location.line
-            raise (at.get("name") or at).error(
-                f"sensors[{name}].name", f"duplicate sensor name {name!r} (first at line {line})")
-        first[name] = index
         if "http" in item and "version_pattern" in item:
             raise (at.get("version_pattern") or at).error(
                 f"sensors[{name}].version_pattern",

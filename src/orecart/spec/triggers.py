@@ -144,16 +144,8 @@ class Context:
 def load_triggers(items: Sequence[Mapping[str, Any]], node: Node | None,
                   context: Context) -> tuple[Trigger, ...]:
     """The triggers of the checked ``items`` (``node`` is the ``triggers`` list)."""
-    first: dict[str, int] = {}
     triggers = []
-    for index, item in enumerate(items):
-        assert node is not None
-        at, name = node.value[index], item["name"]
-        if name in first:
-            line = node.value[first[name]].location.line
-            raise (at.get("name") or at).error(
-                f"triggers[{name}].name", f"duplicate trigger name {name!r} (first at line {line})")
-        first[name] = index
+    for item, at in names.unique_entries(items, node, "triggers", "trigger"):
         trigger = _trigger(item, at)
         _Checked(trigger, at, context).check()
         triggers.append(trigger)
