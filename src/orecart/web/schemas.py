@@ -1,7 +1,7 @@
 """The bodies the API takes and gives (pydantic), built from the model's dataclasses.
 
-Parameters come as the run records them (secret values masked); a member's env is never
-shown, values or names.
+Parameters come as the run records them (secret values masked); of a member's env only
+the names are shown, never a value.
 """
 
 from __future__ import annotations
@@ -141,6 +141,7 @@ class MemberOut(BaseModel):
     needs: list[str]
     pool: str | None
     desc: str | None
+    env: list[str]  # names only: a value may be a secret
 
 
 class PipelineSummary(BaseModel):
@@ -161,7 +162,8 @@ class PipelineOut(BaseModel):
     def of(cls, p: Pipeline) -> PipelineOut:
         members = [MemberOut(name=m.name, kind="image" if m.container else "run",
                              image=m.container.image if m.container else None,
-                             needs=list(m.needs), pool=m.pool, desc=m.desc)
+                             needs=list(m.needs), pool=m.pool, desc=m.desc,
+                             env=sorted(m.env))
                    for m in p.members]
         return cls(name=p.name, members=members, schedule=schedule_text(p),
                    sensors=[s.name for s in p.sensors], queries=[q.name for q in p.queries],
