@@ -12,7 +12,16 @@ from typing import Any
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from orecart.model import Attempt, MemberRun, MemberStatus, Pipeline, Run, RunEvent, RunStatus
+from orecart.model import (
+    Attempt,
+    Member,
+    MemberRun,
+    MemberStatus,
+    Pipeline,
+    Run,
+    RunEvent,
+    RunStatus,
+)
 from orecart.planner import Plan
 
 
@@ -163,11 +172,16 @@ class PipelineOut(BaseModel):
         members = [MemberOut(name=m.name, kind="image" if m.container else "run",
                              image=m.container.image if m.container else None,
                              needs=list(m.needs), pool=m.pool, desc=m.desc,
-                             env=sorted(m.env))
+                             env=env_names(p, m))
                    for m in p.members]
         return cls(name=p.name, members=members, schedule=schedule_text(p),
                    sensors=[s.name for s in p.sensors], queries=[q.name for q in p.queries],
                    triggers=[t.name for t in p.triggers])
+
+
+def env_names(p: Pipeline, m: Member) -> list[str]:
+    """The names of the env the member gets from its file (its own and the pipeline's)."""
+    return sorted(set(m.env) | (set(p.env) - m.exclude_env))
 
 
 def schedule_text(p: Pipeline) -> str | None:
