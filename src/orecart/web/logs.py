@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from orecart.web.auth import READ, served_of
@@ -14,7 +14,8 @@ from orecart.web.auth import READ, served_of
 router = APIRouter(prefix="/runs", tags=["runs"])
 
 
-@router.get("/{run_id}/members/{member}/logs", response_class=PlainTextResponse,
+# response_class Response (no media type): its errors stay documented as JSON
+@router.get("/{run_id}/members/{member}/logs", response_class=Response,
             dependencies=[READ],
             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
                              "description": "the last `tail` bytes of the member's log"}})
