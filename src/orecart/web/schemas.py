@@ -1,7 +1,7 @@
 """The bodies the API takes and gives (pydantic), built from the model's dataclasses.
 
-Parameters come as the run records them (secret values masked); a member's env is never
-shown, values or names.
+Parameters come as the run records them (secret values masked); of a member's env only
+the names are shown, never a value.
 """
 
 from __future__ import annotations
@@ -12,7 +12,16 @@ from typing import Any
 from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from orecart.model import Attempt, MemberRun, MemberStatus, Pipeline, Run, RunEvent, RunStatus
+from orecart.model import (
+    Attempt,
+    Member,
+    MemberRun,
+    MemberStatus,
+    Pipeline,
+    Run,
+    RunEvent,
+    RunStatus,
+)
 from orecart.planner import Plan
 
 
@@ -141,6 +150,7 @@ class MemberOut(BaseModel):
     needs: list[str]
     pool: str | None
     desc: str | None
+    env: list[str]  # names only: a value may be a secret
 
 
 class PipelineSummary(BaseModel):
@@ -161,11 +171,17 @@ class PipelineOut(BaseModel):
     def of(cls, p: Pipeline) -> PipelineOut:
         members = [MemberOut(name=m.name, kind="image" if m.container else "run",
                              image=m.container.image if m.container else None,
-                             needs=list(m.needs), pool=m.pool, desc=m.desc)
+                             needs=list(m.needs), pool=m.pool, desc=m.desc,
+                             env=env_names(p, m))
                    for m in p.members]
         return cls(name=p.name, members=members, schedule=schedule_text(p),
                    sensors=[s.name for s in p.sensors], queries=[q.name for q in p.queries],
                    triggers=[t.name for t in p.triggers])
+
+
+def env_names(p: Pipeline, m: Member) -> list[str]:
+    """The names of the env the member gets from its file (its own and the pipeline's)."""
+    return sorted(set(m.env) | (set(p.env) - m.exclude_env))
 
 
 def schedule_text(p: Pipeline) -> str | None:
