@@ -27,7 +27,7 @@ from orecart.errors import (
 )
 from orecart.service.served import Served
 from orecart.service.tools import orecart_version
-from orecart.web import events, health, pipelines, runs
+from orecart.web import events, health, outputs, pipelines, runs, watching
 from orecart.web.schemas import Error
 
 PREFIX = "/api/v1"
@@ -51,7 +51,8 @@ def create_app(served: Served, notice: Notice) -> FastAPI:
     app = FastAPI(title="orecart", version=orecart_version(),
                   description="Run, follow and browse orecart pipelines.")
     app.state.served = served
-    for router in (runs.router, events.router, pipelines.router, health.router):
+    for router in (runs.router, events.router, outputs.router, pipelines.router,
+                   watching.router, health.router):
         app.include_router(router, prefix=PREFIX, responses=ERRORS)
     app.include_router(health.router, include_in_schema=False)  # /healthz, /metrics
     _errors(app, notice)
