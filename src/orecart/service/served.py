@@ -62,6 +62,13 @@ class Metrics:
 
 
 @dataclass(frozen=True)
+class LogState:
+    run_id: str
+    path: Path | None  # None: no log yet
+    ended: bool  # the member run ended (or the run did, before starting it)
+
+
+@dataclass(frozen=True)
 class Artifact:
     name: str  # its path below the member run's artifacts folder, with ``/``
     size: int
@@ -172,11 +179,24 @@ class Served:
 
     # -- what a member run left: its log, its artifacts, its graph changes -------------
 
-    def log_file(self, run_id: str, member: str) -> tuple[MemberRun, Path | None]:
-        """The member run and its log file (as ``orecart logs`` reads it; redacted on
-        disk); None while it has none yet."""
-        found = self.member(run_id, member).member_run
-        return found, Path(found.log_path) if found.log_path else None
+    def log_file(self, run_id: str, member: str) -> LogState:
+        """Where the member run's log stands (its file as ``orecart logs`` reads it, redacted
+        on disk). A member of a run that has not started it yet has no log so far;
+        ``NotFoundError`` for one the run will never have."""
+        store = self.service.store
+        run = store.get_run(run_id)
+        found = next((m for m in store.member_runs(run.id) if m.member == member), None)
+        if found is None and (run.status.terminal or not self._has_member(run, member)):
+            raise NotFoundError(f"run {run.id} has no member {member!r}")
+        path = Path(found.log_path) if found and found.log_path else None
+        ended = found.status.terminal if found else run.status.terminal
+        return LogState(run.id, path, ended)
+
+    def _has_member(self, run: Run, member: str) -> bool:
+        try:
+            return any(m.name == member for m in self.pipeline(run.pipeline).members)
+        except NotFoundError:
+            return False
 
     def artifacts(self, run_id: str, member: str) -> list[Artifact]:
         """The files below the member run's artifacts folder, by name."""
@@ -209,10 +229,10 @@ class Served:
 
         store = self.service.store
         first = store.get_run(run_id)
+        second = store.get_run(other) if other is not None else None  # 404 before 409
         members = _with_graph(first, store.member_runs(first.id))
-        if other is None:
+        if second is None:
             return {"run": first.id, "members": [c.to_dict() for c in member_changes(members)]}
-        second = store.get_run(other)
         return compare_runs(members, _with_graph(second, store.member_runs(second.id)))
 
     # -- a pipeline's sensors, versions, stored queries and triggers -------------------

@@ -38,22 +38,22 @@ LOG_EVENT = {"type": "object", "required": ["data"], "properties": {
 def logs(run_id: str, member: str, request: Request,
          follow: Annotated[bool, Query()] = False) -> Response:
     served = served_of(request)
-    found, path = served.log_file(run_id, member)  # 404 before a stream starts
+    log = served.log_file(run_id, member)  # 404 before a stream starts
     if follow:
-        return StreamingResponse(_follow(served, found.run_id, member),
+        return StreamingResponse(_follow(served, log.run_id, member),
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})
-    if path is None or not path.is_file():
-        raise NotFoundError(f"run {found.run_id} has no log for member {member!r} yet")
-    return PlainTextResponse(path.read_bytes().decode("utf-8", "replace"))
+    if log.path is None or not log.path.is_file():
+        raise NotFoundError(f"run {log.run_id} has no log for member {member!r} yet")
+    return PlainTextResponse(log.path.read_bytes().decode("utf-8", "replace"))
 
 
 def _follow(served: Served, run_id: str, member: str) -> Iterator[str]:
     offset, rest, quiet_since = 0, b"", time.monotonic()
     while not served.stopping:
-        found, path = served.log_file(run_id, member)  # status before bytes: none is lost
-        chunk = _read(path, offset)
+        log = served.log_file(run_id, member)  # status before bytes: none is lost
+        chunk = _read(log.path, offset)
         offset += len(chunk)
         lines = (rest + chunk).split(b"\n")
         rest = lines.pop()
@@ -62,7 +62,7 @@ def _follow(served: Served, run_id: str, member: str) -> Iterator[str]:
         if chunk:
             quiet_since = time.monotonic()
             continue
-        if found.status.terminal:
+        if log.ended:
             yield (_line(rest) if rest else "") + f"event: {END}\ndata: {{}}\n\n"
             return
         if time.monotonic() - quiet_since >= KEEPALIVE_S:
