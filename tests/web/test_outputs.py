@@ -1,15 +1,18 @@
 """What a run left, over the API of a real ``serve --http``: a member's log (whole and
 followed as server-sent events while it runs, secrets redacted as on disk), its artifacts
 (listed, downloaded; a path out of the folder is refused, a symlink out is not served),
-the graph diff of a run without a graph (409), and callback URLs shown masked."""
+the graph diff (of deltas recorded as a graph run records them; 409 without any), and
+callback URLs shown masked."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
+from orecart.stores import open_store
 from tests.web.conftest import Api
 
 
@@ -84,6 +87,29 @@ def test_a_run_without_a_graph_has_no_diff(api: Api) -> None:
         assert against.status_code == 409
         assert client.get("/runs/nosuchrun/diff").status_code == 404
         assert client.get(f"/runs/{run_id}/diff?against=nosuchrun").status_code == 404
+
+
+def test_diff_gives_what_each_member_changed_and_how_two_runs_differ(api: Api) -> None:
+    first, second = submitted(api, "quick"), submitted(api, "quick")
+    store = open_store(f"sqlite:///{api.folder / 'state.db'}")
+    try:  # the deltas a graph run records (tests/graph has them made by real Neo4j)
+        for run_id, added in ((first, 2), (second, 5)):
+            [one] = store.member_runs(run_id)
+            store.save_member_run(replace(one, delta={
+                "nodes": {"Gene": added}, "relationships": {"CODES": 1},
+                "added": {"Gene": [f"g{n}" for n in range(added)]}, "removed": {}}))
+    finally:
+        store.close()
+    with api.client("read") as client:
+        one = client.get(f"/runs/{first}/diff")
+        assert one.status_code == 200, one.text
+        assert one.json() == {"run": first, "members": [{
+            "member": "one", "run_id": first, "status": "succeeded", "nodes": {"Gene": 2},
+            "relationships": {"CODES": 1}, "added": {"Gene": ["g0", "g1"]}, "removed": {}}]}
+        both = client.get(f"/runs/{first}/diff", params={"against": second}).json()
+        assert both["runs"] == {"a": first, "b": second}
+        assert both["nodes"] == {"Gene": {"a": 2, "b": 5, "difference": 3}}
+        assert both["members"]["one"]["changed"] == []
 
 
 def test_a_callback_url_is_taken_and_never_shown_in_full(api: Api) -> None:
