@@ -1,5 +1,6 @@
 """The REST API's part of the state store, on SQLite and PostgreSQL: pages of runs (label
-filters in SQL, the cursor, since), run counts, and tokens kept as digests."""
+filters in SQL, the cursor, since), run counts (by status and pipeline, callback deliveries
+and trigger firings too), and tokens kept as digests."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from orecart.errors import NotFoundError, UsageError
 from orecart.model import Run, RunStatus
 from orecart.stores.listing import RunFilter
 from orecart.stores.sql import SqlStore
+from orecart.triggering import Firing
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -55,6 +57,17 @@ def test_labels_status_and_since_filter_in_sql(store: SqlStore) -> None:
     assert ids(since=BASE + timedelta(seconds=3)) == ["run-004", "run-003"]
     counts = store.run_counts()
     assert counts.runs == {"queued": 3, "succeeded": 1}
+    assert counts.runs_by_pipeline == {("p", "queued"): 3, ("q", "succeeded"): 1}
+
+
+def test_counts_give_callback_deliveries_and_trigger_firings_by_status(
+        store: SqlStore) -> None:
+    store.enqueue(Run("run-cb", "p", RunStatus.QUEUED, queued_at=BASE),
+                  {"callback_url": "http://127.0.0.1:9/hook"})
+    store.claim_firings([Firing("p", "t", n, f"4:x:{n}", owner="me") for n in (1, 2)])
+    counts = store.run_counts()
+    assert counts.deliveries == {"pending": 1}, counts
+    assert counts.firings == {"running": 2}
 
 
 def test_the_labels_of_an_enqueued_run_are_rows_of_run_labels(

@@ -43,6 +43,34 @@ members:
     rerun: always
     run: [sh, -c, "true"]
 """
+#: ``outputs``: ``art`` leaves artifacts (one a symlink out of its folder) and a log with a
+#: secret; ``slow`` logs a line, waits (at most 20 s, while HOLD exists) for the file GATE,
+#: logs another; a
+#: file sensor that sees one file, a stored query and a trigger (no graph: never polled)
+OUTPUTS = """
+pipeline: outputs
+sensors:
+  - {{name: drops, file: {{glob: "{drops}/*.csv"}}, every: 1h}}
+members:
+  - name: art
+    rerun: always
+    env: {{API_TOKEN: s3cret-value-42}}
+    shell: |
+      mkdir -p "$ORECART_ARTIFACTS/sub"; echo one > "$ORECART_ARTIFACTS/out.txt"
+      echo deeper > "$ORECART_ARTIFACTS/sub/deep.txt"
+      ln -s {outside} "$ORECART_ARTIFACTS/link"; echo "token $API_TOKEN"; echo done
+  - name: slow
+    rerun: always
+    shell: |
+      echo before; i=0
+      while [ -f {hold} ] && [ ! -f {gate} ] && [ $i -lt 400 ]; do
+        sleep 0.05; i=$((i+1))
+      done; echo after
+queries:
+  - {{name: jobs, cypher: "MATCH (j:Job {{s: $sample}}) RETURN j", params: {{sample: str}}}}
+triggers:
+  - {{name: new-job, type: node, node: {{label: Job, properties: {{s: sample}}}}, query: jobs}}
+"""
 
 
 @dataclass
@@ -81,6 +109,12 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     (pipelines / "demo.yaml").write_text(DEMO.format(fail=folder / "fail"))
     (pipelines / "gated.yaml").write_text(GATED.format(gate=folder / "gate"))
     (pipelines / "quick.yaml").write_text(QUICK)
+    (folder / "drops").mkdir()
+    (folder / "drops" / "a.csv").write_text("x\n")
+    (folder / "outside.txt").write_text("not an artifact\n")
+    (pipelines / "outputs.yaml").write_text(OUTPUTS.format(
+        drops=folder / "drops", outside=folder / "outside.txt", gate=folder / "slow-gate",
+        hold=folder / "slow-hold"))
     cli = Cli(folder)
     state = f"sqlite:///{folder / 'state.db'}"
     tokens = {scope: _token(cli, scope, state) for scope in ("read", "operate", "admin")}

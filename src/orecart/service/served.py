@@ -5,6 +5,8 @@
     submit(request) / cancel(id) / retry(id, ..) -> queue or stop runs; the loop is woken
     runs(filter) / detail(id) / member(id, m)    -> the history, read from the store
     events(id, after)                            -> a run's event log after a cursor
+    log_file / artifacts / artifact / diff       -> what a member run left behind
+    sensors / versions / queries / triggers(name) -> the views of the CLI's commands
     metrics()                                    -> the counts ``/metrics`` exposes
 
 The HTTP server's threads call it while the serve loop runs: every call either reads
@@ -16,8 +18,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import (
+    TYPE_CHECKING,  # noqa: I001
+    Any,
+)
 
 from orecart.access import ApiToken, digest
 from orecart.errors import ConflictError, NotFoundError
@@ -25,10 +31,13 @@ from orecart.model import Attempt, MemberRun, Pipeline, Run, RunEvent, RunStatus
 from orecart.planner import Plan, Selection
 from orecart.service.facts import plan_run
 from orecart.service.requests import RunDetail, RunRequest, Submitted, from_payload
+from orecart.triggering import Firing, Trigger, TriggerCursor
 
 if TYPE_CHECKING:
+    from orecart.querying import QueryStats, StoredQuery
     from orecart.service.catalog import Catalog
     from orecart.service.core import Service
+    from orecart.service.versions import SensorView, VersionView
     from orecart.stores.listing import Page, RunFilter
 
 #: the origin of a request that came over HTTP
@@ -47,6 +56,22 @@ class Metrics:
     queued: int
     running: int
     member_runs: dict[str, int]  # member runs in the store, by status
+    runs_by_pipeline: dict[tuple[str, str], int] = field(default_factory=dict)
+    deliveries: dict[str, int] = field(default_factory=dict)  # callback deliveries
+    firings: dict[str, int] = field(default_factory=dict)  # trigger firings
+
+
+@dataclass(frozen=True)
+class LogState:
+    run_id: str
+    path: Path | None  # None: no log yet
+    ended: bool  # the member run ended (or the run did, before starting it)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str  # its path below the member run's artifacts folder, with ``/``
+    size: int
 
 
 @dataclass(frozen=True)
@@ -148,7 +173,121 @@ class Served:
         counts = self.service.store.run_counts()
         by_status = {str(s): counts.runs.get(str(s), 0) for s in RunStatus}
         return Metrics(by_status, by_status[str(RunStatus.QUEUED)],
-                       len(self.service.running()), dict(counts.member_runs))
+                       len(self.service.running()), dict(counts.member_runs),
+                       dict(counts.runs_by_pipeline), dict(counts.deliveries),
+                       dict(counts.firings))
+
+    # -- what a member run left: its log, its artifacts, its graph changes -------------
+
+    def log_file(self, run_id: str, member: str) -> LogState:
+        """Where the member run's log stands (its file as ``orecart logs`` reads it, redacted
+        on disk). A member of a run that has not started it yet has no log so far;
+        ``NotFoundError`` for one the run will never have."""
+        store = self.service.store
+        run = store.get_run(run_id)
+        found = next((m for m in store.member_runs(run.id) if m.member == member), None)
+        if found is None and (run.status.terminal or not self._has_member(run, member)):
+            raise NotFoundError(f"run {run.id} has no member {member!r}")
+        path = Path(found.log_path) if found and found.log_path else None
+        ended = found.status.terminal if found else run.status.terminal
+        return LogState(run.id, path, ended)
+
+    def _has_member(self, run: Run, member: str) -> bool:
+        try:
+            return any(m.name == member for m in self.pipeline(run.pipeline).members)
+        except NotFoundError:
+            return False
+
+    def artifacts(self, run_id: str, member: str) -> list[Artifact]:
+        """The files below the member run's artifacts folder, by name."""
+        folder = self._artifacts_folder(run_id, member)
+        if folder is None or not folder.is_dir():
+            return []
+        files = sorted(p for p in folder.rglob("*") if p.is_file() and _inside(folder, p))
+        return [Artifact(p.relative_to(folder).as_posix(), p.stat().st_size) for p in files]
+
+    def artifact(self, run_id: str, member: str, name: str) -> Path:
+        """The artifact file ``name``; ``NotFoundError`` for a name that is not one, or
+        that leads out of the folder (``..``, an absolute path, a symlink out)."""
+        folder = self._artifacts_folder(run_id, member)
+        parts = name.split("/")
+        if folder is None or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise NotFoundError(f"run {run_id} member {member!r} has no artifact {name!r}")
+        path = folder.joinpath(*parts)
+        if not (path.is_file() and _inside(folder, path)):
+            raise NotFoundError(f"run {run_id} member {member!r} has no artifact {name!r}")
+        return path
+
+    def _artifacts_folder(self, run_id: str, member: str) -> Path | None:
+        found = self.member(run_id, member).member_run
+        return Path(found.artifacts) if found.artifacts else None
+
+    def diff(self, run_id: str, other: str | None = None) -> dict[str, Any]:
+        """What each member of a run changed in the graph (``orecart diff``'s view), or
+        how two runs differ; ``ConflictError`` when a run recorded no graph changes."""
+        from orecart.graph.diff import compare_runs, member_changes
+
+        store = self.service.store
+        first = store.get_run(run_id)
+        second = store.get_run(other) if other is not None else None  # 404 before 409
+        members = _with_graph(first, store.member_runs(first.id))
+        if second is None:
+            return {"run": first.id, "members": [c.to_dict() for c in member_changes(members)]}
+        return compare_runs(members, _with_graph(second, store.member_runs(second.id)))
+
+    # -- a pipeline's sensors, versions, stored queries and triggers -------------------
+
+    def sensors(self, name: str) -> list[SensorView]:
+        from orecart.service.versions import sensor_views
+
+        return sensor_views(self.pipeline(name), self.service.store)
+
+    def versions(self, name: str) -> list[VersionView]:
+        from orecart.service.versions import version_views
+
+        return version_views(self.pipeline(name), self.service.store)
+
+    def queries(self, name: str) -> list[StoredQuery]:
+        return list(self.pipeline(name).queries)
+
+    def query_stats(self, name: str) -> list[QueryStats]:
+        from orecart.service.querying import stats_view
+
+        pipeline = self.pipeline(name)
+        return stats_view(pipeline, self.service.store.query_stats(pipeline.name))
+
+    def triggers(self, name: str) -> list[TriggerView]:
+        """Each trigger of the pipeline, its cursor and its firings by status."""
+        pipeline, store = self.pipeline(name), self.service.store
+        cursors = {c.trigger: c for c in store.trigger_cursors(pipeline.name)}
+        counts = store.firing_counts(pipeline.name)
+        return [TriggerView(t, cursors.get(t.name, TriggerCursor(pipeline.name, t.name)),
+                            dict(counts.get(t.name, {}))) for t in pipeline.triggers]
+
+    def firings(self, name: str, trigger: str, limit: int = 50) -> list[Firing]:
+        pipeline = self.pipeline(name)
+        if trigger not in {t.name for t in pipeline.triggers}:
+            raise NotFoundError(f"pipeline {pipeline.name} has no trigger {trigger!r}")
+        return self.service.store.firings(pipeline.name, trigger, limit=limit)
+
+
+@dataclass(frozen=True)
+class TriggerView:
+    trigger: Trigger
+    cursor: TriggerCursor
+    firings: dict[str, int]  # by status
+
+
+def _inside(folder: Path, path: Path) -> bool:
+    """``path`` resolves below ``folder`` (a symlink may not lead out of it)."""
+    return path.resolve().is_relative_to(folder.resolve())
+
+
+def _with_graph(run: Run, members: list[MemberRun]) -> list[MemberRun]:
+    if not any(m.delta is not None for m in members):
+        raise ConflictError(f"run {run.id} recorded no graph changes (no graph, or no "
+                            "member took a snapshot)")
+    return members
 
 
 def _again(request: RunRequest, how: Retry) -> RunRequest:

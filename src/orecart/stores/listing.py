@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,13 @@ from sqlalchemy.engine import Connection
 
 from orecart.errors import UsageError
 from orecart.model import Run, RunStatus
-from orecart.stores.schema import member_runs, run_labels, runs
+from orecart.stores.schema import (
+    callback_deliveries,
+    member_runs,
+    run_labels,
+    runs,
+    trigger_firings,
+)
 
 
 @dataclass(frozen=True)
@@ -41,14 +47,25 @@ class Counts:
 
     runs: Mapping[str, int]
     member_runs: Mapping[str, int]
+    #: (pipeline, status) -> runs; callback deliveries and trigger firings by status
+    runs_by_pipeline: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    deliveries: Mapping[str, int] = field(default_factory=dict)
+    firings: Mapping[str, int] = field(default_factory=dict)
 
 
-def counts(connection: Connection) -> Counts:
+def counts(connection: Connection, missing: Collection[str] = ()) -> Counts:
+    """Grouped counts, one query per table (``missing``: tables an older store lacks)."""
     def by_status(table: sa.Table) -> dict[str, int]:
+        if table.name in missing:
+            return {}
         query = sa.select(table.c.status, sa.func.count()).group_by(table.c.status)
         return {status: int(n) for status, n in connection.execute(query)}
 
-    return Counts(by_status(runs), by_status(member_runs))
+    per_pipeline = sa.select(runs.c.pipeline, runs.c.status, sa.func.count()).group_by(
+        runs.c.pipeline, runs.c.status)
+    by_pipeline = {(p, s): int(n) for p, s, n in connection.execute(per_pipeline)}
+    return Counts(by_status(runs), by_status(member_runs), by_pipeline,
+                  by_status(callback_deliveries), by_status(trigger_firings))
 
 
 def select(columns: Sequence[sa.Column[Any]], wanted: RunFilter) -> sa.Select[Any]:

@@ -282,7 +282,7 @@ class SqlStore:
         """Runs and member runs by status (raw: a run whose orecart died still counts as
         running until a service recovers it)."""
         with self._read() as connection:
-            return listing.counts(connection)
+            return listing.counts(connection, self._missing)
 
     def latest_run(self, pipeline: str) -> Run | None:
         """The newest run of ``pipeline``, or None when it never ran."""

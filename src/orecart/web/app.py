@@ -27,7 +27,7 @@ from orecart.errors import (
 )
 from orecart.service.served import Served
 from orecart.service.tools import orecart_version
-from orecart.web import events, health, logs, pipelines, runs, static
+from orecart.web import events, health, outputs, pipelines, runs, static, watching
 from orecart.web.schemas import Error
 
 PREFIX = "/api/v1"
@@ -51,8 +51,8 @@ def create_app(served: Served, notice: Notice) -> FastAPI:
     app = FastAPI(title="orecart", version=orecart_version(),
                   description="Run, follow and browse orecart pipelines.")
     app.state.served = served
-    for router in (runs.router, events.router, logs.router, pipelines.router,
-                   health.router):
+    for router in (runs.router, events.router, outputs.router, pipelines.router,
+                   watching.router, health.router):
         app.include_router(router, prefix=PREFIX, responses=ERRORS)
     app.include_router(health.router, include_in_schema=False)  # /healthz, /metrics
     static.mount(app)  # last: the API's routes come first

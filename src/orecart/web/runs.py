@@ -9,8 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BeforeValidator
 
+from orecart.callbacks import check_url
 from orecart.errors import UsageError
 from orecart.model import RunStatus
+from orecart.secrets import hide_url
 from orecart.service.requests import RunRequest
 from orecart.service.served import API, Retry
 from orecart.stores.listing import RunFilter
@@ -49,8 +51,9 @@ Time = Annotated[datetime, BeforeValidator(_rfc3339)]
 
 def request_of(body: RunIn) -> RunRequest:
     """The one place an API body becomes a run request."""
+    callback = check_url(body.callback_url, "callback_url") if body.callback_url else None
     return RunRequest(body.pipeline, dict(body.params), key=body.key, origin=API,
-                      labels=dict(body.metadata))
+                      labels=dict(body.metadata), callback_url=callback)
 
 
 @router.post("", status_code=201, response_model=Created, dependencies=[OPERATE],
@@ -59,7 +62,8 @@ def submit(body: RunIn, request: Request, response: Response) -> Created:
     submitted = served_of(request).submit(request_of(body))
     if not submitted.created:
         response.status_code = 200
-    return Created(id=submitted.run.id, status=submitted.run.status)
+    return Created(id=submitted.run.id, status=submitted.run.status,
+                   callback_url=hide_url(body.callback_url) if body.callback_url else None)
 
 
 @router.get("", response_model=RunPage, dependencies=[READ])

@@ -56,6 +56,8 @@ class Error(BaseModel):
 class Created(BaseModel):
     id: str
     status: RunStatus
+    #: the run's callback URL as it may be shown: user info and query values masked
+    callback_url: str | None = None
 
 
 class RunOut(BaseModel):

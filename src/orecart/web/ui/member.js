@@ -3,6 +3,7 @@ import { call } from "./api.js";
 import { badge, duration, el, notAvailable, records, section, seconds, table, TERMINAL } from "./dom.js";
 
 const POLL_MS = 1000;
+const TAIL_BYTES = 65536; // the end of a log a page shows
 
 export async function memberPage({ view, signal, crumbs }, id, name) {
   const path = `/runs/${encodeURIComponent(id)}/members/${encodeURIComponent(name)}`;
@@ -40,16 +41,16 @@ async function artifacts(target, path) {
 
 async function tail(parts, path, def, signal) {
   while (!signal.aborted) {
-    const log = await call(`${path}/logs`, { text: true });
+    const log = await call(`${path}/logs?tail=${TAIL_BYTES}`, { text: true });
     if (signal.aborted) return;
-    if (!log.ok) { parts.log.replaceChildren(notAvailable("log")); return; }
-    parts.log.textContent = log.data || "(nothing written yet)";
+    if (!log.ok && log.status !== 404) { parts.log.replaceChildren(notAvailable("log")); return; }
+    parts.log.textContent = (log.ok && log.data) || "(nothing written yet)"; // 404: not yet
     parts.log.scrollTop = parts.log.scrollHeight;
     const now = await call(path);
     if (!now.ok || signal.aborted) return;
     show(parts, now.data, def);
     if (TERMINAL.has(now.data.member.status)) {
-      const last = await call(`${path}/logs`, { text: true }); // what came after the last read
+      const last = await call(`${path}/logs?tail=${TAIL_BYTES}`, { text: true }); // the rest
       if (last.ok && !signal.aborted) parts.log.textContent = last.data || "(nothing written)";
       return;
     }
