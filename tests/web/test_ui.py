@@ -233,3 +233,36 @@ def test_the_log_route_gives_a_tail_as_text_and_404_for_an_unknown_member(ui: Ui
         assert tail.text == whole.text[-20:]
         missing = client.get(f"/runs/{run_id}/members/nobody/logs")
         assert missing.status_code == 404 and "nobody" in missing.json()["error"]
+
+
+def _record_changes(state: str, name: str, genes: int) -> str:
+    """A finished run of ``wide`` whose first member recorded ``genes`` :Gene nodes added
+    (keyed g0..), as a graph run's delta is kept (tests/graph has them made by Neo4j)."""
+    at = datetime(2026, 1, 2, tzinfo=UTC)
+    run = Run(f"20260102T00000{genes}-0000000{name}", "wide", RunStatus.SUCCEEDED, origin="api",
+              queued_at=at, started_at=at, finished_at=at + timedelta(seconds=2))
+    delta = {"nodes": {"Gene": genes}, "relationships": {"CODES": 1},
+             "added": {"Gene": [f"<b>g{n}</b>" for n in range(genes)]}, "removed": {}}
+    member = MemberRun(run.id, "w0000", MemberStatus.SUCCEEDED, attempts=1, exit_code=0,
+                       started_at=at, finished_at=at + timedelta(seconds=1), delta=delta)
+    store = open_store(state)
+    try:
+        store.record(run.id, run=run, member_runs=[member])
+    finally:
+        store.close()
+    return run.id
+
+
+def test_the_graph_diff_of_a_run_and_between_two_runs(page: Page, ui: Ui) -> None:
+    first, second = _record_changes(ui.state, "diffa", 2), _record_changes(ui.state, "diffb", 5)
+    login(page, ui, "read")
+    page.goto(f"{ui.url}/#/runs/{first}/diff")
+    changes = page.locator("section table")
+    expect(changes).to_contain_text("Gene +2")
+    expect(changes).to_contain_text("Gene: <b>g0</b>, <b>g1</b>")  # keys as text, not markup
+    assert page.locator("section table b").count() == 0
+    page.fill("input[name=against]", second)
+    page.click("form.inline button[type=submit]")
+    expect(page.locator("h1")).to_contain_text(f"against {second}")
+    expect(page.locator("section table").first).to_contain_text("+3")
+    shot(page, "08-diff")

@@ -4,6 +4,7 @@ import { badge, duration, el, link, notAvailable, records, section, seconds, tab
 import { durationChart } from "./charts.js";
 import { runPage } from "./run.js";
 import { memberPage } from "./member.js";
+import { diffPage } from "./diff.js";
 
 const view = document.getElementById("view");
 let leaving = new AbortController(); // aborted when the page changes: streams and polls stop
@@ -133,14 +134,6 @@ async function listPage({ view, crumbs }, name, kind) {
   const body = answer.status === 404 || answer.status === 405 ? notAvailable(kind)
     : !answer.ok ? failed(answer) : records(answer.data);
   view.replaceChildren(el("h1", { text: `${kind} of ${name}` }), section(kind, body));
-}
-
-async function diffPage({ view, crumbs }, id) {
-  crumbs(["#/", "pipelines"], [`#/runs/${encodeURIComponent(id)}`, id], ["", "diff"]);
-  const answer = await call(`/runs/${encodeURIComponent(id)}/diff`);
-  const body = answer.status === 404 || answer.status === 405 ? notAvailable("graph diff")
-    : !answer.ok ? failed(answer) : el("pre", { class: "log", text: JSON.stringify(answer.data, null, 2) });
-  view.replaceChildren(el("h1", { text: `Graph diff of run ${id}` }), section("diff", body));
 }
 
 document.getElementById("logout").addEventListener("click", () => { token.clear(); route(); });
