@@ -48,7 +48,13 @@ from orecart.service.requests import (
 )
 from orecart.service.resources import Resources, graph_target
 from orecart.service.tools import Source, Tools, orecart_version, runs_dir
-from orecart.service.triggering import RUN_WAIT_S, Evaluator, Pokes, run_owner
+from orecart.service.triggering import (
+    RUN_WAIT_S,
+    Evaluator,
+    Pokes,
+    recover_firings,
+    run_owner,
+)
 from orecart.stores import Holder, StateStore
 
 if TYPE_CHECKING:
@@ -498,8 +504,13 @@ class Service:
 
     def recover(self) -> list[Run]:
         """Abort the runs of dead orecart processes on this host, remove their containers
-        and queue their requests again (at most ``config.requeue`` times each); the runs
-        queued again."""
+        and queue their requests again (at most ``config.requeue`` times each); make the
+        trigger firings of dead processes due again (``recover_firings``, noticed); the
+        runs queued again."""
+        firings = recover_firings(self, {self.triggers.owner})
+        if firings:
+            self.triggers.notice(f"{firings} trigger firing(s) due again (their orecart "
+                                 "died while it carried them out)")
         aborted = self.store.recover(self.host)
         again = []
         for run in aborted:

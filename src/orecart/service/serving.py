@@ -36,7 +36,7 @@ from orecart.service.schedules import Scheduler, due, tick_key, tick_of
 from orecart.service.sensing import SensorLoop
 from orecart.service.served import Served
 from orecart.service.tools import Source, Tools, orecart_version
-from orecart.service.triggering import Evaluator, TriggerLoop, live_run_owners
+from orecart.service.triggering import Evaluator, TriggerLoop
 from orecart.service.wake import Waker
 from orecart.stores import open_store
 from orecart.stores.engine import redact_url
@@ -90,23 +90,12 @@ class Server:
             for run in self.service.recover():
                 self.notice(f"run {run.id} of {run.pipeline}: queued again (its orecart "
                             "died while it ran)")
-            self._recover_firings()
             while not self.stopping:
                 self.tick()
                 self._waker.wait(self.poll)
         finally:
             self._shutdown()
             self._leave()
-
-    def _recover_firings(self) -> None:
-        """Firings whose process died while it carried them out are due again (their
-        outcome is unknown, never success)."""
-        store = self.service.store
-        live = {entry.id for entry in store.services()} | {self.id}
-        again = store.recover_firings(live | live_run_owners(self.service.host))
-        if again:
-            self.notice(f"{again} trigger firing(s) due again (their orecart died while "
-                        "it carried them out)")
 
     def _leave(self) -> None:
         """Leave the services table and close what serve holds, even when the store is

@@ -25,7 +25,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -61,6 +61,7 @@ WIDTH = 10_000  # ids per window query
 #: transaction that commits after a poll may hold a lower id than one the poll saw; the
 #: claim skips what already fired, so reading them again costs a read, never a firing
 OVERLAP = 1_000
+UNFINISHED = "the evaluation stopped before its action ended: outcome unknown"
 GONE = "the element is gone or no longer matches the pattern"
 #: how long ``orecart run`` waits for its run's trigger evaluation before it exits
 RUN_WAIT_S = 60.0
@@ -76,6 +77,27 @@ def live_run_owners(host: str) -> set[str]:
     """The owners of every process alive on this host, as ``run_owner`` spells them: the
     firings of an ``orecart run`` still running here are not recovered from under it."""
     return {run_owner(host, pid) for pid in psutil.pids()}
+
+
+def judged_here(owner: str, host: str) -> bool:
+    """Whether this host can tell if ``owner`` is dead: a service (the services table
+    says) or an ``orecart run`` of this host (its pid says). An ``orecart run`` of
+    another host cannot be judged from here: it counts as live."""
+    if not owner.startswith("run-"):
+        return True
+    pid = owner.removeprefix(f"run-{host}-")
+    return pid != owner and pid.isdigit()
+
+
+def recover_firings(service: Service, live: Collection[str] = ()) -> int:
+    """Firings whose process died while it carried them out wait, due now (their outcome
+    is unknown, never success); how many. Alive: the live services, ``live``, this
+    host's processes and every ``orecart run`` of another host (``judged_here``). Called
+    at ``serve``'s start and by ``Service.recover`` (``orecart run``'s start)."""
+    store, host = service.store, service.host
+    alive = {entry.id for entry in store.services()} | set(live) | live_run_owners(host)
+    alive |= {o for o in store.running_owners() if not judged_here(o, host)}
+    return store.recover_firings(alive)
 
 Notice = Callable[[str], None]
 
@@ -114,20 +136,40 @@ def poll(ctx: Context, pipeline: Pipeline, trigger: Trigger, depth: int = 0) -> 
     store, now = ctx.service.store, datetime.now(UTC)
     start = store.trigger_cursor(pipeline.name, trigger.name).position
     try:
-        top, hits = _read(ctx, pipeline, trigger, max(-1, start - OVERLAP))
+        top, hits = _read(ctx, pipeline, trigger, max(-1, start - OVERLAP), start)
     except OrecartError as exc:
         store.cursor_error(pipeline.name, trigger.name, str(exc), now)
         return Polled(trigger.name, position=start, error=str(exc))
     found, adopted = _new(ctx, pipeline, trigger, hits, depth, start)
     claimed = store.claim_firings(found)
-    store.advance_cursor(pipeline.name, trigger.name, max(top, start), now)
-    values: dict[int | None, Any] = {h["id"]: h["values"] for h in hits}
-    limit = pipeline.settings.trigger_depth
-    fired = [act(ctx, pipeline, trigger, f, values[f.element]) if depth <= limit
-             else _end(ctx, f, FiringStatus.FAILED, f"trigger depth limit {limit} reached")
-             for f in claimed]
+    fired: list[Firing] = []
+    try:
+        store.advance_cursor(pipeline.name, trigger.name, max(top, start), now)
+        values: dict[int | None, Any] = {h["id"]: h["values"] for h in hits}
+        limit = pipeline.settings.trigger_depth
+        for f in claimed:
+            fired.append(act(ctx, pipeline, trigger, f, values[f.element]) if depth <= limit
+                         else _end(ctx, f, FiringStatus.FAILED,
+                                   f"trigger depth limit {limit} reached"))
+    finally:
+        _unfinished(ctx, claimed[len(fired):])
     wrote = writes(pipeline, trigger) and any(f.status is FiringStatus.SUCCEEDED for f in fired)
     return Polled(trigger.name, fired, adopted, top, wrote=wrote)
+
+
+def _unfinished(ctx: Context, claimed: Sequence[Firing]) -> None:
+    """Firings claimed by a poll that stopped (the store failed) before their action
+    ended wait, due now, their outcome unknown: best effort, never left running under a
+    live owner."""
+    now = datetime.now(UTC)
+    for firing in claimed:
+        if firing.id is None:
+            continue
+        try:
+            ctx.service.store.finish_firing(firing.id, ctx.owner, FiringStatus.WAITING,
+                                            error=UNFINISHED, next_at=now)
+        except Exception:  # noqa: BLE001, S112 - best effort: the store may be gone
+            continue
 
 
 def writes(pipeline: Pipeline, trigger: Trigger) -> bool:
@@ -137,18 +179,19 @@ def writes(pipeline: Pipeline, trigger: Trigger) -> bool:
         q.name == action.query and q.mode is QueryMode.WRITE for q in pipeline.queries)
 
 
-def _read(ctx: Context, pipeline: Pipeline, trigger: Trigger,
-          start: int) -> tuple[int, list[Any]]:
+def _read(ctx: Context, pipeline: Pipeline, trigger: Trigger, start: int,
+          cursor: int) -> tuple[int, list[Any]]:
     """Windows of ``WIDTH`` ids after ``start`` until one holds no element (then, past a
     gap, the next element's window: ``_past_gap``): the highest id seen and the hits
-    (their values as plain data)."""
+    (their values as plain data). Only an element past ``cursor`` is new: one re-read
+    in the overlap below it does not spare the gap check."""
     top, low = start, start + 1
     hits: list[Any] = []
     while True:
         text, params = window(trigger, low, low + WIDTH - 1)
         rows = ctx.conn.read(text, **params)
         if not rows or rows[0]["top"] is None:
-            beyond = _past_gap(ctx, pipeline, trigger, low, found=top > start)
+            beyond = _past_gap(ctx, pipeline, trigger, low, found=top > cursor)
             if beyond is None:
                 return top, hits
             low = beyond

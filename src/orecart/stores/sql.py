@@ -691,6 +691,11 @@ class SqlStore:
         with self._write() as connection:
             return triggers.recover(connection, live_owners, _now())
 
+    def running_owners(self) -> set[str]:
+        """The owners of the running firings."""
+        with self._read() as connection:
+            return triggers.running_owners(connection)
+
     def forget_restored(self, pipelines: Collection[str]) -> int:
         """A backup was restored into the graph of ``pipelines``: their trigger cursors
         restart and every firing is forgotten (``orecart.stores.triggers``); how many."""

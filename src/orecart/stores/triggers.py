@@ -153,6 +153,12 @@ def recover(connection: Connection, live_owners: Collection[str], now: datetime)
     return connection.execute(statement).rowcount
 
 
+def running_owners(connection: Connection) -> set[str]:
+    """The owners of the running firings (recovery judges each one alive or dead)."""
+    statement = sa.select(_f.owner).where(_f.status == _RUNNING, _f.owner.is_not(None))
+    return {row[0] for row in connection.execute(statement.distinct())}
+
+
 def forget(connection: Connection, pipelines: Collection[str]) -> int:
     """A backup was restored into the graph of ``pipelines``: their cursors go back to the
     start and their firings are forgotten; how many firings were."""
