@@ -76,7 +76,8 @@ def triggers(file: Path, state: str | None, firings: bool, trigger: str | None,
 def _tick(polled: Sequence[Any], as_json: bool) -> None:
     if as_json:
         print_json([{"trigger": p.trigger, "error": p.error, "position": p.position,
-                     "adopted": p.adopted, "fired": [_firing_json(f) for f in p.fired]}
+                     "adopted": p.adopted, "retried": p.retried,
+                     "fired": [_firing_json(f) for f in p.fired]}
                     for p in polled])
     else:
         for p in polled:

@@ -433,18 +433,20 @@ class Tools:
 
     def restore(self, source: Source, path: Path, progress: Progress | None = None,
                 force: bool = False) -> Restored:
-        """Restore the backup, then forget the file's trigger firings and reset their
-        cursors: the restored graph is judged by what it holds (``Restored``)."""
+        """Forget the file's trigger firings and reset their cursors, restore the backup,
+        then forget again: the restored graph is judged by what it holds (``Restored``).
+        Before, so a serve polling during the restore does not take restored elements
+        for new ones; after, for what it fired meanwhile; even with no trigger declared
+        now (firings of triggers the file declared before)."""
         from orecart.graph.backup import restore
 
         pipeline = self.load(source)
-        with self._graph(source, pipeline) as conn:
-            info = restore(conn, path, progress, force=force)
-        if not pipeline.triggers:
-            return Restored(info, 0)
         store = open_store(self.state_url(source, pipeline))
         try:
-            return Restored(info, store.forget_restored({pipeline.name}))
+            forgotten = store.forget_restored({pipeline.name})
+            with self._graph(source, pipeline) as conn:
+                info = restore(conn, path, progress, force=force)
+            return Restored(info, forgotten + store.forget_restored({pipeline.name}))
         finally:
             store.close()
 

@@ -125,6 +125,7 @@ class Polled:
     position: int = -1
     error: str | None = None
     wrote: bool = False  # a write query succeeded: evaluated again, one level deeper
+    retried: bool = False  # the due retries of ``trigger``, not a poll
 
 
 # -- one poll -------------------------------------------------------------------------------
@@ -313,11 +314,18 @@ def _query(ctx: Context, pipeline: Pipeline, trigger: Trigger, firing: Firing,
         stored = find_query(pipeline, getattr(trigger.action, "query", ""))
         typed = typed_values(stored, trigger, values)
     except OrecartError as exc:
-        return _end(ctx, firing, FiringStatus.FAILED, str(exc))
+        return _end(ctx, firing, FiringStatus.FAILED, _redacted(pipeline, values, str(exc)))
     answer = run_stored(ctx.service.store, ctx.conn, pipeline, stored, typed, ORIGIN)
     if answer.ok:
         return _end(ctx, firing, FiringStatus.SUCCEEDED)
     return _failed(ctx, trigger, firing, answer.execution.error or "the query failed")
+
+
+def _redacted(pipeline: Pipeline, values: Mapping[str, Any], text: str) -> str:
+    """``text`` with the pipeline's secrets and the mapped values taken for secrets
+    (``masked_params``) masked: what a firing's error may hold."""
+    _, secret = masked_params(pipeline, values)
+    return Redactor(known_secrets(pipeline) | secret)(text)
 
 
 def _failed(ctx: Context, trigger: Trigger, firing: Firing, error: str) -> Firing:
@@ -408,7 +416,8 @@ def as_text(value: Any) -> str:
 def evaluate(ctx: Context, pipeline: Pipeline,
              triggers: Sequence[Trigger] | None = None) -> list[Polled]:
     """Poll ``triggers`` (default: all), take due retries; while a write query fired,
-    poll every trigger again one level deeper (past the limit, hits are recorded failed)."""
+    poll every trigger again one level deeper (past the limit, hits are recorded failed).
+    The polls, then the retries (``Polled.retried``)."""
     polled = [poll(ctx, pipeline, t) for t in (pipeline.triggers if triggers is None
                                                else triggers)]
     retried = retry_due(ctx, pipeline)
@@ -422,7 +431,15 @@ def evaluate(ctx: Context, pipeline: Pipeline,
         deeper = [poll(ctx, pipeline, t, depth) for t in pipeline.triggers]
         polled += deeper
         wrote = any(p.wrote for p in deeper)
-    return polled
+    return polled + _retries(retried)
+
+
+def _retries(retried: Sequence[Firing]) -> list[Polled]:
+    """The retried firings as one ``Polled`` per trigger (``retried``): reported and
+    judged (a failed one fails ``triggers --tick``) as a poll's firings are."""
+    names = dict.fromkeys(f.trigger for f in retried)
+    return [Polled(name, [f for f in retried if f.trigger == name], retried=True)
+            for name in names]
 
 
 @dataclass
@@ -548,9 +565,14 @@ class TriggerLoop:
                 continue
             due = [t for t in pipeline.triggers
                    if now >= self._next.get((pipeline.name, t.name), 0.0)]
-            for trigger in due:
-                self._next[(pipeline.name, trigger.name)] = now + trigger.every
             retry = now >= self._next.get((pipeline.name, ""), 0.0)
             if (due or retry) and not self.evaluator.busy(pipeline.name):
-                self._next[(pipeline.name, "")] = now + self.RETRY_S
-                self.evaluator.poke(pipeline, triggers=due)
+                self._poke(pipeline, due, now)
+
+    def _poke(self, pipeline: Pipeline, due: list[Trigger], now: float) -> None:
+        """Poke the evaluation; only then are the next times set (a busy pipeline's due
+        triggers stay due: none skips an interval)."""
+        for trigger in due:
+            self._next[(pipeline.name, trigger.name)] = now + trigger.every
+        self._next[(pipeline.name, "")] = now + self.RETRY_S
+        self.evaluator.poke(pipeline, triggers=due)

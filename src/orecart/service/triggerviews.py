@@ -3,9 +3,11 @@ line, its action, its cursor (position, last poll, error) and its firings by sta
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orecart.model import Pipeline
+from orecart.secrets import Redactor, known_secrets
 from orecart.stores import StateStore
 from orecart.triggering import Match, QueryAction, Trigger, TriggerCursor, TriggerKind
 
@@ -15,10 +17,12 @@ class TriggerView:
     trigger: Trigger
     cursor: TriggerCursor
     firings: dict[str, int] = field(default_factory=dict)  # status -> how many
+    #: masks the pipeline's secrets in what is shown (a ``where`` value may be a ${VAR})
+    redact: Callable[[str], str] = field(default=str, compare=False)
 
     @property
     def pattern(self) -> str:
-        return pattern_line(self.trigger)
+        return pattern_line(self.trigger, self.redact)
 
     @property
     def action(self) -> str:
@@ -29,21 +33,23 @@ def trigger_views(pipeline: Pipeline, store: StateStore) -> list[TriggerView]:
     """Every declared trigger of ``pipeline`` in file order, with what the store holds."""
     cursors = {c.trigger: c for c in store.trigger_cursors(pipeline.name)}
     counts = store.firing_counts(pipeline.name)
+    redact = Redactor(known_secrets(pipeline))
     return [TriggerView(t, cursors.get(t.name, TriggerCursor(pipeline.name, t.name)),
-                        counts.get(t.name, {})) for t in pipeline.triggers]
+                        dict(counts.get(t.name, {})), redact) for t in pipeline.triggers]
 
 
-def pattern_line(trigger: Trigger) -> str:
-    """``(:Label {k: v})`` or ``(:A)-[:TYPE]->(:B)``, mapped properties as ``prop->param``."""
+def pattern_line(trigger: Trigger, redact: Callable[[str], str] = str) -> str:
+    """``(:Label {k: v})`` or ``(:A)-[:TYPE]->(:B)``, mapped properties as ``prop->param``;
+    ``where`` values through ``redact`` (the pipeline's secrets masked)."""
     if trigger.kind is TriggerKind.NODE:
-        return f"({_part(trigger.node)})"
-    return (f"({_part(trigger.start)})-[{_part(trigger.relationship)}]->"
-            f"({_part(trigger.end)})")
+        return f"({_part(trigger.node, redact)})"
+    return (f"({_part(trigger.start, redact)})-[{_part(trigger.relationship, redact)}]->"
+            f"({_part(trigger.end, redact)})")
 
 
-def _part(match: Match | None) -> str:
+def _part(match: Match | None, redact: Callable[[str], str]) -> str:
     match = match or Match()
-    terms = [f"{k}: {v!r}" for k, v in match.where.items()]
+    terms = [f"{k}: {redact(repr(v))}" for k, v in match.where.items()]
     terms += [f"{prop}->{param}" for prop, param in match.properties.items()]
     name = f":{match.name}" if match.name else ""
     return f"{name} {{{', '.join(terms)}}}" if terms else name
