@@ -1,6 +1,7 @@
 """One poll of a trigger on a real Neo4j, in-process: a poll steps over a gap of ids wider
 than its window (a mass delete) when the element count says something lies beyond, and
-a mapped value of the wrong type fails its firing with the property and type named."""
+a mapped value of the wrong type fails its firing with the property and type named (a
+secret among them masked); an evaluation returns its due retries too."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import pytest
 from orecart.graph.connect import GraphConnection
 from orecart.model import Graph
 from orecart.service import OnePipeline, Service, ServiceConfig, Source, Tools
-from orecart.service.triggering import OVERLAP, WIDTH, Context, poll
+from orecart.service.triggering import GONE, OVERLAP, WIDTH, Context, evaluate, poll
 from orecart.stores import open_store
-from orecart.triggering import FiringStatus
+from orecart.triggering import Firing, FiringStatus, params_key
 
 PIPELINE = """\
 pipeline: tp
@@ -82,3 +83,28 @@ def test_a_value_of_the_wrong_type_fails_its_firing_naming_property_and_type(
     assert firing.status is FiringStatus.FAILED
     assert firing.error is not None and "sample" in firing.error and "str" in firing.error
     assert ctx.conn.read("MATCH (j:Job) RETURN count(j) AS n") == [{"n": 0}]
+
+
+def test_an_evaluation_returns_its_due_retries_a_failed_one_included(ctx: Context) -> None:
+    pipeline = ctx.service.pipelines.get("tp").pipeline
+    store, values = ctx.service.store, {"sample": "gone"}
+    [firing] = store.claim_firings([Firing("tp", "fastq", 10**9, "4:x:gone", values,
+                                           params_key(values), owner="test")])
+    assert firing.id is not None
+    store.finish_firing(firing.id, "test", FiringStatus.WAITING, error="boom",
+                        next_at=datetime.now(UTC))
+    polled = evaluate(ctx, pipeline)
+    [retried] = [p for p in polled if p.retried]
+    assert [(f.element, f.status, f.error) for f in retried.fired] == [
+        (10**9, FiringStatus.FAILED, GONE)]
+
+
+def test_a_secret_value_of_the_wrong_type_is_masked_in_the_firing_error(
+        ctx: Context, neo4j_graph: Graph) -> None:
+    pipeline = ctx.service.pipelines.get("tp").pipeline
+    ctx.conn.write("CREATE (:Fastq {sample: [$secret]})", secret=neo4j_graph.password)
+    [firing] = poll(ctx, pipeline, pipeline.triggers[0]).fired
+    [stored] = ctx.service.store.firings("tp")
+    assert firing.status is FiringStatus.FAILED and firing.error and stored.error
+    assert "sample" in firing.error and neo4j_graph.password not in firing.error
+    assert neo4j_graph.password not in stored.error
