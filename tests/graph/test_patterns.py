@@ -60,15 +60,17 @@ def test_a_node_window_gives_top_and_the_matching_nodes_values(conn: GraphConnec
     # the bounds are inclusive, and nothing outside them is read
     inner = poll(conn, trigger, made[0], made[0])
     assert inner["top"] == made[0] and [hit["id"] for hit in inner["hits"]] == [made[0]]
-    assert poll(conn, trigger, made[1], made[1]) == {"top": made[1], "hits": []}
+    assert poll(conn, trigger, made[1], made[1]) == {"top": made[1], "fresh": 1, "hits": []}
 
 
 def test_top_is_the_highest_id_even_when_nothing_matches_and_null_past_the_end(
         conn: GraphConnection) -> None:
     made = ids(conn, "UNWIND range(1, 3) AS i CREATE (n:Fastq {kind: 'y'}) RETURN id(n) AS id")
     trigger = node_trigger(Match("Fastq", {"kind": "x"}))
-    assert poll(conn, trigger, min(made), max(made) + 10) == {"top": max(made), "hits": []}
-    assert poll(conn, trigger, max(made) + 1, max(made) + 10) == {"top": None, "hits": []}
+    assert poll(conn, trigger, min(made), max(made) + 10) == {
+        "top": max(made), "fresh": len(made), "hits": []}
+    assert poll(conn, trigger, max(made) + 1, max(made) + 10) == {
+        "top": None, "fresh": 0, "hits": []}
 
 
 def test_a_relationship_pattern_reads_each_part_and_the_relationships_own_properties(

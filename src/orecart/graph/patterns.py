@@ -49,17 +49,42 @@ Query = tuple[str, dict[str, Any]]
 VARIABLES = {Part.NODE: "n", Part.START: "a", Part.RELATIONSHIP: "r", Part.END: "b"}
 
 
-def window(trigger: Trigger, low: int, high: int) -> Query:
-    """The query of the elements with an internal id in [low, high]: one row, ``top`` and
-    ``hits``."""
+def window(trigger: Trigger, low: int, high: int, after: int | None = None) -> Query:
+    """The query of the elements with an internal id in [low, high]: one row, ``top``,
+    ``hits`` and ``fresh``, how many elements of the kind have an id above ``after``
+    (default ``low - 1``: all of them)."""
+    text, params = _seek(trigger, "range($low, $high)")
+    return text, {**params, "low": low, "high": high,
+                  "after": low - 1 if after is None else after}
+
+
+def elements(trigger: Trigger, ids: list[int]) -> Query:
+    """The same row as ``window`` for the elements of the given internal ids."""
+    text, params = _seek(trigger, "$ids")
+    return text, {**params, "ids": ids, "after": -1}
+
+
+def _seek(trigger: Trigger, ids: str) -> Query:
     element = _element(trigger)
     condition, params = _condition(trigger)
-    text = (f"UNWIND range($low, $high) AS seek\n"
+    text = (f"UNWIND {ids} AS seek\n"
             f"{_match(trigger)} WHERE id({element}) = seek\n"
             f"WITH {_bound(trigger)}, {condition} AS hit\n"
             f"RETURN max(id({element})) AS top, "
+            f"sum(CASE WHEN id({element}) > $after THEN 1 ELSE 0 END) AS fresh, "
             f"collect(CASE WHEN hit THEN {_hit(trigger)} END) AS hits")
-    return text, {**params, "low": low, "high": high}
+    return text, params
+
+
+def matching_ids(trigger: Trigger, upto: int) -> Query:
+    """The internal ids of every element matching the pattern up to ``upto`` (a scan of
+    the label or type: only for a poll that counted elements it could not see, those that
+    took the id of a deleted element below the cursor)."""
+    element = _element(trigger)
+    condition, params = _condition(trigger)
+    text = (f"{_match(trigger)} WHERE id({element}) <= $upto AND {condition}\n"
+            f"RETURN id({element}) AS id")
+    return text, {**params, "upto": upto}
 
 
 def one(trigger: Trigger, element_id: str) -> Query:

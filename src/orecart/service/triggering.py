@@ -34,7 +34,7 @@ import psutil
 
 from orecart.errors import OrecartError, StateError
 from orecart.events import Event, MemberFinished
-from orecart.graph.patterns import count, next_id, one, window
+from orecart.graph.patterns import count, elements, matching_ids, next_id, one, window
 from orecart.graph.queries import plain
 from orecart.model import MemberStatus, Pipeline
 from orecart.planner import Selection
@@ -182,43 +182,71 @@ def writes(pipeline: Pipeline, trigger: Trigger) -> bool:
 
 def _read(ctx: Context, pipeline: Pipeline, trigger: Trigger, start: int,
           cursor: int) -> tuple[int, list[Any]]:
-    """Windows of ``WIDTH`` ids after ``start`` until one holds no element (then, past a
-    gap, the next element's window: ``_past_gap``): the highest id seen and the hits
-    (their values as plain data). Only an element past ``cursor`` is new: one re-read
-    in the overlap below it does not spare the gap check."""
-    top, low = start, start + 1
+    """Windows of ``WIDTH`` ids after ``start`` until one holds no element; then, when the
+    element count says some were not seen (``_unseen``), the next element's window past a
+    gap, or the unfired matches below the cursor. The highest id seen and the hits (their
+    values as plain data). ``fresh`` counts the elements past ``cursor`` the windows saw."""
+    top, low, fresh = start, start + 1, 0
     hits: list[Any] = []
+    unseen: bool | None = None  # judged once, at the first window without an element
     while True:
-        text, params = window(trigger, low, low + WIDTH - 1)
+        text, params = window(trigger, low, low + WIDTH - 1, after=cursor)
         rows = ctx.conn.read(text, **params)
-        if not rows or rows[0]["top"] is None:
-            beyond = _past_gap(ctx, pipeline, trigger, low, found=top > cursor)
-            if beyond is None:
-                return top, hits
-            low = beyond
+        if rows and rows[0]["top"] is not None:
+            top, fresh = max(top, rows[0]["top"]), fresh + rows[0]["fresh"]
+            hits += _plain(rows[0]["hits"])
+            low += WIDTH
             continue
-        top = max(top, rows[0]["top"])
-        hits += [{**h, "values": plain(h["values"])} for h in rows[0]["hits"]]
-        low += WIDTH
+        if unseen is None:
+            unseen = _unseen(ctx, pipeline, trigger, fresh)
+        if not unseen:
+            return top, hits
+        beyond = _next_element(ctx, trigger, low + WIDTH - 1)
+        if beyond is None:
+            return top, hits + _below(ctx, pipeline, trigger, cursor)
+        low = beyond
 
 
-def _past_gap(ctx: Context, pipeline: Pipeline, trigger: Trigger, low: int,
-              found: bool) -> int | None:
-    """The next element's id when elements lie beyond an empty window (ids freed by a mass
-    delete, a large transaction rolled back), else None. The element count (constant
-    time) decides, in a poll that found nothing new: unchanged since the last poll,
-    nothing was added anywhere; changed, one scan (``next_id``) finds where the ids go
-    on. A poll that found new elements only notes the count (no scan on the busy path)."""
+def _plain(hits: list[Any]) -> list[Any]:
+    return [{**h, "values": plain(h["values"])} for h in hits]
+
+
+def _unseen(ctx: Context, pipeline: Pipeline, trigger: Trigger, fresh: int) -> bool:
+    """Whether elements were added that the windows did not see: the element count
+    (Neo4j's count store: constant time) grew by more than the ``fresh`` ones since the
+    last poll of this process, or this process never counted (it cannot tell). Such
+    elements lie past a gap of ids wider than a window, or took the id of an element
+    deleted below the cursor (Neo4j reuses ids)."""
     key = (pipeline.name, trigger.name)
     text, params = count(trigger)
     now = ctx.conn.read(text, **params)[0]["count"]
     seen, ctx.counts[key] = ctx.counts.get(key), now
-    if found or seen == now:
-        return None
-    text, params = next_id(trigger, low + WIDTH - 1)
+    return seen is None or now > seen + fresh
+
+
+def _next_element(ctx: Context, trigger: Trigger, after: int) -> int | None:
+    """The lowest id of an element above ``after`` (one scan), None when there is none."""
+    text, params = next_id(trigger, after)
     rows = ctx.conn.read(text, **params)
     beyond = rows[0]["next"] if rows else None
     return beyond if isinstance(beyond, int) else None
+
+
+def _below(ctx: Context, pipeline: Pipeline, trigger: Trigger, cursor: int) -> list[Any]:
+    """The matches up to ``cursor`` no firing holds (one scan of the label or type, then
+    the unfired ones read by id): elements that took a deleted element's id."""
+    if cursor < 0:
+        return []
+    text, params = matching_ids(trigger, cursor)
+    ids = [row["id"] for row in ctx.conn.read(text, **params)]
+    held = ctx.service.store.held_elements(pipeline.name, trigger.name, ids)
+    unfired = sorted(set(ids) - held)
+    hits: list[Any] = []
+    for at in range(0, len(unfired), WIDTH):
+        text, params = elements(trigger, unfired[at:at + WIDTH])
+        rows = ctx.conn.read(text, **params)
+        hits += _plain(rows[0]["hits"]) if rows else []
+    return hits
 
 
 def _new(ctx: Context, pipeline: Pipeline, trigger: Trigger, hits: list[Any], depth: int,

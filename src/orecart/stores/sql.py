@@ -691,6 +691,11 @@ class SqlStore:
         with self._write() as connection:
             return triggers.recover(connection, live_owners, _now())
 
+    def held_elements(self, pipeline: str, trigger: str, elements: list[int]) -> set[int]:
+        """Which of ``elements`` (internal ids) a firing of the trigger holds."""
+        with self._read() as connection:
+            return triggers.held(connection, pipeline, trigger, elements)
+
     def running_owners(self) -> set[str]:
         """The owners of the running firings."""
         with self._read() as connection:

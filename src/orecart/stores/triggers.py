@@ -77,6 +77,12 @@ def _unheld(connection: Connection, key: tuple[str, str],
     return {element: f for element, f in group.items() if element not in held}
 
 
+def held(connection: Connection, pipeline: str, trigger: str, elements: list[int]) -> set[int]:
+    """Which of ``elements`` a firing of the trigger holds."""
+    rows = _held(connection, (pipeline, trigger), elements, sa.select(_f.element))
+    return {row["element"] for row in rows}
+
+
 def _held(connection: Connection, key: tuple[str, str], elements: list[int],
           query: sa.Select[Any]) -> list[RowMapping]:
     """``query``'s rows of the firings of ``key``'s trigger that hold one of ``elements``
