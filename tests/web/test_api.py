@@ -176,3 +176,5 @@ def test_errors_are_json_with_their_codes(api: Api) -> None:
                            headers={"content-type": "application/json"}).status_code == 422
         assert client.post("/runs", json={"pipeline": "nope"}).status_code == 404
         assert client.get("/nowhere").status_code == 404
+        down = client.get("/pipelines/graphdown/plan")  # Neo4j down: unavailable, not a bug
+        assert down.status_code == 503 and "internal error" not in down.text, down.text
