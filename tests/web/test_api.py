@@ -4,7 +4,10 @@ and scopes, label filters, cursor pages, errors as JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from contextlib import AsyncExitStack
 
 import httpx
 
@@ -56,6 +59,42 @@ def test_a_submitted_run_is_followed_over_sse_to_its_end_and_resumed(api: Api) -
         member = client.get(f"/runs/{run_id}/members/b").json()
         assert member["member"]["exit_code"] == 0 and member["member"]["fingerprint"]
         assert [a["number"] for a in member["attempts"]] == [1]
+
+
+def test_many_idle_event_streams_never_starve_the_other_routes(api: Api) -> None:
+    """A sync stream held one of anyio's 40 worker threads per open run page: 90 took
+    over 10 s to open (each waited for a keepalive to free a thread)."""
+    gate = api.folder / "gate"
+    with api.client("operate") as client:
+        run_id = client.post("/runs", json={"pipeline": "gated"}).json()["id"]
+    api.wait_status(run_id, "running")
+
+    async def watch(count: int) -> tuple[float, float]:
+        """Seconds to open ``count`` streams, and for ``/healthz`` to answer then."""
+        opening = time.monotonic()
+        headers = {"Authorization": f"Bearer {api.tokens['read']}"}
+        limits = httpx.Limits(max_connections=count + 5)
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=15,
+                                     limits=limits) as client, AsyncExitStack() as streams:
+            for _ in range(count):
+                stream = await streams.enter_async_context(
+                    client.stream("GET", f"/api/v1/runs/{run_id}/events"))
+                assert stream.status_code == 200
+                await anext(stream.aiter_lines())  # its first frame: the stream is open
+            opened = time.monotonic() - opening
+            await asyncio.sleep(0.5)  # every stream idle, polling
+            started = time.monotonic()
+            health = await client.get("/healthz", timeout=15)
+            assert health.status_code == 200
+            return opened, time.monotonic() - started
+
+    try:
+        opened, answered = asyncio.run(watch(90))
+    finally:
+        gate.touch()
+    assert opened < 5.0 and answered < 1.0, (opened, answered)
+    api.wait_status(run_id, "succeeded")
+    gate.unlink()
 
 
 def test_an_event_cursor_past_any_stored_id_is_refused_or_read_as_the_end(api: Api) -> None:
