@@ -42,7 +42,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "a body that is not JSON"), (401, "no bearer token, or an unknown one"),
         (403, "the token's scope is too low"),
         (404, "no such run, member or pipeline"), (409, "the run's state forbids it"),
-        (422, "a bad body or query"), (503, "the state store, graph, executor or a sensor's source is unavailable"))}
+        (422, "a bad body or query"),
+        (503, "the state store, graph, executor or a sensor's source is unavailable"))}
 
 #: OrecartError classes to HTTP codes, most specific first
 _CODES: tuple[tuple[type[OrecartError], int], ...] = (

@@ -16,9 +16,10 @@ from fastapi.responses import StreamingResponse
 
 from orecart.model import RunEvent
 from orecart.service.served import Served
+from orecart.web import streaming
 from orecart.web.auth import READ, served_of
 from orecart.web.schemas import EventOut
-from orecart.web.streaming import END, Polled, follow
+from orecart.web.streaming import END, Polled
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 BATCH = 500  # events read at a time: a 10,000-member run's log arrives in pieces
@@ -43,7 +44,7 @@ def events(run_id: str, request: Request,
     served = served_of(request)
     run = served.run(run_id)  # 404 before the stream starts
     cursor = after if after is not None else _cursor(last_event_id)
-    stream = follow(EventPoller(served, run.id, cursor), lambda: served.stopping)
+    stream = streaming.follow(EventPoller(served, run.id, cursor), lambda: served.stopping)
     return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 

@@ -15,8 +15,9 @@ from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 from orecart.errors import NotFoundError
 from orecart.service.served import Served
+from orecart.web import streaming
 from orecart.web.auth import READ, served_of
-from orecart.web.streaming import END, Polled, follow
+from orecart.web.streaming import END, Polled
 from orecart.web.views import ArtifactOut, ComparedOut, DiffOut
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[READ])
@@ -40,7 +41,7 @@ def logs(run_id: str, member: str, request: Request,
     served = served_of(request)
     log = served.log_file(run_id, member)  # 404 before a stream starts
     if follow:
-        stream = follow(LogPoller(served, log.run_id, member), lambda: served.stopping)
+        stream = streaming.follow(LogPoller(served, log.run_id, member), lambda: served.stopping)
         return StreamingResponse(stream,
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
