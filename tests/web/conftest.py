@@ -36,7 +36,8 @@ members:
     shell: |
       i=0; while [ ! -f {gate} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done
 """
-#: ``graphdown``: its graph is a port nothing listens on (a Neo4j that is down)
+#: ``graphdown``: its graph is a port nothing listens on (a Neo4j that is down); written
+#: only while a test needs it (schemathesis would find its 503s)
 GRAPHDOWN = """
 pipeline: graphdown
 graph: {{uri: "bolt://127.0.0.1:{port}", user: neo4j, password: pw, wait: 1s}}
@@ -117,7 +118,6 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     (pipelines / "demo.yaml").write_text(DEMO.format(fail=folder / "fail"))
     (pipelines / "gated.yaml").write_text(GATED.format(gate=folder / "gate"))
     (pipelines / "quick.yaml").write_text(QUICK)
-    (pipelines / "graphdown.yaml").write_text(GRAPHDOWN.format(port=free_port()))
     (folder / "drops").mkdir()
     (folder / "drops" / "a.csv").write_text("x\n")
     (folder / "outside.txt").write_text("not an artifact\n")

@@ -12,7 +12,7 @@ from contextlib import AsyncExitStack
 import httpx
 
 from tests.service.conftest import wait_until
-from tests.web.conftest import Api
+from tests.web.conftest import GRAPHDOWN, Api, free_port
 
 
 def events_of(client: httpx.Client, run_id: str, last: int | None = None) -> list[dict[str, str]]:
@@ -217,5 +217,18 @@ def test_errors_are_json_with_their_codes(api: Api) -> None:
                            headers={"content-type": "application/json"}).status_code == 422
         assert client.post("/runs", json={"pipeline": "nope"}).status_code == 404
         assert client.get("/nowhere").status_code == 404
-        down = client.get("/pipelines/graphdown/plan")  # Neo4j down: unavailable, not a bug
+
+
+def test_a_graph_that_is_down_is_unavailable_not_an_internal_error(api: Api) -> None:
+    served = api.folder / "pipelines" / "graphdown.yaml"
+    served.write_text(GRAPHDOWN.format(port=free_port()))
+    with api.client("read") as client:
+        try:
+            wait_until(lambda: client.get("/pipelines/graphdown").status_code == 200,
+                       "serve reads graphdown.yaml")
+            down = client.get("/pipelines/graphdown/plan")
+        finally:
+            served.unlink()
         assert down.status_code == 503 and "internal error" not in down.text, down.text
+        wait_until(lambda: client.get("/pipelines/graphdown").status_code == 404,
+                   "serve forgets graphdown.yaml")
