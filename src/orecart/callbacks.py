@@ -117,7 +117,20 @@ def check_url(url: str, option: str = "--callback") -> str:
         what = f"scheme {parts.scheme!r}" if parts.scheme else "no scheme"
         raise UsageError(f"{option}: expected an http:// or https:// URL with a host "
                          f"(got {what}{'' if host else ', no host'})")
+    _check_postable(url, option)
     return url
+
+
+def _check_postable(url: str, option: str) -> None:
+    """A UsageError for what the deliverer's HTTP client would refuse to post to (a
+    control character, a bad port): the URL is not shown, it may carry a token."""
+    import httpx
+
+    try:
+        httpx.URL(url)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise UsageError(f"{option}: not a URL the callback client accepts "
+                         f"({type(exc).__name__})") from exc
 
 
 def sign(body: bytes, secret: str) -> str:

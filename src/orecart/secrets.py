@@ -118,19 +118,21 @@ def hide_userinfo(text: str) -> str:
 
 
 def hide_url(url: str) -> str:
-    """``url`` as it may be shown: its user info (a token may stand in the user name) and
-    every query value masked, the rest kept (``https://***@host/path?token=***``)."""
+    """``url`` as it may be shown: its scheme, host and port only, the user info, path and
+    query masked (``https://***@host:8/***?***``): a webhook's token often is a path part
+    (``/services/T0/B0/SECRET``), or a user name, or a query value."""
     try:
         parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
     except ValueError:
         return MASK
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
-    query = "&".join(f"{name}={MASK}" if value else name
-                     for name, value in parse_qsl(parts.query, keep_blank_values=True))
-    shown = f"{parts.scheme}://{netloc}{parts.path}" if parts.scheme else hide_userinfo(url)
-    return f"{shown}?{query}" if query else shown
+    if not parts.scheme or not host:
+        return MASK
+    user = f"{MASK}@" if "@" in parts.netloc else ""
+    where = f"[{host}]" if ":" in host else host
+    shown = f"{parts.scheme}://{user}{where}{f':{port}' if port is not None else ''}"
+    path = f"/{MASK}" if parts.path not in ("", "/") else parts.path
+    return f"{shown}{path}{f'?{MASK}' if parts.query else ''}"
 
 
 def secret_values(env: Mapping[str, str], declared: Iterable[str] = ()) -> frozenset[str]:

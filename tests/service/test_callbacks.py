@@ -12,14 +12,17 @@ import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from orecart.callbacks import Delivery
+from orecart.callbacks import CallbackSettings, Delivery
 from orecart.model import Run, RunStatus
 from orecart.secrets import hide_url
+from orecart.service.callbacks import Deliverer
 from orecart.service.requests import RunRequest, from_payload, to_payload
+from orecart.stores import open_store
 from tests.service.conftest import Served, wait_until
 
 SECRET = "callback-Key-5f0e9a"
@@ -177,7 +180,8 @@ def test_a_submitted_run_is_told_by_serve_unsigned_when_no_secret_is_set(
     assert log.count("unsigned") == 1 and "tok-Secret-1" not in log
 
 
-@pytest.mark.parametrize("url", ["ftp://x", "file:///etc/passwd", "http://", "nothing"])
+@pytest.mark.parametrize("url", ["ftp://x", "file:///etc/passwd", "http://", "nothing",
+                                 "http://a\u007fb.example/"])
 def test_a_callback_that_is_not_http_is_a_usage_error(served: Served, url: str) -> None:
     served.write(PIPELINE)
     served.write(f"SOURCE_PASSWORD={ENV_SECRET}\n", ".env")
@@ -187,9 +191,34 @@ def test_a_callback_that_is_not_http_is_a_usage_error(served: Served, url: str) 
     assert served.runs() == []
 
 
-def test_a_callback_url_is_shown_with_its_user_info_and_query_values_hidden() -> None:
-    assert hide_url("https://me:pw-123@h:8/x?token=abc&n=1") == "https://***@h:8/x?token=***&n=***"
-    assert hide_url("https://h/x") == "https://h/x"
+def test_a_url_the_client_refuses_is_a_failed_attempt_and_the_deliverer_goes_on(
+        tmp_path: Path, receiver: Receiver) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'state.db'}")
+    for run_id, url in (("bad1", "http://a\u007fb.example/x"), ("bad2", "http://xn--a.com/"),
+                        ("good", receiver.url)):  # stored by an older orecart's check
+        store.enqueue(Run(id=run_id, pipeline="p", status=RunStatus.QUEUED),
+                      {"callback_url": url})
+    deliverer = Deliverer(store, CallbackSettings(attempts=1, timeout=2), None)
+    deliverer.start()
+    try:
+        assert deliverer.drain(["bad1", "bad2", "good"], timeout=10)
+    finally:
+        deliverer.stop()
+    shown = {run_id: (str(d.status), d.attempts, d.last_error or "")
+             for run_id in ("bad1", "bad2", "good") for d in store.deliveries(run_id)}
+    store.close()
+    assert shown["good"] == ("delivered", 1, "") and receiver.events() == ["queued"]
+    assert shown["bad1"][:2] == ("failed", 1) and "InvalidURL" in shown["bad1"][2]
+    assert shown["bad2"][:2] == ("failed", 1) and "a.example" not in shown["bad2"][2]
+
+
+def test_a_callback_url_is_shown_as_scheme_host_and_port_only() -> None:
+    assert hide_url("https://me:pw-123@h:8/x?token=abc&n=1") == "https://***@h:8/***?***"
+    assert hide_url("https://hooks.example.com/services/T0/B0/SECRET") == (
+        "https://hooks.example.com/***")
+    assert hide_url("https://h/") == "https://h/" and hide_url("http://h") == "http://h"
+    assert hide_url("http://[::1]:9/x") == "http://[::1]:9/***"
+    assert hide_url("nothing") == "***"
 
 
 def test_a_payload_of_an_older_orecart_loads_without_a_callback() -> None:

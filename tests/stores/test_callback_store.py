@@ -41,12 +41,13 @@ def test_each_status_change_adds_one_delivery_and_only_the_first_is_due(
     assert store.take_delivery(due[0], 30) and not store.take_delivery(due[0], 30)
     assert store.due_deliveries() == []  # held: nothing else of r1 overtakes it
     again = datetime.now(UTC) - timedelta(seconds=1)
-    store.delivery_attempted(due[0].id, Attempted(DeliveryStatus.PENDING, 500, "HTTP 500",
+    store.delivery_attempted(due[0], Attempted(DeliveryStatus.PENDING, 500, "HTTP 500",
                                                   again))
     retried = store.due_deliveries()[0]
     assert (retried.event, retried.attempts, retried.last_status) == ("queued", 1, 500)
     assert store.take_delivery(retried, 30)
-    store.delivery_attempted(retried.id, Attempted(DeliveryStatus.DELIVERED, 204, None, None))
+    assert store.delivery_attempted(retried, Attempted(DeliveryStatus.DELIVERED, 204, None,
+                                                       None))
     assert [d.event for d in store.due_deliveries()] == ["running"]
     first = store.deliveries("r1")[0]
     assert (first.status, first.attempts, first.delivered_at is not None) == (
@@ -57,3 +58,17 @@ def test_a_queued_run_cancelled_tells_its_callback(store: SqlStore) -> None:
     store.enqueue(queued("r3"), {"callback_url": URL})
     store.request_cancel("r3")
     assert [d.event for d in store.deliveries("r3")] == ["queued", "cancelled"]
+
+
+def test_an_attempt_recorded_late_never_changes_a_delivery_attempted_since(
+        store: SqlStore) -> None:
+    store.enqueue(queued("r4"), {"callback_url": URL})
+    taken = store.due_deliveries()[0]
+    assert store.take_delivery(taken, 30)
+    assert store.delivery_attempted(taken, Attempted(DeliveryStatus.DELIVERED, 200, None,
+                                                     None))
+    late = Attempted(DeliveryStatus.PENDING, None, "ReadTimeout", datetime.now(UTC))
+    assert not store.delivery_attempted(taken, late)  # a slow post past its hold
+    found = store.deliveries("r4")[0]
+    assert (found.status, found.attempts, found.last_error) == (
+        DeliveryStatus.DELIVERED, 1, None)

@@ -36,6 +36,15 @@ members:
     shell: |
       i=0; while [ ! -f {gate} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done
 """
+#: ``graphdown``: its graph is a port nothing listens on (a Neo4j that is down); written
+#: only while a test needs it (schemathesis would find its 503s)
+GRAPHDOWN = """
+pipeline: graphdown
+graph: {{uri: "bolt://127.0.0.1:{port}", user: neo4j, password: pw, wait: 1s}}
+members:
+  - name: one
+    run: [sh, -c, "true"]
+"""
 QUICK = """
 pipeline: quick
 members:

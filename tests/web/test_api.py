@@ -4,12 +4,15 @@ and scopes, label filters, cursor pages, errors as JSON."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from contextlib import AsyncExitStack
 
 import httpx
 
 from tests.service.conftest import wait_until
-from tests.web.conftest import Api
+from tests.web.conftest import GRAPHDOWN, Api, free_port
 
 
 def events_of(client: httpx.Client, run_id: str, last: int | None = None) -> list[dict[str, str]]:
@@ -56,6 +59,42 @@ def test_a_submitted_run_is_followed_over_sse_to_its_end_and_resumed(api: Api) -
         member = client.get(f"/runs/{run_id}/members/b").json()
         assert member["member"]["exit_code"] == 0 and member["member"]["fingerprint"]
         assert [a["number"] for a in member["attempts"]] == [1]
+
+
+def test_many_idle_event_streams_never_starve_the_other_routes(api: Api) -> None:
+    """A sync stream held one of anyio's 40 worker threads per open run page: 90 took
+    over 10 s to open (each waited for a keepalive to free a thread)."""
+    gate = api.folder / "gate"
+    with api.client("operate") as client:
+        run_id = client.post("/runs", json={"pipeline": "gated"}).json()["id"]
+    api.wait_status(run_id, "running")
+
+    async def watch(count: int) -> tuple[float, float]:
+        """Seconds to open ``count`` streams, and for ``/healthz`` to answer then."""
+        opening = time.monotonic()
+        headers = {"Authorization": f"Bearer {api.tokens['read']}"}
+        limits = httpx.Limits(max_connections=count + 5)
+        async with httpx.AsyncClient(base_url=api.url, headers=headers, timeout=15,
+                                     limits=limits) as client, AsyncExitStack() as streams:
+            for _ in range(count):
+                stream = await streams.enter_async_context(
+                    client.stream("GET", f"/api/v1/runs/{run_id}/events"))
+                assert stream.status_code == 200
+                await anext(stream.aiter_lines())  # its first frame: the stream is open
+            opened = time.monotonic() - opening
+            await asyncio.sleep(0.5)  # every stream idle, polling
+            started = time.monotonic()
+            health = await client.get("/healthz", timeout=15)
+            assert health.status_code == 200
+            return opened, time.monotonic() - started
+
+    try:
+        opened, answered = asyncio.run(watch(90))
+    finally:
+        gate.touch()
+    assert opened < 5.0 and answered < 1.0, (opened, answered)
+    api.wait_status(run_id, "succeeded")
+    gate.unlink()
 
 
 def test_an_event_cursor_past_any_stored_id_is_refused_or_read_as_the_end(api: Api) -> None:
@@ -143,7 +182,8 @@ def test_runs_filter_by_labels_and_page_with_a_cursor(api: Api) -> None:
         assert listed("label.dataset=x") == {i for i, d in ids.items() if d == "x"}
         assert listed("metadata=dataset:y") == {i for i, d in ids.items() if d == "y"}
         assert listed("metadata=dataset:y&label.n=2") == {list(ids)[2]}
-        assert client.get("/runs?metadata=nocolon").status_code == 422
+        refused = client.get("/runs?metadata=nocolon-Secret-9")
+        assert refused.status_code == 422 and "Secret-9" not in refused.text
 
         seen, cursor = [], None
         while True:
@@ -156,7 +196,8 @@ def test_runs_filter_by_labels_and_page_with_a_cursor(api: Api) -> None:
                 break
         assert len(seen) == len(set(seen)) and set(ids) <= set(seen)
         assert [i for i in seen if i in ids] == list(reversed(ids))  # newest first
-        assert client.get("/runs?cursor=garbage!").status_code == 422
+        refused = client.get("/runs?cursor=garbage-Secret-8!")
+        assert refused.status_code == 422 and "Secret-8" not in refused.text
         wait_until(lambda: all(api.wait_status(i, "succeeded") for i in ids), "quick runs")
 
 
@@ -176,3 +217,18 @@ def test_errors_are_json_with_their_codes(api: Api) -> None:
                            headers={"content-type": "application/json"}).status_code == 422
         assert client.post("/runs", json={"pipeline": "nope"}).status_code == 404
         assert client.get("/nowhere").status_code == 404
+
+
+def test_a_graph_that_is_down_is_unavailable_not_an_internal_error(api: Api) -> None:
+    served = api.folder / "pipelines" / "graphdown.yaml"
+    served.write_text(GRAPHDOWN.format(port=free_port()))
+    with api.client("read") as client:
+        try:
+            wait_until(lambda: client.get("/pipelines/graphdown").status_code == 200,
+                       "serve reads graphdown.yaml")
+            down = client.get("/pipelines/graphdown/plan")
+        finally:
+            served.unlink()
+        assert down.status_code == 503 and "internal error" not in down.text, down.text
+        wait_until(lambda: client.get("/pipelines/graphdown").status_code == 404,
+                   "serve forgets graphdown.yaml")

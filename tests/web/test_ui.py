@@ -7,6 +7,7 @@ file order: the later ones read the run the first one made."""
 from __future__ import annotations
 
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Dialog, Page, expect
+from playwright.sync_api import Dialog, Page, Route, expect
 
 from orecart.model import MemberRun, MemberStatus, Run, RunStatus
 from orecart.stores import open_store
@@ -266,3 +267,30 @@ def test_the_graph_diff_of_a_run_and_between_two_runs(page: Page, ui: Ui) -> Non
     expect(page.locator("h1")).to_contain_text(f"against {second}")
     expect(page.locator("section table").first).to_contain_text("+3")
     shot(page, "08-diff")
+
+
+def test_a_stream_dropped_without_its_end_is_resumed_with_backoff(page: Page, ui: Ui) -> None:
+    """A serve that stops ends its streams without ``end``: the page used to reconnect
+    every second forever. Here each stream answers a keepalive only, then closes."""
+    login(page, ui, "read")
+    asked: list[float] = []
+
+    def dropped(route: Route) -> None:
+        asked.append(time.monotonic())
+        route.fulfill(status=200, body=": keepalive\n\n",
+                      headers={"Content-Type": "text/event-stream"})
+
+    page.route("**/api/v1/runs/dropped/events", dropped)
+    try:
+        page.evaluate("""async () => {
+            const { follow } = await import("/api.js");
+            window.stopFollowing = new AbortController();
+            follow("/runs/dropped/events", () => {}, window.stopFollowing.signal);
+        }""")
+        page.wait_for_timeout(6500)
+    finally:
+        page.evaluate("window.stopFollowing && window.stopFollowing.abort()")
+        page.unroute("**/api/v1/runs/dropped/events")
+    gaps = [round(b - a, 1) for a, b in zip(asked, asked[1:], strict=False)]
+    assert len(asked) == 3, gaps  # at 0, 1 and 3 s (the next at 7): not every second
+    assert gaps[1] >= 1.7, gaps

@@ -58,7 +58,7 @@ class Deliverer:
         that what it imports lazily (TLS, certificates) is imported before a run starts
         (``hookfiles`` reads ``sys.modules`` while a run loads its hooks)."""
         if self._thread is None:
-            self._client = httpx.Client(timeout=self.settings.timeout,
+            self._client = httpx.Client(timeout=phase_timeout(self.settings.timeout),
                                         headers={"User-Agent": "orecart"})
             self._thread = threading.Thread(target=self._loop, daemon=True,
                                             name="orecart-callbacks")
@@ -94,6 +94,9 @@ class Deliverer:
                 posted = self.deliver_due()
             except StateError:
                 posted = 0  # a busy or gone store: look again at the next pause
+            except Exception as exc:  # noqa: BLE001 - the thread must outlive any bug
+                posted = 0
+                self._tell(f"callbacks: internal error {type(exc).__name__} (retrying)")
             if not posted:
                 self._wake.wait(pause)
                 self._wake.clear()
@@ -105,7 +108,7 @@ class Deliverer:
             if self._stop.is_set():
                 break
             if self.store.take_delivery(delivery, self.settings.timeout + HOLD_MARGIN_S):
-                self.store.delivery_attempted(delivery.id, self._post(delivery))
+                self.store.delivery_attempted(delivery, self._post(delivery))
                 posted += 1
         return posted
 
@@ -117,15 +120,17 @@ class Deliverer:
         else:
             self._tell_unsigned()
         assert self._client is not None, "deliveries are posted by the started thread"
-        try:
-            answer = self._client.post(delivery.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+        try:  # streamed: only the status is read, never a body that may trickle in
+            with self._client.stream("POST", delivery.url, content=body,
+                                     headers=headers) as answer:
+                code = answer.status_code
+        except Exception as exc:  # noqa: BLE001 - any error (InvalidURL, idna) is an attempt
             error = f"{type(exc).__name__}: {exc}".replace(delivery.url,
                                                           hide_url(delivery.url))
             return self._failed(delivery, None, error)
-        if 200 <= answer.status_code < 300:
-            return Attempted(DeliveryStatus.DELIVERED, answer.status_code, None, None)
-        return self._failed(delivery, answer.status_code, f"HTTP {answer.status_code}")
+        if 200 <= code < 300:
+            return Attempted(DeliveryStatus.DELIVERED, code, None, None)
+        return self._failed(delivery, code, f"HTTP {code}")
 
     def _failed(self, delivery: Delivery, code: int | None, error: str) -> Attempted:
         attempts = delivery.attempts + 1
@@ -135,6 +140,17 @@ class Deliverer:
         return Attempted(DeliveryStatus.PENDING, code, error, again)
 
     def _tell_unsigned(self) -> None:
-        if not self._told_unsigned and self.notice is not None:
-            self.notice(f"callbacks are sent unsigned: {SECRET_ENV} is not set")
+        if not self._told_unsigned:
+            self._tell(f"callbacks are sent unsigned: {SECRET_ENV} is not set")
         self._told_unsigned = True
+
+    def _tell(self, text: str) -> None:
+        if self.notice is not None:
+            self.notice(text)
+
+
+def phase_timeout(total: float) -> httpx.Timeout:
+    """httpx's timeouts are per phase (pool, connect, write, read): a third of ``total``
+    each (one client per thread: no pool wait), so a post ends within about ``total``
+    seconds, well inside its hold (``total + HOLD_MARGIN_S``)."""
+    return httpx.Timeout(total / 3)

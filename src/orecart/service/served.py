@@ -214,7 +214,7 @@ class Served:
         if folder is None or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
             raise NotFoundError(f"run {run_id} member {member!r} has no artifact {name!r}")
         path = folder.joinpath(*parts)
-        if not (path.is_file() and _inside(folder, path)):
+        if not (_is_file(path) and _inside(folder, path)):
             raise NotFoundError(f"run {run_id} member {member!r} has no artifact {name!r}")
         return path
 
@@ -276,6 +276,14 @@ class TriggerView:
     trigger: Trigger
     cursor: TriggerCursor
     firings: dict[str, int]  # by status
+
+
+def _is_file(path: Path) -> bool:
+    """False also for a path the OS refuses to look at (a part over 255 bytes)."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
 
 
 def _inside(folder: Path, path: Path) -> bool:

@@ -74,14 +74,21 @@ def take(connection: Connection, delivery: Delivery, now: datetime, until: datet
     return changed.rowcount == 1
 
 
-def attempted(connection: Connection, delivery_id: int, outcome: Attempted,
-              now: datetime) -> None:
+def attempted(connection: Connection, delivery: Delivery, outcome: Attempted,
+              now: datetime) -> bool:
+    """Record the attempt of the taken ``delivery``; False (nothing changed) when it is no
+    longer as taken: over, or attempted since by another deliverer (a post past its hold)."""
     values: dict[str, Any] = {
         "status": str(outcome.status), "attempts": table.c.attempts + 1,
         "last_status": outcome.code, "last_error": outcome.error, "next_at": outcome.next_at}
     if outcome.status is DeliveryStatus.DELIVERED:
         values["delivered_at"] = now
-    connection.execute(sa.update(table).where(table.c.id == delivery_id).values(values))
+    changed = connection.execute(
+        sa.update(table)
+        .where(table.c.id == delivery.id, table.c.status == _PENDING,
+               table.c.attempts == delivery.attempts)
+        .values(values))
+    return changed.rowcount == 1
 
 
 def _from(row: RowMapping) -> Delivery:

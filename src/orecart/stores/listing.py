@@ -115,7 +115,7 @@ def decode(cursor: str) -> tuple[datetime | None, str]:
             raise ValueError("no run id")
         return (datetime.fromisoformat(at) if at else None), run_id
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise UsageError(f"cursor {cursor[:40]!r} is not one this server gave out") from exc
+        raise UsageError("cursor: not one this server gave out") from exc
 
 
 def save_labels(connection: Connection, run: Run) -> None:

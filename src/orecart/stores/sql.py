@@ -793,9 +793,9 @@ class SqlStore:
         with self._write() as connection:
             return calling.take(connection, delivery, now, now + timedelta(seconds=hold))
 
-    def delivery_attempted(self, delivery_id: int, outcome: Attempted) -> None:
+    def delivery_attempted(self, delivery: Delivery, outcome: Attempted) -> bool:
         with self._write() as connection:
-            calling.attempted(connection, delivery_id, outcome, _now())
+            return calling.attempted(connection, delivery, outcome, _now())
 
     # -- helpers --------------------------------------------------------------------------
 

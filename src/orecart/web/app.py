@@ -17,10 +17,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orecart.errors import (
     ConflictError,
+    ExecutorError,
+    GraphError,
     LockedError,
     NotFoundError,
     OrecartError,
     SelectionError,
+    SensorError,
     SpecError,
     StateError,
     UsageError,
@@ -39,12 +42,14 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         (400, "a body that is not JSON"), (401, "no bearer token, or an unknown one"),
         (403, "the token's scope is too low"),
         (404, "no such run, member or pipeline"), (409, "the run's state forbids it"),
-        (422, "a bad body or query"), (503, "the state store or graph is unavailable"))}
+        (422, "a bad body or query"),
+        (503, "the state store, graph, executor or a sensor's source is unavailable"))}
 
 #: OrecartError classes to HTTP codes, most specific first
 _CODES: tuple[tuple[type[OrecartError], int], ...] = (
     (NotFoundError, 404), (LockedError, 409), (ConflictError, 409), (SpecError, 422),
-    (SelectionError, 422), (UsageError, 422), (StateError, 503))
+    (SelectionError, 422), (UsageError, 422), (StateError, 503), (GraphError, 503),
+    (ExecutorError, 503), (SensorError, 503))
 
 
 def create_app(served: Served, notice: Notice) -> FastAPI:

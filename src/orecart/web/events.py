@@ -1,15 +1,14 @@
 """``GET /runs/{id}/events``: a run's event log as server-sent events, from the start or
 after ``Last-Event-ID`` (an event's id is its ``RunEvent.id``), ending when the run ends.
 
-The stream reads the persisted log (what a reconnecting client resumes from), every
-``POLL_S``; a comment line every ``KEEPALIVE_S`` keeps idle proxies from closing it.
+The stream reads the persisted log (what a reconnecting client resumes from) in
+``orecart.web.streaming``'s poll loop: every ``POLL_S``, a comment line every
+``KEEPALIVE_S`` keeping idle proxies from closing it.
 """
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request
@@ -17,14 +16,13 @@ from fastapi.responses import StreamingResponse
 
 from orecart.model import RunEvent
 from orecart.service.served import Served
+from orecart.web import streaming
 from orecart.web.auth import READ, served_of
 from orecart.web.schemas import EventOut
+from orecart.web.streaming import END, Polled
 
 router = APIRouter(prefix="/runs", tags=["runs"])
-POLL_S = 0.05
-KEEPALIVE_S = 10.0
 BATCH = 500  # events read at a time: a 10,000-member run's log arrives in pieces
-END = "end"  # the last event a stream sends: the run has ended
 #: the highest event id a store holds (a 64-bit integer): a larger cursor is refused (422,
 #: or from ``Last-Event-ID`` read as "after the last event") before the stream starts
 MAX_ID = 2**63 - 1
@@ -46,7 +44,8 @@ def events(run_id: str, request: Request,
     served = served_of(request)
     run = served.run(run_id)  # 404 before the stream starts
     cursor = after if after is not None else _cursor(last_event_id)
-    return StreamingResponse(_stream(served, run.id, cursor), media_type="text/event-stream",
+    stream = streaming.follow(EventPoller(served, run.id, cursor), lambda: served.stopping)
+    return StreamingResponse(stream, media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
@@ -57,24 +56,18 @@ def _cursor(last_event_id: str | None) -> int:
         return 0  # not one of ours: from the start
 
 
-def _stream(served: Served, run_id: str, cursor: int) -> Iterator[str]:
-    quiet_since = time.monotonic()
-    while not served.stopping:
-        ended = served.run(run_id).status.terminal  # read before the events: none is lost
-        found = served.events(run_id, after=cursor, limit=BATCH)
-        for event in found:
-            yield _frame(event)
-        cursor = found[-1].id if found else cursor
-        if found:
-            quiet_since = time.monotonic()
-            continue
-        if ended:
-            yield f"id: {cursor}\nevent: {END}\ndata: {{}}\n\n"
-            return
-        if time.monotonic() - quiet_since >= KEEPALIVE_S:
-            quiet_since = time.monotonic()
-            yield ": keepalive\n\n"
-        time.sleep(POLL_S)
+class EventPoller:
+    """The run's events after ``cursor``, a batch per poll; the end once the run ended."""
+
+    def __init__(self, served: Served, run_id: str, cursor: int) -> None:
+        self.served, self.run_id, self.cursor = served, run_id, cursor
+
+    def poll(self) -> Polled:
+        ended = self.served.run(self.run_id).status.terminal  # before the events: none lost
+        found = self.served.events(self.run_id, after=self.cursor, limit=BATCH)
+        self.cursor = found[-1].id if found else self.cursor
+        end = f"id: {self.cursor}\nevent: {END}\ndata: {{}}\n\n" if ended else None
+        return Polled(tuple(_frame(event) for event in found), bool(found), end)
 
 
 def _frame(event: RunEvent) -> str:

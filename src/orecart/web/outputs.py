@@ -7,8 +7,6 @@ A log is served as the file ``orecart logs`` reads (secrets are redacted on disk
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,8 +15,9 @@ from fastapi.responses import FileResponse, PlainTextResponse, StreamingResponse
 
 from orecart.errors import NotFoundError
 from orecart.service.served import Served
+from orecart.web import streaming
 from orecart.web.auth import READ, served_of
-from orecart.web.events import END, KEEPALIVE_S, POLL_S
+from orecart.web.streaming import END, Polled
 from orecart.web.views import ArtifactOut, ComparedOut, DiffOut
 
 router = APIRouter(prefix="/runs", tags=["runs"], dependencies=[READ])
@@ -42,7 +41,8 @@ def logs(run_id: str, member: str, request: Request,
     served = served_of(request)
     log = served.log_file(run_id, member)  # 404 before a stream starts
     if follow:
-        return StreamingResponse(_follow(served, log.run_id, member),
+        stream = streaming.follow(LogPoller(served, log.run_id, member), lambda: served.stopping)
+        return StreamingResponse(stream,
                                  media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache",
                                           "X-Accel-Buffering": "no"})
@@ -59,26 +59,24 @@ def _tail(path: Path, size: int | None) -> bytes:
         return log.read()
 
 
-def _follow(served: Served, run_id: str, member: str) -> Iterator[str]:
-    offset, rest, quiet_since = 0, b"", time.monotonic()
-    while not served.stopping:
-        log = served.log_file(run_id, member)  # status before bytes: none is lost
-        chunk = _read(log.path, offset)
-        offset += len(chunk)
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            yield _line(line)
-        if chunk:
-            quiet_since = time.monotonic()
-            continue
+class LogPoller:
+    """The member's log lines written since the last poll; the end (with a last line
+    not ended by a newline) once the member ended."""
+
+    def __init__(self, served: Served, run_id: str, member: str) -> None:
+        self.served, self.run_id, self.member = served, run_id, member
+        self.offset, self.rest = 0, b""
+
+    def poll(self) -> Polled:
+        log = self.served.log_file(self.run_id, self.member)  # status before bytes
+        chunk = _read(log.path, self.offset)
+        self.offset += len(chunk)
+        lines = (self.rest + chunk).split(b"\n")
+        self.rest = lines.pop()
+        end = None
         if log.ended:
-            yield (_line(rest) if rest else "") + f"event: {END}\ndata: {{}}\n\n"
-            return
-        if time.monotonic() - quiet_since >= KEEPALIVE_S:
-            quiet_since = time.monotonic()
-            yield ": keepalive\n\n"
-        time.sleep(POLL_S)
+            end = (_line(self.rest) if self.rest else "") + f"event: {END}\ndata: {{}}\n\n"
+        return Polled(tuple(_line(line) for line in lines), bool(chunk), end)
 
 
 def _read(path: Path | None, offset: int) -> bytes:

@@ -82,7 +82,7 @@ def _labels(request: Request, metadata: list[str]) -> dict[str, str]:
     for pair in metadata:
         name, sep, value = pair.partition(":")
         if not sep or not name:
-            raise UsageError(f"metadata: expected NAME:VALUE, got {pair!r}")
+            raise UsageError("metadata: expected NAME:VALUE (the value is not shown)")
         labels[name] = value
     return labels
 

@@ -31,15 +31,26 @@ export async function call(path, { method = "GET", body, text = false } = {}) {
 }
 
 // Server-sent events over fetch (EventSource cannot send the Authorization header).
+export const RETRY_MS = 1000; // the first pause before a dropped stream is resumed
+export const MAX_RETRY_MS = 30000;
+
 export async function follow(path, onEvent, signal) {
   let last = 0;
+  let pause = RETRY_MS;
   while (!signal.aborted) {
+    let heard = false;
     const ended = await streamOnce(path, last, signal, (frame) => {
       if (frame.id) last = Number(frame.id);
+      heard = true;
       onEvent(frame);
     });
     if (ended || signal.aborted) return;
-    await new Promise((resolve) => setTimeout(resolve, 1000)); // dropped: resume after `last`
+    // dropped without `end` (serve stopping, a proxy): resume after `last`, backing off
+    // (1 s doubling to 30 s) while the server gives nothing, so a gone serve is not polled
+    // every second forever
+    if (heard) pause = RETRY_MS;
+    await new Promise((resolve) => setTimeout(resolve, pause));
+    pause = Math.min(MAX_RETRY_MS, pause * 2);
   }
 }
 
