@@ -92,6 +92,10 @@ triggers:
     relationship: {{type: LINKED, properties: {{tag: tag}}}}
     query: linked
 """
+#: the latency's pipeline: the same name (one state store) with the relationship trigger
+#: alone (the node triggers' labels hold nodes a hand-set cursor skipped, never fired)
+LATENCY = (PIPELINE[:PIPELINE.index("  - name: small")]
+           + PIPELINE[PIPELINE.index("  - name: links"):])
 #: the member: 100 new relationships, one transaction, through the Neo4j driver
 LINK = f"""\
 import os
@@ -248,6 +252,8 @@ def main() -> int:
         (folder / "pipeline.yaml").write_text(PIPELINE.format(uri=graph.uri,
                                                               python=sys.executable))
         environ = {**os.environ, "NEO4J_PASSWORD": graph.password}
+        (folder / "latency.yaml").write_text(LATENCY.format(uri=graph.uri,
+                                                            python=sys.executable))
         source = Source(folder / "pipeline.yaml")
         bench = Bench(source, environ)
         try:
@@ -262,7 +268,8 @@ def main() -> int:
             polls.row("ratio big / small", big / small, "", "", "")
             polls.target("poll time, big label / small label", big / small, RATIO, "x")
             latency = Report("trigger latency (seconds)", ["what", "p50", "p95", "min", "max"])
-            measure_latency(Tools(environ), source, bench, args.runs, latency)
+            measure_latency(Tools(environ), Source(folder / "latency.yaml"), bench, args.runs,
+                            latency)
         finally:
             bench.close()
         passed = polls.print() & latency.print()

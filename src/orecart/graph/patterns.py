@@ -76,6 +76,13 @@ def _seek(trigger: Trigger, ids: str) -> Query:
     return text, params
 
 
+def matching_count(trigger: Trigger, upto: int) -> Query:
+    """How many elements match the pattern up to ``upto`` (a scan that returns one number:
+    a sweep reads the ids only when more match than firings hold)."""
+    text, params = matching_ids(trigger, upto)
+    return text.replace("RETURN id(", "RETURN count(", 1).replace(") AS id", ") AS count"), params
+
+
 def matching_ids(trigger: Trigger, upto: int) -> Query:
     """The internal ids of every element matching the pattern up to ``upto`` (a scan of
     the label or type: only for a poll that counted elements it could not see, those that

@@ -34,7 +34,15 @@ import psutil
 
 from orecart.errors import OrecartError, StateError
 from orecart.events import Event, MemberFinished
-from orecart.graph.patterns import count, elements, matching_ids, next_id, one, window
+from orecart.graph.patterns import (
+    count,
+    elements,
+    matching_count,
+    matching_ids,
+    next_id,
+    one,
+    window,
+)
 from orecart.graph.queries import plain
 from orecart.model import MemberStatus, Pipeline
 from orecart.planner import Selection
@@ -232,10 +240,20 @@ def _next_element(ctx: Context, trigger: Trigger, after: int) -> int | None:
     return beyond if isinstance(beyond, int) else None
 
 
+def _more_than_held(ctx: Context, pipeline: Pipeline, trigger: Trigger, cursor: int) -> bool:
+    """Whether more elements up to ``cursor`` match than the trigger has firings (two
+    counts): otherwise nothing there is unfired, as far as counts tell, and no sweep runs."""
+    text, params = matching_count(trigger, cursor)
+    matches = ctx.conn.read(text, **params)[0]["count"]
+    held = ctx.service.store.firing_counts(pipeline.name).get(trigger.name, {})
+    return bool(matches > sum(n for status, n in held.items()
+                              if status != FiringStatus.FORGOTTEN))
+
+
 def _below(ctx: Context, pipeline: Pipeline, trigger: Trigger, cursor: int) -> list[Any]:
     """The matches up to ``cursor`` no firing holds (one scan of the label or type, then
     the unfired ones read by id): elements that took a deleted element's id."""
-    if cursor < 0:
+    if cursor < 0 or not _more_than_held(ctx, pipeline, trigger, cursor):
         return []
     text, params = matching_ids(trigger, cursor)
     ids = [row["id"] for row in ctx.conn.read(text, **params)]
