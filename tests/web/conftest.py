@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,17 +128,25 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
     cli = Cli(folder)
     state = f"sqlite:///{folder / 'state.db'}"
     tokens = {scope: _token(cli, scope, state) for scope in ("read", "operate", "admin")}
-    port = free_port()
-    log = folder / "serve.err"
+    with http_serve(folder, cli, state) as (serve, url):
+        yield Api(folder, url, serve, tokens, cli)
+
+
+@contextmanager
+def http_serve(folder: Path, cli: Cli, state: str,
+               env: dict[str, str] | None = None) -> Iterator[tuple[Serve, str]]:
+    """``orecart serve pipelines --http`` in ``folder`` on a free port, until the API
+    answers: the process and the server's URL; killed at the end."""
+    port, log = free_port(), folder / "serve.err"
     with log.open("w") as err:
         process = subprocess.Popen(
             cli.command("serve", "pipelines", "--state", state, "--grace", "1s",
                         "--http", f"127.0.0.1:{port}"),
-            cwd=folder, env=cli.env(), stdout=subprocess.DEVNULL, stderr=err, text=True)
+            cwd=folder, env=cli.env(env), stdout=subprocess.DEVNULL, stderr=err, text=True)
     serve = Serve(process, log)
     try:
         serve.wait_log("http: serving the API")
-        yield Api(folder, f"http://127.0.0.1:{port}", serve, tokens, cli)
+        yield serve, f"http://127.0.0.1:{port}"
     finally:
         serve.kill()
 

@@ -4,7 +4,6 @@ order, signed with HMAC-SHA256 over the body, carrying the run's metadata and no
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,9 +11,9 @@ import httpx
 import pytest
 
 from tests.cli.conftest import Cli
-from tests.service.conftest import Serve, wait_until
+from tests.service.conftest import wait_until
 from tests.service.test_callbacks import SECRET, Receiver, signed_right
-from tests.web.conftest import QUICK, free_port
+from tests.web.conftest import QUICK, http_serve
 
 
 @pytest.fixture
@@ -30,19 +29,11 @@ def test_an_api_run_tells_its_callback_each_status_signed(tmp_path: Path,
                                                           receiver: Receiver) -> None:
     (tmp_path / "pipelines").mkdir()
     (tmp_path / "pipelines" / "quick.yaml").write_text(QUICK)
-    cli, state, port = Cli(tmp_path), f"sqlite:///{tmp_path / 'state.db'}", free_port()
+    cli, state = Cli(tmp_path), f"sqlite:///{tmp_path / 'state.db'}"
     token = cli("token", "create", "--scope", "operate", "--state", state).out.strip()
-    env = cli.env({"ORECART_CALLBACK_SECRET": SECRET, "ORECART_CALLBACK_BACKOFF": "0.2"})
-    log = tmp_path / "serve.err"
-    with log.open("w") as err:
-        process = subprocess.Popen(
-            cli.command("serve", "pipelines", "--state", state, "--grace", "1s",
-                        "--http", f"127.0.0.1:{port}"),
-            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=err, text=True)
-    serve = Serve(process, log)
-    try:
-        serve.wait_log("http: serving the API")
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}/api/v1", timeout=15,
+    env = {"ORECART_CALLBACK_SECRET": SECRET, "ORECART_CALLBACK_BACKOFF": "0.2"}
+    with http_serve(tmp_path, cli, state, env) as (serve, url):
+        with httpx.Client(base_url=f"{url}/api/v1", timeout=15,
                           headers={"Authorization": f"Bearer {token}"}) as client:
             created = client.post("/runs", json={
                 "pipeline": "quick", "metadata": {"dataset": "d1"},
@@ -57,5 +48,3 @@ def test_an_api_run_tells_its_callback_each_status_signed(tmp_path: Path,
         assert body["run"]["id"] == run_id and body["run"]["labels"] == {"dataset": "d1"}
         assert all(SECRET.encode() not in raw for _, raw in receiver.received)
         assert SECRET not in serve.log() and "tok-Secret-1" not in serve.log()
-    finally:
-        serve.kill()

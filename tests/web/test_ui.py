@@ -6,7 +6,6 @@ file order: the later ones read the run the first one made."""
 
 from __future__ import annotations
 
-import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +19,8 @@ from playwright.sync_api import Dialog, Page, Route, expect
 from orecart.model import MemberRun, MemberStatus, Run, RunStatus
 from orecart.stores import open_store
 from tests.cli.conftest import Cli
-from tests.service.conftest import Serve
 from tests.web.browser import SHOTS, chromium
-from tests.web.conftest import free_port
+from tests.web.conftest import http_serve
 
 #: ``ui``: hello prints a script tag; slow waits for the file GATE; bad fails with exit 3
 UI = """
@@ -72,21 +70,11 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ui]:
     (folder / "pipelines" / "ui.yaml").write_text(UI.replace("{gate}", str(folder / "gate")))
     (folder / "pipelines" / "hang.yaml").write_text(HANG)
     (folder / "pipelines" / "wide.yaml").write_text(_wide())
-    cli, state, port = Cli(folder), f"sqlite:///{folder / 'state.db'}", free_port()
+    cli, state = Cli(folder), f"sqlite:///{folder / 'state.db'}"
     tokens = {scope: cli("token", "create", "--scope", scope, "--name", scope,
                          "--state", state).out.strip() for scope in ("read", "operate")}
-    log = folder / "serve.err"
-    with log.open("w") as err:
-        process = subprocess.Popen(
-            cli.command("serve", "pipelines", "--state", state, "--grace", "1s",
-                        "--http", f"127.0.0.1:{port}"),
-            cwd=folder, env=cli.env(), stdout=subprocess.DEVNULL, stderr=err, text=True)
-    serve = Serve(process, log)
-    try:
-        serve.wait_log("http: serving the API")
-        yield Ui(f"http://127.0.0.1:{port}", folder, tokens, state)
-    finally:
-        serve.kill()
+    with http_serve(folder, cli, state) as (_, url):
+        yield Ui(url, folder, tokens, state)
 
 
 def _wide() -> str:
