@@ -54,6 +54,7 @@ from orecart.triggering import (
     Firing,
     FiringStatus,
     QueryAction,
+    RunAction,
     Trigger,
     params_key,
     run_key,
@@ -350,14 +351,15 @@ def _act(ctx: Context, pipeline: Pipeline, trigger: Trigger, firing: Firing,
 
 
 def _selection(trigger: Trigger) -> Selection:
-    member = getattr(trigger.action, "member", None)
+    member = trigger.action.member if isinstance(trigger.action, RunAction) else None
     return Selection(only=frozenset({member})) if member else Selection()
 
 
 def _query(ctx: Context, pipeline: Pipeline, trigger: Trigger, firing: Firing,
            values: Mapping[str, Any]) -> Firing:
     try:
-        stored = find_query(pipeline, getattr(trigger.action, "query", ""))
+        name = trigger.action.query if isinstance(trigger.action, QueryAction) else ""
+        stored = find_query(pipeline, name)
         typed = typed_values(stored, trigger, values)
     except OrecartError as exc:
         return _end(ctx, firing, FiringStatus.FAILED, _redacted(pipeline, values, str(exc)))
