@@ -54,7 +54,12 @@ def test_serve_loads_new_tags_in_order_exactly_once_across_a_restart(served: Fol
     wait_until(lambda: len(loaded(out)) == 4, "the new release loaded")
     second.wait_log("version 3.3, key")
     assert loaded(out)[-1] == ["3.3", "v3.3", commits["v3.3"], "releases"]
-    runs = [r for r in served.runs() if r.origin == "sensor"]
+
+    def sensor_runs_ended() -> list:
+        runs = [r for r in served.runs() if r.origin == "sensor"]
+        return runs if all(r.status.terminal for r in runs) else []
+
+    runs = wait_until(sensor_runs_ended, "the four sensor runs recorded as ended")
     assert len(runs) == 4 and all(r.status == "succeeded" for r in runs)
     assert len(loaded(out)) == 4  # nothing ran twice
 
