@@ -6,6 +6,7 @@
 #   scripts/build-image --base python:3.11-slim      # where that image can be pulled
 ARG BASE=python:3.11-slim
 FROM ${BASE}
+ARG EXTRAS=docker,neo4j,postgres
 COPY wheels/ /tmp/wheels/
 # empty unless the base is a Python imported from the build machine: then the libraries the
 # wheels' extension modules link to, from that machine (scripts/image-libs.py)
@@ -14,7 +15,7 @@ COPY libs/ /
 RUN pip=$(echo /tmp/wheels/pip-*.whl) \
     && PIP_BREAK_SYSTEM_PACKAGES=1 python3 "$pip/pip" install --quiet \
         --no-index --find-links /tmp/wheels --no-cache-dir --root-user-action=ignore \
-        --disable-pip-version-check "orecart[docker,neo4j,postgres]" \
+        --disable-pip-version-check "orecart[${EXTRAS}]" \
     && rm -rf /tmp/wheels
 # Motherlode's layout: the pipeline at /data/pipeline.yaml, its variables in /data/.env,
 # state, run logs and artifacts under /log (mount ./log there), the host's daemon through
