@@ -321,7 +321,7 @@ class SqlStore:
 
     def attempts(self, run_id: str, member: str | None = None) -> list[Attempt]:
         """The attempts of a run (of one member, or of all), by member and number."""
-        query = sa.select(attempts).where(attempts.c.run_id == run_id)
+        query = sa.select(*self._readable(attempts)).where(attempts.c.run_id == run_id)
         if member is not None:
             query = query.where(attempts.c.member == member)
         query = query.order_by(attempts.c.member, attempts.c.number)
