@@ -61,7 +61,7 @@ export function timeline({ members, defs }) {
   const rows = [...members.values()].map((m) => ({ m, bars: barsOf(m, now) })).filter((r) => r.bars.length)
     .sort((a, b) => a.bars[0].start - b.bars[0].start);
   const critical = criticalPath(rows, defs);
-  const bars = rows.flatMap((r) => r.bars.map((b) => ({ ...b, critical: critical.has(b.member) })));
+  const bars = rows.flatMap((r) => r.bars.map((b) => ({ ...b, colour: colourOf(b), critical: critical.has(b.member) })));
   window.__timeline = { bars, critical: [...critical] };
   if (!rows.length) return el("p", { class: "muted", text: "no member has started or waited yet" });
   const t0 = Math.min(...bars.map((b) => b.start)), t1 = Math.max(...bars.map((b) => b.end));
@@ -86,9 +86,11 @@ export function timeline({ members, defs }) {
   return canvas;
 }
 
+const colourOf = (b) => (b.kind === "wait" ? WAIT : COLORS[b.status] ?? "#ccc");
+
 function drawBar(ctx, b, x, y, h, critical) {
   const left = x(b.start), width = Math.max(2, x(b.end) - x(b.start));
-  ctx.fillStyle = b.kind === "wait" ? WAIT : COLORS[b.status] ?? "#ccc";
+  ctx.fillStyle = colourOf(b);
   ctx.fillRect(left, y, width, h);
   if (b.kind === "wait" && h >= 9 && width > 30) {
     ctx.fillStyle = "#554";
