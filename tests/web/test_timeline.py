@@ -185,6 +185,9 @@ def test_the_timeline_draws_the_pool_wait_labelled_with_the_pool(page: Page,
     start = next(b for b in bars if b["member"] == "second" and b["kind"] == "attempt")
     assert wait["end"] == start["start"] and wait["start"] < wait["end"]
     assert page.locator("canvas#timeline").get_attribute("data-bars") == str(len(bars))
+    # no needs: the path is the member that ended last, its wait and attempt both outlined
+    assert page.evaluate("window.__timeline.critical") == ["second"]
+    assert {b["kind"] for b in bars if b["critical"]} == {"wait", "attempt"}
 
 
 def test_the_timeline_draws_each_attempt_as_its_own_bar(page: Page, served: Served) -> None:
