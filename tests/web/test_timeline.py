@@ -30,6 +30,17 @@ members:
   - {name: first, pool: p, rerun: always, run: [sleep, "0.5"]}
   - {name: second, pool: p, rerun: always, run: [sleep, "0.1"]}
 """
+#: ``gatedpool``: hold keeps pool p (one slot) until the file GATE exists; behind waits
+GATEDPOOL = """
+pipeline: gatedpool
+pools: {{p: 1}}
+members:
+  - name: hold
+    pool: p
+    rerun: always
+    shell: "i=0; while [ ! -f {gate} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done"
+  - {{name: behind, pool: p, rerun: always, run: [sh, -c, "true"]}}
+"""
 #: ``flaky``: fails while the file MARKER is missing (and makes it), then succeeds
 FLAKY = """
 pipeline: flaky
@@ -79,6 +90,7 @@ def served(tmp_path_factory: pytest.TempPathFactory,
     pipelines.mkdir()
     (pipelines / "pooled.yaml").write_text(POOLED)
     (pipelines / "flaky.yaml").write_text(FLAKY.format(marker=folder / "marker"))
+    (pipelines / "gatedpool.yaml").write_text(GATEDPOOL.format(gate=folder / "gate"))
     (pipelines / "checked.yaml").write_text(
         CHECKED.format(uri=neo4j_server.uri, backups=folder / "backups"))
     cli, state = Cli(folder), f"sqlite:///{folder / 'state.db'}"
@@ -207,3 +219,25 @@ def test_the_summary_lists_the_checks_and_backups_as_text(page: Page, served: Se
     assert rows.nth(2).inner_text().split("\t")[:3] == ["look", "graph-answers", "passed"]
     expect(page.locator("#backups li")).to_have_text(run["backups"])
     page.screenshot(path=str(SHOTS / "summary-checks.png"), full_page=True)
+
+
+def test_a_wait_in_progress_is_drawn_live_until_the_member_starts(page: Page,
+                                                                  served: Served) -> None:
+    with served.client() as client:
+        run_id = client.post("/runs", json={"pipeline": "gatedpool"}).json()["id"]
+    page.goto(f"{served.url}/#/runs/{run_id}")
+    page.wait_for_function("""() => (window.__timeline?.bars ?? []).some(
+        (b) => b.kind === "wait" && b.member === "behind")""")
+    live = page.evaluate("window.__timeline.bars")
+    assert [(b["member"], b["for"]) for b in live if b["kind"] == "wait"] == [("behind", "p")]
+    assert [(b["member"], b["status"]) for b in live if b["kind"] == "attempt"] == [
+        ("hold", "running")]
+    page.screenshot(path=str(SHOTS / "timeline-live-wait.png"), full_page=True)
+    (served.folder / "gate").touch()
+    expect(page.locator("#run-status .status")).to_have_text("succeeded")
+    page.wait_for_function("""() => window.__timeline.bars.some(
+        (b) => b.member === "behind" && b.kind === "attempt" && b.status === "succeeded")""")
+    bars = page.evaluate("window.__timeline.bars")
+    wait = next(b for b in bars if b["kind"] == "wait")
+    start = next(b for b in bars if b["member"] == "behind" and b["kind"] == "attempt")
+    assert wait["end"] == start["start"]  # the wait ended when it started, as recorded
