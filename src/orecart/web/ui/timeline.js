@@ -94,7 +94,7 @@ function drawBar(ctx, b, x, y, h, critical) {
   ctx.fillRect(left, y, width, h);
   if (b.kind === "wait" && h >= 9 && width > 30) {
     ctx.fillStyle = "#554";
-    ctx.fillText(b.for.slice(0, Math.floor(width / 6)), left + 2, y + h - 2);
+    ctx.fillText(`waiting for ${b.for}`.slice(0, Math.floor(width / 6)), left + 2, y + h - 2);
   }
   if (critical) {
     ctx.strokeStyle = "#000";
