@@ -68,9 +68,12 @@ def _member(i: int, name: str) -> MemberRun:
     status = (MemberStatus.FAILED if i % 20 == 0 else MemberStatus.SKIPPED if i % 20 == 1
               else MemberStatus.SUCCEEDED)
     start = BASE + timedelta(seconds=i * 0.1)
-    return MemberRun(RUN_ID, name, status, attempts=1, exit_code=1 if i % 20 == 0 else 0,
+    tries = 2 if status is MemberStatus.FAILED else 1
+    return MemberRun(RUN_ID, name, status, attempts=tries, exit_code=1 if i % 20 == 0 else 0,
                      reason="done before" if i % 20 == 1 else "new", position=i,
-                     started_at=start, finished_at=start + timedelta(seconds=2))
+                     started_at=start, finished_at=start + timedelta(seconds=2),
+                     waited_at=start - timedelta(seconds=0.5) if i % 4 == 0 else None,
+                     waited_for="neo4j-write" if i % 4 == 0 else None)
 
 
 def _attempts(m: MemberRun) -> list[Attempt]:

@@ -76,3 +76,12 @@ def test_a_0009_database_reads_as_it_is_and_upgrades(store_url: str) -> None:
         assert upgraded.attempts("r-old")[0].waited_for is None
     finally:
         upgraded.close()
+
+
+def test_the_attempts_of_retried_members_are_read_alone(store: SqlStore) -> None:
+    _record_waited(store)  # load: two attempts
+    store.save_member_run(MemberRun("r-1", "once", MemberStatus.SUCCEEDED, attempts=1))
+    store.save_attempt(Attempt("r-1", "once", 1, MemberStatus.SUCCEEDED, 0))
+    assert {a.member for a in store.attempts("r-1")} == {"load", "once"}
+    assert [(a.member, a.number) for a in store.attempts("r-1", retried=True)] == [
+        ("load", 1), ("load", 2)]

@@ -154,8 +154,9 @@ class Served:
     def detail(self, run_id: str) -> RunDetail:
         store = self.service.store
         run = store.get_run(run_id)
-        # every attempt of the run in one read; the API shows no notifications
-        return RunDetail(run, store.member_runs(run.id), store.attempts(run.id), [])
+        # the attempts of retried members, all in one read; the API shows no notifications
+        return RunDetail(run, store.member_runs(run.id), store.attempts(run.id, retried=True),
+                         [])
 
     def member(self, run_id: str, member: str) -> MemberDetail:
         store = self.service.store

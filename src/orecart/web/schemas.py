@@ -122,7 +122,9 @@ class MemberRunOut(BaseModel):
     finished_at: datetime | None
     waited_at: datetime | None  # its latest wait (for a pool, or max_parallel) began
     waited_for: str | None  # a pool's name, or "parallel"
-    attempt_spans: list[AttemptOut]  # its attempts that ended, in order: the timeline's bars
+    #: its attempts that ended, in order (in a run's member list only when it was tried
+    #: more than once: the member run itself tells its one attempt and the wait before it)
+    attempt_spans: list[AttemptOut]
 
     @classmethod
     def of(cls, m: MemberRun, attempts: Sequence[Attempt] = ()) -> MemberRunOut:

@@ -11,6 +11,7 @@ const at = (time) => (time ? Date.parse(time) : null);
 // The bars of one member run, in time order: {kind: "wait"|"attempt", start, end, ...}.
 export function barsOf(m, now = Date.now()) {
   const spans = m.attempt_spans ?? [];
+  if (!spans.length && (m.attempts ?? 0) <= 1) return once(m, now);
   const bars = [];
   for (const a of spans) {
     if (a.waited_at && a.started_at) bars.push(waitBar(m, a.waited_for, at(a.waited_at), at(a.started_at)));
@@ -28,8 +29,19 @@ export function barsOf(m, now = Date.now()) {
   }
   if (inFlight) bars.push(attemptBar(m, m.attempts, "running", flightStart, now));
   if (!spans.length && !inFlight && m.started_at) { // recorded without attempts (older runs)
-    bars.push(attemptBar(m, m.attempts || 1, m.status, at(m.started_at), at(m.finished_at) ?? now));
+    bars.push(attemptBar(m, m.attempts, m.status, at(m.started_at), at(m.finished_at) ?? now));
   }
+  return bars;
+}
+
+// A member run tried once (or not yet): the run's member list gives no attempt spans for
+// it, as its own start, finish and wait are its one attempt's.
+function once(m, now) {
+  const bars = [], start = at(m.started_at), waited = at(m.waited_at);
+  if (waited !== null && (start === null || waited <= start)) {
+    bars.push(waitBar(m, m.waited_for, waited, start ?? at(m.finished_at) ?? now));
+  }
+  if (start !== null) bars.push(attemptBar(m, 1, m.status, start, at(m.finished_at) ?? now));
   return bars;
 }
 
