@@ -5,7 +5,9 @@ Targets (issue #13): first meaningful paint at most 2 s; the browser at most 300
 Method: a fresh SQLite state store gets one ended run of a generated 10,000-member
 pipeline (random needs to earlier members, so the DAG has depth), its member runs
 written through the store in one ``record`` (90% succeeded, 5% failed, 5% skipped, with
-start and end times). A real ``orecart serve --http`` serves that pipeline on that store;
+start and end times), and their attempts in one insert (a failed member tried twice, a
+backoff between; every fourth member waited for a pool first), so the timeline draws a
+bar per attempt and the waits. A real ``orecart serve --http`` serves that pipeline on that store;
 a read token comes from ``orecart token create``. Debian's Chromium (Playwright, headless)
 opens the run page ``--repeat`` times, each in a fresh document. First meaningful paint:
 the ``orecart:run-drawn`` performance mark the UI sets once the summary, the canvas DAG,
@@ -32,12 +34,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
+import sqlalchemy as sa
 from bench_api import free_port, serve
 from common import Report, clean_exit, console_script, dag_members, write_pipeline
 from playwright.sync_api import Page, sync_playwright
 
-from orecart.model import MemberRun, MemberStatus, Run, RunStatus
+from orecart.model import Attempt, MemberRun, MemberStatus, Run, RunStatus
 from orecart.stores import open_store
+from orecart.stores.schema import attempt_values, attempts
 
 PAINT_MS = 2000.0
 MEMORY_MB = 300.0
@@ -51,7 +55,11 @@ def fill(url: str, names: list[str]) -> None:
         run = Run(RUN_ID, "ui", RunStatus.FAILED, queued_at=BASE, started_at=BASE,
                   finished_at=BASE + timedelta(seconds=len(names)), origin="api")
         store.save_run(run)
-        store.record(RUN_ID, run=run, member_runs=[_member(i, n) for i, n in enumerate(names)])
+        members = [_member(i, n) for i, n in enumerate(names)]
+        store.record(RUN_ID, run=run, member_runs=members)
+        tried = [attempt_values(a) for m in members for a in _attempts(m)]
+        with store.engine.begin() as connection:
+            connection.execute(sa.insert(attempts), tried)
     finally:
         store.close()
 
@@ -60,9 +68,27 @@ def _member(i: int, name: str) -> MemberRun:
     status = (MemberStatus.FAILED if i % 20 == 0 else MemberStatus.SKIPPED if i % 20 == 1
               else MemberStatus.SUCCEEDED)
     start = BASE + timedelta(seconds=i * 0.1)
-    return MemberRun(RUN_ID, name, status, attempts=1, exit_code=1 if i % 20 == 0 else 0,
+    tries = 2 if status is MemberStatus.FAILED else 1
+    return MemberRun(RUN_ID, name, status, attempts=tries, exit_code=1 if i % 20 == 0 else 0,
                      reason="done before" if i % 20 == 1 else "new", position=i,
-                     started_at=start, finished_at=start + timedelta(seconds=2))
+                     started_at=start, finished_at=start + timedelta(seconds=2),
+                     waited_at=start - timedelta(seconds=0.5) if i % 4 == 0 else None,
+                     waited_for="neo4j-write" if i % 4 == 0 else None)
+
+
+def _attempts(m: MemberRun) -> list[Attempt]:
+    if m.status is MemberStatus.SKIPPED or m.started_at is None or m.finished_at is None:
+        return []
+    if m.status is MemberStatus.FAILED:
+        mid = m.started_at + timedelta(seconds=0.8)
+        return [Attempt(RUN_ID, m.member, 1, m.status, 1, started_at=m.started_at,
+                        finished_at=mid),
+                Attempt(RUN_ID, m.member, 2, m.status, 1, started_at=mid + timedelta(seconds=0.4),
+                        finished_at=m.finished_at)]
+    wait = m.started_at - timedelta(seconds=0.5) if m.position % 4 == 0 else None
+    return [Attempt(RUN_ID, m.member, 1, m.status, 0, started_at=m.started_at,
+                    finished_at=m.finished_at, waited_at=wait,
+                    waited_for="neo4j-write" if wait else None)]
 
 
 def paint_ms(page: Page, url: str) -> float:

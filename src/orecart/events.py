@@ -62,6 +62,18 @@ class MemberStarted:
 
 
 @dataclass(frozen=True)
+class MemberWaiting:
+    """A ready member run began to wait for a pool's lease: ``member_run`` (pending, or
+    running between attempts) carries ``waited_at`` and ``waited_for``; ``attempt`` is
+    the one it waits to start. Once per wait, never per scheduling pass. A wait for a
+    place in ``max_parallel`` costs no event: the ``MemberStarted`` that ends it carries
+    it (10,000 members behind ``max_parallel: 4`` would be 10,000 writes at the start)."""
+
+    member_run: MemberRun
+    attempt: int
+
+
+@dataclass(frozen=True)
 class MemberOutput:
     run_id: str
     member: str
@@ -94,6 +106,7 @@ Event = (
     | RunStarted
     | RunFinished
     | MemberStarted
+    | MemberWaiting
     | MemberOutput
     | MemberRetrying
     | AttemptFinished

@@ -15,7 +15,7 @@ from typing import Any
 from orecart.errors import GraphError
 from orecart.events import EventSink
 from orecart.guards import MemberGuard
-from orecart.model import Handover, Pipeline
+from orecart.model import CheckResult, Handover, Pipeline
 
 
 @dataclass
@@ -48,12 +48,12 @@ class GraphParts:
         self.errors.append(f"graph run log: {error}")
 
     @property
-    def final_checks(self) -> Callable[[], list[str]] | None:
+    def final_checks(self) -> Callable[[], list[CheckResult]] | None:
         if self.conn is None or not self.pipeline.checks:
             return None
-        from orecart.graph.checks import run_checks
+        from orecart.graph.checks import judge_checks
 
-        return lambda: run_checks(self.conn, self.pipeline.checks)
+        return lambda: judge_checks(self.conn, self.pipeline.checks)
 
     def before(self, run_id: str) -> Callable[[], tuple[str, ...]] | None:
         """The run's work on its graph before any member: the log's schema, then the

@@ -208,6 +208,17 @@ class Check:
 
 
 @dataclass(frozen=True)
+class CheckResult:
+    """How one check went in a run: a member's post-check (``member`` names it) or one of
+    the pipeline's checks (``member`` None). ``message``: what it found (redacted)."""
+
+    name: str
+    passed: bool
+    message: str = ""
+    member: str | None = None
+
+
+@dataclass(frozen=True)
 class Member:
     """One loader: a local command (``run`` or ``shell``) or a container (``container``)."""
 
@@ -384,6 +395,7 @@ class Run:
     version: str = ""  # orecart's version
     backups: tuple[str, ...] = ()
     error: str | None = None  # why the run failed beyond its members (pipeline checks)
+    checks: tuple[CheckResult, ...] = ()  # the pipeline's checks, when they ran
     key: str | None = None  # the run key of its request (e.g. a release); one run per key
     origin: str = ""  # who asked: "run", "submit", "schedule", "max_age", "sensor", "api", ...
     labels: Mapping[str, str] = field(default_factory=dict)  # free-form metadata
@@ -403,6 +415,12 @@ class Attempt:
     error: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    waited_at: datetime | None = None  # ready but not started from then on: see MemberRun
+    waited_for: str | None = None
+
+
+#: What a member that waits for a free place in ``max_parallel`` (not a pool) waits for.
+PARALLEL = "parallel"
 
 
 @dataclass(frozen=True)
@@ -426,6 +444,9 @@ class MemberRun:
     finished_at: datetime | None = None
     delta: Mapping[str, Any] | None = None  # graph diff of this member run
     position: int = 0  # its place in the run's plan, for listing in dependency order
+    waited_at: datetime | None = None  # its latest wait: ready, not started, from then
+    waited_for: str | None = None  # a pool's name, or PARALLEL (max_parallel was full)
+    checks: tuple[CheckResult, ...] = ()  # its post-checks, when they ran
 
     @property
     def duration(self) -> float | None:
@@ -511,6 +532,7 @@ class Result:
     finished_at: datetime | None = None
     digest: str | None = None
     delta: Mapping[str, Any] | None = None
+    checks: tuple[CheckResult, ...] = ()  # post-checks a guard ran (orecart.graph.guard)
 
 
 def to_data(value: Any) -> Any:

@@ -28,6 +28,7 @@ from orecart.events import (
     MemberOutput,
     MemberRetrying,
     MemberStarted,
+    MemberWaiting,
     Planned,
     RunFinished,
     RunStarted,
@@ -38,13 +39,14 @@ from orecart.planner import Decision, Plan
 from orecart.stores import RunLog
 
 #: What the event log keeps of each record; the full rows are in their own tables.
-RUN_FIELDS = ("status", "started_at", "finished_at", "error", "backups", "key", "origin")
+RUN_FIELDS = ("status", "started_at", "finished_at", "error", "backups", "key", "origin",
+              "checks")
 MEMBER_FIELDS = (
     "member status attempts exit_code error reason reason_code started_at finished_at"
-    " digest delta"
+    " digest delta waited_at waited_for checks"
 ).split()
 ATTEMPT_FIELDS = ("member", "number", "status", "exit_code", "error", "started_at",
-                  "finished_at")
+                  "finished_at", "waited_at", "waited_for")
 
 
 class Recorder:
@@ -62,7 +64,9 @@ class Recorder:
                 self._planned[run_id] = event
             case RunStarted(run) | RunFinished(run):
                 self._save_run(run, event)
-            case MemberStarted(member_run, _) | MemberFinished(member_run):
+            case MemberStarted(member_run, _) | MemberWaiting(member_run, _) | MemberFinished(
+                member_run
+            ):
                 entry = (event_kind(event), data(event))
                 self.store.record(member_run.run_id, [entry], member_runs=[member_run])
             case AttemptFinished(attempt):
@@ -105,7 +109,7 @@ def data(event: Event) -> dict[str, Any]:
             return plan_summary(plan)
         case RunStarted(run) | RunFinished(run):
             return _pick(run, RUN_FIELDS)
-        case MemberStarted(member_run, attempt):
+        case MemberStarted(member_run, attempt) | MemberWaiting(member_run, attempt):
             return {**_pick(member_run, MEMBER_FIELDS), "attempt": attempt}
         case MemberFinished(member_run):
             return _pick(member_run, MEMBER_FIELDS)

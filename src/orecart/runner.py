@@ -49,6 +49,7 @@ from orecart.events import (
     MemberOutput,
     MemberRetrying,
     MemberStarted,
+    MemberWaiting,
     Planned,
     RunFinished,
     RunStarted,
@@ -58,6 +59,7 @@ from orecart.executors import Executor, Preparing
 from orecart.guards import MemberGuard
 from orecart.model import (
     Attempt,
+    CheckResult,
     Handover,
     Member,
     MemberRun,
@@ -71,6 +73,7 @@ from orecart.planner import Decision, Plan, Step
 from orecart.secrets import Redactor
 from orecart.stores import Holder, Locks
 from orecart.tasks import Tasks
+from orecart.waits import Wait, Waits
 
 
 def now() -> datetime:
@@ -120,7 +123,8 @@ class Backends:
     locks: Locks
     sink: EventSink
     guards: Sequence[MemberGuard] = ()
-    final_checks: Callable[[], list[str]] | None = None  # pipeline checks after success
+    final_checks: Callable[[], list[CheckResult]] | None = None  # pipeline checks after
+    # every member succeeded
     before: RunWork | None = None  # before any member: graph schema, before-backup
     after: RunWork | None = None  # after a success: the after-backup
 
@@ -133,6 +137,7 @@ class _Flight:
     attempt: int
     task: Task
     leased: bool
+    wait: Wait | None = None  # the wait that ended when it started
 
 
 class Runner:
@@ -157,6 +162,7 @@ class Runner:
         self.flights: dict[Future[Result], _Flight] = {}
         self.not_before: dict[str, float] = {}
         self.attempts: dict[str, int] = {}
+        self.waits = Waits()  # ready members not started: since when, for what
         self.stopping: str | None = None  # why no new work starts
         self.error: str | None = None  # the internal error that ends the run aborted
         self.failure: tuple[RunStatus, str] | None = None  # the run's own work failed
@@ -278,7 +284,10 @@ class Runner:
         """After every member succeeded: the pipeline's checks, then the after-backup."""
         problems: list[str] = []
         try:
-            problems = self.backends.final_checks() if self.backends.final_checks else []
+            checks = self.backends.final_checks() if self.backends.final_checks else []
+            checks = [replace(c, message=self._redacted(c.message)) for c in checks]
+            self.run_record = replace(self.run_record, checks=tuple(checks))
+            problems = [check.message for check in checks if not check.passed]
         except Exception as exc:  # checks that cannot run do not hold
             problems = [f"pipeline checks could not run: {self._redacted(repr(exc))}"]
         if problems:
@@ -357,6 +366,8 @@ class Runner:
             del self.pending[name]
             self.not_before.pop(name, None)
             self._start(step)
+        if self.ready and not self.stopping:  # no place left for the rest
+            self.waits.full()
         for item in deferred:
             heapq.heappush(self.ready, item)
         return blocked
@@ -411,6 +422,7 @@ class Runner:
                     self.waiting[dependent] -= 1
                     if not self.waiting[dependent]:
                         heapq.heappush(self.ready, (self.positions[dependent], dependent))
+                        self.waits.ready(dependent)
                     continue
                 del self.pending[dependent]
                 why = f"needs {name}, which {status}"
@@ -422,7 +434,18 @@ class Runner:
         if member.pool is None:
             return True
         limit = self.plan.pipeline.pools.get(member.pool, 1)
-        return self.backends.locks.lease(member.pool, limit, self._holder(member))
+        if self.backends.locks.lease(member.pool, limit, self._holder(member)):
+            return True
+        self._waiting(member.name, self.waits.refused(member.name, member.pool))
+        return False
+
+    def _waiting(self, name: str, wait: Wait | None) -> None:
+        """Record a wait that began now (once: ``Waits`` answers None after that)."""
+        if wait is not None:
+            status = self.status.get(name, MemberStatus.PENDING)
+            record = self._record(self.steps[name], status, waited_at=wait.at,
+                                  waited_for=wait.what)
+            self._emit(MemberWaiting(record, self.attempts.get(name, 0) + 1))
 
     def _holder(self, member: Member) -> Holder:
         return Holder(self.run_record.id, os.getpid(), socket.gethostname(), member.name)
@@ -436,13 +459,16 @@ class Runner:
         task = self.prepared.pop(member.name, None) or self.tasks.task(step, attempt)
         first = self.records.get(member.name)
         started = first.started_at if first and first.started_at else now()
-        record = self._record(step, MemberStatus.RUNNING, attempts=attempt, started_at=started)
+        wait = self.waits.started(member.name)
+        waited = {"waited_at": wait.at, "waited_for": wait.what} if wait else {}
+        record = self._record(step, MemberStatus.RUNNING, attempts=attempt, started_at=started,
+                              **waited)
         self._emit(MemberStarted(record, attempt))
         if self.error:  # its start could not be recorded: it must not run unrecorded
             self._finish(step, MemberStatus.CANCELLED, error=self.stopping)
             return
         future = self._submit(task)
-        self.flights[future] = _Flight(member, attempt, task, member.pool is not None)
+        self.flights[future] = _Flight(member, attempt, task, member.pool is not None, wait)
 
     def _submit(self, task: Task) -> Future[Result]:
         executor = self.backends.executors[task.member.kind]
@@ -520,6 +546,7 @@ class Runner:
         self.not_before[name] = time.monotonic() + delay
         self.pending[name] = None
         heapq.heappush(self.ready, (self.positions[name], name))
+        self.waits.ready(name, delay)
         error = result.error or str(result.status)
         self._emit(MemberRetrying(self.run_record.id, name, flight.attempt + 1, delay, error))
 
@@ -533,6 +560,8 @@ class Runner:
             error=result.error,
             started_at=result.started_at,
             finished_at=result.finished_at or now(),
+            waited_at=flight.wait.at if flight.wait else None,
+            waited_for=flight.wait.what if flight.wait else None,
         )
 
     # -- records -----------------------------------------------------------------------
@@ -575,7 +604,7 @@ class Runner:
         if reason:
             fields["reason"] = reason
         if result is not None:
-            fields.update(exit_code=result.exit_code, delta=result.delta)
+            fields.update(exit_code=result.exit_code, delta=result.delta, checks=result.checks)
             fields["finished_at"] = result.finished_at or now()
             if result.digest:
                 fields["digest"] = result.digest

@@ -87,6 +87,22 @@ def test_failing_check_turns_success_into_failure(conn: GraphConnection, tmp_pat
     assert result.delta is not None and result.delta["nodes"]["Gene"] == 2
 
 
+def test_each_post_check_is_kept_passed_or_not_with_secrets_redacted(
+    conn: GraphConnection, tmp_path: Path
+) -> None:
+    leaky = Check("leaky", "RETURN 'tok-' + 'en-4711'", expect="other")
+    m = member(checks=(GENES_LOADED, leaky))
+    g = guard(conn, m)
+    task = make_task(tmp_path, m, secrets=frozenset({"tok-en-4711"}))
+    token = g.before(task)
+    conn.write(LOAD)
+    result = g.after(task, token, OK)
+    assert [(c.name, c.passed, c.member) for c in result.checks] == [
+        ("genes", True, "genes"), ("leaky", False, "genes")]
+    assert "tok-en-4711" not in result.checks[1].message
+    assert result.error == result.checks[1].message  # the failure the member run records
+
+
 def test_checks_do_not_run_on_failure(conn: GraphConnection, tmp_path: Path) -> None:
     m = member(pool="neo4j-write", checks=(TOO_MANY,))
     result = attempt(guard(conn, m), conn, m, tmp_path, FAILED)

@@ -3,8 +3,17 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
+#: Takes a head database back to revision 0009: no waits, no check results.
+UNDO_0010 = (
+    *(f"ALTER TABLE {table} DROP COLUMN {column}" for table, column in (
+        ("runs", "checks"), ("member_runs", "waited_at"), ("member_runs", "waited_for"),
+        ("member_runs", "checks"), ("attempts", "waited_at"), ("attempts", "waited_for"))),
+    "UPDATE alembic_version SET version_num = '0009'",
+)
+
 #: Takes a head database back to revision 0008: no callback deliveries.
 UNDO_0009 = (
+    *UNDO_0010,
     "DROP INDEX ix_callback_deliveries_due",
     "DROP TABLE callback_deliveries",
     "UPDATE alembic_version SET version_num = '0008'",

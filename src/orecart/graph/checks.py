@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orecart.graph.connect import GraphConnection
-from orecart.model import Check
+from orecart.model import Check, CheckResult
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,20 @@ class Completion:
 
 def run_checks(conn: GraphConnection, checks: Sequence[Check]) -> list[str]:
     """Run each check; return one human message per failing check (empty: all passed)."""
-    messages: list[str] = []
+    return [found.message for found in judge_checks(conn, checks) if not found.passed]
+
+
+def judge_checks(
+    conn: GraphConnection, checks: Sequence[Check], member: str | None = None
+) -> list[CheckResult]:
+    """Run each check; how each went, passed or not (``member``: whose post-checks)."""
+    found: list[CheckResult] = []
     for check in checks:
         problem = _judge(conn, check.query, check.expect)
-        if problem:
-            messages.append(f"check {check.name!r} failed: {problem}")
-    return messages
+        message = f"check {check.name!r} failed: {problem}" if problem else (
+            f"returned {show(check.expect)}")
+        found.append(CheckResult(check.name, not problem, message, member))
+    return found
 
 
 def complete(conn: GraphConnection, query: str) -> Completion:

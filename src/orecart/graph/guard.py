@@ -17,10 +17,11 @@ import dataclasses
 from dataclasses import dataclass
 
 from orecart.errors import GraphError
-from orecart.graph.checks import run_checks
+from orecart.graph.checks import judge_checks
 from orecart.graph.connect import GraphConnection
 from orecart.graph.snapshot import Snapshot, delta, take_snapshot
 from orecart.model import Member, MemberStatus, Pipeline, Result, Task
+from orecart.secrets import Redactor
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,11 @@ class GraphGuard:
     def after(self, task: Task, token: object, result: Result) -> Result:
         problems: list[str] = []
         if result.status is MemberStatus.SUCCEEDED and task.member.checks:
-            problems += run_checks(self.conn, task.member.checks)
+            checks = judge_checks(self.conn, task.member.checks, task.member.name)
+            redact = Redactor(task.secrets)  # a value the graph holds may be one of them
+            checks = [dataclasses.replace(c, message=redact(c.message)) for c in checks]
+            result = dataclasses.replace(result, checks=tuple(checks))
+            problems += [check.message for check in checks if not check.passed]
         if isinstance(token, SnapshotFailed):
             problems.append(token.reason)
         elif isinstance(token, Snapshot):

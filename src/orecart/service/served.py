@@ -154,7 +154,9 @@ class Served:
     def detail(self, run_id: str) -> RunDetail:
         store = self.service.store
         run = store.get_run(run_id)
-        return RunDetail(run, store.member_runs(run.id), [])  # the API shows no notifications
+        # the attempts of retried members, all in one read; the API shows no notifications
+        return RunDetail(run, store.member_runs(run.id), store.attempts(run.id, retried=True),
+                         [])
 
     def member(self, run_id: str, member: str) -> MemberDetail:
         store = self.service.store

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Dialect, RowMapping
 
 from orecart.model import (
     Attempt,
+    CheckResult,
     MemberRun,
     MemberStatus,
     Notification,
@@ -94,6 +95,7 @@ runs = sa.Table(
     sa.Column("labels", _json()),
     sa.Column("queued_at", UtcDateTime),
     sa.Column("cancel_requested_at", UtcDateTime),
+    sa.Column("checks", _json()),  # the pipeline's checks as they went (0010)
     sa.Index("ix_runs_pipeline_started", "pipeline", "started_at"),
     sa.Index("ix_runs_host_status", "host", "status"),
     sa.Index("ix_runs_pipeline_key", "pipeline", "key"),
@@ -120,6 +122,10 @@ member_runs = sa.Table(
     sa.Column("finished_at", UtcDateTime),
     sa.Column("delta", _json()),
     sa.Column("position", sa.Integer, nullable=False, default=0),
+    # its latest wait for a pool or a place in max_parallel, and its post-checks (0010)
+    sa.Column("waited_at", UtcDateTime),
+    sa.Column("waited_for", sa.String(200)),
+    sa.Column("checks", _json()),
 )
 
 attempts = sa.Table(
@@ -133,6 +139,8 @@ attempts = sa.Table(
     sa.Column("error", sa.Text),
     sa.Column("started_at", UtcDateTime),
     sa.Column("finished_at", UtcDateTime),
+    sa.Column("waited_at", UtcDateTime),  # the wait before it (0010)
+    sa.Column("waited_for", sa.String(200)),
 )
 
 events = sa.Table(
@@ -303,6 +311,7 @@ def run_values(run: Run) -> dict[str, Any]:
         "labels": dict(run.labels) or None,
         "queued_at": run.queued_at,
         "cancel_requested_at": run.cancel_requested_at,
+        "checks": checks_values(run.checks),
     }
 
 
@@ -328,13 +337,14 @@ def run_from(row: RowMapping) -> Run:
         labels=dict(row.get("labels") or {}),
         queued_at=row.get("queued_at"),
         cancel_requested_at=row.get("cancel_requested_at"),
+        checks=checks_from(row.get("checks")),
     )
 
 
 _MEMBER_RUN_FIELDS = (
     "run_id attempts exit_code error reason reason_code fingerprint image digest log_path"
     " artifacts"
-    " started_at finished_at position"
+    " started_at finished_at position waited_at waited_for"
 ).split()
 
 
@@ -346,6 +356,7 @@ def member_run_values(member_run: MemberRun) -> dict[str, Any]:
     code = member_run.reason_code
     values["reason_code"] = str(code) if code is not None else None
     values["delta"] = dict(member_run.delta) if member_run.delta is not None else None
+    values["checks"] = checks_values(member_run.checks)
     return values
 
 
@@ -356,8 +367,20 @@ def member_run_from(row: RowMapping) -> MemberRun:
     values["reason_code"] = _reason_code(values["reason_code"])
     delta = row["delta"]
     return MemberRun(
-        member=row["member"], status=MemberStatus(row["status"]), delta=delta, **values
+        member=row["member"], status=MemberStatus(row["status"]), delta=delta,
+        checks=checks_from(row.get("checks")), **values
     )
+
+
+def checks_values(checks: tuple[CheckResult, ...]) -> list[dict[str, Any]] | None:
+    """How checks are kept in a JSON column (None: none ran)."""
+    return [{"name": c.name, "passed": c.passed, "message": c.message, "member": c.member}
+            for c in checks] or None
+
+
+def checks_from(found: list[dict[str, Any]] | None) -> tuple[CheckResult, ...]:
+    return tuple(CheckResult(c["name"], bool(c["passed"]), c.get("message") or "",
+                             c.get("member")) for c in found or ())
 
 
 def _reason_code(text: str | None) -> ReasonCode | None:
@@ -379,6 +402,8 @@ def attempt_values(attempt: Attempt) -> dict[str, Any]:
         "error": attempt.error,
         "started_at": attempt.started_at,
         "finished_at": attempt.finished_at,
+        "waited_at": attempt.waited_at,
+        "waited_for": attempt.waited_for,
     }
 
 
@@ -392,6 +417,8 @@ def attempt_from(row: RowMapping) -> Attempt:
         error=row["error"],
         started_at=row["started_at"],
         finished_at=row["finished_at"],
+        waited_at=row.get("waited_at"),
+        waited_for=row.get("waited_for"),
     )
 
 

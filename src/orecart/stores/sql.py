@@ -319,11 +319,18 @@ class SqlStore:
             found = [member_run_from(row) for row in connection.execute(query).mappings()]
             return parts_as_seen(self._run_of(connection, run_id), found)
 
-    def attempts(self, run_id: str, member: str | None = None) -> list[Attempt]:
-        """The attempts of a run (of one member, or of all), by member and number."""
-        query = sa.select(attempts).where(attempts.c.run_id == run_id)
+    def attempts(self, run_id: str, member: str | None = None,
+                 retried: bool = False) -> list[Attempt]:
+        """The attempts of a run (of one member, or of all), by member and number;
+        ``retried``: only of member runs tried more than once (a member run tried once says
+        all its one attempt does: a 10,000-member run's page need not read them all)."""
+        query = sa.select(*self._readable(attempts)).where(attempts.c.run_id == run_id)
         if member is not None:
             query = query.where(attempts.c.member == member)
+        if retried:
+            several = sa.select(member_runs.c.member).where(
+                member_runs.c.run_id == run_id, member_runs.c.attempts > 1)
+            query = query.where(attempts.c.member.in_(several.scalar_subquery()))
         query = query.order_by(attempts.c.member, attempts.c.number)
         with self._read() as connection:
             found = [attempt_from(row) for row in connection.execute(query).mappings()]

@@ -90,20 +90,20 @@ def _labels(request: Request, metadata: list[str]) -> dict[str, str]:
 @router.get("/{run_id}", response_model=RunDetailOut, dependencies=[READ])
 def run(run_id: str, request: Request) -> RunDetailOut:
     detail = served_of(request).detail(run_id)
-    members = [MemberRunOut.of(m) for m in detail.member_runs]
-    return RunDetailOut(**RunOut.of(detail.run).model_dump(), members=members)
+    return RunDetailOut.of_run(detail.run, detail.member_runs, detail.attempts)
 
 
 @router.get("/{run_id}/members", response_model=list[MemberRunOut], dependencies=[READ])
 def members(run_id: str, request: Request) -> list[MemberRunOut]:
-    return [MemberRunOut.of(m) for m in served_of(request).detail(run_id).member_runs]
+    detail = served_of(request).detail(run_id)
+    return MemberRunOut.listed(detail.member_runs, detail.attempts)
 
 
 @router.get("/{run_id}/members/{member}", response_model=MemberDetailOut,
             dependencies=[READ])
 def member(run_id: str, member: str, request: Request) -> MemberDetailOut:
     found = served_of(request).member(run_id, member)
-    return MemberDetailOut(member=MemberRunOut.of(found.member_run),
+    return MemberDetailOut(member=MemberRunOut.of(found.member_run, found.attempts),
                            attempts=[AttemptOut.of(a) for a in found.attempts])
 
 

@@ -6,6 +6,7 @@ the names are shown, never a value.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orecart.model import (
     Attempt,
+    CheckResult,
     Member,
     MemberRun,
     MemberStatus,
@@ -87,6 +89,23 @@ class RunPage(BaseModel):
     next: str | None  # the cursor of the next page (pass it as ?cursor=)
 
 
+class AttemptOut(BaseModel):
+    number: int
+    status: MemberStatus
+    exit_code: int | None
+    error: str | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    waited_at: datetime | None  # it waited, from then until it started
+    waited_for: str | None  # for a pool (its name), or "parallel": for max_parallel
+
+    @classmethod
+    def of(cls, a: Attempt) -> AttemptOut:
+        return cls(number=a.number, status=a.status, exit_code=a.exit_code, error=a.error,
+                   started_at=a.started_at, finished_at=a.finished_at, waited_at=a.waited_at,
+                   waited_for=a.waited_for)
+
+
 class MemberRunOut(BaseModel):
     member: str
     status: MemberStatus
@@ -99,30 +118,43 @@ class MemberRunOut(BaseModel):
     image: str | None
     digest: str | None
     artifacts: str | None
-    started_at: datetime | None
+    started_at: datetime | None  # of its first attempt
     finished_at: datetime | None
+    waited_at: datetime | None  # its latest wait (for a pool, or max_parallel) began
+    waited_for: str | None  # a pool's name, or "parallel"
+    #: its attempts that ended, in order (in a run's member list only when it was tried
+    #: more than once: the member run itself tells its one attempt and the wait before it)
+    attempt_spans: list[AttemptOut]
 
     @classmethod
-    def of(cls, m: MemberRun) -> MemberRunOut:
+    def of(cls, m: MemberRun, attempts: Sequence[Attempt] = ()) -> MemberRunOut:
         return cls(member=m.member, status=m.status, attempts=m.attempts,
                    exit_code=m.exit_code, error=m.error, reason=m.reason,
                    reason_code=str(m.reason_code) if m.reason_code else None,
                    fingerprint=m.fingerprint, image=m.image, digest=m.digest,
-                   artifacts=m.artifacts, started_at=m.started_at, finished_at=m.finished_at)
-
-
-class AttemptOut(BaseModel):
-    number: int
-    status: MemberStatus
-    exit_code: int | None
-    error: str | None
-    started_at: datetime | None
-    finished_at: datetime | None
+                   artifacts=m.artifacts, started_at=m.started_at, finished_at=m.finished_at,
+                   waited_at=m.waited_at, waited_for=m.waited_for,
+                   attempt_spans=[AttemptOut.of(a) for a in attempts])
 
     @classmethod
-    def of(cls, a: Attempt) -> AttemptOut:
-        return cls(number=a.number, status=a.status, exit_code=a.exit_code, error=a.error,
-                   started_at=a.started_at, finished_at=a.finished_at)
+    def listed(cls, members: Sequence[MemberRun], attempts: Sequence[Attempt]
+               ) -> list[MemberRunOut]:
+        """A run's member runs, each with its attempts (all the run's, read at once)."""
+        by_member: dict[str, list[Attempt]] = {}
+        for attempt in attempts:
+            by_member.setdefault(attempt.member, []).append(attempt)
+        return [cls.of(m, by_member.get(m.member, ())) for m in members]
+
+
+class CheckOut(BaseModel):
+    member: str | None  # whose post-check; None: one of the pipeline's checks
+    name: str
+    passed: bool
+    message: str
+
+    @classmethod
+    def of(cls, c: CheckResult) -> CheckOut:
+        return cls(member=c.member, name=c.name, passed=c.passed, message=c.message)
 
 
 class MemberDetailOut(BaseModel):
@@ -132,6 +164,15 @@ class MemberDetailOut(BaseModel):
 
 class RunDetailOut(RunOut):
     members: list[MemberRunOut]
+    checks: list[CheckOut]  # the checks that ran: the pipeline's, then members' post-checks
+    backups: list[str]  # the graph backups the run took (files on the server)
+
+    @classmethod
+    def of_run(cls, run: Run, members: Sequence[MemberRun],
+               attempts: Sequence[Attempt]) -> RunDetailOut:
+        checks = [*run.checks, *(c for m in members for c in m.checks)]
+        return cls(**RunOut.of(run).model_dump(), members=MemberRunOut.listed(members, attempts),
+                   checks=[CheckOut.of(c) for c in checks], backups=list(run.backups))
 
 
 class EventOut(BaseModel):

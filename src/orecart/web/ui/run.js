@@ -1,8 +1,8 @@
 // The run page: summary, live member states (SSE), the DAG, the timeline, the member list.
 import { call, follow } from "./api.js";
-import { badge, duration, el, link, section, seconds, TERMINAL } from "./dom.js";
+import { badge, duration, el, link, section, seconds, table, TERMINAL } from "./dom.js";
 import { drawDag } from "./dag.js";
-import { timeline } from "./charts.js";
+import { timeline } from "./timeline.js";
 import { memberList } from "./list.js";
 
 export async function runPage({ view, signal, crumbs }, id) {
@@ -39,9 +39,16 @@ function live(state, redraw, signal) {
     setTimeout(() => { pending = false; if (!signal.aborted) redraw(); }, 100);
   };
   follow(`/runs/${encodeURIComponent(state.run.id)}/events`, ({ event, data }) => {
-    if (event === "member_started" || event === "member_finished") {
+    if (event === "member_started" || event === "member_finished" || event === "member_waiting") {
       const was = state.members.get(data.data.member) ?? {};
-      state.members.set(data.data.member, { ...was, ...data.data });
+      const started = event === "member_started" ? { attempt_started_at: data.at } : {};
+      state.members.set(data.data.member, { ...was, ...data.data, ...started });
+    } else if (event === "attempt_finished") {
+      const was = state.members.get(data.data.member) ?? { member: data.data.member };
+      const spans = (was.attempt_spans ?? []).filter((a) => a.number !== data.data.number);
+      spans.push(data.data);
+      spans.sort((a, b) => a.number - b.number);
+      state.members.set(data.data.member, { ...was, attempt_spans: spans });
     } else if (event === "run_started" || event === "run_finished") {
       state.run = { ...state.run, ...data.data };
     }
@@ -77,12 +84,24 @@ function summary(target, { run, members }) {
     ["params", Object.entries(run.params).map(([k, v]) => `${k}=${v}`).join(" ")],
     ["labels", Object.entries(run.metadata).map(([k, v]) => `${k}=${v}`).join(" ")],
     ["key", run.key ?? ""], ["origin", run.origin], ["error", run.error ?? ""],
-    ...["checks", "backups"].filter((k) => run[k]).map((k) => [k, JSON.stringify(run[k])]),
+    ["backups", backups(run.backups ?? [])],
   ];
   const why = Object.entries(skipped).slice(0, 20).map(([reason, n]) => el("li", { text: `${n} × ${reason}` }));
   target.replaceChildren(el("table", { id: "summary" }, rows.map(([k, v]) => el("tr", {}, el("th", { text: k }), el("td", {}, v)))),
+    checks(run.checks ?? []),
     why.length ? el("div", {}, el("h2", { text: "Skipped or cancelled, and why" }), el("ul", {}, why)) : "",
     link(`#/runs/${encodeURIComponent(run.id)}/diff`, "graph diff"));
+}
+
+// The checks that ran (the pipeline's, members' post-checks), passed or not, and why.
+function checks(found) {
+  if (!found.length) return el("p", { id: "checks", class: "muted", text: "checks: none ran" });
+  return el("div", { id: "checks" }, el("h2", { text: "Checks" }), table(["of", "check", "result", "message"],
+    found.map((c) => [c.member ?? "pipeline", c.name, el("span", { class: c.passed ? "" : "error", text: c.passed ? "passed" : "failed" }), c.message])));
+}
+
+function backups(paths) {
+  return paths.length ? el("ul", { id: "backups" }, paths.map((p) => el("li", { text: p }))) : "none";
 }
 
 function actions(target, { run, members }) {
