@@ -22,7 +22,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-
 SETUP_HINT = "dask is not installed: run scripts/setup (pip install 'orecart[dask]')"
 START_TIMEOUT = 60.0
 WORKER_RESOURCES = "neo4j=1,memory=4e9"

@@ -49,6 +49,8 @@ from orecart.executors.daskwork import (
     Order,
     Reply,
     cancel_mark,
+    distributed,
+    mark,
     pack,
     run_order,
     started_mark,
@@ -154,7 +156,6 @@ class _Flight:
 
     def _reply(self) -> Reply:
         """The worker's answer; a task Dask gave up on or cancelled is a result too."""
-        from distributed import Event
         from distributed.scheduler import KilledWorker
 
         status = self.dask.status
@@ -166,7 +167,7 @@ class _Flight:
         try:
             self.dask.result()
         except KilledWorker:
-            if Event(started_mark(self.key), self.executor.client()).is_set():
+            if mark(started_mark(self.key), self.executor.client()).is_set():
                 return Reply(_result(MemberStatus.ABORTED, WORKER_LOST, self.started_at))
             error = "errored: the workers it was given died before it could start"
             return Reply(_result(MemberStatus.ERRORED, error, self.started_at))
@@ -176,27 +177,21 @@ class _Flight:
 
     def _release(self) -> None:
         """Forget the task in Dask (never recomputed), then clear the attempt's marks."""
-        from distributed import Event
-
         client = self.executor.client()
         self.dask.release()
         for name in (started_mark(self.key), cancel_mark(self.key)):
-            Event(name, client).clear()
+            mark(name, client).clear()
 
     def cancel(self) -> None:
         """Tell the worker to stop the member; one not started is cancelled in Dask too."""
-        from distributed import Event
-
         if self.dask is None:
             return
-        Event(cancel_mark(self.key), self.executor.client()).set()
+        mark(cancel_mark(self.key), self.executor.client()).set()
         if self.dask.status == "pending" and not self._started():
             self.dask.cancel()
 
     def _started(self) -> bool:
-        from distributed import Event
-
-        return bool(Event(started_mark(self.key), self.executor.client()).is_set())
+        return bool(mark(started_mark(self.key), self.executor.client()).is_set())
 
 
 class DaskExecutor:
@@ -303,16 +298,15 @@ class DaskExecutor:
             return self._client
 
     def _connect(self) -> Any:
-        from distributed import Client, LocalCluster
-
+        dist = distributed()
         try:
             target: Any = self.address
             if self.address == "local":
                 workers, threads = self.cluster_shape
-                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=threads,
+                self._cluster = dist.LocalCluster(n_workers=workers, threads_per_worker=threads,
                                              dashboard_address=None)
                 target = self._cluster
-            client = Client(target, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            client = dist.Client(target, timeout=CONNECT_TIMEOUT, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise ExecutorError(f"cannot reach the dask scheduler {self.address}: {exc}") from exc
         client.subscribe_topic(self.topic, self._on_event)

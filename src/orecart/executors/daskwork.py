@@ -25,6 +25,7 @@ Call outline: ``run_order -> _claim -> _local_task -> _executor(kind).submit -> 
 
 from __future__ import annotations
 
+import importlib
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -45,6 +46,16 @@ WORKER_LOST = "worker lost: the worker running it died (it is not run twice)"
 
 #: (path relative to its folder, content) of every file of a folder
 Files = dict[str, bytes]
+
+
+def distributed() -> Any:
+    """The ``distributed`` package, imported now (it has no type annotations)."""
+    return importlib.import_module("distributed")
+
+
+def mark(name: str, client: Any = None) -> Any:
+    """The distributed ``Event`` called ``name`` (an attempt's started or cancel mark)."""
+    return distributed().Event(name, client)
 
 
 def started_mark(key: str) -> str:
@@ -80,9 +91,7 @@ class Reply:
 
 def run_order(order: Order) -> Reply:
     """The Dask task: run one attempt on this worker; never raises."""
-    from distributed import get_worker
-
-    worker = get_worker()
+    worker = distributed().get_worker()
     if not _claim(order.key):
         return Reply(_now_result(MemberStatus.ABORTED, WORKER_LOST), worker=worker.address)
     if _cancelled(order.key):
@@ -98,19 +107,15 @@ def run_order(order: Order) -> Reply:
 
 def _claim(key: str) -> bool:
     """Mark the attempt started; False when it was already (its first worker died)."""
-    from distributed import Event
-
-    mark = Event(started_mark(key))
-    if mark.is_set():
+    started = mark(started_mark(key))
+    if started.is_set():
         return False
-    mark.set()
+    started.set()
     return True
 
 
 def _cancelled(key: str) -> bool:
-    from distributed import Event
-
-    return bool(Event(cancel_mark(key)).is_set())
+    return bool(mark(cancel_mark(key)).is_set())
 
 
 def resolve_on_worker(member: Member) -> str | None:
@@ -151,7 +156,7 @@ def _local_task(order: Order, scratch: Path) -> Task:
     artifacts = scratch / "artifacts"
     artifacts.mkdir()
     moved = {str(order.task.artifacts): str(artifacts)}
-    inputs = {}
+    inputs: dict[str, Path] = {}
     for need, files in order.inputs.items():
         folder = scratch / "inputs" / str(len(inputs))
         unpack(folder, files)
@@ -215,10 +220,8 @@ def _follow(order: Order, task: Task, running: tuple[Executor, Future[Result]],
             worker: Any) -> int:
     """Send the log's new lines until the attempt ended; abort it once it is cancelled.
     Returns how many events were sent."""
-    from distributed import Event
-
     executor, future = running
-    tail, sent, cancel = _Tail(task.log_path), 0, Event(cancel_mark(order.key))
+    tail, sent, cancel = _Tail(task.log_path), 0, mark(cancel_mark(order.key))
     next_look = 0.0
     while True:
         done = bool(wait([future], timeout=FLUSH_S).done)
