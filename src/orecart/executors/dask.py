@@ -25,10 +25,10 @@ Nothing counted as success that was not, nothing run twice:
 - Once its result is read, an attempt's Dask future is released and its marks cleared,
   so a finished task is never recomputed (Dask recomputes only what it still holds).
 
-Call outline: ``submit -> _Flight.start (log opened; client.submit) -> _Flight.run (own
-thread): lines from _on_event -> log + sink; the future done -> _Flight._reply -> wait for
-the reply's batches -> artifacts unpacked -> release``; ``abort -> _Flight.cancel``;
-``close -> abort -> client and cluster closed``.
+Call outline: ``submit -> _Flight.run (own thread): client (connect once) -> log opened
+-> _send (client.submit) -> _followed: lines from _on_event -> log + sink; the future done
+-> _reply -> wait for the reply's batches -> release -> artifacts unpacked``;
+``abort -> _Flight.cancel``; ``close -> abort -> client and cluster closed``.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from orecart.executors.daskwork import (
 from orecart.executors.logfile import LogWriter, open_log, parse_line
 from orecart.model import Member, MemberStatus, Result, Task
 
-CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler
+CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler, by default
 TAIL_WAIT = 10.0  # seconds a finished attempt waits for output events still on their way
 KILL_WAIT = 5.0  # seconds abort waits beyond the grace before it gives an attempt up
 ABORTED_RUNS_KEPT = 1024
@@ -86,30 +86,48 @@ class _Flight:
         self.received = 0
         self.started_at = _now()
         self.sink_error: str | None = None
+        self.lock = threading.Lock()
+        self.cancelled = False
 
-    def start(self, client: Any, log: LogWriter) -> None:
-        """Send the attempt to the cluster and follow it in a thread of its own."""
-        task = self.task
-        shared = self.executor.shared
-        inputs = {} if shared else {need: pack(path) for need, path in task.inputs.items()}
-        order = Order(self.key, task, self.executor.topic, self.executor.grace, shared, inputs)
-        resources = dict(task.member.resources) or None
-        self.dask = client.submit(run_order, order, key=self.key, pure=False,
-                                  resources=resources)
-        self.dask.add_done_callback(lambda _: self.items.put(_DONE))
-        threading.Thread(target=self.run, args=(log,), daemon=True,
-                         name=f"orecart-dask-{task.member.name}").start()
-
-    def run(self, log: LogWriter) -> None:
+    def run(self) -> None:
         """Thread body: whatever happens, the future completes with a Result."""
         try:
-            with log:
-                result = self._followed(log)
+            result = self._sent()
         except BaseException as exc:  # a bug here must not leave the runner waiting
             result = _result(MemberStatus.ERRORED, f"dask executor error: {exc!r}")
         finally:
             self.executor._forget(self)
         self.future.set_result(result)
+
+    def _sent(self) -> Result:
+        """Reach the cluster, open the log, send the attempt, follow it to its result."""
+        try:
+            client = self.executor.client()
+            self.executor._check_resources(client, self.task.member)
+            log = open_log(self.task.log_path, self.task.secrets)
+        except (ExecutorError, OSError) as exc:
+            return _result(MemberStatus.ERRORED, str(exc))
+        with log:
+            try:
+                sent = self._send(client)
+            except Exception as exc:  # the client refused the task: a result, like any start
+                return _result(MemberStatus.ERRORED, f"dask: {exc!r}")
+            if not sent:
+                return _result(MemberStatus.ABORTED, "aborted before it started")
+            return self._followed(log)
+
+    def _send(self, client: Any) -> bool:
+        """Submit the attempt's Dask task; False when it was cancelled before."""
+        task, executor = self.task, self.executor
+        inputs = {} if executor.shared else {n: pack(p) for n, p in task.inputs.items()}
+        order = Order(self.key, task, executor.topic, executor.grace, executor.shared, inputs)
+        with self.lock:
+            if self.cancelled:
+                return False
+            self.dask = client.submit(run_order, order, key=self.key, pure=False,
+                                      resources=dict(task.member.resources) or None)
+        self.dask.add_done_callback(lambda _: self.items.put(_DONE))
+        return True
 
     def _followed(self, log: LogWriter) -> Result:
         while (item := self.items.get()) is not _DONE:
@@ -184,7 +202,9 @@ class _Flight:
 
     def cancel(self) -> None:
         """Tell the worker to stop the member; one not started is cancelled in Dask too."""
-        if self.dask is None:
+        with self.lock:
+            self.cancelled, sent = True, self.dask is not None
+        if not sent:
             return
         mark(cancel_mark(self.key), self.executor.client()).set()
         if self.dask.status == "pending" and not self._started():
@@ -198,16 +218,18 @@ class DaskExecutor:
     """Runs member runs on a Dask cluster; see the module docstring."""
 
     def __init__(self, *, address: str = "local", artifacts: str = "copy", grace: float = 5.0,
-                 workers: int = 2, threads: int = 4) -> None:
+                 workers: int = 2, threads: int = 4,
+                 connect_timeout: float = CONNECT_TIMEOUT) -> None:
         if artifacts not in ("copy", "shared"):
             raise ExecutorError(f"dask artifacts: expected copy or shared, got {artifacts!r}")
         self.address, self.shared, self.grace = address, artifacts == "shared", grace
-        self.cluster_shape = (workers, threads)
+        self.cluster_shape, self.connect_timeout = (workers, threads), connect_timeout
         self.topic = f"orecart-output-{uuid.uuid4().hex}"
         self._lock = threading.Lock()
         self._client: Any = None
         self._cluster: Any = None
-        self._closed = False
+        self._closing = False  # close() began: no new attempts
+        self._closed = False  # close() ended: no client any more
         self._flights: dict[str, _Flight] = {}
         self._aborted_runs: dict[str, None] = {}
 
@@ -220,21 +242,15 @@ class DaskExecutor:
         if problem is not None:
             flight.future.set_result(_result(*problem))
             return flight.future
-        try:
-            client = self.client()
-            self._check_resources(client, task.member)
-            log = open_log(task.log_path, task.secrets)
-        except (ExecutorError, OSError) as exc:
-            flight.future.set_result(_result(MemberStatus.ERRORED, str(exc)))
-            return flight.future
         with self._lock:
             self._flights[flight.key] = flight
+        thread = threading.Thread(target=flight.run, daemon=True,
+                                  name=f"orecart-dask-{task.member.name}")
         try:
-            flight.start(client, log)
-        except Exception as exc:  # the client refused the task: a result, like any start
-            log.close()
+            thread.start()
+        except RuntimeError as exc:  # out of threads: a result, like any start failure
             self._forget(flight)
-            flight.future.set_result(_result(MemberStatus.ERRORED, f"dask: {exc!r}"))
+            flight.future.set_result(_result(MemberStatus.ERRORED, str(exc)))
         return flight.future
 
     def resolve(self, member: Member) -> str | None:
@@ -271,17 +287,21 @@ class DaskExecutor:
             try:
                 flight.future.result(timeout=max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                flight.dask.cancel()
+                if flight.dask is not None:
+                    flight.dask.cancel()
 
     def close(self) -> None:
-        """Abort what still runs, then close the client (and the cluster it owns)."""
+        """Abort what still runs, then close the client (and the cluster it owns). New
+        attempts are refused from the start. Safe to call more than once."""
+        with self._lock:
+            self._closing = True
+        self.abort()
         with self._lock:
             self._closed = True
             client, cluster = self._client, self._cluster
             self._client = self._cluster = None
         if client is None:
             return
-        self.abort()
         client.close()
         if cluster is not None:
             cluster.close()
@@ -291,7 +311,7 @@ class DaskExecutor:
     def client(self) -> Any:
         """The connected ``distributed.Client``, made on first use."""
         with self._lock:
-            if self._closed:
+            if self._closed or (self._closing and self._client is None):
                 raise ExecutorError("the dask executor is closed")
             if self._client is None:
                 self._client = self._connect()
@@ -306,7 +326,7 @@ class DaskExecutor:
                 self._cluster = dist.LocalCluster(n_workers=workers, threads_per_worker=threads,
                                              dashboard_address=None)
                 target = self._cluster
-            client = dist.Client(target, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            client = dist.Client(target, timeout=self.connect_timeout, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise ExecutorError(f"cannot reach the dask scheduler {self.address}: {exc}") from exc
         client.subscribe_topic(self.topic, self._on_event)
@@ -334,7 +354,7 @@ class DaskExecutor:
 
     def _refusal(self, task: Task) -> tuple[MemberStatus, str] | None:
         with self._lock:
-            if self._closed:
+            if self._closing:
                 return MemberStatus.ERRORED, "the dask executor is closed"
             if task.run_id in self._aborted_runs:
                 return MemberStatus.ABORTED, "aborted before it started"
