@@ -73,6 +73,15 @@ def test_a_run_on_the_cluster_streams_output_and_copies_artifacts(
     assert (run_dir / "make" / "answer.txt").read_text() == "42\n"
     assert (run_dir / "use" / "seen").read_text() == "ok\n"
     assert log_texts(run_dir / "logs" / "use.log", "stdout") == ["the answer is 42"]
+    # once recorded, nothing of the run is left in the scheduler to be recomputed
+    assert dask_cluster.scheduler_state() == {"tasks": 0, "events": 0}
+
+
+def test_dask_local_is_a_cluster_of_the_runs_own(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text(RUN_ON_CLUSTER)
+    done = orecart(tmp_path, "run", "pipeline.yaml", "--executor", "dask://local")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the answer is 42" in done.stdout
 
 
 KILLED = """\

@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -83,6 +84,18 @@ class DaskCluster:
         with Client(self.address, timeout=10, set_as_default=False) as client:
             pids: dict[str, int] = client.run(os.getpid)
             return pids
+
+    def scheduler_state(self) -> dict[str, int]:
+        """How many tasks and events (orecart's attempt marks) the scheduler still holds."""
+        from distributed import Client
+
+        def count(dask_scheduler: Any) -> dict[str, int]:
+            events = dask_scheduler.extensions["events"]._events
+            return {"tasks": len(dask_scheduler.tasks), "events": len(events)}
+
+        with Client(self.address, timeout=10, set_as_default=False) as client:
+            state: dict[str, int] = client.run_on_scheduler(count)
+            return state
 
     def worker_of(self, pid: int) -> int:
         """The worker process that ``pid`` (a member's process) descends from."""

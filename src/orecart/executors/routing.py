@@ -4,7 +4,8 @@ A member's own ``executor:`` wins, then the run's (``--executor``), then the pip
 (``settings.executor``); without any, or with ``local``/``docker``, its kind decides
 (``run``: local processes, ``image``: the docker daemon), as it always did. A ``dask``
 choice without an address takes the address of the run's or the pipeline's dask choice,
-else ``local`` (a LocalCluster orecart starts and owns).
+else ``local`` (a LocalCluster orecart starts and owns); its ``artifacts`` mode, unless it
+says one, is that of the choice whose cluster it uses (else ``copy``).
 
 Keys: ``run`` and ``image`` for the kinds, ``dask:<artifacts>:<address>`` for a cluster,
 so members that name one cluster share one executor.
@@ -29,9 +30,10 @@ def route(member: Member, run: ExecutorChoice | None, pipeline: ExecutorChoice |
     if choice is None or choice.name != DASK:
         return member.kind
     fallbacks = [c for c in (choice, run, pipeline) if c is not None and c.name == DASK]
-    address = next((c.address for c in fallbacks if c.address), LOCAL_CLUSTER)
-    artifacts = next((c.artifacts for c in fallbacks if c.artifacts), ARTIFACT_MODES[0])
-    return f"{DASK}:{artifacts}:{address}"
+    cluster = next((c for c in fallbacks if c.address), None)  # whose cluster it runs on
+    address = cluster.address if cluster else LOCAL_CLUSTER
+    artifacts = choice.artifacts or (cluster.artifacts if cluster else None)
+    return f"{DASK}:{artifacts or ARTIFACT_MODES[0]}:{address}"
 
 
 def routes(members: Iterable[Member], run: ExecutorChoice | None,
