@@ -90,7 +90,7 @@ def test_bad_run_executor_values_are_usage_errors(text: str) -> None:
 )
 def test_mistakes_name_file_line_and_field(write: Write, member: str, line: int, field: str,
                                            message: str) -> None:
-    path = write(f"members:\n  - x: 1\n".replace("  - x: 1\n", f"  - {member}\n"))
+    path = write("members:\n  - x: 1\n".replace("  - x: 1\n", f"  - {member}\n"))
     with pytest.raises(SpecError) as caught:
         load_pipeline(path)
     text = str(caught.value)

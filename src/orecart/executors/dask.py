@@ -22,12 +22,14 @@ Nothing counted as success that was not, nothing run twice:
 - Cancel and abort: the attempt's cancel mark (a distributed ``Event``) is set; the worker
   side stops the member (SIGTERM, SIGKILL after ``grace``; containers stopped). An attempt
   that has not started is cancelled in Dask too.
-- Once its result is read, an attempt's Dask future is released and its marks cleared,
-  so a finished task is never recomputed (Dask recomputes only what it still holds).
+- Once its result is handed to the runner, an attempt's Dask future is released and its
+  marks cleared, so a finished task is never recomputed (Dask recomputes only what it
+  still holds; until then a recomputation finds the started mark and runs nothing).
 
 Call outline: ``submit -> _Flight.run (own thread): client (connect once) -> log opened
 -> _send (client.submit) -> _followed: lines from _on_event -> log + sink; the future done
--> _reply -> wait for the reply's batches -> release -> artifacts unpacked``;
+-> _reply -> wait for the reply's batches -> artifacts unpacked -> the result; then
+_release``;
 ``abort -> _Flight.cancel``; ``close -> abort -> client and cluster closed``.
 """
 
@@ -95,9 +97,13 @@ class _Flight:
             result = self._sent()
         except BaseException as exc:  # a bug here must not leave the runner waiting
             result = _result(MemberStatus.ERRORED, f"dask executor error: {exc!r}")
+        self.future.set_result(result)
+        try:  # off the runner's path: the next member starts meanwhile
+            self._release()
+        except Exception:  # the scheduler is gone, and with it the task and its marks
+            pass
         finally:
             self.executor._forget(self)
-        self.future.set_result(result)
 
     def _sent(self) -> Result:
         """Reach the cluster, open the log, send the attempt, follow it to its result."""
@@ -141,7 +147,6 @@ class _Flight:
                 break
             if item is not _DONE:
                 self._write(log, item)
-        self._release()
         result = reply.result
         if reply.artifacts:
             unpack(self.task.artifacts, reply.artifacts)
@@ -194,7 +199,11 @@ class _Flight:
         return Reply(_result(MemberStatus.ERRORED, f"dask task ended {status}", self.started_at))
 
     def _release(self) -> None:
-        """Forget the task in Dask (never recomputed), then clear the attempt's marks."""
+        """Forget the task in Dask (never recomputed), then clear the attempt's marks.
+        Until then a task Dask recomputes (its worker died after it ended) finds its
+        started mark and runs nothing."""
+        if self.dask is None:
+            return
         client = self.executor.client()
         self.dask.release()
         for name in (started_mark(self.key), cancel_mark(self.key)):
@@ -226,6 +235,7 @@ class DaskExecutor:
         self.cluster_shape, self.connect_timeout = (workers, threads), connect_timeout
         self.topic = f"orecart-output-{uuid.uuid4().hex}"
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # a flight ended (released, forgotten)
         self._client: Any = None
         self._cluster: Any = None
         self._closing = False  # close() began: no new attempts
@@ -296,7 +306,8 @@ class DaskExecutor:
         with self._lock:
             self._closing = True
         self.abort()
-        with self._lock:
+        with self._idle:  # the last releases, before the client goes
+            self._idle.wait_for(lambda: not self._flights, timeout=KILL_WAIT)
             self._closed = True
             client, cluster = self._client, self._cluster
             self._client = self._cluster = None
@@ -361,5 +372,6 @@ class DaskExecutor:
         return None
 
     def _forget(self, flight: _Flight) -> None:
-        with self._lock:
+        with self._idle:
             self._flights.pop(flight.key, None)
+            self._idle.notify_all()

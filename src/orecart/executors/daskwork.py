@@ -25,6 +25,7 @@ Call outline: ``run_order -> _claim -> _local_task -> _executor(kind).submit -> 
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import tempfile
 import threading
@@ -92,9 +93,10 @@ class Reply:
 def run_order(order: Order) -> Reply:
     """The Dask task: run one attempt on this worker; never raises."""
     worker = distributed().get_worker()
-    if not _claim(order.key):
+    started, cancelled = _claim(order.key)
+    if started:
         return Reply(_now_result(MemberStatus.ABORTED, WORKER_LOST), worker=worker.address)
-    if _cancelled(order.key):
+    if cancelled:
         error = "aborted before it started"
         return Reply(_now_result(MemberStatus.ABORTED, error), worker=worker.address)
     with tempfile.TemporaryDirectory(prefix="orecart-dask-") as scratch:
@@ -105,17 +107,23 @@ def run_order(order: Order) -> Reply:
             return Reply(_now_result(MemberStatus.ERRORED, error), worker=worker.address)
 
 
-def _claim(key: str) -> bool:
-    """Mark the attempt started; False when it was already (its first worker died)."""
-    started = mark(started_mark(key))
-    if started.is_set():
-        return False
-    started.set()
-    return True
+def _claim(key: str) -> tuple[bool, bool]:
+    """Mark the attempt started; (whether it was already: its first worker died, whether
+    it is cancelled). Both marks are read at once: each call to the scheduler is on the
+    path of every member."""
+    client = distributed().get_client()
+    scheduler = client.scheduler
 
+    async def claim() -> tuple[bool, bool]:
+        started, cancelled = await asyncio.gather(
+            scheduler.event_is_set(name=started_mark(key)),
+            scheduler.event_is_set(name=cancel_mark(key)))
+        if not started:
+            await scheduler.event_set(name=started_mark(key))
+        return bool(started), bool(cancelled)
 
-def _cancelled(key: str) -> bool:
-    return bool(mark(cancel_mark(key)).is_set())
+    marks: tuple[bool, bool] = client.sync(claim)
+    return marks
 
 
 def resolve_on_worker(member: Member) -> str | None:
@@ -222,7 +230,7 @@ def _follow(order: Order, task: Task, running: tuple[Executor, Future[Result]],
     Returns how many events were sent."""
     executor, future = running
     tail, sent, cancel = _Tail(task.log_path), 0, mark(cancel_mark(order.key))
-    next_look = 0.0
+    next_look = CANCEL_POLL_S  # run_order looked just before it started the member
     while True:
         done = bool(wait([future], timeout=FLUSH_S).done)
         sent += _send(order, tail, worker, drain=done)
