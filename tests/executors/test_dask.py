@@ -220,3 +220,22 @@ def test_an_unreachable_scheduler_is_an_errored_result(address: str, tmp_path: P
         executor.close()
     assert result.status is MemberStatus.ERRORED
     assert result.error is not None and "cannot reach the dask scheduler" in result.error
+
+
+def test_a_lost_scheduler_aborts_the_attempt_and_its_member_stops(
+    small_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=small_dask_cluster.address, grace=1.0)
+    sink = Collector()
+    try:
+        orphan = loader("orphan", 'echo "pid $$"; exec sleep 300')
+        future = executor.submit(make_task(tmp_path, orphan), sink)
+        (line,) = sink.wait_for(1, timeout=30)
+        os.killpg(small_dask_cluster.processes[0].pid, signal.SIGKILL)  # the scheduler
+        result = future.result(timeout=30)
+        assert result.status is MemberStatus.ABORTED
+        assert result.error == "aborted: lost contact with the dask scheduler"
+        # its outcome can reach nobody now: the worker stops it rather than let it run on
+        assert wait_gone([int(line.split()[1])], timeout=30) == []
+    finally:
+        executor.close()

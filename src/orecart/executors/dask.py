@@ -186,7 +186,8 @@ class _Flight:
             reply: Reply = self.dask.result()
             return reply
         if status == "cancelled":
-            return Reply(_result(MemberStatus.ABORTED, "aborted", self.started_at))
+            why = "aborted" if self.cancelled else "aborted: lost contact with the dask scheduler"
+            return Reply(_result(MemberStatus.ABORTED, why, self.started_at))
         try:
             self.dask.result()
         except KilledWorker:
@@ -324,8 +325,8 @@ class DaskExecutor:
         with self._lock:
             if self._closed or (self._closing and self._client is None):
                 raise ExecutorError("the dask executor is closed")
-            if self._client is None:
-                self._client = self._connect()
+            if self._client is None or self._client.status in ("closing", "closed"):
+                self._client = self._connect()  # again, once a lost scheduler is back
             return self._client
 
     def _connect(self) -> Any:

@@ -142,7 +142,11 @@ def _run(order: Order, scratch: Path, worker: Any) -> Reply:
     executor, owned = _executor(task, order.grace)
     try:
         future = executor.submit(task, _ignore)
-        batches = _follow(order, task, (executor, future), worker)
+        try:
+            batches = _follow(order, task, (executor, future), worker)
+        except BaseException:  # nothing may run on that nobody follows
+            executor.abort(task.run_id)
+            raise
         result = future.result()
     finally:
         if owned:
@@ -239,9 +243,19 @@ def _follow(order: Order, task: Task, running: tuple[Executor, Future[Result]],
         next_look -= FLUSH_S
         if next_look <= 0:
             next_look = CANCEL_POLL_S
-            if cancel.is_set():
+            if _stop_asked(cancel):
                 threading.Thread(target=executor.abort, args=(task.run_id,), daemon=True).start()
                 next_look = float("inf")  # asked once; the executor does the rest
+
+
+def _stop_asked(cancel: Any) -> bool:
+    """Whether the member must stop: its cancel mark is set, or the scheduler cannot be
+    asked. The client has then given the attempt up (``aborted``) and may try it again:
+    a member whose outcome can reach nobody must not run on beside its next attempt."""
+    try:
+        return bool(cancel.is_set())
+    except Exception:
+        return True
 
 
 def _send(order: Order, tail: _Tail, worker: Any, drain: bool) -> int:
