@@ -20,8 +20,10 @@ Nothing counted as success that was not, nothing run twice:
   (the task outlived ``allowed-failures`` workers) is ``aborted`` too when it had started,
   ``errored`` when it never had. Tasks that never started are rescheduled by Dask.
 - Cancel and abort: the attempt's cancel mark (a distributed ``Event``) is set; the worker
-  side stops the member (SIGTERM, SIGKILL after ``grace``; containers stopped). An attempt
-  that has not started is cancelled in Dask too.
+  side stops the member (SIGTERM, SIGKILL after ``grace``; containers stopped), or, not
+  started yet, returns at once without starting it. What has not ended after the grace
+  and ``KILL_WAIT`` (a task still waiting for a worker) is cancelled in Dask, its marks
+  kept, so an execution that begins anyway finds itself cancelled.
 - Once its result is handed to the runner, an attempt's Dask future is released and its
   marks cleared, so a finished task is never recomputed (Dask recomputes only what it
   still holds; until then a recomputation finds the started mark and runs nothing).
@@ -88,8 +90,10 @@ class _Flight:
         self.received = 0
         self.started_at = _now()
         self.sink_error: str | None = None
-        self.lock = threading.Lock()
-        self.cancelled = False
+        self.lock = threading.Lock()  # orders cancel, give_up and _release
+        self.cancelled = False  # cancel() was called
+        self.abandoned = False  # give_up() cancelled its Dask task
+        self.released = False  # its task was released (its result handed over)
 
     def run(self) -> None:
         """Thread body: whatever happens, the future completes with a Result."""
@@ -202,26 +206,31 @@ class _Flight:
     def _release(self) -> None:
         """Forget the task in Dask (never recomputed), then clear the attempt's marks.
         Until then a task Dask recomputes (its worker died after it ended) finds its
-        started mark and runs nothing."""
-        if self.dask is None:
-            return
-        client = self.executor.client()
-        self.dask.release()
-        for name in (started_mark(self.key), cancel_mark(self.key)):
-            mark(name, client).clear()
+        started mark and runs nothing. The marks of a task given up (``give_up``) stay:
+        its execution may still begin somewhere, and must find itself cancelled."""
+        with self.lock:
+            self.released = True
+            if self.dask is None:
+                return
+            client = self.executor.client()
+            self.dask.release()
+            if not self.abandoned:
+                for name in (started_mark(self.key), cancel_mark(self.key)):
+                    mark(name, client).clear()
 
     def cancel(self) -> None:
-        """Tell the worker to stop the member; one not started is cancelled in Dask too."""
+        """Tell the worker to stop the member (or, not started yet, never to start it)."""
         with self.lock:
-            self.cancelled, sent = True, self.dask is not None
-        if not sent:
-            return
-        mark(cancel_mark(self.key), self.executor.client()).set()
-        if self.dask.status == "pending" and not self._started():
-            self.dask.cancel()
+            self.cancelled = True
+            if self.dask is not None and not self.released:
+                mark(cancel_mark(self.key), self.executor.client()).set()
 
-    def _started(self) -> bool:
-        return bool(mark(started_mark(self.key), self.executor.client()).is_set())
+    def give_up(self) -> None:
+        """Cancel the task in Dask (it ran past the grace, or it waits for a worker)."""
+        with self.lock:
+            if self.dask is not None and not self.released:
+                self.abandoned = True
+                self.dask.cancel()
 
 
 class DaskExecutor:
@@ -298,8 +307,7 @@ class DaskExecutor:
             try:
                 flight.future.result(timeout=max(0.0, deadline - time.monotonic()))
             except TimeoutError:
-                if flight.dask is not None:
-                    flight.dask.cancel()
+                flight.give_up()
 
     def close(self) -> None:
         """Abort what still runs, then close the client (and the cluster it owns). New
