@@ -210,6 +210,27 @@ def test_abort_of_one_run_leaves_another_runs_member_running(
     assert futures[1].result(timeout=30).status is MemberStatus.ABORTED
 
 
+def test_abort_reaches_attempts_still_waiting_for_a_worker(
+    dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=dask_cluster.address, grace=1.0)
+    starts = tmp_path / "starts"
+    script = f'echo "pid $$"; echo x >> "{starts}"; exec sleep 300'
+    sink = Collector()
+    try:  # 8 threads in the cluster: the ninth waits in the scheduler
+        futures = [executor.submit(make_task(tmp_path, loader(f"m{i}", script), run_id="r"), sink)
+                   for i in range(9)]
+        sink.wait_for(8, timeout=30)
+        executor.abort("r")
+        results = [f.result(timeout=30) for f in futures]
+        time.sleep(0.5)  # a start that would come now would be too late
+    finally:
+        executor.close()
+    assert [r.status for r in results] == [MemberStatus.ABORTED] * 9
+    assert len(starts.read_text().split()) == 8, "the waiting one started after its abort"
+    assert wait_gone([int(line.split()[1]) for line in sink.lines()], timeout=5) == []
+
+
 @pytest.mark.parametrize("address", ["tcp://127.0.0.1:1"])
 def test_an_unreachable_scheduler_is_an_errored_result(address: str, tmp_path: Path) -> None:
     executor = load_executor("dask", address=address, connect_timeout=2.0)

@@ -197,7 +197,7 @@ class _Flight:
         except KilledWorker:
             if mark(started_mark(self.key), self.executor.client()).is_set():
                 return Reply(_result(MemberStatus.ABORTED, WORKER_LOST, self.started_at))
-            error = "errored: the workers it was given died before it could start"
+            error = "the dask workers it was given died before it could start"
             return Reply(_result(MemberStatus.ERRORED, error, self.started_at))
         except Exception as exc:
             return Reply(_result(MemberStatus.ERRORED, f"dask: {exc!r}", self.started_at))
@@ -279,10 +279,11 @@ class DaskExecutor:
             return None
         from orecart.executors.daskwork import resolve_on_worker
 
+        client = self.client()
         try:
-            digest: str | None = self.client().submit(
+            digest: str | None = client.submit(
                 resolve_on_worker, member, pure=False).result(timeout=300)
-        except ExecutorError:
+        except ExecutorError:  # the worker's daemon said why
             raise
         except Exception as exc:
             raise ExecutorError(f"dask: cannot resolve {member.name!r}: {exc}") from exc
