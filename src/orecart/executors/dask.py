@@ -37,6 +37,7 @@ _release``;
 
 from __future__ import annotations
 
+import asyncio
 import queue
 import threading
 import time
@@ -76,6 +77,11 @@ def _now() -> datetime:
 
 def _result(status: MemberStatus, error: str | None, started: datetime | None = None) -> Result:
     return Result(status, error=error, started_at=started or _now(), finished_at=_now())
+
+
+async def _clear(scheduler: Any, *names: str) -> None:
+    """Clear (and so delete) distributed Events at once: one round trip, not one each."""
+    await asyncio.gather(*(scheduler.event_clear(name=name) for name in names))
 
 
 class _Flight:
@@ -215,8 +221,8 @@ class _Flight:
             client = self.executor.client()
             self.dask.release()
             if not self.abandoned:
-                for name in (started_mark(self.key), cancel_mark(self.key)):
-                    mark(name, client).clear()
+                client.sync(_clear, client.scheduler, started_mark(self.key),
+                            cancel_mark(self.key))
 
     def cancel(self) -> None:
         """Tell the worker to stop the member (or, not started yet, never to start it)."""
