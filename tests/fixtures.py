@@ -21,7 +21,7 @@ import psutil
 from orecart.model import Container, Member, PullPolicy, Task
 from orecart.secrets import secret_values
 
-KINDS = ("local", "docker")
+KINDS = ("local", "docker", "dask")
 
 
 def loader(*args: str, **fields: Any) -> Member:
@@ -29,7 +29,8 @@ def loader(*args: str, **fields: Any) -> Member:
 
     Called as ``loader(name, script, kind="local", **member_fields)`` or, as the contract
     suite does, ``loader(kind, name, script, **member_fields)``. For ``local`` the script
-    is the member's ``shell``; for ``docker`` it runs in the test busybox image.
+    is the member's ``shell``; for ``docker`` it runs in the test busybox image; for
+    ``dask`` it is a local member's ``shell`` again (run on a worker).
     """
     if len(args) == 3:
         kind, name, script = args
@@ -38,7 +39,7 @@ def loader(*args: str, **fields: Any) -> Member:
         kind = fields.pop("kind", "local")
     else:
         raise TypeError("loader(name, script) or loader(kind, name, script)")
-    if kind == "local":
+    if kind in ("local", "dask"):
         return Member(name=name, shell=script, **fields)
     if kind == "docker":
         from tests.services.docker import BUSYBOX_IMAGE  # only when docker tests run

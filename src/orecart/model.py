@@ -199,6 +199,19 @@ class Container:
 
 
 @dataclass(frozen=True)
+class ExecutorChoice:
+    """Where members run when not where their kind says (local processes, the docker
+    daemon): an executor by name (``local``, ``docker``, ``dask``) and, for ``dask``, the
+    scheduler's address (``tcp://host:8786``; ``local``: a LocalCluster orecart starts)
+    and whether artifact folders are a path every worker shares (``shared``) or are copied
+    to and from the worker (``copy``)."""
+
+    name: str
+    address: str | None = None
+    artifacts: str | None = None  # dask: "copy" (default) or "shared"
+
+
+@dataclass(frozen=True)
 class Check:
     """A Cypher query that must return ``expect`` after its member (or the pipeline) ran."""
 
@@ -246,6 +259,9 @@ class Member:
     snapshot: bool = False  # take graph counts before and after
     handover: Handover = Handover.ORECART  # the variables it gets to reach the graph
     line: int = 0  # where the member starts in its file, for messages
+    executor: ExecutorChoice | None = None  # None: the run's, the pipeline's, or its kind's
+    resources: Mapping[str, float] = field(default_factory=dict)  # dask worker resources
+    # it holds while it runs ({"neo4j": 1, "memory": 2e9}); other executors ignore them
 
     @property
     def kind(self) -> str:
@@ -305,6 +321,7 @@ class Settings:
     handover: Handover = Handover.ORECART  # default for members
     max_runs: int = 1  # runs at a time per graph target (the service enforces it)
     trigger_depth: int = 5  # trigger firings a write query's own writes may lead to, in a row
+    executor: ExecutorChoice | None = None  # where members run (None: by their kind)
 
 
 @dataclass(frozen=True)

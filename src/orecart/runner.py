@@ -117,7 +117,8 @@ RunWork = Callable[[], tuple[str, ...]]
 
 @dataclass(frozen=True)
 class Backends:
-    """What the runner drives: executors by member kind ("run", "image"), leases, events."""
+    """What the runner drives: executors by key (a member kind, "run" or "image", or a
+    key of ``executors.routing`` for members routed elsewhere), leases, events."""
 
     executors: Mapping[str, Executor]
     locks: Locks
@@ -127,6 +128,11 @@ class Backends:
     # every member succeeded
     before: RunWork | None = None  # before any member: graph schema, before-backup
     after: RunWork | None = None  # after a success: the after-backup
+    routes: Mapping[str, str] = field(default_factory=dict)  # member -> executors key,
+    # for members that do not run on their kind's executor (executors.routing)
+
+    def executor(self, member: Member) -> Executor:
+        return self.executors[self.routes.get(member.name, member.kind)]
 
 
 @dataclass
@@ -388,7 +394,7 @@ class Runner:
                 if dependent in self.pending and self.waiting[dependent] == len(needs):
                     soon.append(dependent)
         for name in sorted(soon, key=self.positions.__getitem__):  # the order they start in
-            executor = self.backends.executors[self.steps[name].member.kind]
+            executor = self.backends.executor(self.steps[name].member)
             if room and name not in self.prepared and name not in self.attempts and isinstance(
                 executor, Preparing
             ):
@@ -471,7 +477,7 @@ class Runner:
         self.flights[future] = _Flight(member, attempt, task, member.pool is not None, wait)
 
     def _submit(self, task: Task) -> Future[Result]:
-        executor = self.backends.executors[task.member.kind]
+        executor = self.backends.executor(task.member)
         if not self.backends.guards:
             return executor.submit(task, self._output)
         if self._guard_pool is None:
@@ -536,7 +542,7 @@ class Runner:
             self.stopping = f"not started: --fail-fast after {step.member.name} {result.status}"
 
     def _should_retry(self, flight: _Flight, result: Result) -> bool:
-        retriable = result.status in (MemberStatus.FAILED, MemberStatus.ERRORED)
+        retriable = result.status in _RETRIABLE
         left = flight.attempt <= flight.member.retry.retries
         return retriable and left and not self.stopping
 
@@ -619,7 +625,7 @@ class Runner:
         task = self.prepared.pop(member.name, None)
         if task is None:
             return
-        executor = self.backends.executors[member.kind]
+        executor = self.backends.executor(member)
         if isinstance(executor, Preparing):
             executor.discard(task)
         self.tasks.unused(task)
@@ -632,6 +638,11 @@ class Runner:
         except Exception as exc:
             if self.error is None:
                 self._broke(f"recording {event_kind(event)} failed: {self._redacted(str(exc))}")
+
+
+#: What a retry policy retries: an attempt that ran and failed, could not run, or was
+#: aborted while the run went on (its dask worker was lost); never one the run stopped.
+_RETRIABLE = frozenset({MemberStatus.FAILED, MemberStatus.ERRORED, MemberStatus.ABORTED})
 
 
 def _result_of(future: Future[Result]) -> Result:

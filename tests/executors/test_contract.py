@@ -1,7 +1,9 @@
 """The Executor contract: every executor passes these same tests with real processes.
 
 To run them on another executor, add its kind to ``CONTRACT_KINDS``, the service
-fixtures it needs to ``NEEDS`` and its constructor options to ``OPTIONS``;
+fixtures it needs to ``NEEDS`` and its constructor options to ``OPTIONS`` (dask: the
+session cluster's address is added in ``executor``; its workers share this host's
+file system, so artifact folders are ``shared``: copying is tested in test_dask.py);
 ``tests.fixtures.loader`` already builds a member of that kind from a shell script.
 """
 
@@ -18,12 +20,14 @@ from orecart.executors import Executor, load_executor
 from orecart.model import MemberStatus
 from tests.fixtures import Collector, group_alive, loader, log_texts, make_task, wait_gone
 
-CONTRACT_KINDS = ["local", "docker"]
+CONTRACT_KINDS = ["local", "docker", "dask"]
 #: Service fixtures (tests/services) an executor kind needs, requested before it is made.
 NEEDS: dict[str, tuple[str, ...]] = {"local": (), "docker": ("docker_ready",)}
-OPTIONS: dict[str, dict[str, object]] = {"local": {}, "docker": {"grace": 1.0}}
-#: Kinds whose member processes are visible (by pid) on this machine.
-HOST_PIDS = {"local"}
+OPTIONS: dict[str, dict[str, object]] = {"local": {}, "docker": {"grace": 1.0},
+                                         "dask": {"grace": 1.0, "artifacts": "shared"}}
+#: Kinds whose member processes are visible (by pid) on this machine (dask: its workers
+#: run on 127.0.0.1).
+HOST_PIDS = {"local", "dask"}
 
 
 @pytest.fixture(params=CONTRACT_KINDS)
@@ -35,7 +39,10 @@ def kind(request: pytest.FixtureRequest) -> str:
 def executor(kind: str, request: pytest.FixtureRequest) -> Iterator[Executor]:
     for name in NEEDS.get(kind, ()):
         request.getfixturevalue(name)
-    made = load_executor(kind, **OPTIONS.get(kind, {}))
+    options = dict(OPTIONS.get(kind, {}))
+    if kind == "dask":  # the session's cluster (tests/services/dask.py)
+        options["address"] = request.getfixturevalue("dask_cluster").address
+    made = load_executor(kind, **options)
     yield made
     made.close()
 

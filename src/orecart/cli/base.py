@@ -25,7 +25,7 @@ from orecart.errors import (
     SpecError,
     UsageError,
 )
-from orecart.model import MemberRun, PullPolicy, Run, RunStatus, to_data
+from orecart.model import ExecutorChoice, MemberRun, PullPolicy, Run, RunStatus, to_data
 from orecart.planner import Selection
 from orecart.service import Source, orecart_version
 
@@ -207,6 +207,21 @@ callback_opt = click.option(
     "--callback", "callback_url", metavar="URL", callback=_callback_url,
     help="POST each status change of the run to URL (http or https), signed with "
     "ORECART_CALLBACK_SECRET; the URL is kept in the state store.")
+def _executor_choice(ctx: click.Context, param: click.Parameter,
+                     value: str | None) -> ExecutorChoice | None:
+    from orecart.executors.routing import parse_run_executor
+
+    try:
+        return None if value is None else parse_run_executor(value)
+    except UsageError as exc:
+        raise click.BadParameter(str(exc).partition(": ")[2]) from None
+
+
+executor_opt = click.option(
+    "--executor", "executor", metavar="WHERE", callback=_executor_choice,
+    help="Where members run: local (by kind: processes, docker), dask://HOST:PORT (a Dask "
+    "scheduler) or dask://local (a LocalCluster of orecart's own); a member's own "
+    "executor: still wins.")
 pull_opt = click.option("--pull", envvar="ORECART_PULL", show_envvar=True,
                         type=click.Choice([p.value for p in PullPolicy]),
                         callback=_pull_policy, help="Pull policy for every image member.")

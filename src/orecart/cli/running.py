@@ -20,6 +20,7 @@ from orecart.cli.base import (
     app,
     callback_opt,
     err,
+    executor_opt,
     file_arg,
     guarded,
     json_opt,
@@ -38,7 +39,7 @@ from orecart.cli.base import (
 from orecart.cli.lines import PlainProgress
 from orecart.control import RunControl
 from orecart.events import Event, EventSink, MemberStarted
-from orecart.model import PullPolicy, format_seconds
+from orecart.model import ExecutorChoice, PullPolicy, format_seconds
 from orecart.service import Outcome, RunOptions, Tools
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
               help="At most N members at once (default: the file's setting, else the CPU "
               "count, at least 4).")
 @click.option("--keep", is_flag=True, help="Keep failed containers for debugging.")
+@executor_opt
 @callback_opt
 @click.option("--quiet", "-q", is_flag=True, help="Hide member output.")
 @click.option("--log-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -117,14 +119,15 @@ def plan(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[
 @guarded
 def run(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
         only_failed: bool, force: bool, fail_fast: bool | None, max_parallel: int | None,
-        keep: bool, callback_url: str | None, quiet: bool, log_dir: Path | None,
+        keep: bool, executor: ExecutorChoice | None, callback_url: str | None, quiet: bool,
+        log_dir: Path | None,
         profile: str | None, param: tuple[str, ...], state: str | None, graph: str | None,
         wait: float | None,
         pull: PullPolicy | None, as_json: bool) -> None:
     """Run the pipeline: members in dependency order, in parallel where they can be."""
     source = source_of(file, profile, param, state, graph, pull, wait)
     options = RunOptions(selection_of(only, start, skip, only_failed, force), max_parallel,
-                         fail_fast, keep)
+                         fail_fast, keep, executor)
     live = _live_view() if not (quiet or as_json) and _terminal() else None
     stream = sys.stderr if quiet or as_json else sys.stdout
     sink = live if live is not None else PlainProgress(stream, quiet=quiet or as_json)

@@ -18,6 +18,7 @@ from orecart.cli.base import (
     callback_opt,
     duration_value,
     err,
+    executor_opt,
     file_arg,
     graph_opt,
     guarded,
@@ -40,7 +41,7 @@ from orecart.cli.base import (
 )
 from orecart.cli.text import printable
 from orecart.errors import UsageError
-from orecart.model import PullPolicy, Run, RunEvent, RunStatus
+from orecart.model import ExecutorChoice, PullPolicy, Run, RunEvent, RunStatus
 from orecart.service import RunOptions, RunRequest, Source, Tools
 
 SERVICE = "Service"
@@ -149,6 +150,7 @@ def _stopping(stop: Any) -> Iterator[None]:
               "is queued, running or succeeded is not queued again; that run is the answer.")
 @click.option("--label", "labels", multiple=True, metavar="NAME=VALUE",
               help="A label on the run (repeatable): dataset, user, ...")
+@executor_opt
 @callback_opt
 @click.option("--wait", "wait_end", is_flag=True,
               help="Wait for the run to end, showing its progress; exit as `run` does.")
@@ -157,7 +159,8 @@ def _stopping(stop: Any) -> Iterator[None]:
 def submit(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tuple[str, ...],
            only_failed: bool, force: bool, profile: str | None, param: tuple[str, ...],
            state: str | None, key: str | None, labels: tuple[str, ...],
-           callback_url: str | None, wait_end: bool, as_json: bool) -> None:
+           executor: ExecutorChoice | None, callback_url: str | None, wait_end: bool,
+           as_json: bool) -> None:
     """Queue a run of the pipeline for `orecart serve`; print its run id.
 
     The request waits in the state store until a serve process on that store runs it
@@ -166,7 +169,8 @@ def submit(file: Path, only: tuple[str, ...], start: tuple[str, ...], skip: tupl
     source = source_of(file, profile, param, state)
     tools = Tools()
     request = RunRequest(tools.load(source).name, source.params, profile, key,
-                         RunOptions(selection_of(only, start, skip, only_failed, force)),
+                         RunOptions(selection_of(only, start, skip, only_failed, force),
+                                    executor=executor),
                          origin="submit", labels=_labels(labels), callback_url=callback_url)
     submitted = tools.submit(source, request)
     run = submitted.run

@@ -31,7 +31,7 @@ OutputSink = Callable[[str, str], None]
 
 
 class Executor(Protocol):
-    """Runs member runs. Implementations: local (processes) and docker."""
+    """Runs member runs. Implementations: local (processes), docker and dask (a cluster)."""
 
     def submit(self, task: Task, output: OutputSink) -> Future[Result]:
         """Start one attempt; the future always completes with a Result, never an exception."""
@@ -68,6 +68,7 @@ class Preparing(Protocol):
 EXECUTORS: dict[str, str] = {
     "local": "orecart.executors.local:LocalExecutor",
     "docker": "orecart.executors.docker:DockerExecutor",
+    "dask": "orecart.executors.dask:DaskExecutor",
 }
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from orecart.errors import OrecartError
 from orecart.events import EventSink, Fanout, RunFinished
-from orecart.executors import Executor
+from orecart.executors import Executor, routing
 from orecart.graphparts import GraphParts
 from orecart.hooks import HookSet, HookSink
 from orecart.model import Handover, Pipeline, Run, RunStatus
@@ -65,17 +65,22 @@ def execute(resources: Resources, job: Job, attach: Callable[[Runner], None]) ->
 
 
 def _execute(resources: Resources, job: Job, attach: Callable[[Runner], None]) -> Outcome:
-    the_plan = plan_run(resources, job.pipeline, job.options.selection, job.scheduled)
-    kinds = {s.member.kind for s in the_plan.steps if s.decision is Decision.RUN}
-    executors = resources.for_run(kinds)
+    chosen = job.options.executor
+    the_plan = plan_run(resources, job.pipeline, job.options.selection, job.scheduled, chosen)
+    running = [s.member for s in the_plan.steps if s.decision is Decision.RUN]
+    routes = routing.routes(running, chosen, job.pipeline.settings.executor)
+    executors = resources.for_run({routes.get(m.name, m.kind) for m in running})
     try:
-        return _drive(resources, job, attach, the_plan, executors)
+        return _drive(resources, job, attach, the_plan, (executors, routes))
     finally:
         resources.end_run(executors)
 
 
 def _drive(resources: Resources, job: Job, attach: Callable[[Runner], None], the_plan: Plan,
-           executors: dict[str, Executor]) -> Outcome:
+           routed: tuple[dict[str, Executor], dict[str, str]]) -> Outcome:
+    """``routed``: the run's executors by key, and the key of each member not run by its
+    kind (``executors.routing``)."""
+    executors, routes = routed
     pipeline, store = job.pipeline, resources.store
     conn = resources.graph(pipeline.graph) if pipeline.graph is not None else None
     hooks = HookSink(job.hooks.manager, pipeline)
@@ -92,6 +97,7 @@ def _drive(resources: Resources, job: Job, attach: Callable[[Runner], None], the
         final_checks=graph.final_checks,
         before=graph.before(job.run.id),
         after=graph.after(job.run.id),
+        routes=routes,
     )
     runner = Runner(the_plan, job.run, backends, _config(job, graph.env))
     attach(runner)

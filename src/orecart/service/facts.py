@@ -8,23 +8,26 @@ from typing import Any
 
 from orecart.errors import ExecutorError
 from orecart.executors import Executor
-from orecart.model import Member, Pipeline
+from orecart.executors.routing import route
+from orecart.model import ExecutorChoice, Member, Pipeline
 from orecart.planner import Facts, Plan, Selection, plan
 from orecart.service.resources import Resources
 
 
 def plan_run(resources: Resources, pipeline: Pipeline, selection: Selection,
-             scheduled: bool = False) -> Plan:
-    """The plan of one run of ``pipeline`` now (``scheduled``: a tick of its schedule)."""
-    return plan(pipeline, selection, facts(resources, pipeline, scheduled))
+             scheduled: bool = False, executor: ExecutorChoice | None = None) -> Plan:
+    """The plan of one run of ``pipeline`` now (``scheduled``: a tick of its schedule;
+    ``executor``: the run's, ``--executor``, where image digests are resolved too)."""
+    return plan(pipeline, selection, facts(resources, pipeline, scheduled, executor))
 
 
-def facts(resources: Resources, pipeline: Pipeline, scheduled: bool = False) -> Facts:
+def facts(resources: Resources, pipeline: Pipeline, scheduled: bool = False,
+          executor: ExecutorChoice | None = None) -> Facts:
     conn = resources.graph(pipeline.graph) if pipeline.graph is not None else None
     return Facts(
         successes=ledger(resources, pipeline).successes(pipeline.name),
         last_statuses=resources.store.last_statuses(pipeline.name),
-        digests=_digests(resources, pipeline),
+        digests=_digests(resources, pipeline, executor),
         complete=_complete(conn, pipeline),
         now=datetime.now(UTC),
         scheduled=scheduled,
@@ -41,16 +44,20 @@ def ledger(resources: Resources, pipeline: Pipeline) -> Any:
     return GraphLedger(resources.graph(pipeline.graph))
 
 
-def _digests(resources: Resources, pipeline: Pipeline) -> dict[str, str | None]:
+def _digests(resources: Resources, pipeline: Pipeline,
+             executor: ExecutorChoice | None) -> dict[str, str | None]:
+    """Each image member's digest, as the daemon it will run on has it (a dask worker's
+    for a member routed to a cluster)."""
     images = [m for m in pipeline.members if m.container]
     if not images:
         return {}
-    docker = resources.executor("image")
-    keys = {m.name: _image_key(m) for m in images}
+    chosen = pipeline.settings.executor
+    keys = {m.name: (route(m, executor, chosen), *_image_key(m)) for m in images}
     by_image: dict[tuple[object, ...], str | None] = {}  # members sharing an image ask once
     for member in images:
-        if keys[member.name] not in by_image:
-            by_image[keys[member.name]] = _resolved(docker, member)
+        key = keys[member.name]
+        if key not in by_image:
+            by_image[key] = _resolved(resources.executor(str(key[0])), member)
     return {name: by_image[key] for name, key in keys.items()}
 
 

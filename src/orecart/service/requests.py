@@ -4,11 +4,11 @@ and the typed results of submitting, running and reading a run."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from orecart.errors import StateError
-from orecart.model import Attempt, MemberRun, Notification, Run, RunStatus
+from orecart.model import Attempt, ExecutorChoice, MemberRun, Notification, Run, RunStatus
 from orecart.planner import Selection
 
 
@@ -18,6 +18,7 @@ class RunOptions:
     max_parallel: int | None = None
     fail_fast: bool | None = None
     keep: bool = False
+    executor: ExecutorChoice | None = None  # --executor: where members run (routing)
 
 
 #: the origin of an ``orecart run``: executed in its own process, never queued again when
@@ -93,6 +94,7 @@ def to_payload(request: RunRequest, held: frozenset[str] = frozenset()) -> dict[
         "max_parallel": options.max_parallel,
         "fail_fast": options.fail_fast,
         "keep": options.keep,
+        "executor": asdict(options.executor) if options.executor else None,
         "requeued": request.requeued,
         "callback_url": request.callback_url,
     }
@@ -105,8 +107,9 @@ def from_payload(run: Run, payload: Mapping[str, Any]) -> tuple[RunRequest, list
         selection = Selection(frozenset(payload["only"]), frozenset(payload["start"]),
                               frozenset(payload["skip"]), bool(payload["only_failed"]),
                               bool(payload["force"]))
+        chosen = payload.get("executor")
         options = RunOptions(selection, payload["max_parallel"], payload["fail_fast"],
-                             bool(payload["keep"]))
+                             bool(payload["keep"]), ExecutorChoice(**chosen) if chosen else None)
         request = RunRequest(run.pipeline, dict(payload["params"]), payload["profile"],
                              run.key, options, run.origin, dict(run.labels),
                              int(payload.get("requeued", 0)), payload.get("callback_url"))

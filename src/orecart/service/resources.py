@@ -1,5 +1,6 @@
 """What a service holds open for its whole life: one state store, the executors by member
-kind, and one graph connection per graph target, shared by every run it executes.
+kind (and one per dask cluster its members are routed to), and one graph connection per
+graph target, shared by every run it executes.
 
 The local executor (its process reaper and containment) is shared: aborting one run
 stops only that run's members (``abort(run_id)``). A docker executor still serves one run:
@@ -17,6 +18,7 @@ import threading
 from typing import TYPE_CHECKING, Any, cast
 
 from orecart.executors import Executor, load_executor
+from orecart.executors.routing import dask_options
 from orecart.model import Graph
 from orecart.secrets import hide_userinfo
 from orecart.stores import StateStore
@@ -46,17 +48,23 @@ class Resources:
         #: for its graph server waits no longer
         self.stopping = threading.Event()
 
-    def executor(self, kind: str) -> Executor:
-        """The executor for members of ``kind`` ("run" or "image")."""
+    def executor(self, key: str) -> Executor:
+        """The executor for members of ``key``: a kind ("run" or "image"), or a dask
+        cluster's key (``executors.routing``; one executor per cluster, for the service's
+        life, a LocalCluster it owns included)."""
         with self._lock:
-            if kind not in self._executors:
-                self._executors[kind] = load_executor("docker" if kind == "image" else "local")
-            return self._executors[kind]
+            if key not in self._executors:
+                dask = dask_options(key)
+                if dask is not None:
+                    self._executors[key] = load_executor("dask", **dask)
+                else:
+                    self._executors[key] = load_executor("docker" if key == "image" else "local")
+            return self._executors[key]
 
-    def for_run(self, kinds: set[str]) -> dict[str, Executor]:
-        """The executors of one run, by member kind: give them back with ``end_run``."""
-        return {kind: self._run_docker() if kind == "image" else self.executor(kind)
-                for kind in kinds}
+    def for_run(self, keys: set[str]) -> dict[str, Executor]:
+        """The executors of one run, by key: give them back with ``end_run``."""
+        return {key: self._run_docker() if key == "image" else self.executor(key)
+                for key in keys}
 
     def _run_docker(self) -> Executor:
         """A docker executor of the run's own (its service containers and networks end

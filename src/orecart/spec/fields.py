@@ -15,6 +15,7 @@ from orecart.spec.durations import SHORTEST_EVERY
 from orecart.spec.kinds import Ctx, Kind
 from orecart.spec.loader import Node
 from orecart.spec.scalars import (
+    Amount,
     Argv,
     Boolean,
     Choice,
@@ -136,6 +137,24 @@ REGISTRY_AUTH = Struct(
 )
 
 
+EXECUTORS = ("local", "docker", "dask")
+DASK_ADDRESS = r"local|(tcp|tls)://\S+:\d+"
+EXECUTOR = Shaped(
+    scalar=Choice(EXECUTORS),
+    mapping=Struct(
+        (
+            Field("name", Choice(EXECUTORS), "local, docker or dask.", required=True),
+            Field("address", Text(DASK_ADDRESS, "tcp://HOST:PORT or local"),
+                  "dask: the scheduler, tcp://HOST:PORT (local: a LocalCluster orecart "
+                  "starts; default: the run's or the pipeline's, else local)."),
+            Field("artifacts", Choice(("copy", "shared")),
+                  "dask: copy artifact folders to and from the worker (default), or use "
+                  "their paths as they are (shared: every worker mounts them alike)."),
+        )
+    ),
+)
+
+
 def _container_field(name: str, kind: Kind, doc: str) -> Field:
     return Field(name, kind, doc, only_with="image")
 
@@ -177,6 +196,10 @@ MEMBER = Struct(
             Duration(positive=True),
             "Rerun when its last success is older than this, e.g. 7d.",
         ),
+        Field("executor", EXECUTOR,
+              "Where it runs: local, docker or dask, or {name: dask, address: ...}."),
+        Field("resources", MapOf(Amount(), NAME_PATTERN, "a resource name"),
+              "Dask worker resources it holds while it runs, e.g. {neo4j: 1, memory: 2GB}."),
         _container_field(
             "pull", Choice(_values(PullPolicy)), "Pull policy (default settings.pull)."
         ),
@@ -236,6 +259,9 @@ SETTINGS = Struct(
             Integer(0),
             "How deep a write query's writes fire triggers again (default 5: cycles end).",
         ),
+        Field("executor", EXECUTOR,
+              "Where members run (default: by kind): e.g. {name: dask, address: "
+              "tcp://host:8786}."),
     )
 )
 

@@ -16,6 +16,7 @@ from orecart.model import (
     Backup,
     Check,
     Container,
+    ExecutorChoice,
     Format,
     Graph,
     Handover,
@@ -59,7 +60,7 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
     """The pipeline a native document describes, under ``origin.profile``."""
     profiled = apply_profile(root, origin.profile, ctx)
     data: dict[str, Any] = ROOT.check(profiled.root, "", ctx)
-    settings = _settings(data.get("settings", {}))
+    settings = _settings(data.get("settings", {}), profiled.root.get("settings"))
     env: dict[str, str] = data.get("env", {})
     declared = frozenset(data.get("secrets", ()))
     passthrough = tuple(dict.fromkeys(data.get("env_passthrough", ())))
@@ -190,13 +191,46 @@ def _check_hooks(node: Node | None, paths: Iterable[str], folder: Path) -> None:
             )
 
 
-def _settings(data: Mapping[str, Any]) -> Settings:
+def _settings(data: Mapping[str, Any], node: Node | None) -> Settings:
     values = dict(data)
+    if "executor" in values:
+        assert node is not None
+        values["executor"] = executor_choice(values["executor"], node, "settings")
     if "pull" in values:
         values["pull"] = PullPolicy(values["pull"])
     if "handover" in values:
         values["handover"] = Handover(values["handover"])
     return Settings(**values)
+
+
+def executor_choice(value: str | Mapping[str, str], parent: Node, path: str) -> ExecutorChoice:
+    """An ``executor:`` value (a name or {name, address, artifacts}) under ``parent``;
+    ``address`` and ``artifacts`` belong to dask only."""
+    if isinstance(value, str):
+        return ExecutorChoice(value)
+    at = parent.get("executor")
+    assert at is not None
+    for key in ("address", "artifacts"):
+        if key in value and value["name"] != "dask":
+            raise (at.get(key) or at).error(f"{path}.executor.{key}",
+                                            f"applies to the dask executor, not {value['name']!r}")
+    return ExecutorChoice(value["name"], value.get("address"), value.get("artifacts"))
+
+
+def _member_executor(data: Mapping[str, Any], node: Node) -> ExecutorChoice | None:
+    """The member's ``executor:``; one that cannot run its kind is refused here."""
+    if "executor" not in data:
+        return None
+    path = f"members[{data['name']}]"
+    choice = executor_choice(data["executor"], node, path)
+    wrong = {"local": "image", "docker": "run"}.get(choice.name)
+    kind = "image" if "image" in data else "run"
+    if wrong == kind:
+        needs = "an image member runs on docker or dask" if kind == "image" else (
+            "a local command runs on local or dask")
+        raise (node.get("executor") or node).error(f"{path}.executor",
+                                                   f"{choice.name!r} cannot run it: {needs}")
+    return choice
 
 
 def _graph(data: Mapping[str, Any]) -> Graph:
@@ -275,6 +309,8 @@ def _member(
         snapshot=data.get("snapshot", False),
         handover=handover,
         line=node.line,
+        executor=_member_executor(data, node),
+        resources=dict(data.get("resources", {})),
     )
 
 

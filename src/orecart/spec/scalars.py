@@ -380,3 +380,35 @@ class MemorySize(Text):
         if size < MIN_MEMORY:
             raise node.error(path, f"must be at least 6m (Docker's smallest limit), got {text!r}")
         return text
+
+
+_AMOUNT_UNITS = {"": 1, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12,
+                 "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+AMOUNT_PATTERN = r"(\d+(?:\.\d+)?)\s*(?:([kKmMgGtT]i?)[bB]?|[bB])?"
+
+
+@dataclass(frozen=True)
+class Amount(Kind):
+    """How much of a Dask worker resource a member holds: a number (``neo4j: 1``) or a
+    size (``memory: 2GB``, ``512MiB``: kB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024),
+    as a number of bytes; Dask compares both as plain numbers."""
+
+    def describe(self) -> str:
+        return "a number or a size like 2GB"
+
+    def check(self, node: Node, path: str, ctx: Ctx) -> float | str:
+        if isinstance(node.value, int | float) and not isinstance(node.value, bool):
+            return Number().check(node, path, ctx)
+        if not isinstance(node.value, str):
+            raise self.mismatch(node, path)
+        text = ctx.expand(node, path)
+        match = re.fullmatch(AMOUNT_PATTERN, text.strip())
+        if match is None:
+            if ctx.variables is None and "${" in text:
+                return text
+            raise node.error(path, f"expected {self.describe()}, got {text!r}")
+        return float(match.group(1)) * _AMOUNT_UNITS[(match.group(2) or "").lower()]
+
+    def schema(self, partial: bool = False) -> dict[str, Any]:
+        size = {"type": "string", "pattern": f"^{AMOUNT_PATTERN}$"}
+        return with_variables({"anyOf": [{"type": "number", "minimum": 0}, size]})

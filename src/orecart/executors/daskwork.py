@@ -1,0 +1,306 @@
+"""What runs on a Dask worker: one attempt of one member, on the worker host's own
+executors (a local member as a contained process group, an image member on the worker
+host's Docker Engine), with its output shipped back as it comes.
+
+The Dask task is ``run_order(order)``. Before it starts anything it marks its attempt
+started (a distributed ``Event`` named after the attempt's key); a second execution of
+the same task, which Dask schedules after the worker running the first one died, finds
+the mark, runs nothing and answers ``aborted: worker lost``. So an attempt never runs
+twice, and the member process of the lost worker died with it: the worker's
+``LocalExecutor`` has its reaper, which kills the member's cell when the worker process
+dies, however it dies.
+
+While the member runs, the task follows its worker-side log (the executor writes it, lines
+redacted and stamped) and sends what is new, every ``FLUSH_S`` or ``BATCH_BYTES``, as one
+worker event on the executor's topic; the client writes the member-run log from them. It
+also looks at the attempt's cancel ``Event`` and, once it is set, aborts the member
+(SIGTERM, SIGKILL after the grace; a container is stopped). With ``copy`` artifacts the
+member's inputs arrive with the order and its artifact folder goes back in the reply;
+with ``shared`` ones the paths are used as they are (a file system every worker mounts at
+the same path).
+
+Call outline: ``run_order -> _claim -> _local_task -> _executor(kind).submit -> _follow
+(_Tail.read -> log_event, cancel) -> Reply``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import tempfile
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future, wait
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from orecart.executors import Executor
+from orecart.model import Member, MemberStatus, Result, Task
+
+FLUSH_S = 0.1  # longest a line waits on the worker before it is sent
+BATCH_BYTES = 256 * 1024  # most log text in one event
+CANCEL_POLL_S = 0.5  # how often the cancel mark is read (one scheduler call)
+MAX_ARTIFACT_BYTES = 512 * 1024 * 1024  # copy mode: more than this is an error, not a hang
+WORKER_LOST = "worker lost: the worker running it died (it is not run twice)"
+
+#: (path relative to its folder, content) of every file of a folder
+Files = dict[str, bytes]
+
+
+def distributed() -> Any:
+    """The ``distributed`` package, imported now (it has no type annotations)."""
+    return importlib.import_module("distributed")
+
+
+def mark(name: str, client: Any = None) -> Any:
+    """The distributed ``Event`` called ``name`` (an attempt's started or cancel mark)."""
+    return distributed().Event(name, client)
+
+
+def started_mark(key: str) -> str:
+    return f"orecart-started-{key}"
+
+
+def cancel_mark(key: str) -> str:
+    return f"orecart-cancel-{key}"
+
+
+@dataclass(frozen=True)
+class Order:
+    """One attempt as the client sends it to a worker."""
+
+    key: str  # the attempt's own id: its Dask key and the name of its marks
+    task: Task  # as the runner built it, with the client's paths
+    topic: str  # the worker events its output goes to
+    grace: float  # seconds between SIGTERM and SIGKILL
+    shared: bool  # artifact folders are the same paths on the worker
+    inputs: Mapping[str, Files] = field(default_factory=dict)  # copy mode: need -> files
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the worker answers: the result, how many output events it sent, the files of
+    the artifact folder (copy mode) and which worker it was."""
+
+    result: Result
+    batches: int = 0
+    artifacts: Files = field(default_factory=dict)
+    worker: str = ""
+
+
+def run_order(order: Order) -> Reply:
+    """The Dask task: run one attempt on this worker; never raises."""
+    worker = distributed().get_worker()
+    started, cancelled = _claim(order.key)
+    if started:
+        return Reply(_now_result(MemberStatus.ABORTED, WORKER_LOST), worker=worker.address)
+    if cancelled:
+        error = "aborted before it started"
+        return Reply(_now_result(MemberStatus.ABORTED, error), worker=worker.address)
+    with tempfile.TemporaryDirectory(prefix="orecart-dask-") as scratch:
+        try:
+            return _run(order, Path(scratch), worker)
+        except Exception as exc:  # a bug or a full disk here is the member's error
+            error = f"dask worker error: {exc!r}"
+            return Reply(_now_result(MemberStatus.ERRORED, error), worker=worker.address)
+
+
+def _claim(key: str) -> tuple[bool, bool]:
+    """Mark the attempt started; (whether it was already: its first worker died, whether
+    it is cancelled). Both marks are read at once: each call to the scheduler is on the
+    path of every member."""
+    client = distributed().get_client()
+    scheduler = client.scheduler
+
+    async def claim() -> tuple[bool, bool]:
+        started, cancelled = await asyncio.gather(
+            scheduler.event_is_set(name=started_mark(key)),
+            scheduler.event_is_set(name=cancel_mark(key)))
+        if not started:
+            await scheduler.event_set(name=started_mark(key))
+        return bool(started), bool(cancelled)
+
+    marks: tuple[bool, bool] = client.sync(claim)
+    return marks
+
+
+def resolve_on_worker(member: Member) -> str | None:
+    """The Dask task of ``DaskExecutor.resolve``: the image digest on this worker's daemon."""
+    from orecart.executors import load_executor
+
+    docker = load_executor("docker")
+    try:
+        return docker.resolve(member)
+    finally:
+        docker.close()
+
+
+def _run(order: Order, scratch: Path, worker: Any) -> Reply:
+    task = _local_task(order, scratch)
+    executor, owned = _executor(task, order.grace)
+    try:
+        future = executor.submit(task, _ignore)
+        try:
+            batches = _follow(order, task, (executor, future), worker)
+        except BaseException:  # nothing may run on that nobody follows
+            executor.abort(task.run_id)
+            raise
+        result = future.result()
+    finally:
+        if owned:
+            executor.close()
+    files = {} if order.shared else pack(task.artifacts)
+    return Reply(result, batches, files, worker.address)
+
+
+def _ignore(member: str, line: str) -> None:
+    """Output goes back from the log, which has each line's stream and time."""
+
+
+def _local_task(order: Order, scratch: Path) -> Task:
+    """The task with the worker's paths: a log of its own in ``scratch`` and, in copy
+    mode, artifact and input folders there too (the env names them instead)."""
+    task = replace(order.task, run_id=order.key, log_path=scratch / "attempt.log")
+    if order.shared:
+        return task
+    artifacts = scratch / "artifacts"
+    artifacts.mkdir()
+    moved = {str(order.task.artifacts): str(artifacts)}
+    inputs: dict[str, Path] = {}
+    for need, files in order.inputs.items():
+        folder = scratch / "inputs" / str(len(inputs))
+        unpack(folder, files)
+        inputs[need] = folder
+        moved[str(order.task.inputs[need])] = str(folder)
+    env = {key: _moved(value, moved) if key.startswith("ORECART_") else value
+           for key, value in task.env.items()}
+    return replace(task, artifacts=artifacts, inputs=inputs, env=env)
+
+
+def _moved(value: str, moved: Mapping[str, str]) -> str:
+    """``value`` with each client folder replaced by the worker's (ORECART_INPUTS is JSON)."""
+    for old, new in moved.items():
+        value = value.replace(old, new)
+    return value
+
+
+# -- the worker's executors ---------------------------------------------------------------
+
+_LOCAL: dict[float, Executor] = {}
+_LOCK = threading.Lock()
+
+
+def _executor(task: Task, grace: float) -> tuple[Executor, bool]:
+    """The executor for ``task`` on this worker, and whether it is this attempt's own.
+
+    Local members share one LocalExecutor per worker process (its reaper guards them all);
+    a docker executor serves one run, so each image attempt has its own."""
+    from orecart.executors import load_executor
+
+    if task.member.container is not None:
+        return load_executor("docker", grace=grace), True
+    with _LOCK:
+        if grace not in _LOCAL:
+            _LOCAL[grace] = load_executor("local", grace=grace)
+        return _LOCAL[grace], False
+
+
+# -- following the member -----------------------------------------------------------------
+
+
+class _Tail:
+    """Reads what was appended to a file since the last read, in whole lines."""
+
+    def __init__(self, path: Path) -> None:
+        self.path, self.offset, self.rest = path, 0, b""
+
+    def read(self, limit: int = BATCH_BYTES) -> list[str]:
+        try:
+            with self.path.open("rb") as file:
+                file.seek(self.offset)
+                data = file.read(limit)
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        *lines, self.rest = (self.rest + data).split(b"\n")
+        return [line.decode("utf-8", errors="replace") for line in lines]
+
+
+def _follow(order: Order, task: Task, running: tuple[Executor, Future[Result]],
+            worker: Any) -> int:
+    """Send the log's new lines until the attempt ended; abort it once it is cancelled.
+    Returns how many events were sent."""
+    executor, future = running
+    tail, sent, cancel = _Tail(task.log_path), 0, mark(cancel_mark(order.key))
+    next_look = CANCEL_POLL_S  # run_order looked just before it started the member
+    while True:
+        done = bool(wait([future], timeout=FLUSH_S).done)
+        sent += _send(order, tail, worker, drain=done)
+        if done:
+            return sent
+        next_look -= FLUSH_S
+        if next_look <= 0:
+            next_look = CANCEL_POLL_S
+            if _stop_asked(cancel):
+                threading.Thread(target=executor.abort, args=(task.run_id,), daemon=True).start()
+                next_look = float("inf")  # asked once; the executor does the rest
+
+
+def _stop_asked(cancel: Any) -> bool:
+    """Whether the member must stop: its cancel mark is set, or the scheduler cannot be
+    asked. The client has then given the attempt up (``aborted``) and may try it again:
+    a member whose outcome can reach nobody must not run on beside its next attempt."""
+    try:
+        return bool(cancel.is_set())
+    except Exception:
+        return True
+
+
+def _send(order: Order, tail: _Tail, worker: Any, drain: bool) -> int:
+    """Send what the log holds now (all of it when ``drain``); the events sent."""
+    sent = 0
+    while True:
+        lines = tail.read()
+        if lines:
+            worker.log_event(order.topic, {"key": order.key, "lines": lines})
+            sent += 1
+        if not drain or not lines:
+            return sent
+
+
+# -- artifacts ----------------------------------------------------------------------------
+
+
+def pack(folder: Path) -> Files:
+    """Every file under ``folder`` (copy mode); an OSError past ``MAX_ARTIFACT_BYTES``."""
+    files: Files = {}
+    total = 0
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            data = path.read_bytes()
+            total += len(data)
+            if total > MAX_ARTIFACT_BYTES:
+                raise OSError(f"artifacts of {folder} exceed {MAX_ARTIFACT_BYTES} bytes")
+            files[str(path.relative_to(folder))] = data
+    return files
+
+
+
+def unpack(folder: Path, files: Files) -> None:
+    """Write ``files`` under ``folder``; a name that would leave it is refused."""
+    folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()
+    for name, data in files.items():
+        target = (folder / name).resolve()
+        if root not in target.parents:
+            raise OSError(f"artifact {name!r} is outside its folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+
+
+
+def _now_result(status: MemberStatus, error: str) -> Result:
+    now = datetime.now(UTC)
+    return Result(status, error=error, started_at=now, finished_at=now)

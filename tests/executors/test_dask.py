@@ -1,0 +1,262 @@
+"""The dask executor beyond the contract suite, on a real scheduler and workers started on
+127.0.0.1 (tests/services/dask.py): whole runs of ``orecart run`` on a cluster, a worker
+SIGKILLed mid-member, image members on the worker's Docker Engine, resources and
+artifacts copied to and from workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from orecart.executors import load_executor
+from orecart.model import MemberStatus
+from orecart.stores import open_store
+from tests.fixtures import Collector, alive, loader, log_texts, make_task, wait_gone
+from tests.services.dask import DaskCluster
+
+
+def orecart(folder: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORECART_")}
+    return subprocess.run([sys.executable, "-m", "orecart", *args], cwd=folder, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def attempts(folder: Path, member: str) -> list[MemberStatus]:
+    store = open_store(f"sqlite:///{folder / '.orecart' / 'state.db'}")
+    try:
+        (run,) = store.runs()
+        return [a.status for a in store.attempts(run.id, member)]
+    finally:
+        store.close()
+
+
+def wait_lines(path: Path, count: int, timeout: float = 60.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = path.read_text().split() if path.exists() else []
+        if len(lines) >= count:
+            return lines
+        time.sleep(0.05)
+    raise AssertionError(f"{path}: waited {timeout}s for {count} lines")
+
+
+RUN_ON_CLUSTER = """\
+pipeline: spread
+members:
+  - name: make
+    shell: 'echo "made on a worker"; echo 42 > "$ORECART_ARTIFACTS/answer.txt"'
+  - name: use
+    needs: [make]
+    shell: >-
+      echo "the answer is $(cat "$ORECART_INPUT_MAKE/answer.txt")";
+      echo ok > "$ORECART_ARTIFACTS/seen"
+"""
+
+
+def test_a_run_on_the_cluster_streams_output_and_copies_artifacts(
+    dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    (tmp_path / "pipeline.yaml").write_text(RUN_ON_CLUSTER)
+    address = dask_cluster.address.removeprefix("tcp://")
+    done = orecart(tmp_path, "run", "pipeline.yaml", "--executor", f"dask://{address}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "made on a worker" in done.stdout and "the answer is 42" in done.stdout
+    (run_dir,) = (tmp_path / ".orecart" / "runs").iterdir()
+    # the workers wrote in folders of their own; the files came back where the runner keeps them
+    assert (run_dir / "make" / "answer.txt").read_text() == "42\n"
+    assert (run_dir / "use" / "seen").read_text() == "ok\n"
+    assert log_texts(run_dir / "logs" / "use.log", "stdout") == ["the answer is 42"]
+    # once recorded, nothing of the run is left in the scheduler to be recomputed
+    assert dask_cluster.scheduler_state() == {"tasks": 0, "events": 0}
+
+
+def test_dask_local_is_a_cluster_of_the_runs_own(tmp_path: Path) -> None:
+    (tmp_path / "pipeline.yaml").write_text(RUN_ON_CLUSTER)
+    done = orecart(tmp_path, "run", "pipeline.yaml", "--executor", "dask://local")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "the answer is 42" in done.stdout
+
+
+KILLED = """\
+pipeline: killed
+settings:
+  executor: {{name: dask, address: "{address}"}}
+members:
+  - name: first
+    shell: 'echo run >> "{counts}/first"'
+  - name: second
+    shell: 'echo run >> "{counts}/second"'
+  - name: victim
+    needs: [first, second]
+    retries: {{count: 1, backoff: 0s}}
+    shell: >-
+      echo $$ >> "{counts}/victim";
+      if [ "$(wc -l < "{counts}/victim")" -eq 1 ]; then sleep 300; fi
+  - name: after
+    needs: [victim]
+    shell: 'echo run >> "{counts}/after"'
+"""
+
+
+def test_a_worker_killed_mid_member_aborts_that_attempt_and_retries_it_once(
+    small_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    counts = tmp_path / "counts"
+    counts.mkdir()
+    (tmp_path / "pipeline.yaml").write_text(
+        KILLED.format(address=small_dask_cluster.address, counts=counts))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORECART_")}
+    run = subprocess.Popen([sys.executable, "-m", "orecart", "run", "pipeline.yaml"],
+                           cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    (member_pid,) = wait_lines(counts / "victim", 1)
+    os.kill(small_dask_cluster.worker_of(int(member_pid)), signal.SIGKILL)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode == 0, out + err
+    assert wait_gone([int(member_pid)], timeout=5) == [], "the lost worker's member lives on"
+    # counted by the members themselves: the finished ones ran once, the victim twice
+    assert [(counts / name).read_text().split() for name in ("first", "second", "after")] == [
+        ["run"]] * 3
+    assert len((counts / "victim").read_text().split()) == 2
+    assert attempts(tmp_path, "victim") == [MemberStatus.ABORTED, MemberStatus.SUCCEEDED]
+    assert attempts(tmp_path, "first") == [MemberStatus.SUCCEEDED]
+
+
+def test_a_worker_lost_without_a_retry_policy_leaves_the_member_aborted(
+    small_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    counts = tmp_path / "counts"
+    counts.mkdir()
+    text = KILLED.format(address=small_dask_cluster.address, counts=counts)
+    (tmp_path / "pipeline.yaml").write_text(text.replace("retries: {count: 1, backoff: 0s}",
+                                                          "retries: 0"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORECART_")}
+    run = subprocess.Popen([sys.executable, "-m", "orecart", "run", "pipeline.yaml", "--json"],
+                           cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    (member_pid,) = wait_lines(counts / "victim", 1)
+    os.kill(small_dask_cluster.worker_of(int(member_pid)), signal.SIGKILL)
+    out, err = run.communicate(timeout=120)
+    assert run.returncode != 0, out + err
+    members = {m["member"]: m for m in json.loads(out)["members"]}
+    assert members["victim"]["status"] == "aborted"
+    assert "worker lost" in members["victim"]["error"]
+    assert members["after"]["status"] == "cancelled"
+    assert len((counts / "victim").read_text().split()) == 1
+    assert attempts(tmp_path, "victim") == [MemberStatus.ABORTED]
+
+
+def test_an_image_member_runs_on_the_workers_docker_engine(
+    dask_cluster: DaskCluster, docker_ready: object, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=dask_cluster.address, grace=1.0)
+    try:
+        script = 'echo "in a container: $ORECART_MEMBER"; echo 7 > "$ORECART_ARTIFACTS/seven"'
+        task = make_task(tmp_path, loader("docker", "boxed", script))
+        sink = Collector()
+        result = executor.submit(task, sink).result(timeout=120)
+    finally:
+        executor.close()
+    assert result.status is MemberStatus.SUCCEEDED, result.error
+    assert sink.lines("boxed") == ["in a container: boxed"]
+    assert (task.artifacts / "seven").read_text() == "7\n"  # copied back from the worker
+    assert log_texts(task.log_path, "stdout") == ["in a container: boxed"]
+
+
+def test_resources_reach_dask_and_ones_no_worker_offers_are_refused(
+    dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=dask_cluster.address)
+    try:
+        fits = loader("fits", 'echo "$ORECART_MEMBER"', resources={"neo4j": 1, "memory": 2e9})
+        greedy = loader("greedy", "echo never", resources={"gpu": 1})
+        results = [executor.submit(make_task(tmp_path, m), Collector()).result(timeout=60)
+                   for m in (fits, greedy)]
+    finally:
+        executor.close()
+    assert results[0].status is MemberStatus.SUCCEEDED, results[0].error
+    assert results[1].status is MemberStatus.ERRORED
+    assert results[1].error is not None and "offers resources gpu=1" in results[1].error
+
+
+def test_abort_of_one_run_leaves_another_runs_member_running(
+    dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=dask_cluster.address, grace=1.0)
+    sink = Collector()
+    script = 'echo "pid $$"; exec sleep 300'
+    try:
+        stopped = make_task(tmp_path, loader("stopped", script), run_id="run-one")
+        kept = make_task(tmp_path, loader("kept", script, timeout=30), run_id="run-two")
+        futures = [executor.submit(task, sink) for task in (stopped, kept)]
+        sink.wait_for(2, timeout=30)
+        pids = {m: int(line.split()[1]) for m, line in sink.items}
+        executor.abort("run-one")
+        assert futures[0].result(timeout=30).status is MemberStatus.ABORTED
+        assert wait_gone([pids["stopped"]], timeout=5) == []
+        assert alive(pids["kept"]) and not futures[1].done()
+        late = executor.submit(make_task(tmp_path, loader("late", "true"), run_id="run-one"),
+                               sink)
+        assert late.result(timeout=5).status is MemberStatus.ABORTED
+    finally:
+        executor.close()
+    assert futures[1].result(timeout=30).status is MemberStatus.ABORTED
+
+
+def test_abort_reaches_attempts_still_waiting_for_a_worker(
+    dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=dask_cluster.address, grace=1.0)
+    starts = tmp_path / "starts"
+    script = f'echo "pid $$"; echo x >> "{starts}"; exec sleep 300'
+    sink = Collector()
+    try:  # 8 threads in the cluster: the ninth waits in the scheduler
+        futures = [executor.submit(make_task(tmp_path, loader(f"m{i}", script), run_id="r"), sink)
+                   for i in range(9)]
+        sink.wait_for(8, timeout=30)
+        executor.abort("r")
+        results = [f.result(timeout=30) for f in futures]
+        time.sleep(0.5)  # a start that would come now would be too late
+    finally:
+        executor.close()
+    assert [r.status for r in results] == [MemberStatus.ABORTED] * 9
+    assert len(starts.read_text().split()) == 8, "the waiting one started after its abort"
+    assert wait_gone([int(line.split()[1]) for line in sink.lines()], timeout=5) == []
+
+
+@pytest.mark.parametrize("address", ["tcp://127.0.0.1:1"])
+def test_an_unreachable_scheduler_is_an_errored_result(address: str, tmp_path: Path) -> None:
+    executor = load_executor("dask", address=address, connect_timeout=2.0)
+    try:
+        result = executor.submit(make_task(tmp_path, loader("lonely", "true")),
+                                 Collector()).result(timeout=60)
+    finally:
+        executor.close()
+    assert result.status is MemberStatus.ERRORED
+    assert result.error is not None and "cannot reach the dask scheduler" in result.error
+
+
+def test_a_lost_scheduler_aborts_the_attempt_and_its_member_stops(
+    small_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=small_dask_cluster.address, grace=1.0)
+    sink = Collector()
+    try:
+        orphan = loader("orphan", 'echo "pid $$"; exec sleep 300')
+        future = executor.submit(make_task(tmp_path, orphan), sink)
+        (line,) = sink.wait_for(1, timeout=30)
+        os.killpg(small_dask_cluster.processes[0].pid, signal.SIGKILL)  # the scheduler
+        result = future.result(timeout=30)
+        assert result.status is MemberStatus.ABORTED
+        assert result.error == "aborted: lost contact with the dask scheduler"
+        # its outcome can reach nobody now: the worker stops it rather than let it run on
+        assert wait_gone([int(line.split()[1])], timeout=30) == []
+    finally:
+        executor.close()
