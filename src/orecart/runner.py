@@ -4,7 +4,8 @@
 
     run -> _begin (Planned, RunStarted, record skips and plan-time cancels, then the
                    run's own work before its members: graph schema, before-backup)
-        -> _loop: _schedule (ready members in plan order: max_parallel, pools, backoff)
+        -> _loop: _schedule (ready members in plan order: max_parallel, pools, backoff;
+                             _flush the records held so far, then _launch each start)
                   -> _prepare_next (executors that can get the next first attempts ready)
                   -> _wait (FIRST_COMPLETED) -> _settle (record, retry or _finish)
         -> _end (_drain what still runs after an internal error, _close every unfinished
@@ -20,6 +21,10 @@ the run ends ``aborted`` with that error, running members aborted and the rest c
 
     _finish -> _propagate: a success brings dependents closer to ready (a heap, so a
     10,000-member run never rescans what waits); anything else cancels them in cascade.
+
+Records are written in steps: the in-step sinks may hold events (``events.Flushing``) and
+the runner flushes them once per loop, before it submits anything and before it waits, so
+a member never runs before its start is recorded nor starts before the success it needs is.
 
 Executors run things and hand back futures of results; everything that is recorded flows
 out of here as events (see ``orecart.events``), so the state store, the graph run log,
@@ -45,6 +50,7 @@ from orecart.events import (
     AttemptFinished,
     Event,
     EventSink,
+    Flushing,
     MemberFinished,
     MemberOutput,
     MemberRetrying,
@@ -225,6 +231,7 @@ class Runner:
                 self._finish(step, MemberStatus.SKIPPED, reason=step.reason)
             elif step.decision is Decision.CANCEL:
                 self._finish(step, MemberStatus.CANCELLED, reason=step.reason, error=step.reason)
+        self._flush()
         self.failure = self._own_work(self.backends.before, "before the members")
         if self.failure:
             self.stopping = self.failure[1]
@@ -339,13 +346,18 @@ class Runner:
 
     def _schedule(self) -> bool:
         """Start what may start now, in plan order. True when a member that could start
-        waits for a pool lease or a retry backoff (nothing running is then not a deadlock)."""
+        waits for a pool lease or a retry backoff (nothing running is then not a deadlock).
+        Every record so far (also the starts) is flushed before any of them is submitted."""
         if self.stopping:
             for name in list(self.pending):
                 self._cancel(name, self.stopping)
+            self._flush()
             return False
         blocked, deferred = False, []
-        while self.ready and len(self.flights) < self.config.max_parallel and not self.stopping:
+        starting: list[tuple[Step, Task]] = []
+        while self.ready and len(self.flights) + len(starting) < self.config.max_parallel and (
+            not self.stopping
+        ):
             position, name = heapq.heappop(self.ready)
             step = self.steps[name]
             if self.not_before.get(name, 0.0) > time.monotonic() or not self._take_lease(
@@ -356,9 +368,12 @@ class Runner:
                 continue
             del self.pending[name]
             self.not_before.pop(name, None)
-            self._start(step)
+            starting.append((step, self._start(step)))
         for item in deferred:
             heapq.heappush(self.ready, item)
+        self._flush()
+        for step, task in starting:
+            self._launch(step, task)
         return blocked
 
     def _prepare_next(self) -> None:
@@ -429,7 +444,8 @@ class Runner:
 
     # -- one attempt -------------------------------------------------------------------
 
-    def _start(self, step: Step) -> None:
+    def _start(self, step: Step) -> Task:
+        """Record the start of the member's next attempt (flushed before ``_launch``)."""
         member = step.member
         attempt = self.attempts.get(member.name, 0) + 1
         self.attempts[member.name] = attempt
@@ -438,11 +454,17 @@ class Runner:
         started = first.started_at if first and first.started_at else now()
         record = self._record(step, MemberStatus.RUNNING, attempts=attempt, started_at=started)
         self._emit(MemberStarted(record, attempt))
-        if self.error:  # its start could not be recorded: it must not run unrecorded
+        return task
+
+    def _launch(self, step: Step, task: Task) -> None:
+        """Hand a started attempt to its executor, unless its start could not be recorded:
+        it must not run unrecorded."""
+        if self.error:
             self._finish(step, MemberStatus.CANCELLED, error=self.stopping)
             return
         future = self._submit(task)
-        self.flights[future] = _Flight(member, attempt, task, member.pool is not None)
+        member = step.member
+        self.flights[future] = _Flight(member, task.attempt, task, member.pool is not None)
 
     def _submit(self, task: Task) -> Future[Result]:
         executor = self.backends.executors[task.member.kind]
@@ -594,6 +616,17 @@ class Runner:
         if isinstance(executor, Preparing):
             executor.discard(task)
         self.tasks.unused(task)
+
+    def _flush(self) -> None:
+        """Have the in-step sinks write what they hold; failing to is an internal error."""
+        sink = self.backends.sink
+        if not isinstance(sink, Flushing):
+            return
+        try:
+            sink.flush()
+        except Exception as exc:
+            if self.error is None:
+                self._broke(f"recording failed: {self._redacted(str(exc))}")
 
     def _emit(self, event: Event) -> None:
         """Deliver ``event``; a sink that raises (a store that cannot write, a display's
