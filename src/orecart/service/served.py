@@ -159,9 +159,8 @@ class Served:
     def member(self, run_id: str, member: str) -> MemberDetail:
         store = self.service.store
         run = store.get_run(run_id)
-        for member_run in store.member_runs(run.id):
-            if member_run.member == member:
-                return MemberDetail(member_run, store.attempts(run.id, member))
+        for member_run in store.member_runs(run.id, member):  # by key: not the whole run
+            return MemberDetail(member_run, store.attempts(run.id, member))
         raise NotFoundError(f"run {run.id} has no member {member!r}")
 
     def events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[RunEvent]:
@@ -185,7 +184,7 @@ class Served:
         ``NotFoundError`` for one the run will never have."""
         store = self.service.store
         run = store.get_run(run_id)
-        found = next((m for m in store.member_runs(run.id) if m.member == member), None)
+        found = next(iter(store.member_runs(run.id, member)), None)
         if found is None and (run.status.terminal or not self._has_member(run, member)):
             raise NotFoundError(f"run {run.id} has no member {member!r}")
         path = Path(found.log_path) if found and found.log_path else None

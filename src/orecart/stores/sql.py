@@ -310,13 +310,15 @@ class SqlStore:
     def _select_runs(self) -> sa.Select[Any]:
         return sa.select(*self._readable(runs))
 
-    def member_runs(self, run_id: str) -> list[MemberRun]:
-        """The member runs of a run, in the order of its plan."""
+    def member_runs(self, run_id: str, member: str | None = None) -> list[MemberRun]:
+        """The member runs of a run (or its one of ``member``), in the order of its plan."""
         query = (
             sa.select(*self._readable(member_runs))
             .where(member_runs.c.run_id == run_id)
             .order_by(member_runs.c.position, member_runs.c.member)
         )
+        if member is not None:
+            query = query.where(member_runs.c.member == member)
         with self._read() as connection:
             found = [member_run_from(row) for row in connection.execute(query).mappings()]
             return parts_as_seen(self._run_of(connection, run_id), found)
