@@ -17,8 +17,11 @@ tests start theirs), beside the same 10,000 ``subprocess.run(["true"])`` in a ba
 the members (planning, the store, the gaps between members). The whole command's wall is
 shown too. Peak RSS is the child's ``VmHWM``. Then ``orecart status FILE`` of that run:
 the ``Tools().status`` call in the measuring process, and the whole ``orecart status``
-command in a fresh process (medians of 5). Targets: <= 1.5 ms per member on SQLite,
-<= 3 ms on PostgreSQL; peak RSS <= 300 MB; status <= 0.3 s (both ways).
+command in a fresh process (medians of 5); beside them ``Tools().show`` of the run by id
+with ``--state`` and no pipeline file, the store's part alone (``status`` reads the whole
+10,000-member file first, to know the pipeline's name and store). Targets: <= 1.5 ms per
+member on SQLite, <= 3 ms on PostgreSQL; peak RSS <= 300 MB; status <= 0.3 s (the call and
+the command).
 
     python benchmarks/bench_members.py [--repeats 5] [--members 10000] [--no-postgres]
 """
@@ -133,6 +136,7 @@ def big_run(folder: Path, count: int, state: str) -> dict[str, Any]:
     child = _fresh(CHILD, str(file), state, str(PARALLEL))
     child["command"] = time.perf_counter() - start
     child["status_call"] = median(_status_call(file, state) for _ in range(5))
+    child["show_call"] = median(_show_call(folder / "absent.yaml", state) for _ in range(5))
     child["status_command"] = median(
         _whole(orecart_command("status", str(file), "--state", state), folder)
         for _ in range(5)
@@ -149,6 +153,15 @@ def _fresh(code: str, *args: str) -> dict[str, Any]:
         raise RuntimeError(f"benchmark child failed:\n{done.stderr}")
     found: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return found
+
+
+def _show_call(absent: Path, state: str) -> float:
+    """``Tools().show`` of the latest run by id with ``--state`` and no file: the store's
+    part of ``status`` alone (no pipeline file to read)."""
+    run_id = Tools().runs(Source(absent, state=state), limit=1)[0].id
+    start = time.perf_counter()
+    Tools().show(Source(absent, state=state), run_id)
+    return time.perf_counter() - start
 
 
 def _status_call(file: Path, state: str) -> float:
@@ -204,14 +217,14 @@ def report_scale(pool: float, found: dict[str, dict[str, Any]], count: int) -> R
     rep = Report(
         f"{count}-member DAG of `true` at max_parallel {PARALLEL} (pool: {pool:.2f} s)",
         ["store", "run s", "command s", "ms/member (amortised)", "peak RSS MB",
-         "status call s", "status command s"],
+         "status call s", "show, no file s", "status command s"],
     )  # fmt: skip
     limits = {"SQLite": SQLITE_MS, "PostgreSQL": POSTGRES_MS}
     for store, child in found.items():
         assert child["status"] == "succeeded", child
         amortised = (child["wall"] - pool) / count * PARALLEL * 1000
         rep.row(store, child["wall"], child["command"], amortised, child["rss"],
-                child["status_call"], child["status_command"])
+                child["status_call"], child["show_call"], child["status_command"])
         rep.target(f"{store}: orchestration per member", amortised, limits[store], "ms")
         rep.target(f"{store}: peak RSS", child["rss"], RSS_MB, "MB")
         rep.target(f"{store}: status (Tools call)", child["status_call"], STATUS_S, "s")

@@ -149,7 +149,7 @@ class Runner:
         self.steps = {s.member.name: s for s in plan.steps}
         self.positions = {name: i for i, name in enumerate(self.steps)}
         self.status: dict[str, MemberStatus] = {}
-        self.records: dict[str, MemberRun] = {}
+        self.records: dict[str, MemberRun] = {}  # of members not ended yet (memory stays flat)
         runs = [s.member.name for s in plan.steps if s.decision is Decision.RUN]
         self.pending = dict.fromkeys(runs)  # not started yet, in plan order
         self.dependents: dict[str, list[str]] = {name: [] for name in runs}
@@ -561,7 +561,16 @@ class Runner:
 
     def _record(self, step: Step, status: MemberStatus, **fields: object) -> MemberRun:
         name = step.member.name
-        base = self.records.get(name) or MemberRun(
+        base = self.records.get(name) or self._first_record(step, status)
+        record = replace(base, status=status, **fields)  # type: ignore[arg-type]
+        self.records[name] = record
+        self.status[name] = status
+        return record
+
+    def _first_record(self, step: Step, status: MemberStatus) -> MemberRun:
+        name = step.member.name
+        ran = step.decision is Decision.RUN
+        return MemberRun(
             run_id=self.run_record.id,
             member=name,
             status=status,
@@ -571,17 +580,9 @@ class Runner:
             image=step.member.container.image if step.member.container else None,
             digest=step.digest,
             position=self.positions[name],
+            log_path=str(self.tasks.log_path(name)) if ran else None,
+            artifacts=str(self.tasks.artifacts(name)) if ran else None,
         )
-        if step.decision is Decision.RUN:
-            base = replace(
-                base,
-                log_path=str(self.tasks.log_path(name)),
-                artifacts=str(self.tasks.artifacts(name)),
-            )
-        record = replace(base, status=status, **fields)  # type: ignore[arg-type]
-        self.records[name] = record
-        self.status[name] = status
-        return record
 
     def _finish(
         self,
@@ -602,6 +603,7 @@ class Runner:
             if result.digest:
                 fields["digest"] = result.digest
         record = self._record(step, status, **fields)
+        del self.records[step.member.name]  # ended: only its status is needed from here on
         self._unprepare(step.member)
         self._emit(MemberFinished(record))
         if propagate:

@@ -291,6 +291,8 @@ def test_one_record_of_many_members_keeps_the_ledger_as_one_at_a_time_would(
         "d": MemberStatus.FAILED}
     assert store.member_runs("r2", "b")[0].status is MemberStatus.RUNNING
     assert store.member_runs("r2", "nobody") == []
+    assert [m.member for m in store.member_runs("r2", offset=1, limit=2)] == ["b", "c"]
+    assert [m.member for m in store.member_runs("r2", offset=3)] == ["d"]
     assert store.attempts("r2") == attempts
     assert [e.kind for e in store.events("r2")] == ["member_finished", "member_started"]
     found = store.successes("graph")

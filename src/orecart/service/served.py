@@ -156,6 +156,11 @@ class Served:
         run = store.get_run(run_id)
         return RunDetail(run, store.member_runs(run.id), [])  # the API shows no notifications
 
+    def members(self, run_id: str, offset: int = 0, limit: int | None = None) -> list[MemberRun]:
+        """One page of a run's member runs, in plan order."""
+        store = self.service.store
+        return store.member_runs(store.get_run(run_id).id, offset=offset, limit=limit)
+
     def member(self, run_id: str, member: str) -> MemberDetail:
         store = self.service.store
         run = store.get_run(run_id)

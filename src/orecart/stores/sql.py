@@ -310,12 +310,18 @@ class SqlStore:
     def _select_runs(self) -> sa.Select[Any]:
         return sa.select(*self._readable(runs))
 
-    def member_runs(self, run_id: str, member: str | None = None) -> list[MemberRun]:
-        """The member runs of a run (or its one of ``member``), in the order of its plan."""
+    def member_runs(
+        self, run_id: str, member: str | None = None, *, offset: int = 0,
+        limit: int | None = None,
+    ) -> list[MemberRun]:
+        """The member runs of a run (or its one of ``member``), in the order of its plan;
+        ``offset`` and ``limit`` page them (a run may have 10,000)."""
         query = (
             sa.select(*self._readable(member_runs))
             .where(member_runs.c.run_id == run_id)
             .order_by(member_runs.c.position, member_runs.c.member)
+            .offset(offset or None)
+            .limit(limit)
         )
         if member is not None:
             query = query.where(member_runs.c.member == member)

@@ -95,8 +95,12 @@ def run(run_id: str, request: Request) -> RunDetailOut:
 
 
 @router.get("/{run_id}/members", response_model=list[MemberRunOut], dependencies=[READ])
-def members(run_id: str, request: Request) -> list[MemberRunOut]:
-    return [MemberRunOut.of(m) for m in served_of(request).detail(run_id).member_runs]
+def members(
+    run_id: str, request: Request, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> list[MemberRunOut]:
+    """The run's member runs in plan order; ``offset`` and ``limit`` page them."""
+    return [MemberRunOut.of(m) for m in served_of(request).members(run_id, offset, limit)]
 
 
 @router.get("/{run_id}/members/{member}", response_model=MemberDetailOut,
