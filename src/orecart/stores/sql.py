@@ -238,12 +238,13 @@ class SqlStore:
                 self._upsert.run(connection, run_values(run))
                 if run.labels:
                     listing.save_labels(connection, run)
-                calling.on_status(connection, run.id, _now())
             if member_runs:
                 self._save_member_runs(connection, member_runs)
             if attempts:
                 values = [attempt_values(attempt) for attempt in attempts]
                 self._upsert.row(connection, attempts_table, values, _ATTEMPT_KEYS)
+            if run is not None:  # after its member runs: a delivery counts them as they end
+                calling.on_status(connection, run.id, _now())
             if entries:
                 at = _now()
                 rows = [{"run_id": run_id, "at": at, "kind": k, "data": dict(d)}
