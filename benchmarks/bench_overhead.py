@@ -16,9 +16,10 @@ and three orecart variants on the same machine at the same moment:
 
 Per member, latency is measured start -> finish as each side sees it. For orecart: from
 the runner's ``started_at`` of the member run (stamped when the runner starts it) to the
-moment an extra event sink receives its ``MemberFinished`` (after the store has recorded
-it). For the pool: around ``subprocess.run`` inside the worker (queueing excluded, as the
-runner never queues a started member either). The figure held against the target is
+moment an extra event sink receives its ``MemberFinished`` (the recorder holds it: the
+store writes it at the runner's next flush, before the runner starts anything or waits).
+For the pool: around ``subprocess.run`` inside the worker (queueing excluded, as the runner
+never queues a started member either). The figure held against the target is
 ``median(orecart latency) - median(pool latency)``. As a second view, the amortised
 overhead ``(orecart wall - pool wall) / 200 * max_parallel`` charges everything (also the
 gaps between members and fixed start-up costs) to the members. Medians over repetitions.
@@ -30,8 +31,9 @@ just before ``Popen`` and ``finished_at`` after ``waitpid``) into prep -> exec -
     python benchmarks/bench_overhead.py --profile   # cProfile of one service run
 
 A last table times, one call at a time, the work the runner's single thread does per
-member (the three SQLite writes, the artifacts folder, the environment) next to the same
-three rows written with the bare ``sqlite3`` module: where the per-member time goes.
+member (the three SQLite writes one at a time, the recorder's batch of one member's three
+records, the artifacts folder, the environment) next to the same three rows written with
+the bare ``sqlite3`` module: where the per-member time goes.
 """
 
 from __future__ import annotations
@@ -276,6 +278,7 @@ def hot_path(scratch: Path, count: int) -> dict[str, float]:
             Attempt("r", f"e{i}", 1, MemberStatus.SUCCEEDED, 0, None, _now(), _now())))
         done = replace(started, status=MemberStatus.SUCCEEDED, exit_code=0, finished_at=_now())
         recorder.emit(MemberFinished(done))
+        recorder.flush()  # one transaction, as the runner's step writes them
 
     def folder(i: int) -> None:
         (scratch / "runs" / "r" / f"m{i}").mkdir(parents=True, exist_ok=True)
@@ -287,7 +290,7 @@ def hot_path(scratch: Path, count: int) -> dict[str, float]:
         "save_member_run (running)": _each(running, count),
         "save_attempt": _each(attempt, count),
         "save_member_run (succeeded, + ledger)": _each(succeeded, count),
-        "recorder: those 3 records, each with its event": _each(recorded, count),
+        "recorder: those 3 records with their events, one batch": _each(recorded, count),
         "artifacts folder mkdir": _each(folder, count),
         "member_env": _each(environment, count),
     }

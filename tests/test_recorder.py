@@ -4,10 +4,12 @@ pending member runs from the start, and the run's event log replayable from any 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from pathlib import Path
 
-from orecart.events import Event, Fanout, MemberStarted, Planned, RunStarted
-from orecart.model import MemberStatus, Pipeline, ReasonCode, Run, RunStatus
+from orecart.events import Fanout, Planned, RunStarted
+from orecart.executors import OutputSink
+from orecart.model import MemberStatus, Pipeline, ReasonCode, Result, Run, RunStatus, Task
 from orecart.planner import Selection, plan
 from orecart.recorder import Recorder
 from orecart.runner import Backends, RunConfig, Runner
@@ -16,27 +18,28 @@ from orecart.stores.sql import SqlStore
 from tests.runner.test_runner_logic import MemoryLocks, ScriptedExecutor, m, ok
 
 
-class Snapshots:
-    """In step after the recorder: what the store shows of every member at each start."""
+class Snapshots(ScriptedExecutor):
+    """An executor that notes what the store shows of every member when it is handed one:
+    the recorder may hold records, but never past the submit of a member."""
 
     def __init__(self, store: SqlStore) -> None:
+        super().__init__(ok(0.01))
         self.store = store
         self.seen: dict[str, dict[str, MemberStatus]] = {}
 
-    def emit(self, event: Event) -> None:
-        if isinstance(event, MemberStarted):
-            found = self.store.member_runs(event.member_run.run_id)
-            self.seen[event.member_run.member] = {mr.member: mr.status for mr in found}
+    def submit(self, task: Task, output: OutputSink) -> Future[Result]:
+        found = self.store.member_runs(task.run_id)
+        self.seen[task.member.name] = {mr.member: mr.status for mr in found}
+        return super().submit(task, output)
 
 
-def run_chain(tmp_path: Path, store: SqlStore, sink: Snapshots | None = None) -> Run:
+def run_chain(tmp_path: Path, store: SqlStore, executor: ScriptedExecutor | None = None) -> Run:
     pipeline = Pipeline("rec", tmp_path / "p.yaml", (m("a"), m("b", "a"), m("c", "b"), m("d")))
-    sinks = [sink] if sink else []
     runner = Runner(
         plan(pipeline, Selection(skip=frozenset({"d"}))),
         Run("run-1", "rec", RunStatus.QUEUED),
-        Backends({"run": ScriptedExecutor(ok(0.01))}, MemoryLocks(),
-                 Fanout(Recorder(store), *sinks)),
+        Backends({"run": executor or ScriptedExecutor(ok(0.01))}, MemoryLocks(),
+                 Fanout(Recorder(store))),
         RunConfig(runs_dir=tmp_path / "runs", poll=0.01),
     )
     return runner.run()

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
+from fnmatch import translate
+from functools import lru_cache
 from pathlib import Path
 
 from orecart.model import Handover, Member, Pipeline
@@ -50,7 +51,14 @@ def input_variable(need: str) -> str:
 
 def passes(name: str, patterns: tuple[str, ...]) -> bool:
     """True when ``name`` is one of ``patterns`` or matches one (case matters: ``AWS_*``)."""
-    return any(fnmatchcase(name, pattern) for pattern in patterns)
+    return _matcher(patterns).match(name) is not None
+
+
+@lru_cache(maxsize=256)
+def _matcher(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """``patterns`` as one regular expression, built once: every member run asks of every
+    variable of orecart's environment (fnmatch pattern by pattern was 1 ms a member)."""
+    return re.compile("|".join(translate(pattern) for pattern in patterns) or "(?!)")
 
 
 def inherited_env(member: Member, environ: Mapping[str, str]) -> dict[str, str]:

@@ -9,7 +9,8 @@ log, notifiers, the API stream) listen. ``Fanout`` delivers in two ways:
   what a run's after-backup holds is what the run recorded. A record that could not be
   written must not stand, so an in-step sink that raises ends the run ``aborted`` with
   that error (see ``orecart.runner``; the graph run log turns a graph that cannot be
-  written into a note itself).
+  written into a note itself). An in-step sink may hold events until the runner's next
+  ``flush`` (``Flushing``; the recorder writes a runner step's records in one transaction).
 - **isolated** (``isolated=``; every other sink): each gets its own queue and delivery
   thread, so a slow sink stalls only itself and a raising one loses only its own event.
   Each sink still sees every event in the order they happened. The runner never waits
@@ -29,7 +30,7 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from orecart.model import Attempt, MemberRun, Run
 from orecart.planner import Plan
@@ -124,6 +125,15 @@ class EventSink(Protocol):
     def emit(self, event: Event) -> None: ...
 
 
+@runtime_checkable
+class Flushing(Protocol):
+    """An in-step sink that may hold events to write them together (the state recorder):
+    the runner calls ``flush`` before it starts a member or waits, and a flush that raises
+    is an internal error like an ``emit`` that raises."""
+
+    def flush(self) -> None: ...
+
+
 #: Output lines a slow isolated sink may have waiting before further ones are dropped.
 BACKLOG = 10_000
 
@@ -152,6 +162,19 @@ class Fanout:
                 failure = failure or exc
         for delivery in self.deliveries:
             delivery.put(event)
+        if failure is not None:
+            raise failure
+
+    def flush(self) -> None:
+        """Flush every in-step sink that holds events, even after one raised; then raise
+        the first error."""
+        failure: Exception | None = None
+        for sink in self.sinks:
+            try:
+                if isinstance(sink, Flushing):
+                    sink.flush()
+            except Exception as exc:
+                failure = failure or exc
         if failure is not None:
             raise failure
 

@@ -151,6 +151,13 @@ class HookSink:
         self.pipeline = pipeline
         self.errors: list[str] = []
 
+    @property
+    def wanted(self) -> bool:
+        """Whether any plugin implements a hook: without one the run need not deliver it
+        its events (a thread woken several times per member, for nothing)."""
+        return any(caller.get_hookimpls() for _, caller in vars(self.hook).items()
+                   if hasattr(caller, "get_hookimpls"))
+
     def emit(self, event: Event) -> None:
         try:
             self._dispatch(event)

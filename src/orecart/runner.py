@@ -4,7 +4,8 @@
 
     run -> _begin (Planned, RunStarted, record skips and plan-time cancels, then the
                    run's own work before its members: graph schema, before-backup)
-        -> _loop: _schedule (ready members in plan order: max_parallel, pools, backoff)
+        -> _loop: _schedule (ready members in plan order: max_parallel, pools, backoff;
+                             _flush the records held so far, then _launch each start)
                   -> _prepare_next (executors that can get the next first attempts ready)
                   -> _wait (FIRST_COMPLETED) -> _settle (record, retry or _finish)
         -> _end (_drain what still runs after an internal error, _close every unfinished
@@ -20,6 +21,10 @@ the run ends ``aborted`` with that error, running members aborted and the rest c
 
     _finish -> _propagate: a success brings dependents closer to ready (a heap, so a
     10,000-member run never rescans what waits); anything else cancels them in cascade.
+
+Records are written in steps: the in-step sinks may hold events (``events.Flushing``) and
+the runner flushes them once per loop, before it submits anything and before it waits, so
+a member never runs before its start is recorded nor starts before the success it needs is.
 
 Executors run things and hand back futures of results; everything that is recorded flows
 out of here as events (see ``orecart.events``), so the state store, the graph run log,
@@ -45,6 +50,7 @@ from orecart.events import (
     AttemptFinished,
     Event,
     EventSink,
+    Flushing,
     MemberFinished,
     MemberOutput,
     MemberRetrying,
@@ -154,7 +160,7 @@ class Runner:
         self.steps = {s.member.name: s for s in plan.steps}
         self.positions = {name: i for i, name in enumerate(self.steps)}
         self.status: dict[str, MemberStatus] = {}
-        self.records: dict[str, MemberRun] = {}
+        self.records: dict[str, MemberRun] = {}  # of members not ended yet (memory stays flat)
         runs = [s.member.name for s in plan.steps if s.decision is Decision.RUN]
         self.pending = dict.fromkeys(runs)  # not started yet, in plan order
         self.dependents: dict[str, list[str]] = {name: [] for name in runs}
@@ -237,6 +243,7 @@ class Runner:
                 self._finish(step, MemberStatus.SKIPPED, reason=step.reason)
             elif step.decision is Decision.CANCEL:
                 self._finish(step, MemberStatus.CANCELLED, reason=step.reason, error=step.reason)
+        self._flush()
         self.failure = self._own_work(self.backends.before, "before the members")
         if self.failure:
             self.stopping = self.failure[1]
@@ -354,13 +361,18 @@ class Runner:
 
     def _schedule(self) -> bool:
         """Start what may start now, in plan order. True when a member that could start
-        waits for a pool lease or a retry backoff (nothing running is then not a deadlock)."""
+        waits for a pool lease or a retry backoff (nothing running is then not a deadlock).
+        Every record so far (also the starts) is flushed before any of them is submitted."""
         if self.stopping:
             for name in list(self.pending):
                 self._cancel(name, self.stopping)
+            self._flush()
             return False
         blocked, deferred = False, []
-        while self.ready and len(self.flights) < self.config.max_parallel and not self.stopping:
+        starting: list[tuple[Step, Task, Wait | None]] = []
+        while self.ready and len(self.flights) + len(starting) < self.config.max_parallel and (
+            not self.stopping
+        ):
             position, name = heapq.heappop(self.ready)
             step = self.steps[name]
             if self.not_before.get(name, 0.0) > time.monotonic() or not self._take_lease(
@@ -371,11 +383,14 @@ class Runner:
                 continue
             del self.pending[name]
             self.not_before.pop(name, None)
-            self._start(step)
+            starting.append((step, *self._start(step)))
         if self.ready and not self.stopping:  # no place left for the rest
             self.waits.full()
         for item in deferred:
             heapq.heappush(self.ready, item)
+        self._flush()
+        for step, task, waited in starting:
+            self._launch(step, task, waited)
         return blocked
 
     def _prepare_next(self) -> None:
@@ -458,7 +473,9 @@ class Runner:
 
     # -- one attempt -------------------------------------------------------------------
 
-    def _start(self, step: Step) -> None:
+    def _start(self, step: Step) -> tuple[Task, Wait | None]:
+        """Record the start of the member's next attempt (flushed before ``_launch``); its
+        task and the wait its start ended."""
         member = step.member
         attempt = self.attempts.get(member.name, 0) + 1
         self.attempts[member.name] = attempt
@@ -470,11 +487,17 @@ class Runner:
         record = self._record(step, MemberStatus.RUNNING, attempts=attempt, started_at=started,
                               **waited)
         self._emit(MemberStarted(record, attempt))
-        if self.error:  # its start could not be recorded: it must not run unrecorded
+        return task, wait
+
+    def _launch(self, step: Step, task: Task, wait: Wait | None) -> None:
+        """Hand a started attempt to its executor, unless its start could not be recorded:
+        it must not run unrecorded."""
+        if self.error:
             self._finish(step, MemberStatus.CANCELLED, error=self.stopping)
             return
         future = self._submit(task)
-        self.flights[future] = _Flight(member, attempt, task, member.pool is not None, wait)
+        member = step.member
+        self.flights[future] = _Flight(member, task.attempt, task, member.pool is not None, wait)
 
     def _submit(self, task: Task) -> Future[Result]:
         executor = self.backends.executor(task.member)
@@ -574,7 +597,16 @@ class Runner:
 
     def _record(self, step: Step, status: MemberStatus, **fields: object) -> MemberRun:
         name = step.member.name
-        base = self.records.get(name) or MemberRun(
+        base = self.records.get(name) or self._first_record(step, status)
+        record = replace(base, status=status, **fields)  # type: ignore[arg-type]
+        self.records[name] = record
+        self.status[name] = status
+        return record
+
+    def _first_record(self, step: Step, status: MemberStatus) -> MemberRun:
+        name = step.member.name
+        ran = step.decision is Decision.RUN
+        return MemberRun(
             run_id=self.run_record.id,
             member=name,
             status=status,
@@ -584,17 +616,9 @@ class Runner:
             image=step.member.container.image if step.member.container else None,
             digest=step.digest,
             position=self.positions[name],
+            log_path=str(self.tasks.log_path(name)) if ran else None,
+            artifacts=str(self.tasks.artifacts(name)) if ran else None,
         )
-        if step.decision is Decision.RUN:
-            base = replace(
-                base,
-                log_path=str(self.tasks.log_path(name)),
-                artifacts=str(self.tasks.artifacts(name)),
-            )
-        record = replace(base, status=status, **fields)  # type: ignore[arg-type]
-        self.records[name] = record
-        self.status[name] = status
-        return record
 
     def _finish(
         self,
@@ -615,6 +639,7 @@ class Runner:
             if result.digest:
                 fields["digest"] = result.digest
         record = self._record(step, status, **fields)
+        del self.records[step.member.name]  # ended: only its status is needed from here on
         self._unprepare(step.member)
         self._emit(MemberFinished(record))
         if propagate:
@@ -629,6 +654,17 @@ class Runner:
         if isinstance(executor, Preparing):
             executor.discard(task)
         self.tasks.unused(task)
+
+    def _flush(self) -> None:
+        """Have the in-step sinks write what they hold; failing to is an internal error."""
+        sink = self.backends.sink
+        if not isinstance(sink, Flushing):
+            return
+        try:
+            sink.flush()
+        except Exception as exc:
+            if self.error is None:
+                self._broke(f"recording failed: {self._redacted(str(exc))}")
 
     def _emit(self, event: Event) -> None:
         """Deliver ``event``; a sink that raises (a store that cannot write, a display's

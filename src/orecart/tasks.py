@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from orecart.environ import inherited_env, member_env
-from orecart.model import Handover, Task
+from orecart.model import Handover, Member, Task
 from orecart.planner import Decision, Plan, Step
 from orecart.secrets import known_secrets, secret_values
+
+Secrets = frozenset[str]
 
 
 class Tasks:
@@ -36,6 +38,10 @@ class Tasks:
         #: every secret the pipeline knows, found once: walking every member's env per
         #: task made a run's task building quadratic in its member count
         self.known = known_secrets(plan.pipeline)
+        #: what members inherit of orecart's environment, and its secrets, by what decides
+        #: it (a container or not, the passthrough patterns): the same for most members
+        self._inherited: dict[tuple[bool, tuple[str, ...]], tuple[dict[str, str], Secrets]] = {}
+        self._param_secrets: dict[frozenset[str], Secrets] = {}  # by declared names
 
     def task(self, step: Step, attempt: int) -> Task:
         """The task of one attempt; its artifacts folder exists once this returns."""
@@ -44,15 +50,15 @@ class Tasks:
         artifacts.mkdir(parents=True, exist_ok=True)
         inputs = {need: self._input_folder(need) for need in member.needs}
         graph_env = self.graph_env.get(member.handover, {})
-        inherited = inherited_env(member, self.environ)
+        inherited, inherited_secrets = self._inherit(member)
         env = member_env(
             pipeline, member, self.run_id, (artifacts, inputs), graph_env, inherited
         )
         declared = pipeline.secrets | member.secrets
         secrets = (
             secret_values(env, declared)
-            | secret_values(pipeline.params, declared)
-            | secret_values(inherited)
+            | self._secret_params(declared)
+            | inherited_secrets
             | self.known
         )
         return Task(
@@ -74,6 +80,18 @@ class Tasks:
                 "orecart.member": member.name,
             },
         )
+
+    def _inherit(self, member: Member) -> tuple[dict[str, str], Secrets]:
+        key = (member.container is not None, member.env_passthrough)
+        if key not in self._inherited:
+            inherited = inherited_env(member, self.environ)
+            self._inherited[key] = inherited, secret_values(inherited)
+        return self._inherited[key]
+
+    def _secret_params(self, declared: frozenset[str]) -> Secrets:
+        if declared not in self._param_secrets:
+            self._param_secrets[declared] = secret_values(self.plan.pipeline.params, declared)
+        return self._param_secrets[declared]
 
     def unused(self, task: Task) -> None:
         """``task`` never ran (its member was cancelled): its empty artifacts folder goes."""

@@ -267,6 +267,39 @@ def test_a_member_that_ran_again_without_success_is_not_done(store: SqlStore) ->
         assert store.successes("graph") == {}, status  # it may have undone what it made
 
 
+def test_one_record_of_many_members_keeps_the_ledger_as_one_at_a_time_would(
+    store: SqlStore,
+) -> None:
+    """The recorder's batch: several member runs and attempts of one runner step, and
+    their events, in one ``record``; the ledger judges each member as alone."""
+    store.save_run(make_run("r1", minute=0))
+    for name in ("a", "b", "c"):
+        store.save_member_run(member_run("r1", name, MemberStatus.SUCCEEDED, 0))
+    store.save_run(make_run("r2", minute=10))
+    batch = [
+        member_run("r2", "a", MemberStatus.SUCCEEDED, 10, fingerprint="new"),
+        member_run("r2", "b", MemberStatus.RUNNING, 10, finished_at=None),  # runs again
+        member_run("r2", "c", MemberStatus.RUNNING, -5, finished_at=None),  # before r1's end
+        member_run("r2", "d", MemberStatus.FAILED, 10, started_at=None),
+    ]
+    attempts = [Attempt("r2", "a", 1, MemberStatus.SUCCEEDED, 0, None, at(10), at(11)),
+                Attempt("r2", "d", 1, MemberStatus.FAILED, 1, "boom", None, at(11))]
+    entries = [("member_finished", {"member": "a"}), ("member_started", {"member": "b"})]
+    store.record("r2", entries, member_runs=batch, attempts=attempts)
+    assert {m.member: m.status for m in store.member_runs("r2")} == {
+        "a": MemberStatus.SUCCEEDED, "b": MemberStatus.RUNNING, "c": MemberStatus.RUNNING,
+        "d": MemberStatus.FAILED}
+    assert store.member_runs("r2", "b")[0].status is MemberStatus.RUNNING
+    assert store.member_runs("r2", "nobody") == []
+    assert [m.member for m in store.member_runs("r2", offset=1, limit=2)] == ["b", "c"]
+    assert [m.member for m in store.member_runs("r2", offset=3)] == ["d"]
+    assert store.attempts("r2") == attempts
+    assert [e.kind for e in store.events("r2")] == ["member_finished", "member_started"]
+    found = store.successes("graph")
+    assert set(found) == {"a", "c"} and found["a"].fingerprint == "new"  # c: it started
+    # before r1's success ended, so that success stands
+
+
 def test_an_older_failure_saved_late_keeps_the_newer_success(store: SqlStore) -> None:
     store.save_run(make_run("r1", minute=0))
     store.save_run(make_run("r2", minute=10))

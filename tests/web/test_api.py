@@ -133,6 +133,9 @@ def test_retry_runs_the_failed_members_again_or_from_a_member(api: Api) -> None:
         assert api.wait_status(retry_id, "failed", "succeeded")["status"] == "succeeded"
         members = {m["member"]: m["status"] for m in client.get(f"/runs/{retry_id}/members").json()}
         assert members == {"a": "skipped", "b": "succeeded"}
+        page = client.get(f"/runs/{retry_id}/members", params={"offset": 1, "limit": 1})
+        assert [m["member"] for m in page.json()] == ["b"]  # in plan order
+        assert client.get(f"/runs/{retry_id}/members", params={"limit": 0}).status_code == 422
 
         unknown = client.post(f"/runs/{run_id}/retry", json={"from": "nope"})
         assert unknown.status_code == 404 and "nope" in unknown.json()["error"]

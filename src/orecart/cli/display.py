@@ -7,6 +7,7 @@ carries ``printable`` text, so what is measured is what is shown."""
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -86,18 +87,50 @@ def _pairs(values: Mapping[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in values.items())
 
 
-def member_table(run: Run, member_runs: Sequence[MemberRun]) -> Table:
+#: Members a run's table lists one by one; a larger run lists only those that did not
+#: succeed or skip (up to this many) and counts the rest: 10,000 rows of a terminal table
+#: take half a minute to draw and nobody reads them.
+MEMBER_ROWS = 50
+
+
+def member_table(
+    run: Run, member_runs: Sequence[MemberRun], rows: int = MEMBER_ROWS
+) -> RenderableType:
+    """The members of a run and how each ended (see ``MEMBER_ROWS`` for a large run)."""
     title = f"run {run.id} of {run.pipeline}: {run.status}"
-    caption = Text(f"error: {run.error}", style="red") if run.error else None  # not markup
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    listed, unlisted = _listed(member_runs, rows)
+    caption = Text()
+    if unlisted:
+        counts = Counter(str(mr.status) for mr in unlisted)
+        told = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        caption.append(f"{len(unlisted)} members not listed ({told}); "
+                       "--json lists every member")
+    if run.error:
+        caption.append(("\n" if caption else "") + f"error: {run.error}", style="red")
+    if unlisted and not listed:
+        return Text(title + "\n").append_text(caption)
+    table = Table(title=title, title_justify="left", caption=caption or None,
+                  caption_justify="left")  # not markup
     for column in ("member", "status", "attempts", "exit", "duration", "detail"):
         table.add_column(column)
-    for mr in member_runs:
+    for mr in listed:
         exit_code = "" if mr.exit_code is None else str(mr.exit_code)
         detail = mr.error or mr.reason or ""
         table.add_row(mr.member, styled(str(mr.status)), str(mr.attempts or ""), exit_code,
                       seconds(mr.duration), detail)
     return table
+
+
+def _listed(
+    member_runs: Sequence[MemberRun], rows: int
+) -> tuple[Sequence[MemberRun], list[MemberRun]]:
+    """(the member runs to list, those left out): all of a small run; else the first
+    ``rows`` that did not succeed or skip, in plan order."""
+    if len(member_runs) <= rows:
+        return member_runs, []
+    notable = [mr for mr in member_runs if not mr.status.ok][:rows]
+    shown = {mr.member for mr in notable}
+    return notable, [mr for mr in member_runs if mr.member not in shown]
 
 
 def runs_table(runs: Sequence[Run]) -> Table:

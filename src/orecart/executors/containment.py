@@ -81,9 +81,11 @@ class Cell(Protocol):
 
 
 class Containment(Protocol):
-    """Makes cells; one per executor."""
+    """Makes cells; one per executor. ``guards_groups``: the reaper must also be told
+    each process group (False where what ``guard`` registers already holds every one)."""
 
     name: str
+    guards_groups: bool
 
     def guard(self, reaper: Guard) -> None: ...
 
@@ -166,6 +168,7 @@ class Cgroups:
     """A cgroup v2 per attempt under one per executor. Raises ExecutorError when it cannot."""
 
     name = "cgroup"
+    guards_groups = False  # the executor's cgroup holds every member process
 
     def __init__(self) -> None:
         base = cgroup_dir()
@@ -230,6 +233,7 @@ class Subreaper:
     """orecart as a child subreaper, and a tag in every member's environment."""
 
     name = "subreaper"
+    guards_groups = True  # a group leader that dropped its tag is found by its group
 
     def __init__(self) -> None:
         try:

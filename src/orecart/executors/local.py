@@ -443,9 +443,15 @@ class LocalExecutor:
                 self._cond.notify()
 
     def _guard(self, pgid: int) -> None:
-        if self._reaper is not None:
+        """Tell the reaper of a new group, unless the containment's guard holds it already
+        (two pipe writes and two wake-ups of the reaper per attempt saved)."""
+        if self._reaper is not None and self._groups_guarded():
             self._reaper.register(pgid)
 
     def _unguard(self, pgid: int) -> None:
-        if self._reaper is not None:
+        if self._reaper is not None and self._groups_guarded():
             self._reaper.unregister(pgid)
+
+    def _groups_guarded(self) -> bool:
+        containment = self.containment
+        return containment is None or containment.guards_groups

@@ -3,9 +3,10 @@
 When orecart dies by ``kill -9`` (or the OOM killer) nothing in it runs any more, and
 ``PR_SET_PDEATHSIG`` would reach only direct children, not the grandchildren a shell
 script starts. So each LocalExecutor starts one small reaper process and tells it, over a
-pipe on the reaper's stdin, what to kill: every process group it starts (``+PGID``) and
-finishes with (``-PGID``), and its containment (see ``containment``): its cgroup
-(``+/sys/fs/cgroup/...``) or the tag its members carry in their environment (``+=TAG``).
+pipe on the reaper's stdin, what to kill: its containment (see ``containment``): its
+cgroup (``+/sys/fs/cgroup/...``) or the tag its members carry in their environment
+(``+=TAG``), and, where that does not hold every member process already (the tags), every
+process group it starts (``+PGID``) and finishes with (``-PGID``).
 The kernel closes the pipe when orecart dies, however it dies; on that end of file the
 reaper SIGKILLs every group still registered, kills and removes the cgroups, kills every
 process carrying a registered tag, and exits.

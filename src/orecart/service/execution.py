@@ -87,7 +87,7 @@ def _drive(resources: Resources, job: Job, attach: Callable[[Runner], None], the
     graph = GraphParts.of(conn, pipeline)
     notifier = Notifier(pipeline, store) if pipeline.notify else None
     # the records a later run trusts (state store, graph log) in step; the rest isolated
-    isolated = [*job.sinks, hooks, *([notifier] if notifier else [])]
+    isolated = [*job.sinks, *([hooks] if hooks.wanted else []), *([notifier] if notifier else [])]
     sink = Fanout(Recorder(store), *graph.sinks, isolated=isolated)
     backends = Backends(
         executors=executors,

@@ -158,12 +158,21 @@ class Served:
         return RunDetail(run, store.member_runs(run.id), store.attempts(run.id, retried=True),
                          [])
 
+    def members(self, run_id: str, offset: int = 0, limit: int | None = None
+                ) -> tuple[list[MemberRun], list[Attempt]]:
+        """One page of a run's member runs, in plan order, and the attempts of its retried
+        members (one read for the run: few are retried)."""
+        store = self.service.store
+        run_id = store.get_run(run_id).id
+        page = store.member_runs(run_id, offset=offset, limit=limit)
+        wanted = {m.member for m in page}
+        return page, [a for a in store.attempts(run_id, retried=True) if a.member in wanted]
+
     def member(self, run_id: str, member: str) -> MemberDetail:
         store = self.service.store
         run = store.get_run(run_id)
-        for member_run in store.member_runs(run.id):
-            if member_run.member == member:
-                return MemberDetail(member_run, store.attempts(run.id, member))
+        for member_run in store.member_runs(run.id, member):  # by key: not the whole run
+            return MemberDetail(member_run, store.attempts(run.id, member))
         raise NotFoundError(f"run {run.id} has no member {member!r}")
 
     def events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[RunEvent]:
@@ -187,7 +196,7 @@ class Served:
         ``NotFoundError`` for one the run will never have."""
         store = self.service.store
         run = store.get_run(run_id)
-        found = next((m for m in store.member_runs(run.id) if m.member == member), None)
+        found = next(iter(store.member_runs(run.id, member)), None)
         if found is None and (run.status.terminal or not self._has_member(run, member)):
             raise NotFoundError(f"run {run.id} has no member {member!r}")
         path = Path(found.log_path) if found and found.log_path else None

@@ -6,6 +6,7 @@ member run.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -31,21 +32,38 @@ _NEWER = sa.or_(
 )
 
 
+#: The forgetting of one member's success, for many members in one executemany: the
+#: saved member run's id and start are bound (``since`` None: only a success of its run).
+_SINCE = sa.bindparam("since", type_=ledger.c.finished_at.type)
+_FORGET = sa.delete(ledger).where(
+    ledger.c.pipeline == sa.bindparam("the_pipeline"),
+    ledger.c.member == sa.bindparam("the_member"),
+    sa.or_(
+        ledger.c.run_id == sa.bindparam("the_run"),
+        sa.and_(
+            sa.cast(_SINCE, ledger.c.finished_at.type).is_not(None),  # typed for PostgreSQL
+            sa.or_(ledger.c.finished_at.is_(None), ledger.c.finished_at <= _SINCE),
+        ),
+    ),
+)
+
+
 def keep_in_step(
-    connection: Connection, upserts: Upserts, pipeline: str, member_run: MemberRun
+    connection: Connection, upserts: Upserts, pipeline: str, saved: Sequence[MemberRun]
 ) -> None:
-    """What ``member_run``, just saved, changes in the ledger of ``pipeline``."""
-    if member_run.status is MemberStatus.SUCCEEDED:
-        _record_success(connection, upserts, pipeline, member_run)
-    elif member_run.status in RAN_AGAIN:
-        _forget_success(connection, pipeline, member_run)
+    """What the member runs ``saved`` (just saved, one per member) change in the ledger of
+    ``pipeline``: two statements at most, however many there are."""
+    successes = [_success(pipeline, mr) for mr in saved if mr.status is MemberStatus.SUCCEEDED]
+    if successes:
+        upserts.row(connection, ledger, successes, ("pipeline", "member"), where=_NEWER)
+    forgotten = [_forgotten(pipeline, mr) for mr in saved if mr.status in RAN_AGAIN]
+    if forgotten:
+        connection.execute(_FORGET, forgotten)
 
 
-def _record_success(
-    connection: Connection, upserts: Upserts, pipeline: str, member_run: MemberRun
-) -> None:
-    """Make ``member_run`` the ledger's success unless a later one is there already."""
-    values = {
+def _success(pipeline: str, member_run: MemberRun) -> dict[str, Any]:
+    """The ledger row that makes ``member_run`` the success, unless a later one is there."""
+    return {
         "pipeline": pipeline,
         "member": member_run.member,
         "run_id": member_run.run_id,
@@ -54,20 +72,15 @@ def _record_success(
         "started_at": member_run.started_at,
         "finished_at": member_run.finished_at,
     }
-    upserts.row(connection, ledger, values, ("pipeline", "member"), where=_NEWER)
 
 
-def _forget_success(connection: Connection, pipeline: str, member_run: MemberRun) -> None:
+def _forgotten(pipeline: str, member_run: MemberRun) -> dict[str, Any]:
     """A member that runs again, or ran again without success, may have undone what its
-    last success made: the ledger forgets that success (unless it came later)."""
-    stale = ledger.c.run_id == member_run.run_id
-    if member_run.started_at is not None:
-        since = sa.or_(
-            ledger.c.finished_at.is_(None), ledger.c.finished_at <= member_run.started_at
-        )
-        stale = sa.or_(stale, since)
-    connection.execute(
-        sa.delete(ledger).where(
-            ledger.c.pipeline == pipeline, ledger.c.member == member_run.member, stale
-        )
-    )
+    last success made: the ledger forgets that success (of its own run, or one that ended
+    before it started), unless it came later."""
+    return {
+        "the_pipeline": pipeline,
+        "the_member": member_run.member,
+        "the_run": member_run.run_id,
+        "since": member_run.started_at,
+    }

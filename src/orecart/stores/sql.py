@@ -82,6 +82,7 @@ from orecart.stores.schema import (
     trigger_cursors,
     trigger_firings,
 )
+from orecart.stores.schema import attempts as attempts_table
 from orecart.stores.sqlitefile import REQUIRED, check_file, check_tables, sqlite_file
 from orecart.stores.upserts import Upserts
 from orecart.triggering import Firing, FiringStatus, TriggerCursor
@@ -213,7 +214,7 @@ class SqlStore:
 
     def save_attempt(self, attempt: Attempt) -> None:
         """Insert or replace one attempt (run, member and number identify it)."""
-        self.record(attempt.run_id, attempt=attempt)
+        self.record(attempt.run_id, attempts=[attempt])
 
     def add_event(self, run_id: str, kind: str, data: Mapping[str, Any]) -> None:
         """Append an event of ``run_id``, stamped now."""
@@ -226,21 +227,24 @@ class SqlStore:
         *,
         run: Run | None = None,
         member_runs: Sequence[MemberRun] = (),
-        attempt: Attempt | None = None,
+        attempts: Sequence[Attempt] = (),
     ) -> None:
         """Save the rows of one moment of run ``run_id`` and append its events to the run's
         log, in one write transaction: the log never tells of a row that is not there.
-        ``member_runs`` go in as one bulk statement (a plan's every member at once)."""
+        ``member_runs`` (a plan's every member at once, or what ended in one runner step)
+        and ``attempts`` go in as one bulk statement each, at most one row per key."""
         with self._write() as connection:
             if run is not None:
                 self._upsert.run(connection, run_values(run))
                 if run.labels:
                     listing.save_labels(connection, run)
-                calling.on_status(connection, run.id, _now())
             if member_runs:
                 self._save_member_runs(connection, member_runs)
-            if attempt is not None:
-                self._upsert.row(connection, attempts, attempt_values(attempt), _ATTEMPT_KEYS)
+            if attempts:
+                values = [attempt_values(attempt) for attempt in attempts]
+                self._upsert.row(connection, attempts_table, values, _ATTEMPT_KEYS)
+            if run is not None:  # after its member runs: a delivery counts them as they end
+                calling.on_status(connection, run.id, _now())
             if entries:
                 at = _now()
                 rows = [{"run_id": run_id, "at": at, "kind": k, "data": dict(d)}
@@ -253,8 +257,7 @@ class SqlStore:
         pipeline = self._pipeline(connection, found[0].run_id)
         values = [member_run_values(member_run) for member_run in found]
         self._upsert.row(connection, member_runs, values, ("run_id", "member"))
-        for member_run in found:
-            ledgers.keep_in_step(connection, self._upsert, pipeline, member_run)
+        ledgers.keep_in_step(connection, self._upsert, pipeline, found)
 
     def save_notification(self, notification: Notification) -> None:
         """Append one notification of a run (sent or not)."""
@@ -308,13 +311,21 @@ class SqlStore:
     def _select_runs(self) -> sa.Select[Any]:
         return sa.select(*self._readable(runs))
 
-    def member_runs(self, run_id: str) -> list[MemberRun]:
-        """The member runs of a run, in the order of its plan."""
+    def member_runs(
+        self, run_id: str, member: str | None = None, *, offset: int = 0,
+        limit: int | None = None,
+    ) -> list[MemberRun]:
+        """The member runs of a run (or its one of ``member``), in the order of its plan;
+        ``offset`` and ``limit`` page them (a run may have 10,000)."""
         query = (
             sa.select(*self._readable(member_runs))
             .where(member_runs.c.run_id == run_id)
             .order_by(member_runs.c.position, member_runs.c.member)
+            .offset(offset or None)
+            .limit(limit)
         )
+        if member is not None:
+            query = query.where(member_runs.c.member == member)
         with self._read() as connection:
             found = [member_run_from(row) for row in connection.execute(query).mappings()]
             return parts_as_seen(self._run_of(connection, run_id), found)

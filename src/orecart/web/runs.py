@@ -94,9 +94,13 @@ def run(run_id: str, request: Request) -> RunDetailOut:
 
 
 @router.get("/{run_id}/members", response_model=list[MemberRunOut], dependencies=[READ])
-def members(run_id: str, request: Request) -> list[MemberRunOut]:
-    detail = served_of(request).detail(run_id)
-    return MemberRunOut.listed(detail.member_runs, detail.attempts)
+def members(
+    run_id: str, request: Request, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int | None, Query(ge=1)] = None,
+) -> list[MemberRunOut]:
+    """The run's member runs in plan order; ``offset`` and ``limit`` page them."""
+    page, attempts = served_of(request).members(run_id, offset, limit)
+    return MemberRunOut.listed(page, attempts)
 
 
 @router.get("/{run_id}/members/{member}", response_model=MemberDetailOut,
