@@ -3,8 +3,15 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
+#: Takes a head database back to revision 0009: no leaders.
+UNDO_0011 = (
+    "DROP TABLE leaders",
+    "UPDATE alembic_version SET version_num = '0009'",
+)
+
 #: Takes a head database back to revision 0008: no callback deliveries.
 UNDO_0009 = (
+    *UNDO_0011,
     "DROP INDEX ix_callback_deliveries_due",
     "DROP TABLE callback_deliveries",
     "UPDATE alembic_version SET version_num = '0008'",

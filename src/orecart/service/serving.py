@@ -4,13 +4,16 @@
            the runs of dead processes (aborted, requests queued again by policy) and
            the trigger firings they carried out (due again)
     every tick (a poll, or at once when a client pokes): reload edited pipeline files
-           (keeping the last good version), submit due schedule ticks and stale members
+           (keeping the last good version); when this serve leads (one of several on a
+           store leads at a time: ``lead``), submit due schedule ticks and stale members
            (``max_age``), start due sensor looks and submit what finished ones found
            (``service.sensing``), poll due triggers and take their due retries in the
-           trigger thread (``service.triggering``), stop runs whose cancel was asked,
-           dispatch the queue
-    stop (SIGTERM, SIGINT, SIGHUP): take no new work, give running runs their grace
-           period, abort what still runs, leave the services table; exit 0
+           trigger thread (``service.triggering``), and recover the runs and firings
+           of serves that died on any host; in every serve, stop runs whose cancel was
+           asked and dispatch the queue (the queue is shared: any serve claims a run)
+    stop (SIGTERM, SIGINT, SIGHUP): take no new work, give the lead back, give running
+           runs their grace period, abort what still runs, leave the services table;
+           exit 0
     a state store that fails (its server stopped): stop as above, then exit 1 with the
            error; the next start recovers what was running
 """
@@ -27,7 +30,15 @@ from typing import TYPE_CHECKING
 
 from orecart.errors import OrecartError, StateError, UsageError
 from orecart.events import Event, MemberFinished, RunFinished, RunStarted
-from orecart.model import MemberStatus, Pipeline, PullPolicy, Run, Schedule, ServiceEntry
+from orecart.model import (
+    Leadership,
+    MemberStatus,
+    Pipeline,
+    PullPolicy,
+    Run,
+    Schedule,
+    ServiceEntry,
+)
 from orecart.service.catalog import Catalog, Entry
 from orecart.service.core import Service, ServiceConfig
 from orecart.service.facts import ledger
@@ -39,6 +50,7 @@ from orecart.service.tools import Source, Tools, orecart_version
 from orecart.service.triggering import Evaluator, TriggerLoop
 from orecart.service.wake import Waker
 from orecart.stores import open_store
+from orecart.stores.leaders import SERVE
 from orecart.stores.engine import redact_url
 
 if TYPE_CHECKING:
@@ -49,6 +61,11 @@ if TYPE_CHECKING:
 POLL_S = 0.25
 RELOAD_S = 1.0  # how often edited pipeline files are looked for
 STALE_S = 60.0  # how often members with a max_age are judged
+RECOVER_S = 1.0  # how often the leader looks for runs and firings of dead serves
+#: How long serve's locks, leases, services row and lead outlive its last heartbeat
+#: (beats come every quarter of it): a serve killed on any host is replaced, and its
+#: running runs judged aborted, this long after its death.
+TTL_S = 4.0
 SCHEDULE = "schedule"
 MAX_AGE = "max_age"
 
@@ -64,6 +81,7 @@ class Server:
         self.scheduler = scheduler or Scheduler()
         self.poll = poll
         self.stopping = False  # set by ``stop``: take no new work, end the loop
+        self.leading = False  # this serve leads the work done once among the serves
         self.aborting = False  # set by ``stop(now=True)``: no grace period either
         self.id = f"serve-{service.host}-{service.pid}-{token.token_hex(3)}"
         self._waker = Waker()
@@ -87,15 +105,25 @@ class Server:
                                             self._waker.address, orecart_version(), now, now))
         self.state_file.remember()
         try:
-            for run in self.service.recover():
-                self.notice(f"run {run.id} of {run.pipeline}: queued again (its orecart "
-                            "died while it ran)")
+            self._recover()
             while not self.stopping:
                 self.tick()
                 self._waker.wait(self.poll)
         finally:
+            self._resign()
             self._shutdown()
             self._leave()
+
+    def _resign(self) -> None:
+        """Give the lead back as serve stops: another serve leads at its next tick, not
+        only once the lead expires."""
+        if not self.leading:
+            return
+        try:
+            self.service.store.resign(SERVE)
+        except OrecartError as exc:
+            self.notice(f"error: the lead not given back (it expires): {exc}")
+        self.leading = False
 
     def _leave(self) -> None:
         """Leave the services table and close what serve holds, even when the store is
@@ -137,13 +165,43 @@ class Server:
         if self._due("reload", RELOAD_S):
             self.state_file.check()
             self._reload()
+        if self._lead():
+            self._lead_tick()
+        else:
+            self.sensors.tick(())  # looks started while it led are still settled
+        self.service.apply_cancels()
+        self.service.dispatch()
+
+    def _lead_tick(self) -> None:
+        """What one serve of several does: each is keyed in the store too (run keys,
+        cursors, firing claims), so a moment of two leaders wastes, never doubles."""
+        if self._due("recover", RECOVER_S):
+            self._recover()
         self._schedules()
         self.sensors.tick(e.pipeline for e in self.catalog.entries())
         self.triggers.tick(e.pipeline for e in self.catalog.entries())
         if self._due("stale", self._stale_every()):
             self._stale()
-        self.service.apply_cancels()
-        self.service.dispatch()
+
+    def _lead(self) -> bool:
+        """Whether this serve leads now (taking the lead when it is free); a change is
+        noticed, and a new leader reads the schedules' last ticks from the store."""
+        service = self.service
+        leads = service.store.lead(SERVE, Leadership(SERVE, self.id, service.host,
+                                                     service.pid, datetime.now(UTC)))
+        if leads and not self.leading:
+            self._last_tick.clear()  # another serve may have ticked since
+            self._next.pop("stale", None)
+            self.notice("leading: schedules, sensors, triggers and recovery")
+        elif self.leading and not leads:
+            self.notice("no longer leading: another serve leads")
+        self.leading = leads
+        return leads
+
+    def _recover(self) -> None:
+        for run in self.service.recover():
+            self.notice(f"run {run.id} of {run.pipeline}: queued again (its orecart "
+                        "died while it ran)")
 
     def _due(self, work: str, every: float) -> bool:
         now = time.monotonic()
@@ -250,7 +308,7 @@ def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
                          + ", ".join(str(p) for p in paths))
     url = _one_state(tools, entries, state)
     config = ServiceConfig(dict(os.environ), state, graph, pull, wait, on_wait, grace, requeue)
-    store = open_store(url)
+    store = open_store(url, lease_ttl=TTL_S)
     service = Service(config, catalog, store)
     service.run_sinks = lambda run: [ServeLog(notice)]
     service.deliverer.notice = notice

@@ -26,6 +26,7 @@ from orecart.model import (
     Notification,
     Run,
     RunEvent,
+    Leadership,
     ServiceEntry,
 )
 from orecart.querying import QueryExecution, QueryStats
@@ -92,11 +93,15 @@ class Queue(Protocol):
 
 
 class ServiceRegistry(Protocol):
-    """The running services, so that clients find them; a dead one's row is not listed."""
+    """The running services, so that clients find them; a dead one's row is not listed;
+    and which of them leads the work done once among them (``orecart.stores.leaders``)."""
 
     def register_service(self, entry: ServiceEntry) -> None: ...
     def unregister_service(self, service_id: str) -> None: ...
     def services(self) -> list[ServiceEntry]: ...
+    def lead(self, kind: str, leader: Leadership) -> bool: ...
+    def resign(self, kind: str) -> None: ...
+    def leaders(self) -> list[Leadership]: ...
 
 
 class SensorLog(Protocol):

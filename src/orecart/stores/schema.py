@@ -249,6 +249,20 @@ services = sa.Table(
 )
 
 
+# -- leadership among services (added for several serves on one store, by migration 0011)
+
+leaders = sa.Table(
+    "leaders",
+    metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),  # the work led: "serve"
+    sa.Column("service", sa.String(64), nullable=False),  # the leading service's id
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    *holding(),
+)
+
+
 def service_values(entry: ServiceEntry) -> dict[str, Any]:
     """The ``services`` row for ``entry``, but for ``expires_at`` (the store's term sets it)."""
     return {

@@ -34,6 +34,7 @@ from orecart.model import (
     Notification,
     Run,
     RunEvent,
+    Leadership,
     RunStatus,
     ServiceEntry,
 )
@@ -51,6 +52,7 @@ from orecart.stores import (
 )
 from orecart.stores import callbacks as calling
 from orecart.stores import engine as engines
+from orecart.stores import leaders as leading
 from orecart.stores import ledger as ledgers
 from orecart.stores import locks as locking
 from orecart.stores import queue as queueing
@@ -542,6 +544,41 @@ class SqlStore:
         with self._read() as connection:
             return registry.live(connection, _now())
 
+    # -- leadership among services (``orecart.stores.leaders``) -----------------------
+
+    def lead(self, kind: str, leader: Leadership) -> bool:
+        """True when this store leads ``kind`` now: it led already (a read), or the lead
+        was free and it took it (a write); the heartbeat renews it while this process's
+        main thread lives. A live other leader is seen by reading alone."""
+        if leading.leaders.name in self._missing:
+            return False
+        with self._read() as connection:
+            row = leading.current(connection, kind)
+        now = _now()
+        if leading.holds(row, self.holder_id, now):
+            return True
+        if not leading.free(row, now):
+            self._heartbeat.drop(("leader", kind))  # lost (this process hung past its ttl)
+            return False
+        with self._write() as connection:
+            taken = leading.take(connection, kind, leader, self._term())
+        if taken:
+            self._heartbeat.hold(("leader", kind), threading.main_thread())
+        return taken
+
+    def resign(self, kind: str) -> None:
+        """Give the lead of ``kind`` back (when this store has it)."""
+        self._heartbeat.drop(("leader", kind))
+        with self._write() as connection:
+            leading.resign(connection, kind, self.holder_id)
+
+    def leaders(self) -> list[Leadership]:
+        """Who leads what now, by kind."""
+        if leading.leaders.name in self._missing:
+            return []
+        with self._read() as connection:
+            return leading.live(connection, _now())
+
     # -- sensors (``orecart.stores.sensing``) ------------------------------------------
 
     def record_sensing(self, state: SensorState,
@@ -591,20 +628,26 @@ class SqlStore:
     # -- crash recovery -------------------------------------------------------------------
 
     def recover(self, host: str) -> list[Run]:
-        """Abort the running runs of ``host`` whose orecart process is gone; the aborted runs
-        (the service may queue them again).
+        """Abort the running runs whose orecart process is gone; the aborted runs (the
+        service may queue them again).
 
-        Their running and pending member runs (and running attempts) become aborted, and
-        their lock and leases are released. A queued run is never touched: it belongs to no
-        process, and survives the death of every one. Pass this machine's host name: only
-        here can a pid be checked.
+        A run of ``host`` (pass this machine's name) is judged by its pid, which only
+        here can be checked; a run of another host by its pipeline's lock, which every
+        running run holds and its process's heartbeat renews: gone when the lock expired
+        or another run took it (``orecart.stores.locks.lost``). Their running and pending
+        member runs (and running attempts) become aborted, and their lock and leases are
+        released. A queued run is never touched: it belongs to no process, and survives
+        the death of every one.
         """
-        query = self._select_runs().where(
-            runs.c.host == host, runs.c.status == _RUNNING, runs.c.pid > 0
-        )
+        query = self._select_runs().where(runs.c.status == _RUNNING, runs.c.pid > 0)
         with self._read() as connection:
             found = [run_from(row) for row in connection.execute(query).mappings()]
-        orphans = [run for run in found if orphaned(run)]  # the verdict history reads show
+            held = locking.locks_of(connection, {run.pipeline for run in found})
+        now = _now()
+        orphans = [run for run in found if orphaned(run) if run.host == host] + [
+            run for run in found
+            if run.host != host and locking.lost(run.id, held.get(run.pipeline), now)
+        ]
         return [aborted for run in orphans if (aborted := self._abort(run)) is not None]
 
     def _abort(self, run: Run) -> Run | None:
