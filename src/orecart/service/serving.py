@@ -50,8 +50,8 @@ from orecart.service.tools import Source, Tools, orecart_version
 from orecart.service.triggering import Evaluator, TriggerLoop
 from orecart.service.wake import Waker
 from orecart.stores import open_store
-from orecart.stores.leaders import SERVE
 from orecart.stores.engine import redact_url
+from orecart.stores.leaders import SERVE
 
 if TYPE_CHECKING:
     from orecart.graph.waiting import WaitReport
@@ -123,7 +123,7 @@ class Server:
             self.service.store.resign(SERVE)
         except OrecartError as exc:
             self.notice(f"error: the lead not given back (it expires): {exc}")
-        self.leading = False
+        self.leading = self.served.leading = False
 
     def _leave(self) -> None:
         """Leave the services table and close what serve holds, even when the store is
@@ -195,7 +195,7 @@ class Server:
             self.notice("leading: schedules, sensors, triggers and recovery")
         elif self.leading and not leads:
             self.notice("no longer leading: another serve leads")
-        self.leading = leads
+        self.leading = self.served.leading = leads
         return leads
 
     def _recover(self) -> None:

@@ -21,12 +21,12 @@ from orecart.callbacks import Attempted, Delivery
 from orecart.errors import StateError, UsageError
 from orecart.model import (
     Attempt,
+    Leadership,
     MemberRun,
     MemberStatus,
     Notification,
     Run,
     RunEvent,
-    Leadership,
     ServiceEntry,
 )
 from orecart.querying import QueryExecution, QueryStats

@@ -29,12 +29,12 @@ from orecart.callbacks import Attempted, Delivery
 from orecart.errors import NotFoundError, StateError
 from orecart.model import (
     Attempt,
+    Leadership,
     MemberRun,
     MemberStatus,
     Notification,
     Run,
     RunEvent,
-    Leadership,
     RunStatus,
     ServiceEntry,
 )
@@ -65,6 +65,7 @@ from orecart.stores.schema import (
     callback_deliveries,
     event_from,
     events,
+    leaders,
     leases,
     ledger,
     locks,
@@ -550,7 +551,7 @@ class SqlStore:
         """True when this store leads ``kind`` now: it led already (a read), or the lead
         was free and it took it (a write); the heartbeat renews it while this process's
         main thread lives. A live other leader is seen by reading alone."""
-        if leading.leaders.name in self._missing:
+        if leaders.name in self._missing:
             return False
         with self._read() as connection:
             row = leading.current(connection, kind)
@@ -574,7 +575,7 @@ class SqlStore:
 
     def leaders(self) -> list[Leadership]:
         """Who leads what now, by kind."""
-        if leading.leaders.name in self._missing:
+        if leaders.name in self._missing:
             return []
         with self._read() as connection:
             return leading.live(connection, _now())

@@ -217,3 +217,4 @@ class PlanOut(BaseModel):
 
 class Health(BaseModel):
     status: str
+    leading: bool = False  # this serve leads schedules, sensors, triggers and recovery
