@@ -13,16 +13,20 @@ from datetime import UTC, datetime
 
 import pytest
 
-from orecart.model import Leadership, RunStatus
+from orecart.model import RunStatus, ServiceEntry
 from orecart.stores import Holder, open_store
 from orecart.stores.sql import SqlStore
 from tests.stores.test_contract import HOST, dead_pid, make_run
 from tests.stores.test_leases import FAR, TTL, eventually
 
 
-def leader(service: str, host: str = HOST, pid: int | None = None) -> Leadership:
-    return Leadership("serve", service, host, os.getpid() if pid is None else pid,
-                      datetime.now(UTC))
+def leader(service: str, host: str = HOST, pid: int | None = None) -> ServiceEntry:
+    now = datetime.now(UTC)
+    return ServiceEntry(service, host, os.getpid() if pid is None else pid, None, "0", now,
+                        now)
+
+
+KINDS = {"recovery", "pipeline:a"}
 
 
 @pytest.fixture
@@ -35,37 +39,39 @@ def short(store_url: str) -> Iterator[SqlStore]:
 
 def test_one_holder_leads_beyond_its_ttl_and_another_takes_over_once_it_expired(
         short: SqlStore, store: SqlStore) -> None:
-    assert short.lead("serve", leader("far", FAR, dead_pid()))
-    assert short.lead("serve", leader("far", FAR))  # asking again: still the leader
+    far = leader("far", FAR, dead_pid())
+    assert short.lead(KINDS, far) == KINDS
+    assert short.lead(KINDS, far) == KINDS  # asking again: still the leader
     time.sleep(TTL * 2.5)  # several beats
-    assert not store.lead("serve", leader("here"))
+    assert store.lead({*KINDS, "pipeline:b"}, leader("here")) == {"pipeline:b"}
     assert [(lead.kind, lead.service, lead.host) for lead in store.leaders()] == [
-        ("serve", "far", FAR)]
+        ("pipeline:a", "far", FAR), ("pipeline:b", "here", HOST), ("recovery", "far", FAR)]
     short.close()  # its host went away: no more beats (a SIGKILL there)
-    took = eventually(lambda: store.lead("serve", leader("here")), within=TTL * 4)
+    took = eventually(lambda: store.lead(KINDS, leader("here")) == KINDS, within=TTL * 4)
     assert took <= TTL * 2
-    assert [lead.service for lead in store.leaders()] == ["here"]
+    assert {lead.service for lead in store.leaders()} == {"here"}
 
 
 def test_a_lead_given_back_is_taken_at_once_and_its_old_holder_leads_no_more(
         short: SqlStore, store: SqlStore) -> None:
-    assert short.lead("serve", leader("first"))
-    assert not store.lead("serve", leader("second"))
-    short.resign("serve")
-    assert store.leaders() == []
-    assert store.lead("serve", leader("second"))
-    assert not short.lead("serve", leader("first"))
-    time.sleep(TTL * 1.5)  # second's beats keep it; first's resign stopped first's
-    assert [lead.service for lead in short.leaders()] == ["second"]
-    store.resign("serve")
+    assert short.lead(KINDS, leader("first")) == KINDS
+    assert store.lead(KINDS, leader("second")) == set()
+    short.resign({"recovery"})
+    assert [lead.kind for lead in store.leaders()] == ["pipeline:a"]
+    assert store.lead(KINDS, leader("second")) == {"recovery"}
+    assert short.lead(KINDS, leader("first")) == {"pipeline:a"}
+    time.sleep(TTL * 1.5)  # the beats keep both; the resign stopped first's of recovery
+    assert [(lead.kind, lead.service) for lead in short.leaders()] == [
+        ("pipeline:a", "first"), ("recovery", "second")]
+    store.resign(KINDS)
 
 
 def test_a_lead_of_a_dead_process_on_this_host_is_free_at_once(store: SqlStore,
                                                                store_url: str) -> None:
     other = open_store(store_url)
     try:
-        assert other.lead("serve", leader("dead", pid=dead_pid()))
-        assert store.lead("serve", leader("here"))  # no wait for the 60 s ttl
+        assert other.lead(KINDS, leader("dead", pid=dead_pid())) == KINDS
+        assert store.lead(KINDS, leader("here")) == KINDS  # no wait for the 60 s ttl
     finally:
         other.close()
 

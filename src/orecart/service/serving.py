@@ -4,13 +4,14 @@
            the runs of dead processes (aborted, requests queued again by policy) and
            the trigger firings they carried out (due again)
     every tick (a poll, or at once when a client pokes): reload edited pipeline files
-           (keeping the last good version); when this serve leads (one of several on a
-           store leads at a time: ``lead``), submit due schedule ticks and stale members
-           (``max_age``), start due sensor looks and submit what finished ones found
-           (``service.sensing``), poll due triggers and take their due retries in the
-           trigger thread (``service.triggering``), and recover the runs and firings
-           of serves that died on any host; in every serve, stop runs whose cancel was
-           asked and dispatch the queue (the queue is shared: any serve claims a run)
+           (keeping the last good version); for each pipeline this serve leads (of
+           several serves on a store, one leads each: ``orecart.stores.leaders``),
+           submit due schedule ticks and stale members (``max_age``), start due sensor
+           looks and submit what finished ones found (``service.sensing``), poll due
+           triggers and take their due retries in the trigger thread
+           (``service.triggering``); when it leads ``recovery``, recover the runs and
+           firings of serves that died on any host; in every serve, stop runs whose
+           cancel was asked and dispatch the queue (any serve claims a queued run)
     stop (SIGTERM, SIGINT, SIGHUP): take no new work, give the lead back, give running
            runs their grace period, abort what still runs, leave the services table;
            exit 0
@@ -31,7 +32,6 @@ from typing import TYPE_CHECKING
 from orecart.errors import OrecartError, StateError, UsageError
 from orecart.events import Event, MemberFinished, RunFinished, RunStarted
 from orecart.model import (
-    Leadership,
     MemberStatus,
     Pipeline,
     PullPolicy,
@@ -50,8 +50,8 @@ from orecart.service.tools import Source, Tools, orecart_version
 from orecart.service.triggering import Evaluator, TriggerLoop
 from orecart.service.wake import Waker
 from orecart.stores import open_store
-from orecart.stores.engine import redact_url
-from orecart.stores.leaders import SERVE
+from orecart.stores.engine import parse_url, redact_url
+from orecart.stores.leaders import RECOVERY, pipeline_kind
 
 if TYPE_CHECKING:
     from orecart.graph.waiting import WaitReport
@@ -62,9 +62,11 @@ POLL_S = 0.25
 RELOAD_S = 1.0  # how often edited pipeline files are looked for
 STALE_S = 60.0  # how often members with a max_age are judged
 RECOVER_S = 1.0  # how often the leader looks for runs and firings of dead serves
-#: How long serve's locks, leases, services row and lead outlive its last heartbeat
-#: (beats come every quarter of it): a serve killed on any host is replaced, and its
-#: running runs judged aborted, this long after its death.
+#: How long the locks, leases, services row and lead of a serve on a server store
+#: (PostgreSQL) outlive its last heartbeat (beats come every quarter of it): a serve
+#: killed on any host is replaced, and its running runs judged aborted, this long after
+#: its death. A SQLite store is on one host, where a dead serve's rows are judged by its
+#: pid at once: it keeps the store's default (60 s), robust to a store busy for seconds.
 TTL_S = 4.0
 SCHEDULE = "schedule"
 MAX_AGE = "max_age"
@@ -81,10 +83,14 @@ class Server:
         self.scheduler = scheduler or Scheduler()
         self.poll = poll
         self.stopping = False  # set by ``stop``: take no new work, end the loop
-        self.leading = False  # this serve leads the work done once among the serves
+        self.leads: set[str] = set()  # the kinds of work this serve leads among serves
         self.aborting = False  # set by ``stop(now=True)``: no grace period either
         self.id = f"serve-{service.host}-{service.pid}-{token.token_hex(3)}"
         self._waker = Waker()
+        now = datetime.now(UTC)
+        #: this serve in the store's services table (``serve`` registers it)
+        self.entry = ServiceEntry(self.id, service.host, os.getpid(), self._waker.address,
+                                  orecart_version(), now, now)
         service.on_run_end = self._waker.wake  # the next queued run starts at once
         service.on_problem = lambda message: notice(f"error: {message}")
         self._last_tick: dict[str, datetime] = {}
@@ -99,10 +105,7 @@ class Server:
 
     def serve(self) -> None:
         """Serve until ``stop()``; then shut down gracefully."""
-        store = self.service.store
-        now = datetime.now(UTC)
-        store.register_service(ServiceEntry(self.id, self.service.host, os.getpid(),
-                                            self._waker.address, orecart_version(), now, now))
+        self.service.store.register_service(self.entry)
         self.state_file.remember()
         try:
             self._recover()
@@ -117,13 +120,13 @@ class Server:
     def _resign(self) -> None:
         """Give the lead back as serve stops: another serve leads at its next tick, not
         only once the lead expires."""
-        if not self.leading:
+        if not self.leads:
             return
         try:
-            self.service.store.resign(SERVE)
+            self.service.store.resign(self.leads)
         except OrecartError as exc:
             self.notice(f"error: the lead not given back (it expires): {exc}")
-        self.leading = self.served.leading = False
+        self.leads = self.served.leads = set()
 
     def _leave(self) -> None:
         """Leave the services table and close what serve holds, even when the store is
@@ -165,38 +168,41 @@ class Server:
         if self._due("reload", RELOAD_S):
             self.state_file.check()
             self._reload()
-        if self._lead():
-            self._lead_tick()
-        else:
-            self.sensors.tick(())  # looks started while it led are still settled
+        self._lead()
+        self._lead_tick([e.pipeline for e in self.catalog.entries()
+                         if pipeline_kind(e.pipeline.name) in self.leads])
         self.service.apply_cancels()
         self.service.dispatch()
 
-    def _lead_tick(self) -> None:
+    def _lead_tick(self, led: list[Pipeline]) -> None:
         """What one serve of several does: each is keyed in the store too (run keys,
-        cursors, firing claims), so a moment of two leaders wastes, never doubles."""
-        if self._due("recover", RECOVER_S):
+        cursors, firing claims), so a moment of two leaders wastes, never doubles. The
+        looks of sensors no longer led are still settled."""
+        if RECOVERY in self.leads and self._due("recover", RECOVER_S):
             self._recover()
-        self._schedules()
-        self.sensors.tick(e.pipeline for e in self.catalog.entries())
-        self.triggers.tick(e.pipeline for e in self.catalog.entries())
+        self._schedules(led)
+        self.sensors.tick(led)
+        self.triggers.tick(led)
         if self._due("stale", self._stale_every()):
-            self._stale()
+            self._stale(led)
 
-    def _lead(self) -> bool:
-        """Whether this serve leads now (taking the lead when it is free); a change is
-        noticed, and a new leader reads the schedules' last ticks from the store."""
-        service = self.service
-        leads = service.store.lead(SERVE, Leadership(SERVE, self.id, service.host,
-                                                     service.pid, datetime.now(UTC)))
-        if leads and not self.leading:
-            self._last_tick.clear()  # another serve may have ticked since
-            self._next.pop("stale", None)
-            self.notice("leading: schedules, sensors, triggers and recovery")
-        elif self.leading and not leads:
-            self.notice("no longer leading: another serve leads")
-        self.leading = self.served.leading = leads
-        return leads
+    def _lead(self) -> None:
+        """Take the leads that are free (``recovery``, each served pipeline's), give back
+        those of pipelines no longer served; a change is noticed, and the schedule of a
+        pipeline led anew reads its last tick from the store."""
+        store, served = self.service.store, self.catalog.entries()
+        kinds = {RECOVERY, *(pipeline_kind(e.pipeline.name) for e in served)}
+        if self.leads - kinds:
+            store.resign(self.leads - kinds)
+        leads = store.lead(kinds, self.entry)
+        for entry in served:
+            if pipeline_kind(entry.pipeline.name) in leads - self.leads:
+                self._last_tick.pop(entry.pipeline.name, None)  # another may have ticked
+        if leads - self.leads:
+            self.notice(f"leading: {', '.join(sorted(leads - self.leads))}")
+        if self.leads & kinds - leads:
+            self.notice(f"no longer leading: {', '.join(sorted(self.leads & kinds - leads))}")
+        self.leads = self.served.leads = leads
 
     def _recover(self) -> None:
         for run in self.service.recover():
@@ -223,9 +229,8 @@ class Server:
 
     # -- schedules and max_age ---------------------------------------------------------
 
-    def _schedules(self) -> None:
-        schedules = {e.pipeline.name: e.pipeline.schedule for e in self.catalog.entries()
-                     if e.pipeline.schedule is not None}
+    def _schedules(self, led: Sequence[Pipeline]) -> None:
+        schedules = {p.name: p.schedule for p in led if p.schedule is not None}
         now = self.scheduler.now()
         for name, schedule in schedules.items():
             tick = due(schedule, self._last(name, schedule), now)
@@ -255,12 +260,12 @@ class Server:
                 if m.max_age]
         return max(self.poll, min([STALE_S, *ages]))
 
-    def _stale(self) -> None:
+    def _stale(self, led: Sequence[Pipeline]) -> None:
         """Submit a run for each pipeline with a member whose last success is older than
         its ``max_age`` (once per success: a run that fails is not retried every minute)."""
-        for entry in self.catalog.entries():
-            if any(m.max_age for m in entry.pipeline.members):
-                self._stale_in(entry.pipeline)
+        for pipeline in led:
+            if any(m.max_age for m in pipeline.members):
+                self._stale_in(pipeline)
 
     def _stale_in(self, pipeline: Pipeline) -> None:
         try:
@@ -308,7 +313,7 @@ def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
                          + ", ".join(str(p) for p in paths))
     url = _one_state(tools, entries, state)
     config = ServiceConfig(dict(os.environ), state, graph, pull, wait, on_wait, grace, requeue)
-    store = open_store(url, lease_ttl=TTL_S)
+    store = open_store(url, lease_ttl=None if _on_sqlite(url) else TTL_S)
     service = Service(config, catalog, store)
     service.run_sinks = lambda run: [ServeLog(notice)]
     service.deliverer.notice = notice
@@ -316,6 +321,10 @@ def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
     names = ", ".join(sorted(e.pipeline.name for e in entries))
     notice(f"serving {len(entries)} pipeline(s): {names}; state {redact_url(url)}")
     return Server(service, catalog, notice, state_file=store.path)
+
+
+def _on_sqlite(url: str) -> bool:
+    return parse_url(url).get_backend_name() == "sqlite"
 
 
 def _one_state(tools: Tools, entries: Sequence[Entry], state: str | None) -> str:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection, RowMapping
 from orecart.errors import LockedError
 from orecart.stores import Holder
 from orecart.stores.engine import serialize
-from orecart.stores.schema import leaders, leases, locks, services
+from orecart.stores.schema import leases, locks, services
 
 _Row = TypeVar("_Row", sa.Delete, sa.Update)
 CLOCK_SLACK_S = 2.0  # process start times and wall clocks disagree by up to this much
@@ -192,11 +192,7 @@ def renew(connection: Connection, keys: Sequence[Key], term: Term) -> None:
             statement = sa.update(services).where(services.c.id == key[1])
             connection.execute(statement.values(heartbeat_at=term.now, expires_at=term.expires_at))
             continue
-        if key[0] == "leader":  # ``orecart.stores.leaders``: only while still its holder's
-            statement = sa.update(leaders).where(leaders.c.kind == key[1],
-                                                 leaders.c.holder == term.holder)
-            connection.execute(statement.values(heartbeat_at=term.now,
-                                                expires_at=term.expires_at))
+        if key[0] == "leader":  # ``orecart.stores.leaders``, renewed together below
             continue
         if key[0] == "lock":
             statement = sa.update(locks).where(

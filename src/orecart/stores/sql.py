@@ -431,8 +431,12 @@ class SqlStore:
         done.set_result(None)
 
     def _beat(self, keys: Sequence[locking.Key]) -> None:
+        term = self._term()
+        kinds = [key[1] for key in keys if key[0] == "leader"]
         with self._write() as connection:
-            locking.renew(connection, keys, self._term())
+            locking.renew(connection, keys, term)
+            if kinds:
+                leading.renew(connection, kinds, term)
 
     def _term(self) -> locking.Term:
         return locking.Term(self.holder_id, _now(), self._ttl)
@@ -547,31 +551,34 @@ class SqlStore:
 
     # -- leadership among services (``orecart.stores.leaders``) -----------------------
 
-    def lead(self, kind: str, leader: Leadership) -> bool:
-        """True when this store leads ``kind`` now: it led already (a read), or the lead
-        was free and it took it (a write); the heartbeat renews it while this process's
-        main thread lives. A live other leader is seen by reading alone."""
-        if leaders.name in self._missing:
-            return False
+    def lead(self, kinds: Collection[str], entry: ServiceEntry) -> set[str]:
+        """The kinds of work of ``kinds`` this store leads now, for service ``entry``: those
+        it led already (a read), and those that were free, taken (a write only then); the
+        heartbeat renews them while this process's main thread lives. A lead another live
+        holder has is seen by reading alone."""
+        if leaders.name in self._missing or not kinds:
+            return set()
         with self._read() as connection:
-            row = leading.current(connection, kind)
+            found = leading.rows(connection, kinds)
         now = _now()
-        if leading.holds(row, self.holder_id, now):
-            return True
-        if not leading.free(row, now):
-            self._heartbeat.drop(("leader", kind))  # lost (this process hung past its ttl)
-            return False
-        with self._write() as connection:
-            taken = leading.take(connection, kind, leader, self._term())
-        if taken:
+        led = {k for k in kinds if leading.holds(found.get(k), self.holder_id, now)}
+        wanted = {k for k in kinds if k not in led and leading.free(found.get(k), now)}
+        for kind in set(kinds) - led - wanted:  # another's (this process hung past its ttl)
+            self._heartbeat.drop(("leader", kind))
+        if wanted:
+            with self._write() as connection:
+                led |= leading.take(connection, wanted, entry, self._term())
+        for kind in led:
             self._heartbeat.hold(("leader", kind), threading.main_thread())
-        return taken
+        return led
 
-    def resign(self, kind: str) -> None:
-        """Give the lead of ``kind`` back (when this store has it)."""
-        self._heartbeat.drop(("leader", kind))
-        with self._write() as connection:
-            leading.resign(connection, kind, self.holder_id)
+    def resign(self, kinds: Collection[str]) -> None:
+        """Give the leads of ``kinds`` back (those this store has)."""
+        for kind in kinds:
+            self._heartbeat.drop(("leader", kind))
+        if kinds:
+            with self._write() as connection:
+                leading.resign(connection, kinds, self.holder_id)
 
     def leaders(self) -> list[Leadership]:
         """Who leads what now, by kind."""

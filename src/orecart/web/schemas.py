@@ -217,4 +217,6 @@ class PlanOut(BaseModel):
 
 class Health(BaseModel):
     status: str
-    leading: bool = False  # this serve leads schedules, sensors, triggers and recovery
+    #: what this serve leads among the serves of its store: ``recovery`` (of dead serves'
+    #: runs and firings), ``pipeline:<name>`` (its schedule, sensors and triggers)
+    leading: list[str] = []
