@@ -106,7 +106,6 @@ class Server:
     def serve(self) -> None:
         """Serve until ``stop()``; then shut down gracefully."""
         self.service.store.register_service(self.entry)
-        self.state_file.remember()
         try:
             self._recover()
             while not self.stopping:
@@ -318,9 +317,10 @@ def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
     service.run_sinks = lambda run: [ServeLog(notice)]
     service.deliverer.notice = notice
     service.deliverer.start()
+    server = Server(service, catalog, notice, state_file=store.path)
     names = ", ".join(sorted(e.pipeline.name for e in entries))
     notice(f"serving {len(entries)} pipeline(s): {names}; state {redact_url(url)}")
-    return Server(service, catalog, notice, state_file=store.path)
+    return server
 
 
 def _on_sqlite(url: str) -> bool:
@@ -344,10 +344,7 @@ class StateFile:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._seen = self._identity()  # the file as serve opened it
-
-    def remember(self) -> None:
-        self._seen = self._identity()
+        self._seen = self._identity()  # the file as serve opened it (before it says so)
 
     def check(self) -> None:
         if self.path is not None and self._identity() != self._seen:
