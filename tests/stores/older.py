@@ -3,8 +3,9 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
-#: Takes a head database back to revision 0009: no leaders.
+#: Takes a head database back to revision 0009: no leaders, no index of runs by status.
 UNDO_0011 = (
+    "DROP INDEX ix_runs_status",
     "DROP TABLE leaders",
     "UPDATE alembic_version SET version_num = '0009'",
 )

@@ -98,6 +98,7 @@ runs = sa.Table(
     sa.Index("ix_runs_host_status", "host", "status"),
     sa.Index("ix_runs_pipeline_key", "pipeline", "key"),
     sa.Index("ix_runs_queued", "queued_at", "id"),  # the API pages runs by it (0008)
+    sa.Index("ix_runs_status", "status"),  # the running runs of every host (0011)
 )
 
 member_runs = sa.Table(

@@ -1,7 +1,8 @@
 """Leadership among services: one row per kind of work one ``orecart serve`` of several on
-a store leads (schedules, sensors, triggers, recovery), a lease with a heartbeat.
+a store leads (``recovery``, ``pipeline:<name>``), a lease with a heartbeat; and an index
+of runs by status, as the recovery leader reads the running runs of every host each second.
 
-Only a new table: the history of an older orecart reads as it did. It revises 0009 for
+Only a new table and an index: the history of an older orecart reads as it did. It revises 0009 for
 now; the integrator renumbers it after 0010 lands.
 
 Revision ID: 0011
@@ -31,7 +32,9 @@ def upgrade() -> None:
         sa.Column("heartbeat_at", sa.DateTime(timezone=True)),
         sa.Column("expires_at", sa.DateTime(timezone=True)),
     )
+    op.create_index("ix_runs_status", "runs", ["status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_runs_status", "runs")
     op.drop_table("leaders")
