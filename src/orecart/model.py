@@ -519,6 +519,19 @@ class ServiceEntry:
 
 
 @dataclass(frozen=True)
+class Leadership:
+    """Which service leads a kind of work among the services on one store (``serve``:
+    schedules, sensors, triggers, recovery), since when, and until when without a beat."""
+
+    kind: str
+    service: str  # a ``ServiceEntry.id``
+    host: str
+    pid: int
+    since: datetime
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Task:
     """One attempt of one member run, with everything it needs resolved: what the runner
     hands an executor. Holds the member's whole environment, so never store it."""

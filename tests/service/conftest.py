@@ -149,6 +149,35 @@ class Served(Cli):
         return tools.submit(source, request).run.id
 
 
+class PgServed(Served):
+    """``Served`` whose CLI and serves use the PostgreSQL state store ``url`` (and
+    ``environ`` beside it); ``serve(..., host=NAME)`` starts a serve that sees itself on
+    host NAME (its own UTS namespace), so that no serve can judge another by its pid:
+    they are as on separate machines."""
+
+    def __init__(self, folder: Path, url: str, environ: dict[str, str] | None = None) -> None:
+        super().__init__(folder)
+        self.url, self.environ = url, dict(environ or {})
+        self._host: str | None = None
+
+    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        return super().env({"ORECART_STATE": self.url, **self.environ, **(extra or {})})
+
+    def serve(self, *args: str, ready: bool = True, host: str | None = None) -> Serve:
+        self._host = host
+        try:
+            return super().serve(*args, ready=ready)
+        finally:
+            self._host = None
+
+    def command(self, *args: str) -> list[str]:
+        command = super().command(*args)
+        if self._host is None:
+            return command
+        return ["unshare", "--uts", "sh", "-c", 'hostname "$0" && exec "$@"', self._host,
+                *command]
+
+
 def lines(path: Path) -> list[str]:
     """The lines a member appended to ``path`` (none when it never ran)."""
     return path.read_text().split() if path.exists() else []

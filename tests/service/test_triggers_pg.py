@@ -23,7 +23,7 @@ from neo4j import GraphDatabase
 from orecart.model import Graph
 from orecart.stores import open_store
 from orecart.triggering import Firing, FiringStatus
-from tests.service.conftest import Serve, Served, wait_until
+from tests.service.conftest import PgServed, Serve, wait_until
 from tests.stores.conftest import fresh_database  # noqa: F401 - a fixture used below
 
 PIPELINE = """\
@@ -49,22 +49,10 @@ BATCH = 200
 DEADLINE_S = 40.0
 
 
-class PgServed(Served):
-    """``Served`` whose CLI and serves use the PostgreSQL state store ``url``."""
-
-    def __init__(self, folder: Path, url: str, password: str) -> None:
-        super().__init__(folder)
-        self.url, self.password = url, password
-
-    def env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        return super().env({"ORECART_STATE": self.url, "NEO4J_PASSWORD": self.password,
-                            **(extra or {})})
-
-
 @pytest.fixture
 def two(tmp_path: Path, fresh_database: str,  # noqa: F811 - the fixture imported above
         neo4j_graph: Graph) -> Iterator[PgServed]:
-    folder = PgServed(tmp_path, fresh_database, neo4j_graph.password)
+    folder = PgServed(tmp_path, fresh_database, {"NEO4J_PASSWORD": neo4j_graph.password})
     (tmp_path / "pipeline.yaml").write_text(PIPELINE.format(uri=neo4j_graph.uri))
     try:
         yield folder

@@ -3,8 +3,16 @@ after them added, as the SQL that takes it away again."""
 
 from __future__ import annotations
 
+#: Takes a head database back to revision 0010: no leaders, no index of runs by status.
+UNDO_0011 = (
+    "DROP INDEX ix_runs_status",
+    "DROP TABLE leaders",
+    "UPDATE alembic_version SET version_num = '0010'",
+)
+
 #: Takes a head database back to revision 0009: no waits, no check results.
 UNDO_0010 = (
+    *UNDO_0011,
     *(f"ALTER TABLE {table} DROP COLUMN {column}" for table, column in (
         ("runs", "checks"), ("member_runs", "waited_at"), ("member_runs", "waited_for"),
         ("member_runs", "checks"), ("attempts", "waited_at"), ("attempts", "waited_for"))),

@@ -494,8 +494,11 @@ def test_recover_aborts_runs_of_dead_processes(store: SqlStore) -> None:
     # still running: this very process, and a run of another host
     live = make_run("live", status=RunStatus.RUNNING, started_at=datetime.now(UTC))
     store.save_run(live)
-    far = make_run("far", status=RunStatus.RUNNING, host="some-other-host", pid=pid)
+    # another host's run is judged by its pipeline's lock: a live one of its own
+    far = make_run("far", "far-graph", status=RunStatus.RUNNING, host="some-other-host",
+                   pid=pid)
     store.save_run(far)
+    store.lock("far-graph", Holder("far", pid, "some-other-host"))
 
     aborted = store.recover(HOST)
 

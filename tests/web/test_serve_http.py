@@ -19,11 +19,13 @@ def test_sigterm_stops_serve_and_its_http_server(served: Served) -> None:  # noq
     port = free_port()
     serve = served.serve("pipeline.yaml", "--http", f"127.0.0.1:{port}")
     serve.wait_log("http: serving the API")
+    serve.wait_log("leading: ")  # the one serve on its store leads
     with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
         took = []
         for _ in range(12):  # one keep-alive connection, as an API client keeps one
             started = time.perf_counter()
-            assert client.get("/healthz").json() == {"status": "ok"}
+            assert client.get("/healthz").json() == {
+                "status": "ok", "leading": ["pipeline:quick", "recovery"]}
             took.append(time.perf_counter() - started)
     # Nagle's algorithm on serve's side made each answer wait for the client's delayed
     # ACK: never under 40 ms; a few ms without it, even on a loaded machine

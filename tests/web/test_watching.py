@@ -75,7 +75,7 @@ def test_metrics_are_prometheus_text_by_pipeline_and_status(api: Api) -> None:
         assert line.startswith(("# HELP ", "# TYPE ")) or SAMPLE.fullmatch(line), line
     for family in ("orecart_runs", "orecart_pipeline_runs", "orecart_queue_length",
                    "orecart_running", "orecart_member_runs", "orecart_callback_deliveries",
-                   "orecart_trigger_firings"):
+                   "orecart_trigger_firings", "orecart_leads"):
         assert f"# TYPE {family} gauge" in lines
     quick = [line for line in lines
              if line.startswith('orecart_pipeline_runs{pipeline="quick",status="succeeded"}')]

@@ -179,9 +179,16 @@ def queue_table(view: Any) -> RenderableType:
         table.add_row(run.id, printable(run.pipeline), styled(str(run.status)),
                       printable(run.key or ""), printable(run.origin), when(since))
     served = (f"served by {len(view.services)} process(es): "
-              + ", ".join(f"pid {s.pid} on {printable(s.host)}" for s in view.services)
+              + ", ".join(f"pid {s.pid} on {printable(s.host)}{_leads(view.leaders, s.id)}"
+                          for s in view.services)
               if view.services else "no `orecart serve` runs on this state store")
     return Group(table, Text(served))
+
+
+def _leads(leaders: Sequence[Any], service: str) -> str:
+    """What a serve leads among the serves of a store: ``recovery``, ``pipeline:<name>``."""
+    kinds = [printable(lead.kind) for lead in leaders if lead.service == service]
+    return f" (leads {' '.join(kinds)})" if kinds else ""
 
 
 def notifications_table(notifications: Sequence[Notification]) -> Table:

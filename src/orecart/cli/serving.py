@@ -267,7 +267,7 @@ def queue(pipeline: Path, state: str | None, as_json: bool) -> None:
     view = Tools().queue(source_of(pipeline, None, None, state))
     if as_json:
         print_json({"queued": view.queued, "running": view.running,
-                    "services": view.services})
+                    "services": view.services, "leaders": view.leaders})
         return
     from orecart.cli import display
 

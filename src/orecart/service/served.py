@@ -59,6 +59,7 @@ class Metrics:
     runs_by_pipeline: dict[tuple[str, str], int] = field(default_factory=dict)
     deliveries: dict[str, int] = field(default_factory=dict)  # callback deliveries
     firings: dict[str, int] = field(default_factory=dict)  # trigger firings
+    leads: int = 0  # how many kinds of work this serve leads among the serves of its store
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ class Served:
     def __init__(self, service: Service, catalog: Catalog, wake: Callable[[], None]) -> None:
         self.service, self.catalog, self._wake = service, catalog, wake
         self._asking = threading.Lock()
+        #: what this serve leads among the serves of its store (``recovery``,
+        #: ``pipeline:<name>``; the serve loop sets it each tick): ``/healthz`` and
+        #: ``/metrics`` say so
+        self.leads: set[str] = set()
 
     @property
     def stopping(self) -> bool:
@@ -186,7 +191,7 @@ class Served:
         return Metrics(by_status, by_status[str(RunStatus.QUEUED)],
                        len(self.service.running()), dict(counts.member_runs),
                        dict(counts.runs_by_pipeline), dict(counts.deliveries),
-                       dict(counts.firings))
+                       dict(counts.firings), len(self.leads))
 
     # -- what a member run left: its log, its artifacts, its graph changes -------------
 

@@ -4,13 +4,17 @@
            the runs of dead processes (aborted, requests queued again by policy) and
            the trigger firings they carried out (due again)
     every tick (a poll, or at once when a client pokes): reload edited pipeline files
-           (keeping the last good version), submit due schedule ticks and stale members
-           (``max_age``), start due sensor looks and submit what finished ones found
-           (``service.sensing``), poll due triggers and take their due retries in the
-           trigger thread (``service.triggering``), stop runs whose cancel was asked,
-           dispatch the queue
-    stop (SIGTERM, SIGINT, SIGHUP): take no new work, give running runs their grace
-           period, abort what still runs, leave the services table; exit 0
+           (keeping the last good version); for each pipeline this serve leads (of
+           several serves on a store, one leads each: ``orecart.stores.leaders``),
+           submit due schedule ticks and stale members (``max_age``), start due sensor
+           looks and submit what finished ones found (``service.sensing``), poll due
+           triggers and take their due retries in the trigger thread
+           (``service.triggering``); when it leads ``recovery``, recover the runs and
+           firings of serves that died on any host; in every serve, stop runs whose
+           cancel was asked and dispatch the queue (any serve claims a queued run)
+    stop (SIGTERM, SIGINT, SIGHUP): take no new work, give the lead back, give running
+           runs their grace period, abort what still runs, leave the services table;
+           exit 0
     a state store that fails (its server stopped): stop as above, then exit 1 with the
            error; the next start recovers what was running
 """
@@ -27,7 +31,14 @@ from typing import TYPE_CHECKING
 
 from orecart.errors import OrecartError, StateError, UsageError
 from orecart.events import Event, MemberFinished, RunFinished, RunStarted
-from orecart.model import MemberStatus, Pipeline, PullPolicy, Run, Schedule, ServiceEntry
+from orecart.model import (
+    MemberStatus,
+    Pipeline,
+    PullPolicy,
+    Run,
+    Schedule,
+    ServiceEntry,
+)
 from orecart.service.catalog import Catalog, Entry
 from orecart.service.core import Service, ServiceConfig
 from orecart.service.facts import ledger
@@ -39,7 +50,8 @@ from orecart.service.tools import Source, Tools, orecart_version
 from orecart.service.triggering import Evaluator, TriggerLoop
 from orecart.service.wake import Waker
 from orecart.stores import open_store
-from orecart.stores.engine import redact_url
+from orecart.stores.engine import parse_url, redact_url
+from orecart.stores.leaders import RECOVERY, pipeline_kind
 
 if TYPE_CHECKING:
     from orecart.graph.waiting import WaitReport
@@ -49,6 +61,13 @@ if TYPE_CHECKING:
 POLL_S = 0.25
 RELOAD_S = 1.0  # how often edited pipeline files are looked for
 STALE_S = 60.0  # how often members with a max_age are judged
+RECOVER_S = 1.0  # how often the leader looks for runs and firings of dead serves
+#: How long the locks, leases, services row and lead of a serve on a server store
+#: (PostgreSQL) outlive its last heartbeat (beats come every quarter of it): a serve
+#: killed on any host is replaced, and its running runs judged aborted, this long after
+#: its death. A SQLite store is on one host, where a dead serve's rows are judged by its
+#: pid at once: it keeps the store's default (60 s), robust to a store busy for seconds.
+TTL_S = 4.0
 SCHEDULE = "schedule"
 MAX_AGE = "max_age"
 
@@ -64,9 +83,14 @@ class Server:
         self.scheduler = scheduler or Scheduler()
         self.poll = poll
         self.stopping = False  # set by ``stop``: take no new work, end the loop
+        self.leads: set[str] = set()  # the kinds of work this serve leads among serves
         self.aborting = False  # set by ``stop(now=True)``: no grace period either
         self.id = f"serve-{service.host}-{service.pid}-{token.token_hex(3)}"
         self._waker = Waker()
+        now = datetime.now(UTC)
+        #: this serve in the store's services table (``serve`` registers it)
+        self.entry = ServiceEntry(self.id, service.host, os.getpid(), self._waker.address,
+                                  orecart_version(), now, now)
         service.on_run_end = self._waker.wake  # the next queued run starts at once
         service.on_problem = lambda message: notice(f"error: {message}")
         self._last_tick: dict[str, datetime] = {}
@@ -81,21 +105,27 @@ class Server:
 
     def serve(self) -> None:
         """Serve until ``stop()``; then shut down gracefully."""
-        store = self.service.store
-        now = datetime.now(UTC)
-        store.register_service(ServiceEntry(self.id, self.service.host, os.getpid(),
-                                            self._waker.address, orecart_version(), now, now))
-        self.state_file.remember()
+        self.service.store.register_service(self.entry)
         try:
-            for run in self.service.recover():
-                self.notice(f"run {run.id} of {run.pipeline}: queued again (its orecart "
-                            "died while it ran)")
+            self._recover()
             while not self.stopping:
                 self.tick()
                 self._waker.wait(self.poll)
         finally:
+            self._resign()
             self._shutdown()
             self._leave()
+
+    def _resign(self) -> None:
+        """Give the lead back as serve stops: another serve leads at its next tick, not
+        only once the lead expires."""
+        if not self.leads:
+            return
+        try:
+            self.service.store.resign(self.leads)
+        except OrecartError as exc:
+            self.notice(f"error: the lead not given back (it expires): {exc}")
+        self.leads = self.served.leads = set()
 
     def _leave(self) -> None:
         """Leave the services table and close what serve holds, even when the store is
@@ -137,13 +167,46 @@ class Server:
         if self._due("reload", RELOAD_S):
             self.state_file.check()
             self._reload()
-        self._schedules()
-        self.sensors.tick(e.pipeline for e in self.catalog.entries())
-        self.triggers.tick(e.pipeline for e in self.catalog.entries())
-        if self._due("stale", self._stale_every()):
-            self._stale()
+        self._lead()
+        self._lead_tick([e.pipeline for e in self.catalog.entries()
+                         if pipeline_kind(e.pipeline.name) in self.leads])
         self.service.apply_cancels()
         self.service.dispatch()
+
+    def _lead_tick(self, led: list[Pipeline]) -> None:
+        """What one serve of several does: each is keyed in the store too (run keys,
+        cursors, firing claims), so a moment of two leaders wastes, never doubles. The
+        looks of sensors no longer led are still settled."""
+        if RECOVERY in self.leads and self._due("recover", RECOVER_S):
+            self._recover()
+        self._schedules(led)
+        self.sensors.tick(led)
+        self.triggers.tick(led)
+        if self._due("stale", self._stale_every()):
+            self._stale(led)
+
+    def _lead(self) -> None:
+        """Take the leads that are free (``recovery``, each served pipeline's), give back
+        those of pipelines no longer served; a change is noticed, and the schedule of a
+        pipeline led anew reads its last tick from the store."""
+        store, served = self.service.store, self.catalog.entries()
+        kinds = {RECOVERY, *(pipeline_kind(e.pipeline.name) for e in served)}
+        if self.leads - kinds:
+            store.resign(self.leads - kinds)
+        leads = store.lead(kinds, self.entry)
+        for entry in served:
+            if pipeline_kind(entry.pipeline.name) in leads - self.leads:
+                self._last_tick.pop(entry.pipeline.name, None)  # another may have ticked
+        if leads - self.leads:
+            self.notice(f"leading: {', '.join(sorted(leads - self.leads))}")
+        if self.leads & kinds - leads:
+            self.notice(f"no longer leading: {', '.join(sorted(self.leads & kinds - leads))}")
+        self.leads = self.served.leads = leads
+
+    def _recover(self) -> None:
+        for run in self.service.recover():
+            self.notice(f"run {run.id} of {run.pipeline}: queued again (its orecart "
+                        "died while it ran)")
 
     def _due(self, work: str, every: float) -> bool:
         now = time.monotonic()
@@ -165,9 +228,8 @@ class Server:
 
     # -- schedules and max_age ---------------------------------------------------------
 
-    def _schedules(self) -> None:
-        schedules = {e.pipeline.name: e.pipeline.schedule for e in self.catalog.entries()
-                     if e.pipeline.schedule is not None}
+    def _schedules(self, led: Sequence[Pipeline]) -> None:
+        schedules = {p.name: p.schedule for p in led if p.schedule is not None}
         now = self.scheduler.now()
         for name, schedule in schedules.items():
             tick = due(schedule, self._last(name, schedule), now)
@@ -197,12 +259,12 @@ class Server:
                 if m.max_age]
         return max(self.poll, min([STALE_S, *ages]))
 
-    def _stale(self) -> None:
+    def _stale(self, led: Sequence[Pipeline]) -> None:
         """Submit a run for each pipeline with a member whose last success is older than
         its ``max_age`` (once per success: a run that fails is not retried every minute)."""
-        for entry in self.catalog.entries():
-            if any(m.max_age for m in entry.pipeline.members):
-                self._stale_in(entry.pipeline)
+        for pipeline in led:
+            if any(m.max_age for m in pipeline.members):
+                self._stale_in(pipeline)
 
     def _stale_in(self, pipeline: Pipeline) -> None:
         try:
@@ -250,14 +312,19 @@ def open_server(paths: Sequence[Path], state: str | None, graph: str | None,
                          + ", ".join(str(p) for p in paths))
     url = _one_state(tools, entries, state)
     config = ServiceConfig(dict(os.environ), state, graph, pull, wait, on_wait, grace, requeue)
-    store = open_store(url)
+    store = open_store(url, lease_ttl=None if _on_sqlite(url) else TTL_S)
     service = Service(config, catalog, store)
     service.run_sinks = lambda run: [ServeLog(notice)]
     service.deliverer.notice = notice
     service.deliverer.start()
+    server = Server(service, catalog, notice, state_file=store.path)
     names = ", ".join(sorted(e.pipeline.name for e in entries))
     notice(f"serving {len(entries)} pipeline(s): {names}; state {redact_url(url)}")
-    return Server(service, catalog, notice, state_file=store.path)
+    return server
+
+
+def _on_sqlite(url: str) -> bool:
+    return parse_url(url).get_backend_name() == "sqlite"
 
 
 def _one_state(tools: Tools, entries: Sequence[Entry], state: str | None) -> str:
@@ -277,10 +344,7 @@ class StateFile:
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
-        self._seen = self._identity()  # the file as serve opened it
-
-    def remember(self) -> None:
-        self._seen = self._identity()
+        self._seen = self._identity()  # the file as serve opened it (before it says so)
 
     def check(self) -> None:
         if self.path is not None and self._identity() != self._seen:

@@ -23,7 +23,16 @@ from orecart.access import ApiToken, Scope, digest, new_token
 from orecart.control import RunControl
 from orecart.errors import NotFoundError, SpecError, UsageError
 from orecart.events import EventSink
-from orecart.model import Graph, Pipeline, PullPolicy, Run, RunEvent, RunStatus, ServiceEntry
+from orecart.model import (
+    Graph,
+    Leadership,
+    Pipeline,
+    PullPolicy,
+    Run,
+    RunEvent,
+    RunStatus,
+    ServiceEntry,
+)
 from orecart.planner import Plan, Selection
 from orecart.secrets import known_secrets
 from orecart.service.requests import Outcome, RunDetail, RunOptions, RunRequest, Submitted
@@ -56,12 +65,13 @@ def orecart_version() -> str:
 
 @dataclass(frozen=True)
 class QueueView:
-    """What ``orecart queue`` shows: queued runs (oldest request first), running runs and
-    the serve processes on the store."""
+    """What ``orecart queue`` shows: queued runs (oldest request first), running runs,
+    the serve processes on the store and which of them leads what."""
 
     queued: list[Run]
     running: list[Run]
     services: list[ServiceEntry]
+    leaders: list[Leadership] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -218,7 +228,7 @@ class Tools:
         """The queued and running runs of the state store, and who serves it."""
         with self._store(source) as (_, store):
             running = [r for r in store.runs(None, limit=1000) if r.status is RunStatus.RUNNING]
-            return QueueView(store.queued(), running, store.services())
+            return QueueView(store.queued(), running, store.services(), store.leaders())
 
     def follow(self, source: Source, run_id: str,
                poll: float = 0.2) -> Iterator[tuple[Run, list[RunEvent]]]:

@@ -21,6 +21,7 @@ from orecart.callbacks import Attempted, Delivery
 from orecart.errors import StateError, UsageError
 from orecart.model import (
     Attempt,
+    Leadership,
     MemberRun,
     MemberStatus,
     Notification,
@@ -95,11 +96,15 @@ class Queue(Protocol):
 
 
 class ServiceRegistry(Protocol):
-    """The running services, so that clients find them; a dead one's row is not listed."""
+    """The running services, so that clients find them; a dead one's row is not listed;
+    and which of them leads the work done once among them (``orecart.stores.leaders``)."""
 
     def register_service(self, entry: ServiceEntry) -> None: ...
     def unregister_service(self, service_id: str) -> None: ...
     def services(self) -> list[ServiceEntry]: ...
+    def lead(self, kinds: Collection[str], entry: ServiceEntry) -> set[str]: ...
+    def resign(self, kinds: Collection[str]) -> None: ...
+    def leaders(self) -> list[Leadership]: ...
 
 
 class SensorLog(Protocol):

@@ -13,7 +13,7 @@ transaction, after ``serialize`` made it the only writer for that name.
 from __future__ import annotations
 
 import socket
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
@@ -29,8 +29,8 @@ from orecart.stores.schema import leases, locks, services
 _Row = TypeVar("_Row", sa.Delete, sa.Update)
 CLOCK_SLACK_S = 2.0  # process start times and wall clocks disagree by up to this much
 TTL_S = 60.0  # a lock or lease not renewed for this long is gone (beats come every ttl/4)
-#: What a heartbeat renews: ("lock", pipeline, run id), ("lease", pool, run id, member) or
-#: ("service", service id).
+#: What a heartbeat renews: ("lock", pipeline, run id), ("lease", pool, run id, member),
+#: ("service", service id) or ("leader", kind).
 Key = tuple[str, ...]
 
 
@@ -87,6 +87,26 @@ def gone(row: RowMapping, now: datetime) -> bool:
     if expires_at is not None and expires_at <= now:
         return True
     return dead(row["host"], row["pid"], row["acquired_at"])
+
+
+def lost(run_id: str, lock: RowMapping | None, now: datetime) -> bool:
+    """True when the pipeline lock ``lock`` shows that running run ``run_id`` is not run
+    any more: no lock, an expired one, or another run's. A run holds its pipeline's lock
+    from before it is claimed until after its end is recorded, renewed while its process
+    lives, so this judges a run of any host. A lock without an expiry (an orecart without
+    heartbeats) tells nothing but its holder."""
+    if lock is None or lock["run_id"] != run_id:
+        return True
+    expires_at: datetime | None = lock["expires_at"]
+    return expires_at is not None and expires_at <= now
+
+
+def locks_of(connection: Connection, pipelines: Collection[str]) -> dict[str, RowMapping]:
+    """The lock rows of ``pipelines``, by pipeline."""
+    if not pipelines:
+        return {}
+    query = sa.select(locks).where(locks.c.pipeline.in_(sorted(pipelines)))
+    return {row["pipeline"]: row for row in connection.execute(query).mappings()}
 
 
 def holder_of(row: RowMapping) -> Holder:
@@ -171,6 +191,8 @@ def renew(connection: Connection, keys: Sequence[Key], term: Term) -> None:
         if key[0] == "service":  # a service's registry row (``orecart.stores.registry``)
             statement = sa.update(services).where(services.c.id == key[1])
             connection.execute(statement.values(heartbeat_at=term.now, expires_at=term.expires_at))
+            continue
+        if key[0] == "leader":  # ``orecart.stores.leaders``, renewed together below
             continue
         if key[0] == "lock":
             statement = sa.update(locks).where(

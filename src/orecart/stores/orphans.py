@@ -1,8 +1,10 @@
 """Running runs whose orecart process died, as history reads show them: ``aborted``, with their
 unfinished member runs and attempts aborted too, computed at read time and never written.
 
-Only a run of this host can be judged (its pid is checked here); ``SqlStore.recover``
-writes the same verdict when a run starts.
+Only a run of this host is judged here (its pid is checked); ``SqlStore.recover`` writes
+the same verdict when a service starts, and, for a run of another host, judges it by its
+pipeline's lock (expired: its process died there), which ``serve``'s leader does every
+second.
 """
 
 from __future__ import annotations

@@ -100,6 +100,7 @@ runs = sa.Table(
     sa.Index("ix_runs_host_status", "host", "status"),
     sa.Index("ix_runs_pipeline_key", "pipeline", "key"),
     sa.Index("ix_runs_queued", "queued_at", "id"),  # the API pages runs by it (0008)
+    sa.Index("ix_runs_status", "status"),  # the running runs of every host (0011)
 )
 
 member_runs = sa.Table(
@@ -254,6 +255,20 @@ services = sa.Table(
     sa.Column("started_at", UtcDateTime, nullable=False),
     sa.Column("heartbeat_at", UtcDateTime, nullable=False),
     sa.Column("expires_at", UtcDateTime, nullable=False),
+)
+
+
+# -- leadership among services (added for several serves on one store, by migration 0011)
+
+leaders = sa.Table(
+    "leaders",
+    metadata,
+    sa.Column("kind", sa.String(64), primary_key=True),  # the work led: "serve"
+    sa.Column("service", sa.String(64), nullable=False),  # the leading service's id
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    sa.Column("acquired_at", UtcDateTime, nullable=False),
+    *holding(),
 )
 
 

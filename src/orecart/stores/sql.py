@@ -29,6 +29,7 @@ from orecart.callbacks import Attempted, Delivery
 from orecart.errors import NotFoundError, StateError
 from orecart.model import (
     Attempt,
+    Leadership,
     MemberRun,
     MemberStatus,
     Notification,
@@ -51,6 +52,7 @@ from orecart.stores import (
 )
 from orecart.stores import callbacks as calling
 from orecart.stores import engine as engines
+from orecart.stores import leaders as leading
 from orecart.stores import ledger as ledgers
 from orecart.stores import locks as locking
 from orecart.stores import queue as queueing
@@ -63,6 +65,7 @@ from orecart.stores.schema import (
     callback_deliveries,
     event_from,
     events,
+    leaders,
     leases,
     ledger,
     locks,
@@ -446,8 +449,12 @@ class SqlStore:
         done.set_result(None)
 
     def _beat(self, keys: Sequence[locking.Key]) -> None:
+        term = self._term()
+        kinds = [key[1] for key in keys if key[0] == "leader"]
         with self._write() as connection:
-            locking.renew(connection, keys, self._term())
+            locking.renew(connection, keys, term)
+            if kinds:
+                leading.renew(connection, kinds, term)
 
     def _term(self) -> locking.Term:
         return locking.Term(self.holder_id, _now(), self._ttl)
@@ -560,6 +567,44 @@ class SqlStore:
         with self._read() as connection:
             return registry.live(connection, _now())
 
+    # -- leadership among services (``orecart.stores.leaders``) -----------------------
+
+    def lead(self, kinds: Collection[str], entry: ServiceEntry) -> set[str]:
+        """The kinds of work of ``kinds`` this store leads now, for service ``entry``: those
+        it led already (a read), and those that were free, taken (a write only then); the
+        heartbeat renews them while this process's main thread lives. A lead another live
+        holder has is seen by reading alone."""
+        if leaders.name in self._missing or not kinds:
+            return set()
+        with self._read() as connection:
+            found = leading.rows(connection, kinds)
+        now = _now()
+        led = {k for k in kinds if leading.holds(found.get(k), self.holder_id, now)}
+        wanted = {k for k in kinds if k not in led and leading.free(found.get(k), now)}
+        for kind in set(kinds) - led - wanted:  # another's (this process hung past its ttl)
+            self._heartbeat.drop(("leader", kind))
+        if wanted:
+            with self._write() as connection:
+                led |= leading.take(connection, wanted, entry, self._term())
+        for kind in led:
+            self._heartbeat.hold(("leader", kind), threading.main_thread())
+        return led
+
+    def resign(self, kinds: Collection[str]) -> None:
+        """Give the leads of ``kinds`` back (those this store has)."""
+        for kind in kinds:
+            self._heartbeat.drop(("leader", kind))
+        if kinds:
+            with self._write() as connection:
+                leading.resign(connection, kinds, self.holder_id)
+
+    def leaders(self) -> list[Leadership]:
+        """Who leads what now, by kind."""
+        if leaders.name in self._missing:
+            return []
+        with self._read() as connection:
+            return leading.live(connection, _now())
+
     # -- sensors (``orecart.stores.sensing``) ------------------------------------------
 
     def record_sensing(self, state: SensorState,
@@ -609,20 +654,26 @@ class SqlStore:
     # -- crash recovery -------------------------------------------------------------------
 
     def recover(self, host: str) -> list[Run]:
-        """Abort the running runs of ``host`` whose orecart process is gone; the aborted runs
-        (the service may queue them again).
+        """Abort the running runs whose orecart process is gone; the aborted runs (the
+        service may queue them again).
 
-        Their running and pending member runs (and running attempts) become aborted, and
-        their lock and leases are released. A queued run is never touched: it belongs to no
-        process, and survives the death of every one. Pass this machine's host name: only
-        here can a pid be checked.
+        A run of ``host`` (pass this machine's name) is judged by its pid, which only
+        here can be checked; a run of another host by its pipeline's lock, which every
+        running run holds and its process's heartbeat renews: gone when the lock expired
+        or another run took it (``orecart.stores.locks.lost``). Their running and pending
+        member runs (and running attempts) become aborted, and their lock and leases are
+        released. A queued run is never touched: it belongs to no process, and survives
+        the death of every one.
         """
-        query = self._select_runs().where(
-            runs.c.host == host, runs.c.status == _RUNNING, runs.c.pid > 0
-        )
+        query = self._select_runs().where(runs.c.status == _RUNNING, runs.c.pid > 0)
         with self._read() as connection:
             found = [run_from(row) for row in connection.execute(query).mappings()]
-        orphans = [run for run in found if orphaned(run)]  # the verdict history reads show
+            held = locking.locks_of(connection, {run.pipeline for run in found})
+        now = _now()
+        orphans = [run for run in found if orphaned(run) if run.host == host] + [
+            run for run in found
+            if run.host != host and locking.lost(run.id, held.get(run.pipeline), now)
+        ]
         return [aborted for run in orphans if (aborted := self._abort(run)) is not None]
 
     def _abort(self, run: Run) -> Run | None:

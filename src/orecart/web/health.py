@@ -15,7 +15,8 @@ router = APIRouter(tags=["health"])
 @router.get("/healthz", response_model=Health)
 def healthz(request: Request) -> Health:
     served = served_of(request)
-    return Health(status="stopping" if served.stopping else "ok")
+    return Health(status="stopping" if served.stopping else "ok",
+                  leading=sorted(served.leads))
 
 
 @router.get("/metrics", dependencies=[READ], response_class=Response, responses={
@@ -35,6 +36,9 @@ def exposition(metrics: Metrics) -> str:
                                  for (p, s), n in sorted(metrics.runs_by_pipeline.items())})
     lines += _family("orecart_queue_length", "Runs waiting to start.", {(): metrics.queued})
     lines += _family("orecart_running", "Runs this serve executes now.", {(): metrics.running})
+    lines += _family("orecart_leads", "Kinds of work this serve leads among the serves "
+                     "of its store (recovery, each pipeline's schedule, sensors and "
+                     "triggers).", {(): metrics.leads})
     lines += _family("orecart_member_runs", "Member runs in the state store, by status.",
                      _by_status(metrics.member_runs))
     lines += _family("orecart_callback_deliveries", "Callback deliveries, by status.",
