@@ -9,6 +9,7 @@ from pathlib import Path
 from orecart.model import Member, Pipeline
 from orecart.planner import plan
 from orecart.tasks import Tasks
+from tests.fixtures import command, make_task
 
 MEMBERS = 1000
 
@@ -39,3 +40,13 @@ def test_building_every_task_is_not_quadratic(tmp_path: Path) -> None:
         tasks.task(step, 1)
     elapsed = time.perf_counter() - started
     assert elapsed < 3.0, f"{MEMBERS} tasks took {elapsed:.1f}s"
+
+
+def test_a_tasks_repr_holds_no_environment_and_no_secret(tmp_path: Path) -> None:
+    """A task's repr reaches logs (a Dask worker's "Compute Failed" prints its arguments):
+    it names the member and never a value of its environment."""
+    member = command("load", "true", env={"API_TOKEN": "s3cr3t-value"})
+    task = make_task(tmp_path, member)
+    assert "s3cr3t-value" in task.secrets
+    shown = repr(task)
+    assert "load" in shown and "s3cr3t-value" not in shown and "ORECART_RUN_ID" not in shown

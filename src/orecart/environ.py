@@ -92,8 +92,16 @@ def member_env(
         ORECART_PIPELINE=pipeline.name,
         ORECART_MEMBER=member.name,
         ORECART_PARAMS=json.dumps(dict(pipeline.params), sort_keys=True),
-        ORECART_ARTIFACTS=str(artifacts),
-        ORECART_INPUTS=json.dumps({k: str(v) for k, v in inputs.items()}, sort_keys=True),
     )
-    env.update({input_variable(name): str(path) for name, path in inputs.items()})
+    env.update(folder_variables(artifacts, inputs))
     return env
+
+
+def folder_variables(artifacts: Path, inputs: Mapping[str, Path]) -> dict[str, str]:
+    """The variables naming a member's folders: ORECART_ARTIFACTS, ORECART_INPUTS (JSON) and
+    ORECART_INPUT_<NEED> each (an executor that moves the folders sets them anew)."""
+    return {
+        "ORECART_ARTIFACTS": str(artifacts),
+        "ORECART_INPUTS": json.dumps({k: str(v) for k, v in inputs.items()}, sort_keys=True),
+        **{input_variable(name): str(path) for name, path in inputs.items()},
+    }

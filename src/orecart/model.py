@@ -174,7 +174,7 @@ class Sidecar:
 
     name: str
     image: str
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     command: tuple[str, ...] | str | None = None
 
 
@@ -240,7 +240,7 @@ class Member:
     shell: str | None = None
     container: Container | None = None
     cwd: str | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     needs: tuple[str, ...] = ()
     pool: str | None = None
     timeout: float | None = None  # seconds
@@ -358,7 +358,7 @@ class Pipeline:
     source: Path  # the pipeline file
     members: tuple[Member, ...]
     format: Format = Format.NATIVE
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # may hold secrets
     pools: Mapping[str, int] = field(default_factory=dict)
     settings: Settings = Settings()
     hooks: tuple[str, ...] = ()
@@ -540,12 +540,13 @@ class Task:
     pipeline: str
     member: Member
     attempt: int
-    env: Mapping[str, str]  # exactly what the member receives; holds secrets, never stored
+    env: Mapping[str, str] = field(repr=False)  # what the member receives: secrets; never
+    # stored, never in a repr (a log line, a Dask worker's "Compute Failed")
     base_dir: Path  # the pipeline file's folder; relative cwd and volumes start here
     artifacts: Path  # this member run's own output folder (ORECART_ARTIFACTS)
     inputs: Mapping[str, Path]  # artifact folders of what it needs, by member name
     log_path: Path  # the member-run log; attempts append to it
-    secrets: frozenset[str] = frozenset()  # secret values to redact from its output
+    secrets: frozenset[str] = field(default=frozenset(), repr=False)  # values to redact
     digest: str | None = None  # the image digest the planner fingerprinted (docker)
     keep: bool = False  # keep failed containers for debugging
     labels: Mapping[str, str] = field(default_factory=dict)  # orecart.* labels

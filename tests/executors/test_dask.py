@@ -50,12 +50,12 @@ def wait_lines(path: Path, count: int, timeout: float = 60.0) -> list[str]:
 RUN_ON_CLUSTER = """\
 pipeline: spread
 members:
-  - name: make
+  - name: use_make
     shell: 'echo "made on a worker"; echo 42 > "$ORECART_ARTIFACTS/answer.txt"'
   - name: use
-    needs: [make]
+    needs: [use_make]
     shell: >-
-      echo "the answer is $(cat "$ORECART_INPUT_MAKE/answer.txt")";
+      echo "the answer is $(cat "$ORECART_INPUT_USE_MAKE/answer.txt")";
       echo ok > "$ORECART_ARTIFACTS/seen"
 """
 
@@ -69,8 +69,9 @@ def test_a_run_on_the_cluster_streams_output_and_copies_artifacts(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "made on a worker" in done.stdout and "the answer is 42" in done.stdout
     (run_dir,) = (tmp_path / ".orecart" / "runs").iterdir()
-    # the workers wrote in folders of their own; the files came back where the runner keeps them
-    assert (run_dir / "make" / "answer.txt").read_text() == "42\n"
+    # the workers wrote in folders of their own (a need whose name starts with the member's
+    # has its own); the files came back where the runner keeps them
+    assert (run_dir / "use_make" / "answer.txt").read_text() == "42\n"
     assert (run_dir / "use" / "seen").read_text() == "ok\n"
     assert log_texts(run_dir / "logs" / "use.log", "stdout") == ["the answer is 42"]
     # once recorded, nothing of the run is left in the scheduler to be recomputed

@@ -93,3 +93,10 @@ def test_a_running_run_of_another_host_is_aborted_once_its_lock_expired(
     assert store.get_run("far").status is RunStatus.ABORTED
     assert store.lock_holder("graph") is None
     assert store.get_run("kept").status is RunStatus.RUNNING
+
+
+def test_a_pipeline_with_a_long_name_is_led(store: SqlStore) -> None:
+    """Pipeline names run to 200 characters (Motherlode's): its kind fits the column, also
+    where PostgreSQL enforces the length."""
+    kinds = {"pipeline:" + "p" * 200}
+    assert store.lead(kinds, leader("here")) == kinds

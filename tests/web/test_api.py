@@ -136,6 +136,8 @@ def test_retry_runs_the_failed_members_again_or_from_a_member(api: Api) -> None:
         page = client.get(f"/runs/{retry_id}/members", params={"offset": 1, "limit": 1})
         assert [m["member"] for m in page.json()] == ["b"]  # in plan order
         assert client.get(f"/runs/{retry_id}/members", params={"limit": 0}).status_code == 422
+        huge = {"offset": 2**63, "limit": 2**63}  # past the stores' integers: refused, no 500
+        assert client.get(f"/runs/{retry_id}/members", params=huge).status_code == 422
 
         unknown = client.post(f"/runs/{run_id}/retry", json={"from": "nope"})
         assert unknown.status_code == 404 and "nope" in unknown.json()["error"]

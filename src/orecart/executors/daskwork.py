@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from orecart.environ import folder_variables
 from orecart.executors import Executor
 from orecart.model import Member, MemberStatus, Result, Task
 
@@ -167,23 +168,13 @@ def _local_task(order: Order, scratch: Path) -> Task:
         return task
     artifacts = scratch / "artifacts"
     artifacts.mkdir()
-    moved = {str(order.task.artifacts): str(artifacts)}
     inputs: dict[str, Path] = {}
     for need, files in order.inputs.items():
         folder = scratch / "inputs" / str(len(inputs))
         unpack(folder, files)
         inputs[need] = folder
-        moved[str(order.task.inputs[need])] = str(folder)
-    env = {key: _moved(value, moved) if key.startswith("ORECART_") else value
-           for key, value in task.env.items()}
+    env = {**task.env, **folder_variables(artifacts, inputs)}
     return replace(task, artifacts=artifacts, inputs=inputs, env=env)
-
-
-def _moved(value: str, moved: Mapping[str, str]) -> str:
-    """``value`` with each client folder replaced by the worker's (ORECART_INPUTS is JSON)."""
-    for old, new in moved.items():
-        value = value.replace(old, new)
-    return value
 
 
 # -- the worker's executors ---------------------------------------------------------------

@@ -120,13 +120,10 @@ def remove_cgroup(path: Path) -> None:
     """Kill everything in cgroup ``path`` (its children too), then remove it bottom-up."""
     if not path.is_dir():
         return
-    try:
-        (path / "cgroup.kill").write_text("1")
-    except OSError:
-        pass
     deadline = time.monotonic() + EMPTY_WAIT
     for folder in [*sorted(p for p in path.iterdir() if p.is_dir()), path]:
         while True:
+            _kill_cgroup(path)  # again each pass: a member's shell may join it only now
             try:
                 folder.rmdir()
                 break
@@ -136,6 +133,13 @@ def remove_cgroup(path: Path) -> None:
                 if time.monotonic() >= deadline:
                     break
                 time.sleep(0.01)
+
+
+def _kill_cgroup(path: Path) -> None:
+    try:
+        (path / "cgroup.kill").write_text("1")
+    except OSError:
+        pass  # gone already, or a kernel without cgroup.kill
 
 
 def kill_guarded(guarded: Guarded) -> None:

@@ -543,7 +543,7 @@ class Service:
         payload["requeued"] = int(payload.get("requeued", 0)) + 1
         again = replace(run, id=_new_run_id(), status=RunStatus.QUEUED, started_at=None,
                         finished_at=None, error=None, host="", pid=0, queued_at=None,
-                        cancel_requested_at=None, backups=())
+                        cancel_requested_at=None, backups=(), checks=())
         queued, created = self.store.enqueue(again, payload)
         return queued if created else None
 

@@ -33,6 +33,8 @@ from orecart.web.schemas import (
 router = APIRouter(prefix="/runs", tags=["runs"])
 #: ``GET /runs?label.dataset=x`` filters on the label ``dataset`` (as does metadata=dataset:x)
 LABEL = "label."
+#: The most member runs a page skips or holds (the stores' integers stay in range).
+MAX_MEMBERS = 1 << 30
 
 
 #: RFC 3339's date-time, as the schema's ``format: date-time`` promises (pydantic alone
@@ -95,8 +97,8 @@ def run(run_id: str, request: Request) -> RunDetailOut:
 
 @router.get("/{run_id}/members", response_model=list[MemberRunOut], dependencies=[READ])
 def members(
-    run_id: str, request: Request, offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int | None, Query(ge=1)] = None,
+    run_id: str, request: Request, offset: Annotated[int, Query(ge=0, le=MAX_MEMBERS)] = 0,
+    limit: Annotated[int | None, Query(ge=1, le=MAX_MEMBERS)] = None,
 ) -> list[MemberRunOut]:
     """The run's member runs in plan order; ``offset`` and ``limit`` page them."""
     page, attempts = served_of(request).members(run_id, offset, limit)

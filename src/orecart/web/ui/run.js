@@ -50,7 +50,8 @@ function live(state, redraw, signal) {
       spans.sort((a, b) => a.number - b.number);
       state.members.set(data.data.member, { ...was, attempt_spans: spans });
     } else if (event === "run_started" || event === "run_finished") {
-      state.run = { ...state.run, ...data.data };
+      const { checks: _pipelineOnly, ...fields } = data.data; // the run's own checks only:
+      state.run = { ...state.run, ...fields }; // members' post-checks come with the reload
     }
     soon();
   }, signal).then(async () => {

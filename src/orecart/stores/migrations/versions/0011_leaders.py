@@ -22,7 +22,7 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "leaders",
-        sa.Column("kind", sa.String(64), primary_key=True),
+        sa.Column("kind", sa.String(255), primary_key=True),
         sa.Column("service", sa.String(64), nullable=False),
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("pid", sa.Integer, nullable=False),
