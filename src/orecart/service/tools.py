@@ -23,11 +23,21 @@ from orecart.access import ApiToken, Scope, digest, new_token
 from orecart.control import RunControl
 from orecart.errors import NotFoundError, SpecError, UsageError
 from orecart.events import EventSink
-from orecart.model import Graph, Pipeline, PullPolicy, Run, RunEvent, RunStatus, ServiceEntry
+from orecart.model import (
+    Graph,
+    Pipeline,
+    PullPolicy,
+    Run,
+    RunEvent,
+    RunStatus,
+    ServiceEntry,
+    Settings,
+)
 from orecart.planner import Plan, Selection
 from orecart.secrets import known_secrets
 from orecart.service.requests import Outcome, RunDetail, RunOptions, RunRequest, Submitted
 from orecart.spec import load_pipeline, pipeline_name
+from orecart.spec.heading import read_heading
 from orecart.stores import StateStore, default_state_url, open_store
 from orecart.triggering import Firing, FiringStatus
 
@@ -165,12 +175,15 @@ class Tools:
     def state_url(
         self, source: Source, pipeline: Pipeline | None = None, create: bool = True
     ) -> str:
+        return self._state_url(source, pipeline.settings if pipeline else None, create)
+
+    def _state_url(self, source: Source, settings: Settings | None, create: bool) -> str:
         if source.state:
             return source.state
         if self.environ.get("ORECART_STATE"):
             return self.environ["ORECART_STATE"]
-        if pipeline is not None and pipeline.settings.state:
-            return pipeline.settings.state
+        if settings is not None and settings.state:
+            return settings.state
         return default_state_url(source.file, home_dir(source.file, self.environ), create)
 
     # -- the queue, as a client ---------------------------------------------------------
@@ -485,11 +498,12 @@ class Tools:
         and parameters nor, with --state, the file itself (run ids are unique)."""
         if source.state and not source.file.exists():
             return "", source.state
-        try:
-            pipeline = self.load(source)
+        try:  # the file's name and settings, not its members (``spec.heading``)
+            heading = read_heading(source.file, profile=source.profile, params=source.params,
+                                   environ=self.environ, params_unknown=source.params_unknown)
         except SpecError:
             return pipeline_name(source.file), self.state_url(source, create=False)
-        return pipeline.name, self.state_url(source, pipeline, create=False)
+        return heading.name, self._state_url(source, heading.settings, create=False)
 
 
 @contextmanager
