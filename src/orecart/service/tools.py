@@ -384,13 +384,15 @@ class Tools:
 
     # -- history -----------------------------------------------------------------------
 
-    def status(self, source: Source) -> RunDetail | None:
+    def status(self, source: Source, attempts: bool = True) -> RunDetail | None:
+        """The latest run in detail; without its ``attempts`` when the caller shows only
+        the member runs (a 10,000-member run's attempts are as many rows again)."""
         with self._store(source) as (pipeline_name, store):
             run = store.latest_run(pipeline_name)
             if run is None:
                 return None
-            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id),
-                             store.notifications(run.id))
+            tried = store.attempts(run.id) if attempts else []
+            return RunDetail(run, store.member_runs(run.id), tried, store.notifications(run.id))
 
     def runs(self, source: Source, limit: int = 20) -> list[Run]:
         with self._store(source) as (pipeline_name, store):
