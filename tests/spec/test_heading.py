@@ -100,3 +100,22 @@ def test_the_members_are_not_composed(tmp_path: Path) -> None:
         load_pipeline(path, environ={})
     heading = read_heading(path, environ={})
     assert (heading.name, heading.settings.max_parallel) == ("big", 2)
+
+
+def test_status_reads_history_through_the_heading(tmp_path: Path) -> None:
+    """``Tools.status`` of a file whose members changed since the run (one the full load
+    refuses) finds the run in the file's own ``settings.state``; the text status reads the
+    member runs without the attempts."""
+    from orecart.service import RunOptions, Source, Tools
+
+    state = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    path = write(tmp_path, f"pipeline: p\nsettings: {{state: '{state}'}}\nmembers:\n"
+                           "  - {name: a, run: [\"true\"]}\n  - {name: b, run: [\"true\"]}\n")
+    tools = Tools(environ={})
+    assert tools.run(Source(path), RunOptions()).run.status.value == "succeeded"
+    path.write_text(path.read_text("utf-8") + "  - {name: c, bogus: 1}\n", "utf-8")
+    detail = tools.status(Source(path))
+    assert detail is not None and [m.member for m in detail.member_runs] == ["a", "b"]
+    assert len(detail.attempts) == 2
+    lean = tools.status(Source(path), attempts=False)
+    assert lean is not None and lean.attempts == [] and len(lean.member_runs) == 2
