@@ -39,7 +39,7 @@ HISTORY = "History"
 def status(file: Path, profile: str | None, param: tuple[str, ...], state: str | None,
            as_json: bool) -> None:
     """The latest run of the pipeline and each member's status."""
-    detail = Tools().status(source_of(file, profile, param, state))
+    detail = Tools().status(source_of(file, profile, param, state), attempts=as_json)
     if detail is None:
         if as_json:
             print_json({"run": None, "members": []})

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orecart.errors import GraphError
-from orecart.graph.connect import GraphConnection
+
+if TYPE_CHECKING:  # the patterns import ``quote`` without the driver
+    from orecart.graph.connect import GraphConnection
 
 WIPE_BATCH = 10_000
 

@@ -19,8 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-
-import httpx
+from typing import TYPE_CHECKING
 
 from orecart.callbacks import (
     SECRET_ENV,
@@ -33,6 +32,9 @@ from orecart.callbacks import (
 )
 from orecart.errors import StateError
 from orecart.secrets import hide_url
+
+if TYPE_CHECKING:  # httpx loads when the thread starts: a run without callbacks skips it
+    import httpx
 from orecart.stores import CallbackLog
 
 #: the longest pause between looks for due deliveries
@@ -58,6 +60,8 @@ class Deliverer:
         that what it imports lazily (TLS, certificates) is imported before a run starts
         (``hookfiles`` reads ``sys.modules`` while a run loads its hooks)."""
         if self._thread is None:
+            import httpx
+
             self._client = httpx.Client(timeout=phase_timeout(self.settings.timeout),
                                         headers={"User-Agent": "orecart"})
             self._thread = threading.Thread(target=self._loop, daemon=True,
@@ -153,4 +157,6 @@ def phase_timeout(total: float) -> httpx.Timeout:
     """httpx's timeouts are per phase (pool, connect, write, read): a third of ``total``
     each (one client per thread: no pool wait), so a post ends within about ``total``
     seconds, well inside its hold (``total + HOLD_MARGIN_S``)."""
+    import httpx
+
     return httpx.Timeout(total / 3)

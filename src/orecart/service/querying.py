@@ -13,15 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orecart.errors import NotFoundError
-from orecart.graph.connect import GraphConnection
-from orecart.graph.queries import execute
 from orecart.model import Pipeline
 from orecart.querying import QueryExecution, QueryStats, StoredQuery, stats_of
 from orecart.secrets import MASK, Redactor, is_secret, known_secrets
 from orecart.stores import QueryLog
+
+if TYPE_CHECKING:
+    from orecart.graph.connect import GraphConnection
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def run_stored(store: QueryLog, conn: GraphConnection, pipeline: Pipeline, query
                values: Mapping[str, Any], origin: str) -> QueryAnswer:
     """Run ``query`` with ``values`` (of their declared types) and record the execution;
     a failing query is an answer with its error, recorded too, never an exception."""
+    from orecart.graph.queries import execute  # the driver loads with the first query
+
     answered = execute(conn, query, values)
     params, secret = masked_params(pipeline, values)
     redact = Redactor(known_secrets(pipeline) | secret)

@@ -32,11 +32,13 @@ from orecart.model import (
     RunEvent,
     RunStatus,
     ServiceEntry,
+    Settings,
 )
 from orecart.planner import Plan, Selection
 from orecart.secrets import known_secrets
 from orecart.service.requests import Outcome, RunDetail, RunOptions, RunRequest, Submitted
 from orecart.spec import load_pipeline, pipeline_name
+from orecart.spec.heading import read_heading
 from orecart.stores import StateStore, default_state_url, open_store
 from orecart.triggering import Firing, FiringStatus
 
@@ -175,12 +177,15 @@ class Tools:
     def state_url(
         self, source: Source, pipeline: Pipeline | None = None, create: bool = True
     ) -> str:
+        return self._state_url(source, pipeline.settings if pipeline else None, create)
+
+    def _state_url(self, source: Source, settings: Settings | None, create: bool) -> str:
         if source.state:
             return source.state
         if self.environ.get("ORECART_STATE"):
             return self.environ["ORECART_STATE"]
-        if pipeline is not None and pipeline.settings.state:
-            return pipeline.settings.state
+        if settings is not None and settings.state:
+            return settings.state
         return default_state_url(source.file, home_dir(source.file, self.environ), create)
 
     # -- the queue, as a client ---------------------------------------------------------
@@ -381,13 +386,15 @@ class Tools:
 
     # -- history -----------------------------------------------------------------------
 
-    def status(self, source: Source) -> RunDetail | None:
+    def status(self, source: Source, attempts: bool = True) -> RunDetail | None:
+        """The latest run in detail; without its ``attempts`` when the caller shows only
+        the member runs (a 10,000-member run's attempts are as many rows again)."""
         with self._store(source) as (pipeline_name, store):
             run = store.latest_run(pipeline_name)
             if run is None:
                 return None
-            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id),
-                             store.notifications(run.id))
+            tried = store.attempts(run.id) if attempts else []
+            return RunDetail(run, store.member_runs(run.id), tried, store.notifications(run.id))
 
     def runs(self, source: Source, limit: int = 20) -> list[Run]:
         with self._store(source) as (pipeline_name, store):
@@ -495,11 +502,12 @@ class Tools:
         and parameters nor, with --state, the file itself (run ids are unique)."""
         if source.state and not source.file.exists():
             return "", source.state
-        try:
-            pipeline = self.load(source)
+        try:  # the file's name and settings, not its members (``spec.heading``)
+            heading = read_heading(source.file, profile=source.profile, params=source.params,
+                                   environ=self.environ, params_unknown=source.params_unknown)
         except SpecError:
             return pipeline_name(source.file), self.state_url(source, create=False)
-        return pipeline.name, self.state_url(source, pipeline, create=False)
+        return heading.name, self._state_url(source, heading.settings, create=False)
 
 
 @contextmanager

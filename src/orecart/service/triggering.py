@@ -30,8 +30,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from orecart.errors import OrecartError, StateError
 from orecart.events import Event, MemberFinished
 from orecart.graph.patterns import (
@@ -43,7 +41,6 @@ from orecart.graph.patterns import (
     one,
     window,
 )
-from orecart.graph.queries import plain
 from orecart.model import MemberStatus, Pipeline
 from orecart.planner import Selection
 from orecart.querying import Param, ParamType, QueryMode, StoredQuery
@@ -85,6 +82,8 @@ def run_owner(host: str, pid: int) -> str:
 def live_run_owners(host: str) -> set[str]:
     """The owners of every process alive on this host, as ``run_owner`` spells them: the
     firings of an ``orecart run`` still running here are not recovered from under it."""
+    import psutil  # loaded by the recovery that needs it, not by every command
+
     return {run_owner(host, pid) for pid in psutil.pids()}
 
 
@@ -218,6 +217,14 @@ def _read(ctx: Context, pipeline: Pipeline, trigger: Trigger, start: int,
 
 def _plain(hits: list[Any]) -> list[Any]:
     return [{**h, "values": plain(h["values"])} for h in hits]
+
+
+def plain(values: Any) -> Any:
+    """Driver values as plain data; the driver loads with the first graph read, not with
+    the service (``orecart run`` without a graph never imports it)."""
+    from orecart.graph.queries import plain as plain_values
+
+    return plain_values(values)
 
 
 def _unseen(ctx: Context, pipeline: Pipeline, trigger: Trigger, fresh: int) -> bool:

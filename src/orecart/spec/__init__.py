@@ -6,6 +6,7 @@ here, with errors that name file, line, column and field.
 
     load_pipeline   -> Pipeline (raises SpecError / CycleError)
     pipeline_name   -> the pipeline's name alone, nothing expanded (for reading history)
+    heading.read_heading -> name and settings without composing the members (history)
     pipeline_schema -> JSON Schema of the native format, from the same field table
     parse_duration  -> seconds in "90s", "1h30m", "500ms", ...
 """

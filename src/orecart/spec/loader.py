@@ -100,7 +100,11 @@ class Node:
 def read_document(path: Path) -> Node:
     """The located tree of the pipeline file at ``path``; SpecError when it is no document."""
     source = str(path)
-    text = read_text(path, source)
+    return parse_document(read_text(path, source), source)
+
+
+def parse_document(text: str, source: str) -> Node:
+    """The located tree of ``text``, read from file ``source``; SpecError when it is none."""
     with paused_gc():
         loader = _Loader(text)
         try:

@@ -60,7 +60,7 @@ def load_native(root: Node, origin: Origin, ctx: Ctx) -> Pipeline:
     """The pipeline a native document describes, under ``origin.profile``."""
     profiled = apply_profile(root, origin.profile, ctx)
     data: dict[str, Any] = ROOT.check(profiled.root, "", ctx)
-    settings = _settings(data.get("settings", {}), profiled.root.get("settings"))
+    settings = settings_of(data.get("settings", {}), profiled.root.get("settings"))
     env: dict[str, str] = data.get("env", {})
     declared = frozenset(data.get("secrets", ()))
     passthrough = tuple(dict.fromkeys(data.get("env_passthrough", ())))
@@ -191,7 +191,8 @@ def _check_hooks(node: Node | None, paths: Iterable[str], folder: Path) -> None:
             )
 
 
-def _settings(data: Mapping[str, Any], node: Node | None) -> Settings:
+def settings_of(data: Mapping[str, Any], node: Node | None) -> Settings:
+    """The ``settings:`` entry, checked into ``data``, as the model's Settings."""
     values = dict(data)
     if "executor" in values:
         assert node is not None

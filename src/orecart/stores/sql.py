@@ -59,6 +59,7 @@ from orecart.stores import queue as queueing
 from orecart.stores.heartbeat import Heartbeat
 from orecart.stores.orphans import DIED, UNFINISHED, as_seen, orphaned, parts_as_seen
 from orecart.stores.schema import (
+    as_dicts,
     attempt_from,
     attempt_values,
     attempts,
@@ -330,7 +331,7 @@ class SqlStore:
         if member is not None:
             query = query.where(member_runs.c.member == member)
         with self._read() as connection:
-            found = [member_run_from(row) for row in connection.execute(query).mappings()]
+            found = [member_run_from(row) for row in as_dicts(connection.execute(query))]
             return parts_as_seen(self._run_of(connection, run_id), found)
 
     def attempts(self, run_id: str, member: str | None = None,
@@ -347,7 +348,7 @@ class SqlStore:
             query = query.where(attempts.c.member.in_(several.scalar_subquery()))
         query = query.order_by(attempts.c.member, attempts.c.number)
         with self._read() as connection:
-            found = [attempt_from(row) for row in connection.execute(query).mappings()]
+            found = [attempt_from(row) for row in as_dicts(connection.execute(query))]
             return parts_as_seen(self._run_of(connection, run_id), found)
 
     def events(self, run_id: str, after: int = 0, limit: int | None = None) -> list[RunEvent]:
@@ -393,7 +394,7 @@ class SqlStore:
         query = sa.select(*self._readable(member_runs)).select_from(joined)
         query = query.where(ledger.c.pipeline == pipeline)
         with self._read() as connection:
-            found = [member_run_from(row) for row in connection.execute(query).mappings()]
+            found = [member_run_from(row) for row in as_dicts(connection.execute(query))]
         return {member_run.member: member_run for member_run in found}
 
     # -- the lock and the leases ----------------------------------------------------------
