@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -260,3 +261,44 @@ def test_a_lost_scheduler_aborts_the_attempt_and_its_member_stops(
         assert wait_gone([int(line.split()[1])], timeout=30) == []
     finally:
         executor.close()
+
+
+class HeldSink(Collector):
+    """A sink that holds the client's follower thread at the member's last line: the task
+    has finished on its worker, its reply waits there uncollected."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def __call__(self, member: str, line: str) -> None:
+        super().__call__(member, line)
+        if line.startswith("pid"):
+            self.gate.wait(timeout=60)
+
+
+def test_a_reply_lost_with_its_worker_is_not_an_abort_and_nothing_runs_twice(
+    small_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=small_dask_cluster.address, grace=1.0)
+    runs, sink = tmp_path / "counted", HeldSink()
+    try:
+        plain = loader("plain", f'echo x >> "{runs}"; echo "pid $$"')
+        files = loader("files", f'echo x >> "{runs}"; echo 1 > "$ORECART_ARTIFACTS/f"; '
+                                'echo "pid $$"')
+        futures = [executor.submit(make_task(tmp_path, m), sink) for m in (plain, files)]
+        sink.wait_for(2, timeout=30)
+        small_dask_cluster.wait_tasks("memory", 2)  # done, the replies on the worker
+        (worker,) = small_dask_cluster.worker_pids().values()
+        os.kill(worker, signal.SIGKILL)
+        small_dask_cluster.wait_restarted(worker)  # by its nanny: Dask recomputes
+        small_dask_cluster.wait_tasks("memory", 2)
+        sink.gate.set()
+        plain_result, files_result = (f.result(timeout=30) for f in futures)
+    finally:
+        sink.gate.set()
+        executor.close()
+    assert len(runs.read_text().split()) == 2, "a member ran again"
+    assert plain_result.status is MemberStatus.SUCCEEDED, plain_result.error
+    assert files_result.status is MemberStatus.ERRORED
+    assert files_result.error is not None and "artifacts lost" in files_result.error

@@ -16,7 +16,10 @@ lines to the output sink.
 Nothing counted as success that was not, nothing run twice:
 - A worker lost mid-member: Dask runs the task again elsewhere, but the second execution
   finds the attempt's started mark and answers ``aborted`` (worker lost) without running
-  anything; the runner retries it only as the member's retry policy says. ``KilledWorker``
+  anything; the runner retries it only as the member's retry policy says. A task that
+  had finished, its reply lost with its worker before it was collected, answers the reply
+  the first execution stored on the scheduler (``errored``, artifacts lost, when copied
+  artifacts went with it), never ``aborted``: it is not run again. ``KilledWorker``
   (the task outlived ``allowed-failures`` workers) is ``aborted`` too when it had started,
   ``errored`` when it never had. Tasks that never started are rescheduled by Dask.
 - Cancel and abort: the attempt's cancel mark (a distributed ``Event``) is set; the worker
@@ -24,9 +27,10 @@ Nothing counted as success that was not, nothing run twice:
   started yet, returns at once without starting it. What has not ended after the grace
   and ``KILL_WAIT`` (a task still waiting for a worker) is cancelled in Dask, its marks
   kept, so an execution that begins anyway finds itself cancelled.
-- Once its result is handed to the runner, an attempt's Dask future is released and its
-  marks cleared, so a finished task is never recomputed (Dask recomputes only what it
-  still holds; until then a recomputation finds the started mark and runs nothing).
+- Once its result is handed to the runner, an attempt's Dask future is released and,
+  once the scheduler forgot the task, its marks cleared, so a finished task is never
+  recomputed (Dask recomputes only what it still holds; until then a recomputation finds
+  the started mark and runs nothing).
 
 Call outline: ``submit -> _Flight.run (own thread): client (connect once) -> log opened
 -> _send (client.submit) -> _followed: lines from _on_event -> log + sink; the future done
@@ -68,6 +72,7 @@ CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler, by default
 TAIL_WAIT = 10.0  # seconds a finished attempt waits for output events still on their way
 KILL_WAIT = 5.0  # seconds abort waits beyond the grace before it gives an attempt up
 ABORTED_RUNS_KEPT = 1024
+RELEASE_WAIT = 5.0  # seconds a release waits for the scheduler to forget the task
 _DONE = object()  # the queue item that says the Dask future completed
 
 
@@ -82,6 +87,24 @@ def _result(status: MemberStatus, error: str | None, started: datetime | None = 
 async def _clear(scheduler: Any, *names: str) -> None:
     """Clear (and so delete) distributed Events at once: one round trip, not one each."""
     await asyncio.gather(*(scheduler.event_clear(name=name) for name in names))
+
+
+async def _forgotten(scheduler: Any, key: str) -> bool:
+    """Whether the scheduler forgot ``key`` (a release goes over the batched stream, so
+    it is asked until then); False when it still holds it after ``RELEASE_WAIT``."""
+    deadline = time.monotonic() + RELEASE_WAIT
+    while (await scheduler.get_task_status(keys=[key])).get(key) is not None:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def _release_then_clear(scheduler: Any, key: str) -> None:
+    """The marks of ``key`` cleared once the scheduler forgot it, never before: until
+    then a recomputation must find the started mark."""
+    if await _forgotten(scheduler, key):
+        await _clear(scheduler, started_mark(key), cancel_mark(key))
 
 
 class _Flight:
@@ -221,8 +244,7 @@ class _Flight:
             client = self.executor.client()
             self.dask.release()
             if not self.abandoned:
-                client.sync(_clear, client.scheduler, started_mark(self.key),
-                            cancel_mark(self.key))
+                client.sync(_release_then_clear, client.scheduler, self.key)
 
     def cancel(self) -> None:
         """Tell the worker to stop the member (or, not started yet, never to start it)."""
