@@ -54,6 +54,8 @@ from typing import Any
 from orecart.errors import ExecutorError
 from orecart.executors import OutputSink
 from orecart.executors.daskwork import (
+    ASK_TIMEOUT_S,
+    STOP_WAIT_S,
     WORKER_LOST,
     Order,
     Reply,
@@ -217,20 +219,43 @@ class _Flight:
         status = self.dask.status
         if status == "finished":
             reply: Reply = self.dask.result()
+            if reply.result.error == WORKER_LOST:  # its first execution may run on
+                self._outlived()
             return reply
         if status == "cancelled":
-            why = "aborted" if self.cancelled else "aborted: lost contact with the dask scheduler"
+            if self.cancelled:
+                return Reply(_result(MemberStatus.ABORTED, "aborted", self.started_at))
+            self._outlived()
+            why = "aborted: lost contact with the dask scheduler"
             return Reply(_result(MemberStatus.ABORTED, why, self.started_at))
         try:
             self.dask.result()
         except KilledWorker:
             if mark(started_mark(self.key), self.executor.client()).is_set():
+                self._outlived()
                 return Reply(_result(MemberStatus.ABORTED, WORKER_LOST, self.started_at))
             error = "the dask workers it was given died before it could start"
             return Reply(_result(MemberStatus.ERRORED, error, self.started_at))
         except Exception as exc:
             return Reply(_result(MemberStatus.ERRORED, f"dask: {exc!r}", self.started_at))
         return Reply(_result(MemberStatus.ERRORED, f"dask task ended {status}", self.started_at))
+
+    def _outlived(self) -> None:
+        """The attempt is given up while an execution of it may still run (its worker
+        dropped by the scheduler, or the scheduler lost): its marks are kept, its cancel
+        mark set when the scheduler can be told, and the answer waits until the worker
+        has stopped it (it stops a member it cannot report, too): a retry never runs
+        beside it."""
+        with self.lock:
+            self.abandoned = True
+        client = self.executor._client
+        try:
+            if client is not None and client.status == "running":
+                client.sync(client.scheduler.event_set, name=cancel_mark(self.key),
+                            callback_timeout=ASK_TIMEOUT_S)
+        except Exception:  # the scheduler is gone: the worker stops it by itself
+            pass
+        time.sleep(STOP_WAIT_S + self.executor.grace)
 
     def _release(self) -> None:
         """Forget the task in Dask (never recomputed), then clear the attempt's marks.

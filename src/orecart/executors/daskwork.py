@@ -45,6 +45,10 @@ from orecart.model import Member, MemberStatus, Result, Task
 FLUSH_S = 0.1  # longest a line waits on the worker before it is sent
 BATCH_BYTES = 256 * 1024  # most log text in one event
 CANCEL_POLL_S = 0.5  # how often the cancel mark is read (one scheduler call)
+ASK_TIMEOUT_S = 2.0  # longest that read may take; then the member is stopped
+#: longest a worker takes to begin stopping a member it was told to stop, or whose
+#: outcome can reach nobody (the client waits this plus the grace before a retry)
+STOP_WAIT_S = CANCEL_POLL_S + ASK_TIMEOUT_S + 1.0
 MAX_ARTIFACT_BYTES = 512 * 1024 * 1024  # copy mode: more than this is an error, not a hang
 WORKER_LOST = "worker lost: the worker running it died (it is not run twice)"
 ARTIFACTS_LOST = "artifacts lost with its worker: it ran, but its worker died before " \
@@ -292,8 +296,10 @@ def _stop_asked(cancel: Any) -> bool:
     """Whether the member must stop: its cancel mark is set, or the scheduler cannot be
     asked. The client has then given the attempt up (``aborted``) and may try it again:
     a member whose outcome can reach nobody must not run on beside its next attempt."""
-    try:
-        return bool(cancel.is_set())
+    try:  # bounded: a scheduler that does not answer within ASK_TIMEOUT_S is gone
+        client = cancel.client
+        return bool(client.sync(client.scheduler.event_is_set, name=cancel.name,
+                                callback_timeout=ASK_TIMEOUT_S))
     except Exception:
         return True
 
