@@ -303,3 +303,25 @@ def test_a_reply_lost_with_its_worker_is_not_an_abort_and_nothing_runs_twice(
     assert plain_result.status is MemberStatus.SUCCEEDED, plain_result.error
     assert files_result.status is MemberStatus.ERRORED
     assert files_result.error is not None and "artifacts lost" in files_result.error
+
+
+def test_attempts_no_remaining_worker_can_run_end_instead_of_waiting_forever(
+    small_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=small_dask_cluster.address, grace=1.0)
+    sink = Collector()
+    script = 'echo "pid $$"; exec sleep 300'
+    try:  # the only worker offers neo4j=1: the second waits for the first
+        futures = [executor.submit(make_task(tmp_path, loader(name, script,
+                                                              resources={"neo4j": 1})), sink)
+                   for name in ("running", "waiting")]
+        (line,) = sink.wait_for(1, timeout=30)
+        os.killpg(small_dask_cluster.processes[1].pid, signal.SIGKILL)  # worker and nanny
+        running, waiting = (f.result(timeout=30) for f in futures)
+    finally:
+        executor.close()
+    assert running.status is MemberStatus.ABORTED, running.error
+    assert running.error is not None and "worker lost" in running.error
+    assert waiting.status is MemberStatus.ERRORED, waiting.error
+    assert waiting.error is not None and "offers resources neo4j=1" in waiting.error
+    assert wait_gone([int(line.split()[1])], timeout=5) == []

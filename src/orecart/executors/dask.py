@@ -74,6 +74,7 @@ CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler, by default
 TAIL_WAIT = 10.0  # seconds a finished attempt waits for output events still on their way
 KILL_WAIT = 5.0  # seconds abort waits beyond the grace before it gives an attempt up
 ABORTED_RUNS_KEPT = 1024
+RESOURCE_LOOK = 2.0  # seconds between looks for a worker offering a waiting task's resources
 RELEASE_WAIT = 5.0  # seconds a release waits for the scheduler to forget the task
 _DONE = object()  # the queue item that says the Dask future completed
 
@@ -171,7 +172,9 @@ class _Flight:
         return True
 
     def _followed(self, log: LogWriter) -> Result:
-        while (item := self.items.get()) is not _DONE:
+        while (item := self._next()) is not _DONE:
+            if isinstance(item, Result):  # no worker can run it any more
+                return item
             self._write(log, item)
         reply = self._reply()
         deadline = time.monotonic() + TAIL_WAIT
@@ -190,6 +193,35 @@ class _Flight:
         if self.sink_error is not None and result.status is MemberStatus.SUCCEEDED:
             result = _result(MemberStatus.ERRORED, self.sink_error, result.started_at)
         return result
+
+    def _next(self) -> object:
+        """The next batch of output or ``_DONE``; a Result once no worker has offered the
+        member's resources for two looks in a row (``RESOURCE_LOOK``: a worker's nanny
+        may be starting it again): the task would wait for a worker forever."""
+        misses = 0
+        while True:
+            try:
+                return self.items.get(timeout=RESOURCE_LOOK)
+            except queue.Empty:
+                pass
+            if not self.task.member.resources or self.dask.status != "pending":
+                continue
+            try:
+                self.executor._check_resources(self.executor.client(), self.task.member)
+                misses = 0
+            except ExecutorError as exc:
+                misses += 1
+                if misses >= 2:
+                    return self._stranded(str(exc))
+
+    def _stranded(self, why: str) -> Result:
+        """End an attempt no worker can run: ``aborted`` when it had started (its worker
+        is gone), ``errored`` when it never had."""
+        self.give_up()
+        if mark(started_mark(self.key), self.executor.client()).is_set():
+            self._outlived()
+            return _result(MemberStatus.ABORTED, f"{WORKER_LOST}; {why}", self.started_at)
+        return _result(MemberStatus.ERRORED, why, self.started_at)
 
     def _write(self, log: LogWriter, item: object) -> None:
         """One batch of the worker-side log: into this log, and its output to the sink."""
