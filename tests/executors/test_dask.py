@@ -325,3 +325,27 @@ def test_attempts_no_remaining_worker_can_run_end_instead_of_waiting_forever(
     assert waiting.status is MemberStatus.ERRORED, waiting.error
     assert waiting.error is not None and "offers resources neo4j=1" in waiting.error
     assert wait_gone([int(line.split()[1])], timeout=5) == []
+
+
+def test_abort_while_the_scheduler_does_not_answer_does_not_wait_for_it(
+    small_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=small_dask_cluster.address, grace=1.0)
+    sink = Collector()
+    scheduler = small_dask_cluster.processes[0].pid
+    try:
+        futures = [executor.submit(make_task(tmp_path, loader(f"m{i}", "echo go; sleep 300")),
+                                   sink) for i in range(2)]
+        sink.wait_for(2, timeout=30)
+        os.killpg(scheduler, signal.SIGSTOP)  # its connections stay open, nothing answers
+        aborting = threading.Thread(target=executor.abort, daemon=True)
+        began = time.monotonic()
+        aborting.start()
+        aborting.join(timeout=20)
+        took = time.monotonic() - began
+        results = [f.result(timeout=5) for f in futures if f.done()]
+    finally:
+        os.killpg(scheduler, signal.SIGCONT)
+        executor.close()
+    assert not aborting.is_alive() and took < 12, f"abort took {took:.1f}s or more"
+    assert [r.status for r in results] == [MemberStatus.ABORTED] * 2

@@ -92,6 +92,11 @@ async def _clear(scheduler: Any, *names: str) -> None:
     await asyncio.gather(*(scheduler.event_clear(name=name) for name in names))
 
 
+async def _set_all(scheduler: Any, *names: str) -> None:
+    """Set distributed Events at once: one round trip, not one each."""
+    await asyncio.gather(*(scheduler.event_set(name=name) for name in names))
+
+
 async def _forgotten(scheduler: Any, key: str) -> bool:
     """Whether the scheduler forgot ``key`` (a release goes over the batched stream, so
     it is asked until then); False when it still holds it after ``RELEASE_WAIT``."""
@@ -303,12 +308,15 @@ class _Flight:
             if not self.abandoned:
                 client.sync(_release_then_clear, client.scheduler, self.key)
 
-    def cancel(self) -> None:
-        """Tell the worker to stop the member (or, not started yet, never to start it)."""
+    def cancel(self) -> str | None:
+        """Mark it cancelled; the cancel mark to set (the worker then stops the member or,
+        not started yet, never starts it) when its task is out. The caller sets the marks
+        of all it cancels at once (``_set_marks``), never with this lock held."""
         with self.lock:
             self.cancelled = True
             if self.dask is not None and not self.released:
-                mark(cancel_mark(self.key), self.executor.client()).set()
+                return cancel_mark(self.key)
+        return None
 
     def give_up(self) -> None:
         """Cancel the task in Dask (it ran past the grace, or it waits for a worker)."""
@@ -383,11 +391,7 @@ class DaskExecutor:
                 if len(self._aborted_runs) > ABORTED_RUNS_KEPT:
                     del self._aborted_runs[next(iter(self._aborted_runs))]
             flights = [f for f in self._flights.values() if run_id in (None, f.task.run_id)]
-        for flight in flights:
-            try:
-                flight.cancel()
-            except Exception:  # the scheduler is gone: what is left is given up below
-                continue
+        self._set_marks([name for flight in flights if (name := flight.cancel()) is not None])
         deadline = time.monotonic() + self.grace + KILL_WAIT
         for flight in flights:
             try:
@@ -411,6 +415,17 @@ class DaskExecutor:
         client.close()
         if cluster is not None:
             cluster.close()
+
+    def _set_marks(self, names: list[str]) -> None:
+        """Set cancel marks in one round trip, bounded; none while the scheduler is down
+        (the workers stop what they cannot report; what is left is given up)."""
+        client = self._client
+        if not names or client is None or client.status != "running":
+            return
+        try:
+            client.sync(_set_all, client.scheduler, *names, callback_timeout=ASK_TIMEOUT_S)
+        except Exception:  # the scheduler is gone: what is left is given up
+            pass
 
     # -- the cluster -------------------------------------------------------------------
 
