@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from orecart.errors import ExecutorError
 from orecart.executors import load_executor
 from orecart.model import MemberStatus
 from orecart.stores import open_store
@@ -349,3 +350,16 @@ def test_abort_while_the_scheduler_does_not_answer_does_not_wait_for_it(
         executor.close()
     assert not aborting.is_alive() and took < 12, f"abort took {took:.1f}s or more"
     assert [r.status for r in results] == [MemberStatus.ABORTED] * 2
+
+
+def test_an_image_digest_is_resolved_on_a_worker_offering_the_members_resources(
+    dask_cluster: DaskCluster, docker_ready: object
+) -> None:
+    executor = load_executor("dask", address=dask_cluster.address)
+    try:
+        digest = executor.resolve(loader("docker", "fits", "true", resources={"neo4j": 1}))
+        with pytest.raises(ExecutorError, match="offers resources gpu=1"):
+            executor.resolve(loader("docker", "greedy", "true", resources={"gpu": 1}))
+    finally:
+        executor.close()
+    assert digest is not None and digest.startswith("sha256:")

@@ -373,9 +373,11 @@ class DaskExecutor:
         from orecart.executors.daskwork import resolve_on_worker
 
         client = self.client()
+        self._check_resources(client, member)  # resolved where it can run, so on such a host
         try:
             digest: str | None = client.submit(
-                resolve_on_worker, member, pure=False).result(timeout=300)
+                resolve_on_worker, member, pure=False,
+                resources=dict(member.resources) or None).result(timeout=300)
         except ExecutorError:  # the worker's daemon said why
             raise
         except Exception as exc:
