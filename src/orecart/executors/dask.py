@@ -209,15 +209,19 @@ class _Flight:
                 return self.items.get(timeout=RESOURCE_LOOK)
             except queue.Empty:
                 pass
-            if not self.task.member.resources or self.dask.status != "pending":
+            client = self.executor._client
+            if not self.task.member.resources or self.dask.status != "pending" or \
+                    client is None or client.status != "running":
                 continue
             try:
-                self.executor._check_resources(self.executor.client(), self.task.member)
+                self.executor._check_resources(client, self.task.member)
                 misses = 0
             except ExecutorError as exc:
                 misses += 1
                 if misses >= 2:
                     return self._stranded(str(exc))
+            except Exception:  # the scheduler cannot say now: not a miss (a lost one
+                misses = 0  # cancels the future: that ends it, as lost contact)
 
     def _stranded(self, why: str) -> Result:
         """End an attempt no worker can run: ``aborted`` when it had started (its worker
