@@ -7,11 +7,12 @@ as long as the executor: the run of ``orecart run``, the process of ``orecart se
 Each attempt is one Dask task (``daskwork.run_order``) with a key of its own, and the
 member's ``resources:`` as its Dask resources (workers offer them with ``dask worker
 --resources "neo4j=1,memory=8e9"``; an attempt that asks what no worker offers is
-``errored`` at once, not left waiting). On the worker it runs as a contained process group
-or on the worker host's Docker Engine (see ``daskwork``). Its output comes back as worker
-events on this executor's topic, a batch every 0.1 s at most; a thread per attempt writes
-the member-run log from them (on this side, where the runner expects it) and hands the
-lines to the output sink.
+``errored`` at once, not left waiting; one waiting once no worker offers them any more
+ends, ``errored`` or, had it started, ``aborted``). On the worker it runs as a contained
+process group or on the worker host's Docker Engine (see ``daskwork``). Its output comes
+back as worker events on this executor's topic, a batch every 0.1 s at most; a thread
+per attempt writes the member-run log from them (on this side, where the runner expects
+it) and hands the lines to the output sink.
 
 Nothing counted as success that was not, nothing run twice:
 - A worker lost mid-member: Dask runs the task again elsewhere, but the second execution
