@@ -10,11 +10,13 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from orecart.errors import ExecutorError
 from orecart.executors import load_executor
 from orecart.model import MemberStatus
 from orecart.stores import open_store
@@ -257,7 +259,108 @@ def test_a_lost_scheduler_aborts_the_attempt_and_its_member_stops(
         result = future.result(timeout=30)
         assert result.status is MemberStatus.ABORTED
         assert result.error == "aborted: lost contact with the dask scheduler"
-        # its outcome can reach nobody now: the worker stops it rather than let it run on
-        assert wait_gone([int(line.split()[1])], timeout=30) == []
+        # its outcome can reach nobody now: the worker stops it rather than let it run on,
+        # and the answer (after which a retry may start) waits until it has
+        assert wait_gone([int(line.split()[1])], timeout=0.5) == []
     finally:
         executor.close()
+
+
+class HeldSink(Collector):
+    """A sink that holds the client's follower thread at the member's last line: the task
+    has finished on its worker, its reply waits there uncollected."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def __call__(self, member: str, line: str) -> None:
+        super().__call__(member, line)
+        if line.startswith("pid"):
+            self.gate.wait(timeout=60)
+
+
+def test_a_reply_lost_with_its_worker_is_not_an_abort_and_nothing_runs_twice(
+    small_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=small_dask_cluster.address, grace=1.0)
+    runs, sink = tmp_path / "counted", HeldSink()
+    try:
+        plain = loader("plain", f'echo x >> "{runs}"; echo "pid $$"')
+        files = loader("files", f'echo x >> "{runs}"; echo 1 > "$ORECART_ARTIFACTS/f"; '
+                                'echo "pid $$"')
+        futures = [executor.submit(make_task(tmp_path, m), sink) for m in (plain, files)]
+        sink.wait_for(2, timeout=30)
+        small_dask_cluster.wait_tasks("memory", 2)  # done, the replies on the worker
+        (worker,) = small_dask_cluster.worker_pids().values()
+        os.kill(worker, signal.SIGKILL)
+        small_dask_cluster.wait_restarted(worker)  # by its nanny: Dask recomputes
+        small_dask_cluster.wait_tasks("memory", 2)
+        sink.gate.set()
+        plain_result, files_result = (f.result(timeout=30) for f in futures)
+    finally:
+        sink.gate.set()
+        executor.close()
+    assert len(runs.read_text().split()) == 2, "a member ran again"
+    assert plain_result.status is MemberStatus.SUCCEEDED, plain_result.error
+    assert files_result.status is MemberStatus.ERRORED
+    assert files_result.error is not None and "artifacts lost" in files_result.error
+
+
+def test_attempts_no_remaining_worker_can_run_end_instead_of_waiting_forever(
+    small_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=small_dask_cluster.address, grace=1.0)
+    sink = Collector()
+    script = 'echo "pid $$"; exec sleep 300'
+    try:  # the only worker offers neo4j=1: the second waits for the first
+        futures = [executor.submit(make_task(tmp_path, loader(name, script,
+                                                              resources={"neo4j": 1})), sink)
+                   for name in ("running", "waiting")]
+        (line,) = sink.wait_for(1, timeout=30)
+        os.killpg(small_dask_cluster.processes[1].pid, signal.SIGKILL)  # worker and nanny
+        running, waiting = (f.result(timeout=30) for f in futures)
+    finally:
+        executor.close()
+    assert running.status is MemberStatus.ABORTED, running.error
+    assert running.error is not None and "worker lost" in running.error
+    assert waiting.status is MemberStatus.ERRORED, waiting.error
+    assert waiting.error is not None and "offers resources neo4j=1" in waiting.error
+    assert wait_gone([int(line.split()[1])], timeout=5) == []
+
+
+def test_abort_while_the_scheduler_does_not_answer_does_not_wait_for_it(
+    small_dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=small_dask_cluster.address, grace=1.0)
+    sink = Collector()
+    scheduler = small_dask_cluster.processes[0].pid
+    try:
+        futures = [executor.submit(make_task(tmp_path, loader(f"m{i}", "echo go; sleep 300")),
+                                   sink) for i in range(2)]
+        sink.wait_for(2, timeout=30)
+        os.killpg(scheduler, signal.SIGSTOP)  # its connections stay open, nothing answers
+        aborting = threading.Thread(target=executor.abort, daemon=True)
+        began = time.monotonic()
+        aborting.start()
+        aborting.join(timeout=20)
+        took = time.monotonic() - began
+        results = [f.result(timeout=5) for f in futures if f.done()]
+    finally:
+        os.killpg(scheduler, signal.SIGCONT)
+        executor.close()
+    assert not aborting.is_alive() and took < 12, f"abort took {took:.1f}s or more"
+    assert [r.status for r in results] == [MemberStatus.ABORTED] * 2
+
+
+def test_an_image_digest_is_resolved_on_a_worker_offering_the_members_resources(
+    dask_cluster: DaskCluster, docker_ready: object
+) -> None:
+    executor = load_executor("dask", address=dask_cluster.address)
+    try:
+        digest = executor.resolve(loader("docker", "fits", "true", resources={"neo4j": 1}))
+        with pytest.raises(ExecutorError, match="offers resources gpu=1"):
+            executor.resolve(loader("docker", "greedy", "true", resources={"gpu": 1}))
+    finally:
+        executor.close()
+    assert digest is not None and digest.startswith("sha256:")

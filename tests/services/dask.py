@@ -97,6 +97,33 @@ class DaskCluster:
             state: dict[str, int] = client.run_on_scheduler(count)
             return state
 
+    def wait_tasks(self, state: str, count: int, timeout: float = 60.0) -> None:
+        """Until ``count`` tasks of the scheduler are in ``state`` (e.g. ``memory``)."""
+        from distributed import Client
+
+        def states(dask_scheduler: Any) -> list[str]:
+            return [str(ts.state) for ts in dask_scheduler.tasks.values()]
+
+        deadline = time.monotonic() + timeout
+        with Client(self.address, timeout=10, set_as_default=False) as client:
+            while time.monotonic() < deadline:
+                if client.run_on_scheduler(states).count(state) >= count:
+                    return
+                time.sleep(0.1)
+        raise AssertionError(f"waited {timeout}s for {count} tasks in {state}")
+
+    def wait_restarted(self, pid: int, timeout: float = 60.0) -> None:
+        """Until a worker other than the (killed) worker ``pid`` serves the scheduler."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if set(self.worker_pids().values()) - {pid}:
+                    return
+            except (OSError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"no worker came after {pid}: {self.logs()}")
+
     def worker_of(self, pid: int) -> int:
         """The worker process that ``pid`` (a member's process) descends from."""
         workers = set(self.worker_pids().values())

@@ -7,16 +7,20 @@ as long as the executor: the run of ``orecart run``, the process of ``orecart se
 Each attempt is one Dask task (``daskwork.run_order``) with a key of its own, and the
 member's ``resources:`` as its Dask resources (workers offer them with ``dask worker
 --resources "neo4j=1,memory=8e9"``; an attempt that asks what no worker offers is
-``errored`` at once, not left waiting). On the worker it runs as a contained process group
-or on the worker host's Docker Engine (see ``daskwork``). Its output comes back as worker
-events on this executor's topic, a batch every 0.1 s at most; a thread per attempt writes
-the member-run log from them (on this side, where the runner expects it) and hands the
-lines to the output sink.
+``errored`` at once, not left waiting; one waiting once no worker offers them any more
+ends, ``errored`` or, had it started, ``aborted``). On the worker it runs as a contained
+process group or on the worker host's Docker Engine (see ``daskwork``). Its output comes
+back as worker events on this executor's topic, a batch every 0.1 s at most; a thread
+per attempt writes the member-run log from them (on this side, where the runner expects
+it) and hands the lines to the output sink.
 
 Nothing counted as success that was not, nothing run twice:
 - A worker lost mid-member: Dask runs the task again elsewhere, but the second execution
   finds the attempt's started mark and answers ``aborted`` (worker lost) without running
-  anything; the runner retries it only as the member's retry policy says. ``KilledWorker``
+  anything; the runner retries it only as the member's retry policy says. A task that
+  had finished, its reply lost with its worker before it was collected, answers the reply
+  the first execution stored on the scheduler (``errored``, artifacts lost, when copied
+  artifacts went with it), never ``aborted``: it is not run again. ``KilledWorker``
   (the task outlived ``allowed-failures`` workers) is ``aborted`` too when it had started,
   ``errored`` when it never had. Tasks that never started are rescheduled by Dask.
 - Cancel and abort: the attempt's cancel mark (a distributed ``Event``) is set; the worker
@@ -24,9 +28,10 @@ Nothing counted as success that was not, nothing run twice:
   started yet, returns at once without starting it. What has not ended after the grace
   and ``KILL_WAIT`` (a task still waiting for a worker) is cancelled in Dask, its marks
   kept, so an execution that begins anyway finds itself cancelled.
-- Once its result is handed to the runner, an attempt's Dask future is released and its
-  marks cleared, so a finished task is never recomputed (Dask recomputes only what it
-  still holds; until then a recomputation finds the started mark and runs nothing).
+- Once its result is handed to the runner, an attempt's Dask future is released and,
+  once the scheduler forgot the task, its marks cleared, so a finished task is never
+  recomputed (Dask recomputes only what it still holds; until then a recomputation finds
+  the started mark and runs nothing).
 
 Call outline: ``submit -> _Flight.run (own thread): client (connect once) -> log opened
 -> _send (client.submit) -> _followed: lines from _on_event -> log + sink; the future done
@@ -50,6 +55,8 @@ from typing import Any
 from orecart.errors import ExecutorError
 from orecart.executors import OutputSink
 from orecart.executors.daskwork import (
+    ASK_TIMEOUT_S,
+    STOP_WAIT_S,
     WORKER_LOST,
     Order,
     Reply,
@@ -68,6 +75,8 @@ CONNECT_TIMEOUT = 10.0  # seconds to reach the scheduler, by default
 TAIL_WAIT = 10.0  # seconds a finished attempt waits for output events still on their way
 KILL_WAIT = 5.0  # seconds abort waits beyond the grace before it gives an attempt up
 ABORTED_RUNS_KEPT = 1024
+RESOURCE_LOOK = 2.0  # seconds between looks for a worker offering a waiting task's resources
+RELEASE_WAIT = 5.0  # seconds a release waits for the scheduler to forget the task
 _DONE = object()  # the queue item that says the Dask future completed
 
 
@@ -82,6 +91,29 @@ def _result(status: MemberStatus, error: str | None, started: datetime | None = 
 async def _clear(scheduler: Any, *names: str) -> None:
     """Clear (and so delete) distributed Events at once: one round trip, not one each."""
     await asyncio.gather(*(scheduler.event_clear(name=name) for name in names))
+
+
+async def _set_all(scheduler: Any, *names: str) -> None:
+    """Set distributed Events at once: one round trip, not one each."""
+    await asyncio.gather(*(scheduler.event_set(name=name) for name in names))
+
+
+async def _forgotten(scheduler: Any, key: str) -> bool:
+    """Whether the scheduler forgot ``key`` (a release goes over the batched stream, so
+    it is asked until then); False when it still holds it after ``RELEASE_WAIT``."""
+    deadline = time.monotonic() + RELEASE_WAIT
+    while (await scheduler.get_task_status(keys=[key])).get(key) is not None:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+async def _release_then_clear(scheduler: Any, key: str) -> None:
+    """The marks of ``key`` cleared once the scheduler forgot it, never before: until
+    then a recomputation must find the started mark."""
+    if await _forgotten(scheduler, key):
+        await _clear(scheduler, started_mark(key), cancel_mark(key))
 
 
 class _Flight:
@@ -146,7 +178,9 @@ class _Flight:
         return True
 
     def _followed(self, log: LogWriter) -> Result:
-        while (item := self.items.get()) is not _DONE:
+        while (item := self._next()) is not _DONE:
+            if isinstance(item, Result):  # no worker can run it any more
+                return item
             self._write(log, item)
         reply = self._reply()
         deadline = time.monotonic() + TAIL_WAIT
@@ -165,6 +199,39 @@ class _Flight:
         if self.sink_error is not None and result.status is MemberStatus.SUCCEEDED:
             result = _result(MemberStatus.ERRORED, self.sink_error, result.started_at)
         return result
+
+    def _next(self) -> object:
+        """The next batch of output or ``_DONE``; a Result once no worker has offered the
+        member's resources for two looks in a row (``RESOURCE_LOOK``: a worker's nanny
+        may be starting it again): the task would wait for a worker forever."""
+        misses = 0
+        while True:
+            try:
+                return self.items.get(timeout=RESOURCE_LOOK)
+            except queue.Empty:
+                pass
+            client = self.executor._client
+            if not self.task.member.resources or self.dask.status != "pending" or \
+                    client is None or client.status != "running":
+                continue
+            try:
+                self.executor._check_resources(client, self.task.member)
+                misses = 0
+            except ExecutorError as exc:
+                misses += 1
+                if misses >= 2:
+                    return self._stranded(str(exc))
+            except Exception:  # the scheduler cannot say now: not a miss (a lost one
+                misses = 0  # cancels the future: that ends it, as lost contact)
+
+    def _stranded(self, why: str) -> Result:
+        """End an attempt no worker can run: ``aborted`` when it had started (its worker
+        is gone), ``errored`` when it never had."""
+        self.give_up()
+        if mark(started_mark(self.key), self.executor.client()).is_set():
+            self._outlived()
+            return _result(MemberStatus.ABORTED, f"{WORKER_LOST}; {why}", self.started_at)
+        return _result(MemberStatus.ERRORED, why, self.started_at)
 
     def _write(self, log: LogWriter, item: object) -> None:
         """One batch of the worker-side log: into this log, and its output to the sink."""
@@ -194,20 +261,43 @@ class _Flight:
         status = self.dask.status
         if status == "finished":
             reply: Reply = self.dask.result()
+            if reply.result.error == WORKER_LOST:  # its first execution may run on
+                self._outlived()
             return reply
         if status == "cancelled":
-            why = "aborted" if self.cancelled else "aborted: lost contact with the dask scheduler"
+            if self.cancelled:
+                return Reply(_result(MemberStatus.ABORTED, "aborted", self.started_at))
+            self._outlived()
+            why = "aborted: lost contact with the dask scheduler"
             return Reply(_result(MemberStatus.ABORTED, why, self.started_at))
         try:
             self.dask.result()
         except KilledWorker:
             if mark(started_mark(self.key), self.executor.client()).is_set():
+                self._outlived()
                 return Reply(_result(MemberStatus.ABORTED, WORKER_LOST, self.started_at))
             error = "the dask workers it was given died before it could start"
             return Reply(_result(MemberStatus.ERRORED, error, self.started_at))
         except Exception as exc:
             return Reply(_result(MemberStatus.ERRORED, f"dask: {exc!r}", self.started_at))
         return Reply(_result(MemberStatus.ERRORED, f"dask task ended {status}", self.started_at))
+
+    def _outlived(self) -> None:
+        """The attempt is given up while an execution of it may still run (its worker
+        dropped by the scheduler, or the scheduler lost): its marks are kept, its cancel
+        mark set when the scheduler can be told, and the answer waits until the worker
+        has stopped it (it stops a member it cannot report, too): a retry never runs
+        beside it."""
+        with self.lock:
+            self.abandoned = True
+        client = self.executor._client
+        try:
+            if client is not None and client.status == "running":
+                client.sync(client.scheduler.event_set, name=cancel_mark(self.key),
+                            callback_timeout=ASK_TIMEOUT_S)
+        except Exception:  # the scheduler is gone: the worker stops it by itself
+            pass
+        time.sleep(STOP_WAIT_S + self.executor.grace)
 
     def _release(self) -> None:
         """Forget the task in Dask (never recomputed), then clear the attempt's marks.
@@ -221,15 +311,17 @@ class _Flight:
             client = self.executor.client()
             self.dask.release()
             if not self.abandoned:
-                client.sync(_clear, client.scheduler, started_mark(self.key),
-                            cancel_mark(self.key))
+                client.sync(_release_then_clear, client.scheduler, self.key)
 
-    def cancel(self) -> None:
-        """Tell the worker to stop the member (or, not started yet, never to start it)."""
+    def cancel(self) -> str | None:
+        """Mark it cancelled; the cancel mark to set (the worker then stops the member or,
+        not started yet, never starts it) when its task is out. The caller sets the marks
+        of all it cancels at once (``_set_marks``), never with this lock held."""
         with self.lock:
             self.cancelled = True
             if self.dask is not None and not self.released:
-                mark(cancel_mark(self.key), self.executor.client()).set()
+                return cancel_mark(self.key)
+        return None
 
     def give_up(self) -> None:
         """Cancel the task in Dask (it ran past the grace, or it waits for a worker)."""
@@ -286,9 +378,11 @@ class DaskExecutor:
         from orecart.executors.daskwork import resolve_on_worker
 
         client = self.client()
+        self._check_resources(client, member)  # resolved where it can run, so on such a host
         try:
             digest: str | None = client.submit(
-                resolve_on_worker, member, pure=False).result(timeout=300)
+                resolve_on_worker, member, pure=False,
+                resources=dict(member.resources) or None).result(timeout=300)
         except ExecutorError:  # the worker's daemon said why
             raise
         except Exception as exc:
@@ -304,11 +398,7 @@ class DaskExecutor:
                 if len(self._aborted_runs) > ABORTED_RUNS_KEPT:
                     del self._aborted_runs[next(iter(self._aborted_runs))]
             flights = [f for f in self._flights.values() if run_id in (None, f.task.run_id)]
-        for flight in flights:
-            try:
-                flight.cancel()
-            except Exception:  # the scheduler is gone: what is left is given up below
-                continue
+        self._set_marks([name for flight in flights if (name := flight.cancel()) is not None])
         deadline = time.monotonic() + self.grace + KILL_WAIT
         for flight in flights:
             try:
@@ -332,6 +422,17 @@ class DaskExecutor:
         client.close()
         if cluster is not None:
             cluster.close()
+
+    def _set_marks(self, names: list[str]) -> None:
+        """Set cancel marks in one round trip, bounded; none while the scheduler is down
+        (the workers stop what they cannot report; what is left is given up)."""
+        client = self._client
+        if not names or client is None or client.status != "running":
+            return
+        try:
+            client.sync(_set_all, client.scheduler, *names, callback_timeout=ASK_TIMEOUT_S)
+        except Exception:  # the scheduler is gone: what is left is given up
+            pass
 
     # -- the cluster -------------------------------------------------------------------
 

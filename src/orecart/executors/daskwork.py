@@ -5,7 +5,9 @@ host's Docker Engine), with its output shipped back as it comes.
 The Dask task is ``run_order(order)``. Before it starts anything it marks its attempt
 started (a distributed ``Event`` named after the attempt's key); a second execution of
 the same task, which Dask schedules after the worker running the first one died, finds
-the mark, runs nothing and answers ``aborted: worker lost``. So an attempt never runs
+the mark, runs nothing and answers ``aborted: worker lost`` (or, when the first one
+finished and its worker died before the client collected the reply, the reply it stored
+on the scheduler as the task's metadata). So an attempt never runs
 twice, and the member process of the lost worker died with it: the worker's
 ``LocalExecutor`` has its reaper, which kills the member's cell when the worker process
 dies, however it dies.
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import pickle
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -43,8 +46,15 @@ from orecart.model import Member, MemberStatus, Result, Task
 FLUSH_S = 0.1  # longest a line waits on the worker before it is sent
 BATCH_BYTES = 256 * 1024  # most log text in one event
 CANCEL_POLL_S = 0.5  # how often the cancel mark is read (one scheduler call)
+ASK_TIMEOUT_S = 2.0  # longest that read may take; then the member is stopped
+#: longest a worker takes to begin stopping a member it was told to stop, or whose
+#: outcome can reach nobody (the client waits this plus the grace before a retry)
+STOP_WAIT_S = CANCEL_POLL_S + ASK_TIMEOUT_S + 1.0
 MAX_ARTIFACT_BYTES = 512 * 1024 * 1024  # copy mode: more than this is an error, not a hang
 WORKER_LOST = "worker lost: the worker running it died (it is not run twice)"
+ARTIFACTS_LOST = "artifacts lost with its worker: it ran, but its worker died before " \
+    "the artifacts were collected (it is not run twice)"
+REPLY = "orecart-reply"  # the task metadata that keeps a finished execution's reply
 
 #: (path relative to its folder, content) of every file of a folder
 Files = dict[str, bytes]
@@ -94,36 +104,70 @@ class Reply:
 def run_order(order: Order) -> Reply:
     """The Dask task: run one attempt on this worker; never raises."""
     worker = distributed().get_worker()
-    started, cancelled = _claim(order.key)
+    started, cancelled, stored = _claim(order.key)
     if started:
-        return Reply(_now_result(MemberStatus.ABORTED, WORKER_LOST), worker=worker.address)
+        return _rerun(order, stored, worker.address)
     if cancelled:
         error = "aborted before it started"
         return Reply(_now_result(MemberStatus.ABORTED, error), worker=worker.address)
     with tempfile.TemporaryDirectory(prefix="orecart-dask-") as scratch:
         try:
-            return _run(order, Path(scratch), worker)
+            reply = _run(order, Path(scratch), worker)
         except Exception as exc:  # a bug or a full disk here is the member's error
             error = f"dask worker error: {exc!r}"
-            return Reply(_now_result(MemberStatus.ERRORED, error), worker=worker.address)
+            reply = Reply(_now_result(MemberStatus.ERRORED, error), worker=worker.address)
+    _store(order.key, reply)
+    return reply
 
 
-def _claim(key: str) -> tuple[bool, bool]:
+def _store(key: str, reply: Reply) -> None:
+    """Keep the reply (without its files) on the scheduler, as the task's metadata: it
+    lives as long as the task does. A recomputation (this worker died before the client
+    collected the reply) answers it instead of ``aborted``: the member ran, and once."""
+    kept = pickle.dumps((replace(reply, artifacts={}), bool(reply.artifacts)))
+    client = distributed().get_client()
+    try:
+        client.sync(client.scheduler.set_metadata, keys=[key, REPLY], value=kept)
+    except Exception:  # the scheduler is gone: the client has given the attempt up
+        pass
+
+
+def _rerun(order: Order, stored: bytes | None, worker: str) -> Reply:
+    """A second execution of an attempt that started: the first one's stored reply, else
+    ``aborted`` (worker lost); and the cancel mark set, so the first one, should it still
+    run (its worker dropped by the scheduler, not dead), stops."""
+    if stored is None:
+        client = distributed().get_client()
+        try:
+            client.sync(client.scheduler.event_set, name=cancel_mark(order.key))
+        except Exception:  # the scheduler is gone: the first one stops by itself
+            pass
+        return Reply(_now_result(MemberStatus.ABORTED, WORKER_LOST), worker=worker)
+    reply, had_files = pickle.loads(stored)
+    assert isinstance(reply, Reply)
+    if had_files and not order.shared and reply.result.status is MemberStatus.SUCCEEDED:
+        result = replace(reply.result, status=MemberStatus.ERRORED, error=ARTIFACTS_LOST)
+        return replace(reply, result=result, worker=worker)
+    return replace(reply, worker=worker)
+
+
+def _claim(key: str) -> tuple[bool, bool, bytes | None]:
     """Mark the attempt started; (whether it was already: its first worker died, whether
-    it is cancelled). Both marks are read at once: each call to the scheduler is on the
-    path of every member."""
+    it is cancelled, the first execution's stored reply). All are read at once: each call
+    to the scheduler is on the path of every member."""
     client = distributed().get_client()
     scheduler = client.scheduler
 
-    async def claim() -> tuple[bool, bool]:
-        started, cancelled = await asyncio.gather(
+    async def claim() -> tuple[bool, bool, bytes | None]:
+        started, cancelled, stored = await asyncio.gather(
             scheduler.event_is_set(name=started_mark(key)),
-            scheduler.event_is_set(name=cancel_mark(key)))
+            scheduler.event_is_set(name=cancel_mark(key)),
+            scheduler.get_metadata(keys=[key, REPLY], default=None))
         if not started:
             await scheduler.event_set(name=started_mark(key))
-        return bool(started), bool(cancelled)
+        return bool(started), bool(cancelled), stored
 
-    marks: tuple[bool, bool] = client.sync(claim)
+    marks: tuple[bool, bool, bytes | None] = client.sync(claim)
     return marks
 
 
@@ -243,8 +287,10 @@ def _stop_asked(cancel: Any) -> bool:
     """Whether the member must stop: its cancel mark is set, or the scheduler cannot be
     asked. The client has then given the attempt up (``aborted``) and may try it again:
     a member whose outcome can reach nobody must not run on beside its next attempt."""
-    try:
-        return bool(cancel.is_set())
+    try:  # bounded: a scheduler that does not answer within ASK_TIMEOUT_S is gone
+        client = cancel.client
+        return bool(client.sync(client.scheduler.event_is_set, name=cancel.name,
+                                callback_timeout=ASK_TIMEOUT_S))
     except Exception:
         return True
 
