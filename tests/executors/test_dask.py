@@ -11,8 +11,11 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
+import docker
+import docker.errors
 import pytest
 
 from orecart.executors import load_executor
@@ -260,3 +263,36 @@ def test_a_lost_scheduler_aborts_the_attempt_and_its_member_stops(
         assert wait_gone([int(line.split()[1])], timeout=30) == []
     finally:
         executor.close()
+
+
+def test_a_killed_workers_container_is_removed_and_its_attempt_aborted(
+    small_dask_cluster: DaskCluster, docker_ready: docker.DockerClient, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=small_dask_cluster.address, grace=1.0)
+    sink = Collector()
+    try:
+        name = f"stranded-{uuid.uuid4().hex[:8]}"
+        task = make_task(tmp_path, loader("docker", name, "echo up; exec sleep 300"))
+        future = executor.submit(task, sink)
+        sink.wait_for(1, timeout=60)
+        (container,) = docker_ready.containers.list(
+            filters={"label": f"orecart.member={name}"})
+        (worker,) = small_dask_cluster.worker_pids().values()
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _exists(docker_ready, container.id):
+            time.sleep(0.1)
+        assert not _exists(docker_ready, container.id), "the lost worker's container lives on"
+        result = future.result(timeout=60)  # the nanny's new worker answers for the task
+    finally:
+        executor.close()
+    assert result.status is MemberStatus.ABORTED
+    assert result.error is not None and "worker lost" in result.error
+
+
+def _exists(client: docker.DockerClient, container_id: str) -> bool:
+    try:
+        client.api.inspect_container(container_id)
+    except docker.errors.NotFound:
+        return False
+    return True

@@ -8,7 +8,8 @@ the same task, which Dask schedules after the worker running the first one died,
 the mark, runs nothing and answers ``aborted: worker lost``. So an attempt never runs
 twice, and the member process of the lost worker died with it: the worker's
 ``LocalExecutor`` has its reaper, which kills the member's cell when the worker process
-dies, however it dies.
+dies, however it dies; an image member's containers carry the worker's identity and its
+guard removes them then (see ``daskguard``).
 
 While the member runs, the task follows its worker-side log (the executor writes it, lines
 redacted and stamped) and sends what is new, every ``FLUSH_S`` or ``BATCH_BYTES``, as one
@@ -37,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from orecart.executors import Executor
+from orecart.executors.daskguard import owned
 from orecart.model import Member, MemberStatus, Result, Task
 
 FLUSH_S = 0.1  # longest a line waits on the worker before it is sent
@@ -163,6 +165,8 @@ def _local_task(order: Order, scratch: Path) -> Task:
     """The task with the worker's paths: a log of its own in ``scratch`` and, in copy
     mode, artifact and input folders there too (the env names them instead)."""
     task = replace(order.task, run_id=order.key, log_path=scratch / "attempt.log")
+    if task.member.container is not None:
+        task = owned(task)  # its containers die with this worker (see ``daskguard``)
     if order.shared:
         return task
     artifacts = scratch / "artifacts"
