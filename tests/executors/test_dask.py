@@ -76,6 +76,9 @@ def test_a_run_on_the_cluster_streams_output_and_copies_artifacts(
     assert (run_dir / "make" / "answer.txt").read_text() == "42\n"
     assert (run_dir / "use" / "seen").read_text() == "ok\n"
     assert log_texts(run_dir / "logs" / "use.log", "stdout") == ["the answer is 42"]
+    workers = set(dask_cluster.worker_pids())
+    (where,) = [t for t in log_texts(run_dir / "logs" / "use.log", "orecart") if "worker" in t]
+    assert where.removeprefix("attempt 1 ran on dask worker ") in workers, where
     # once recorded, nothing of the run is left in the scheduler to be recomputed
     assert dask_cluster.scheduler_state() == {"tasks": 0, "events": 0}
 

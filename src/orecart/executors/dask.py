@@ -158,6 +158,8 @@ class _Flight:
             if item is not _DONE:
                 self._write(log, item)
         result = reply.result
+        if reply.worker:  # where it ran, for `orecart logs` and the API's log
+            log.note(f"attempt {self.task.attempt} ran on dask worker {reply.worker}")
         if reply.artifacts:
             unpack(self.task.artifacts, reply.artifacts)
         if self.received < reply.batches:
