@@ -20,14 +20,15 @@ member's inputs arrive with the order and its artifact folder goes back in the r
 with ``shared`` ones the paths are used as they are (a file system every worker mounts at
 the same path).
 
-Call outline: ``run_order -> _claim -> _local_task -> _executor(kind).submit -> _follow
-(_Tail.read -> log_event, cancel) -> Reply``.
+Call outline: ``run_order -> _answer: _claim -> _local_task -> _executor(kind).submit ->
+_follow (_Tail.read -> log_event, cancel) -> Reply; _announce (the reply's event)``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib
+import pickle
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -37,13 +38,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orecart.executors import Executor
-from orecart.executors.daskguard import owned
+from orecart.executors import Executor, daskguard
 from orecart.model import Member, MemberStatus, Result, Task
 
 FLUSH_S = 0.1  # longest a line waits on the worker before it is sent
 BATCH_BYTES = 256 * 1024  # most log text in one event
 CANCEL_POLL_S = 0.5  # how often the cancel mark is read (one scheduler call)
+REPLY_EVENT_BYTES = 64 * 1024  # artifacts up to this size come back in the reply's event too
 MAX_ARTIFACT_BYTES = 512 * 1024 * 1024  # copy mode: more than this is an error, not a hang
 WORKER_LOST = "worker lost: the worker running it died (it is not run twice)"
 
@@ -94,6 +95,25 @@ class Reply:
 
 def run_order(order: Order) -> Reply:
     """The Dask task: run one attempt on this worker; never raises."""
+    reply = _answer(order)
+    _announce(order, reply)
+    return reply
+
+
+def _announce(order: Order, reply: Reply) -> None:
+    """Send a small reply as a worker event too, after the last batch of output: the client
+    has it without gathering the task's result from this worker (a round trip on the path
+    of every member). The result still carries it, for a client that missed the event."""
+    if sum(len(data) for data in reply.artifacts.values()) > REPLY_EVENT_BYTES:
+        return
+    try:
+        distributed().get_worker().log_event(
+            order.topic, {"key": order.key, "reply": pickle.dumps(reply)})
+    except Exception:  # the result carries it anyway
+        pass
+
+
+def _answer(order: Order) -> Reply:
     worker = distributed().get_worker()
     started, cancelled = _claim(order.key)
     if started:
@@ -166,7 +186,7 @@ def _local_task(order: Order, scratch: Path) -> Task:
     mode, artifact and input folders there too (the env names them instead)."""
     task = replace(order.task, run_id=order.key, log_path=scratch / "attempt.log")
     if task.member.container is not None:
-        task = owned(task)  # its containers die with this worker (see ``daskguard``)
+        task = daskguard.owned(task)  # its containers die with this worker (see ``daskguard``)
     if order.shared:
         return task
     artifacts = scratch / "artifacts"
