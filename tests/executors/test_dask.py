@@ -299,3 +299,18 @@ def _exists(client: docker.DockerClient, container_id: str) -> bool:
     except docker.errors.NotFound:
         return False
     return True
+
+
+def test_artifacts_too_big_for_the_reply_event_come_back_with_the_result(
+    dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=dask_cluster.address)
+    try:  # 100 kB: past REPLY_EVENT_BYTES, so the client gathers the task's result
+        script = 'head -c 100000 /dev/zero | tr "\\0" x > "$ORECART_ARTIFACTS/big"; echo done'
+        task = make_task(tmp_path, loader("big", script))
+        result = executor.submit(task, Collector()).result(timeout=60)
+    finally:
+        executor.close()
+    assert result.status is MemberStatus.SUCCEEDED, result.error
+    assert (task.artifacts / "big").read_text() == "x" * 100000
+    assert log_texts(task.log_path, "stdout") == ["done"]
