@@ -16,9 +16,11 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import psutil
 import pytest
 
 from orecart.executors import load_executor
+from orecart.executors.daskguard import LABEL_OWNER
 from orecart.model import MemberStatus
 from orecart.stores import open_store
 from tests.fixtures import Collector, alive, loader, log_texts, make_task, wait_gone
@@ -280,17 +282,29 @@ def test_a_killed_workers_container_is_removed_and_its_attempt_aborted(
         sink.wait_for(1, timeout=60)
         (container,) = docker_ready.containers.list(
             filters={"label": f"orecart.member={name}"})
+        guards = _guards(container.labels[LABEL_OWNER])
+        assert len(guards) == 1, guards
         (worker,) = small_dask_cluster.worker_pids().values()
         os.kill(worker, signal.SIGKILL)
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 10  # about 1 s here: the guard's sweep
         while time.monotonic() < deadline and _exists(docker_ready, container.id):
             time.sleep(0.1)
         assert not _exists(docker_ready, container.id), "the lost worker's container lives on"
+        assert wait_gone(guards, timeout=5) == [], "the guard outlived its sweep"
         result = future.result(timeout=60)  # the nanny's new worker answers for the task
     finally:
         executor.close()
     assert result.status is MemberStatus.ABORTED
     assert result.error is not None and "worker lost" in result.error
+
+
+def _guards(owner: str) -> list[int]:
+    """The pids of the guard processes of worker identity ``owner``."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if (process.info["cmdline"] or [])[-2:] == ["orecart.executors.daskguard", owner]:
+            found.append(process.pid)
+    return found
 
 
 def _exists(client: docker.DockerClient, container_id: str) -> bool:
