@@ -12,12 +12,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
+import docker
+import docker.errors
+import psutil
 import pytest
 
 from orecart.errors import ExecutorError
 from orecart.executors import load_executor
+from orecart.executors.daskguard import LABEL_OWNER
 from orecart.model import MemberStatus
 from orecart.stores import open_store
 from tests.fixtures import Collector, alive, loader, log_texts, make_task, wait_gone
@@ -76,6 +81,9 @@ def test_a_run_on_the_cluster_streams_output_and_copies_artifacts(
     assert (run_dir / "use_make" / "answer.txt").read_text() == "42\n"
     assert (run_dir / "use" / "seen").read_text() == "ok\n"
     assert log_texts(run_dir / "logs" / "use.log", "stdout") == ["the answer is 42"]
+    workers = set(dask_cluster.worker_pids())
+    (where,) = [t for t in log_texts(run_dir / "logs" / "use.log", "orecart") if "worker" in t]
+    assert where.removeprefix("attempt 1 ran on dask worker ") in workers, where
     # once recorded, nothing of the run is left in the scheduler to be recomputed
     assert dask_cluster.scheduler_state() == {"tasks": 0, "events": 0}
 
@@ -364,3 +372,63 @@ def test_an_image_digest_is_resolved_on_a_worker_offering_the_members_resources(
     finally:
         executor.close()
     assert digest is not None and digest.startswith("sha256:")
+
+
+def test_a_killed_workers_container_is_removed_and_its_attempt_aborted(
+    small_dask_cluster: DaskCluster, docker_ready: docker.DockerClient, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=small_dask_cluster.address, grace=1.0)
+    sink = Collector()
+    try:
+        name = f"stranded-{uuid.uuid4().hex[:8]}"
+        task = make_task(tmp_path, loader("docker", name, "echo up; exec sleep 300"))
+        future = executor.submit(task, sink)
+        sink.wait_for(1, timeout=60)
+        (container,) = docker_ready.containers.list(
+            filters={"label": f"orecart.member={name}"})
+        guards = _guards(container.labels[LABEL_OWNER])
+        assert len(guards) == 1, guards
+        (worker,) = small_dask_cluster.worker_pids().values()
+        os.kill(worker, signal.SIGKILL)
+        deadline = time.monotonic() + 10  # about 1 s here: the guard's sweep
+        while time.monotonic() < deadline and _exists(docker_ready, container.id):
+            time.sleep(0.1)
+        assert not _exists(docker_ready, container.id), "the lost worker's container lives on"
+        assert wait_gone(guards, timeout=5) == [], "the guard outlived its sweep"
+        result = future.result(timeout=60)  # the nanny's new worker answers for the task
+    finally:
+        executor.close()
+    assert result.status is MemberStatus.ABORTED
+    assert result.error is not None and "worker lost" in result.error
+
+
+def _guards(owner: str) -> list[int]:
+    """The pids of the guard processes of worker identity ``owner``."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if (process.info["cmdline"] or [])[-2:] == ["orecart.executors.daskguard", owner]:
+            found.append(process.pid)
+    return found
+
+
+def _exists(client: docker.DockerClient, container_id: str) -> bool:
+    try:
+        client.api.inspect_container(container_id)
+    except docker.errors.NotFound:
+        return False
+    return True
+
+
+def test_artifacts_too_big_for_the_reply_event_come_back_with_the_result(
+    dask_cluster: DaskCluster, tmp_path: Path
+) -> None:
+    executor = load_executor("dask", address=dask_cluster.address)
+    try:  # 100 kB: past REPLY_EVENT_BYTES, so the client gathers the task's result
+        script = 'head -c 100000 /dev/zero | tr "\\0" x > "$ORECART_ARTIFACTS/big"; echo done'
+        task = make_task(tmp_path, loader("big", script))
+        result = executor.submit(task, Collector()).result(timeout=60)
+    finally:
+        executor.close()
+    assert result.status is MemberStatus.SUCCEEDED, result.error
+    assert (task.artifacts / "big").read_text() == "x" * 100000
+    assert log_texts(task.log_path, "stdout") == ["done"]

@@ -10,9 +10,10 @@ member's ``resources:`` as its Dask resources (workers offer them with ``dask wo
 ``errored`` at once, not left waiting; one waiting once no worker offers them any more
 ends, ``errored`` or, had it started, ``aborted``). On the worker it runs as a contained
 process group or on the worker host's Docker Engine (see ``daskwork``). Its output comes
-back as worker events on this executor's topic, a batch every 0.1 s at most; a thread
-per attempt writes the member-run log from them (on this side, where the runner expects
-it) and hands the lines to the output sink.
+back as worker events on this executor's topic, a batch every 0.1 s at most, then (when
+small) the reply itself, so the attempt ends without gathering its result from the
+worker; a thread per attempt writes the member-run log from them (on this side, where the
+runner expects it) and hands the lines to the output sink.
 
 Nothing counted as success that was not, nothing run twice:
 - A worker lost mid-member: Dask runs the task again elsewhere, but the second execution
@@ -34,15 +35,16 @@ Nothing counted as success that was not, nothing run twice:
   the started mark and runs nothing).
 
 Call outline: ``submit -> _Flight.run (own thread): client (connect once) -> log opened
--> _send (client.submit) -> _followed: lines from _on_event -> log + sink; the future done
--> _reply -> wait for the reply's batches -> artifacts unpacked -> the result; then
-_release``;
+-> _send (client.submit) -> _followed: _awaited (lines from _on_event -> log + sink,
+until the reply's event or the future done -> _reply) -> wait for the reply's batches ->
+artifacts unpacked -> the result; then _release``;
 ``abort -> _Flight.cancel``; ``close -> abort -> client and cluster closed``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import pickle
 import queue
 import threading
 import time
@@ -178,20 +180,20 @@ class _Flight:
         return True
 
     def _followed(self, log: LogWriter) -> Result:
-        while (item := self._next()) is not _DONE:
-            if isinstance(item, Result):  # no worker can run it any more
-                return item
-            self._write(log, item)
-        reply = self._reply()
+        reply = self._awaited(log)
+        if isinstance(reply, Result):  # no worker can run it any more
+            return reply
         deadline = time.monotonic() + TAIL_WAIT
         while self.received < reply.batches and time.monotonic() < deadline:
             try:
                 item = self.items.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
-            if item is not _DONE:
+            if isinstance(item, list):
                 self._write(log, item)
         result = reply.result
+        if reply.worker:  # where it ran, for `orecart logs` and the API's log
+            log.note(f"attempt {self.task.attempt} ran on dask worker {reply.worker}")
         if reply.artifacts:
             unpack(self.task.artifacts, reply.artifacts)
         if self.received < reply.batches:
@@ -199,6 +201,18 @@ class _Flight:
         if self.sink_error is not None and result.status is MemberStatus.SUCCEEDED:
             result = _result(MemberStatus.ERRORED, self.sink_error, result.started_at)
         return result
+
+    def _awaited(self, log: LogWriter) -> Reply | Result:
+        """The output until the reply: its event (sent after every batch), else the task's
+        result once its future is done; a Result when no worker can run it any more."""
+        while (item := self._next()) is not _DONE:
+            if isinstance(item, Result):
+                return item
+            if isinstance(item, bytes):
+                reply: Reply = pickle.loads(item)
+                return reply
+            self._write(log, item)
+        return self._reply()
 
     def _next(self) -> object:
         """The next batch of output or ``_DONE``; a Result once no worker has offered the
@@ -473,12 +487,15 @@ class DaskExecutor:
         raise ExecutorError(f"no worker of dask {self.address} offers resources {wanted}")
 
     def _on_event(self, event: tuple[float, Any]) -> None:
-        """A batch of some attempt's output (on the client's event loop: only hand it on)."""
+        """A batch of some attempt's output, or its reply (on the client's event loop: only
+        hand it on)."""
         message = event[1]
         with self._lock:
             flight = self._flights.get(message.get("key", ""))
-        if flight is not None:
-            flight.items.put(list(message.get("lines", ())))
+        if flight is None:
+            return
+        reply = message.get("reply")
+        flight.items.put(reply if isinstance(reply, bytes) else list(message.get("lines", ())))
 
     def _refusal(self, task: Task) -> tuple[MemberStatus, str] | None:
         with self._lock:

@@ -10,7 +10,8 @@ finished and its worker died before the client collected the reply, the reply it
 on the scheduler as the task's metadata). So an attempt never runs
 twice, and the member process of the lost worker died with it: the worker's
 ``LocalExecutor`` has its reaper, which kills the member's cell when the worker process
-dies, however it dies.
+dies, however it dies; an image member's containers carry the worker's identity and its
+guard removes them then (see ``daskguard``).
 
 While the member runs, the task follows its worker-side log (the executor writes it, lines
 redacted and stamped) and sends what is new, every ``FLUSH_S`` or ``BATCH_BYTES``, as one
@@ -21,8 +22,8 @@ member's inputs arrive with the order and its artifact folder goes back in the r
 with ``shared`` ones the paths are used as they are (a file system every worker mounts at
 the same path).
 
-Call outline: ``run_order -> _claim -> _local_task -> _executor(kind).submit -> _follow
-(_Tail.read -> log_event, cancel) -> Reply``.
+Call outline: ``run_order -> _answer: _claim -> _local_task -> _executor(kind).submit ->
+_follow (_Tail.read -> log_event, cancel) -> Reply; _announce (the reply's event)``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from orecart.environ import folder_variables
-from orecart.executors import Executor
+from orecart.executors import Executor, daskguard
 from orecart.model import Member, MemberStatus, Result, Task
 
 FLUSH_S = 0.1  # longest a line waits on the worker before it is sent
@@ -50,6 +51,7 @@ ASK_TIMEOUT_S = 2.0  # longest that read may take; then the member is stopped
 #: longest a worker takes to begin stopping a member it was told to stop, or whose
 #: outcome can reach nobody (the client waits this plus the grace before a retry)
 STOP_WAIT_S = CANCEL_POLL_S + ASK_TIMEOUT_S + 1.0
+REPLY_EVENT_BYTES = 64 * 1024  # artifacts up to this size come back in the reply's event too
 MAX_ARTIFACT_BYTES = 512 * 1024 * 1024  # copy mode: more than this is an error, not a hang
 WORKER_LOST = "worker lost: the worker running it died (it is not run twice)"
 ARTIFACTS_LOST = "artifacts lost with its worker: it ran, but its worker died before " \
@@ -103,6 +105,25 @@ class Reply:
 
 def run_order(order: Order) -> Reply:
     """The Dask task: run one attempt on this worker; never raises."""
+    reply = _answer(order)
+    _announce(order, reply)
+    return reply
+
+
+def _announce(order: Order, reply: Reply) -> None:
+    """Send a small reply as a worker event too, after the last batch of output: the client
+    has it without gathering the task's result from this worker (a round trip on the path
+    of every member). The result still carries it, for a client that missed the event."""
+    if sum(len(data) for data in reply.artifacts.values()) > REPLY_EVENT_BYTES:
+        return
+    try:
+        distributed().get_worker().log_event(
+            order.topic, {"key": order.key, "reply": pickle.dumps(reply)})
+    except Exception:  # the result carries it anyway
+        pass
+
+
+def _answer(order: Order) -> Reply:
     worker = distributed().get_worker()
     started, cancelled, stored = _claim(order.key)
     if started:
@@ -208,6 +229,8 @@ def _local_task(order: Order, scratch: Path) -> Task:
     """The task with the worker's paths: a log of its own in ``scratch`` and, in copy
     mode, artifact and input folders there too (the env names them instead)."""
     task = replace(order.task, run_id=order.key, log_path=scratch / "attempt.log")
+    if task.member.container is not None:
+        task = daskguard.owned(task)  # its containers die with this worker (see ``daskguard``)
     if order.shared:
         return task
     artifacts = scratch / "artifacts"

@@ -174,6 +174,23 @@ def command() -> list[str]:
     return [sys.executable, "-m", "orecart.executors.reaper"]
 
 
+def watchdog(argv: list[str]) -> subprocess.Popen[bytes]:
+    """Start ``argv`` as a watchdog: in its own session, stdin a pipe whose end of file
+    says its owner is gone, immune to IGNORED from the start (see ``Reaper.start``)."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, IGNORED)
+    try:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            bufsize=0,
+        )
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
 class Reaper:
     """orecart's end of the pipe to one reaper process. Thread-safe."""
 
@@ -191,19 +208,7 @@ class Reaper:
         mask survives exec, so the reaper is immune from its first instruction, not only
         once its interpreter has started and run ``main()`` some 50 ms later.
         """
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, IGNORED)
-        try:
-            process = subprocess.Popen(
-                command(),
-                stdin=subprocess.PIPE,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                start_new_session=True,
-                bufsize=0,
-            )
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        return cls(process)
+        return cls(watchdog(command()))
 
     @property
     def pid(self) -> int:
