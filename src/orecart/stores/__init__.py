@@ -10,7 +10,7 @@ PostgreSQL; ``open_store(url)`` picks it by URL scheme.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -188,6 +188,13 @@ class Locks(Protocol):
     def released(self) -> Future[None]: ...
 
 
+class Takeovers(Protocol):
+    """Hears that another holder took over a lock or lease of a run held here (the run's
+    id): its ttl passed while this process could not renew it, and the run is lost."""
+
+    def on_lost(self, watcher: Callable[[str], None]) -> None: ...
+
+
 class NotificationLog(Protocol):
     """Records the notifications of runs (``orecart.notify``) and reads them back."""
 
@@ -218,7 +225,7 @@ ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 class StateStore(
     RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, TriggerLog, CallbackLog,
-    Ledger, Locks, NotificationLog, ApiLog, Protocol,
+    Ledger, Locks, Takeovers, NotificationLog, ApiLog, Protocol,
 ):
     """Everything the service and runner ask of a state store."""
 

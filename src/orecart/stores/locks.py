@@ -185,8 +185,11 @@ def may_lease(connection: Connection, pool: str, limit: int, holder: Holder, now
     return len(live) < len(rows) or _holds(live, holder) or _room(live, limit)
 
 
-def renew(connection: Connection, keys: Sequence[Key], term: Term) -> None:
-    """Push the expiry of the rows ``keys`` name, where ``term.holder`` still holds them."""
+def renew(connection: Connection, keys: Sequence[Key], term: Term) -> list[Key]:
+    """Push the expiry of the rows ``keys`` name, where ``term.holder`` still holds them;
+    the lock and lease keys it could not renew (another holder took them, or recovery
+    removed them): their runs are lost."""
+    lost: list[Key] = []
     for key in keys:
         if key[0] == "service":  # a service's registry row (``orecart.stores.registry``)
             statement = sa.update(services).where(services.c.id == key[1])
@@ -201,7 +204,9 @@ def renew(connection: Connection, keys: Sequence[Key], term: Term) -> None:
         else:
             statement = _lease_row(sa.update(leases), key[1], key[2], key[3])
             statement = statement.where(leases.c.holder == term.holder)
-        connection.execute(statement.values(**term.stamp()))
+        if connection.execute(statement.values(**term.stamp())).rowcount == 0:
+            lost.append(key)
+    return lost
 
 
 def _holds(live: Sequence[RowMapping], holder: Holder) -> bool:

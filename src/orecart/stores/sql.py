@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from orecart.access import ApiToken
 from orecart.callbacks import Attempted, Delivery
-from orecart.errors import NotFoundError, StateError
+from orecart.errors import NotFoundError, StateError, TakenOverError
 from orecart.model import (
     Attempt,
     Leadership,
@@ -127,7 +127,8 @@ class SqlStore:
         self.url = url
         self.holder_id = f"{locking.this_host()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._ttl = lease_ttl
-        self._heartbeat = Heartbeat(self._beat, interval=lease_ttl / 4)
+        self._heartbeat = Heartbeat(self._beat, interval=lease_ttl / 4, lost=self._lost)
+        self._lost_watchers: list[Callable[[str], None]] = []
         self._wake = threading.Lock()
         self._next_release: Future[None] = Future()
         self.path = sqlite_file(engines.parse_url(url))
@@ -237,8 +238,9 @@ class SqlStore:
         ``member_runs`` (a plan's every member at once, or what ended in one runner step)
         and ``attempts`` go in as one bulk statement each, at most one row per key."""
         with self._write() as connection:
+            if run is not None and not self._upsert.run(connection, run_values(run)):
+                raise TakenOverError(run.id)  # recovery aborted it: nothing of it is written
             if run is not None:
-                self._upsert.run(connection, run_values(run))
                 if run.labels:
                     listing.save_labels(connection, run)
             if member_runs:
@@ -448,13 +450,23 @@ class SqlStore:
             done, self._next_release = self._next_release, Future()
         done.set_result(None)
 
-    def _beat(self, keys: Sequence[locking.Key]) -> None:
+    def on_lost(self, watcher: Callable[[str], None]) -> None:
+        """Call ``watcher(run_id)`` when the heartbeat finds that another holder took a lock
+        or lease of run ``run_id`` (its ttl passed while this process could not renew it)."""
+        self._lost_watchers.append(watcher)
+
+    def _beat(self, keys: Sequence[locking.Key]) -> list[locking.Key]:
         term = self._term()
         kinds = [key[1] for key in keys if key[0] == "leader"]
         with self._write() as connection:
-            locking.renew(connection, keys, term)
+            lost = locking.renew(connection, keys, term)
             if kinds:
                 leading.renew(connection, kinds, term)
+        return lost
+
+    def _lost(self, key: locking.Key) -> None:
+        for watcher in list(self._lost_watchers):
+            watcher(key[2])
 
     def _term(self) -> locking.Term:
         return locking.Term(self.holder_id, _now(), self._ttl)
