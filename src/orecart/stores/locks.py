@@ -36,12 +36,19 @@ Key = tuple[str, ...]
 
 @dataclass(frozen=True)
 class Term:
-    """One write's view of holding: the store's holder id, the time now, and the expiry
-    a row taken or renewed now gets."""
+    """One write's view of holding: the store's holder id, the time now (the database's
+    clock on PostgreSQL, so that hosts whose clocks disagree judge expiries alike), and
+    the expiry a row taken or renewed now gets. ``local`` is this host's clock, which
+    ``acquired_at`` keeps: a pid is judged against its process's start on this host."""
 
     holder: str
     now: datetime
     ttl: float = TTL_S
+    local: datetime | None = None
+
+    @property
+    def taken_at(self) -> datetime:
+        return self.local or self.now
 
     @property
     def expires_at(self) -> datetime:
@@ -120,7 +127,7 @@ def acquire_lock(connection: Connection, pipeline: str, holder: Holder, term: Te
     row = connection.execute(sa.select(locks).where(locks.c.pipeline == pipeline))
     current = row.mappings().first()
     values = {"run_id": holder.run_id, "pid": holder.pid, "host": holder.host,
-              "acquired_at": term.now, **term.stamp()}
+              "acquired_at": term.taken_at, **term.stamp()}
     if current is None:
         connection.execute(sa.insert(locks).values(pipeline=pipeline, **values))
         return
@@ -169,7 +176,7 @@ def take_lease(connection: Connection, pool: str, limit: int, holder: Holder, te
             member=holder.member,
             pid=holder.pid,
             host=holder.host,
-            acquired_at=term.now,
+            acquired_at=term.taken_at,
             pool_limit=limit,
             **term.stamp(),
         )

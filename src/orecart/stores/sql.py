@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
@@ -103,6 +104,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_DB_NOW = sa.select(sa.func.now())
+
+
 class SqlStore:
     """The state store on one database URL (``sqlite:///...`` or ``postgresql://...``).
 
@@ -129,6 +133,7 @@ class SqlStore:
         self._ttl = lease_ttl
         self._heartbeat = Heartbeat(self._beat, interval=lease_ttl / 4, lost=self._lost)
         self._lost_watchers: list[Callable[[str], None]] = []
+        self._asked = 0.0  # when ``lead`` was last asked (monotonic): leads live by it
         self._wake = threading.Lock()
         self._next_release: Future[None] = Future()
         self.path = sqlite_file(engines.parse_url(url))
@@ -403,7 +408,7 @@ class SqlStore:
     def lock(self, pipeline: str, holder: Holder) -> None:
         """Take the run lock of ``pipeline``; ``LockedError`` when a live holder has it."""
         with self._write() as connection:
-            locking.acquire_lock(connection, pipeline, holder, self._term())
+            locking.acquire_lock(connection, pipeline, holder, self._term(connection))
         self._heartbeat.hold(("lock", pipeline, holder.run_id))
 
     def unlock(self, pipeline: str, holder: Holder) -> None:
@@ -424,10 +429,11 @@ class SqlStore:
         """Take a slot of ``pool`` if fewer than ``limit`` live holders have one; it is
         renewed while the calling thread lives. A full pool is seen by reading alone."""
         with self._read() as connection:
-            if not locking.may_lease(connection, pool, limit, holder, _now()):
+            if not locking.may_lease(connection, pool, limit, holder, self._clock(connection)):
                 return False
         with self._write() as connection:
-            granted = locking.take_lease(connection, pool, limit, holder, self._term())
+            granted = locking.take_lease(connection, pool, limit, holder,
+                                         self._term(connection))
         if granted:
             self._heartbeat.hold(("lease", pool, holder.run_id, holder.member))
         return granted
@@ -456,9 +462,10 @@ class SqlStore:
         self._lost_watchers.append(watcher)
 
     def _beat(self, keys: Sequence[locking.Key]) -> list[locking.Key]:
-        term = self._term()
-        kinds = [key[1] for key in keys if key[0] == "leader"]
+        asking = time.monotonic() - self._asked <= self._ttl / 2
+        kinds = [key[1] for key in keys if key[0] == "leader"] if asking else []
         with self._write() as connection:
+            term = self._term(connection)
             lost = locking.renew(connection, keys, term)
             if kinds:
                 leading.renew(connection, kinds, term)
@@ -468,8 +475,16 @@ class SqlStore:
         for watcher in list(self._lost_watchers):
             watcher(key[2])
 
-    def _term(self) -> locking.Term:
-        return locking.Term(self.holder_id, _now(), self._ttl)
+    def _term(self, connection: Connection) -> locking.Term:
+        return locking.Term(self.holder_id, self._clock(connection), self._ttl, _now())
+
+    def _clock(self, connection: Connection) -> datetime:
+        """Now, as expiries are judged: by the database's clock on PostgreSQL (serves on
+        hosts whose clocks disagree see one time), by this host's on SQLite (one host)."""
+        if connection.dialect.name != "postgresql":
+            return _now()
+        found: datetime = connection.execute(_DB_NOW).scalar_one()
+        return found
 
     def leases(self, pool: str) -> list[Holder]:
         """Who holds slots of ``pool`` now, alive or not, oldest first."""
@@ -564,7 +579,7 @@ class SqlStore:
         """List ``entry`` as a live service; the heartbeat renews its row while this
         process's main thread lives, until ``unregister_service``."""
         with self._write() as connection:
-            registry.register(connection, entry, self._term())
+            registry.register(connection, entry, self._term(connection))
         self._heartbeat.hold(("service", entry.id), threading.main_thread())
 
     def unregister_service(self, service_id: str) -> None:
@@ -577,27 +592,29 @@ class SqlStore:
         if self._before_queue():
             return []
         with self._read() as connection:
-            return registry.live(connection, _now())
+            return registry.live(connection, self._clock(connection))
 
     # -- leadership among services (``orecart.stores.leaders``) -----------------------
 
     def lead(self, kinds: Collection[str], entry: ServiceEntry) -> set[str]:
         """The kinds of work of ``kinds`` this store leads now, for service ``entry``: those
         it led already (a read), and those that were free, taken (a write only then); the
-        heartbeat renews them while this process's main thread lives. A lead another live
-        holder has is seen by reading alone."""
+        heartbeat renews them while this process's main thread lives and asks again within
+        half their ttl (a serve whose loop hangs stops asking: its leads expire). A lead
+        another live holder has is seen by reading alone."""
         if leaders.name in self._missing or not kinds:
             return set()
+        self._asked = time.monotonic()
         with self._read() as connection:
             found = leading.rows(connection, kinds)
-        now = _now()
+            now = self._clock(connection)
         led = {k for k in kinds if leading.holds(found.get(k), self.holder_id, now)}
         wanted = {k for k in kinds if k not in led and leading.free(found.get(k), now)}
         for kind in set(kinds) - led - wanted:  # another's (this process hung past its ttl)
             self._heartbeat.drop(("leader", kind))
         if wanted:
             with self._write() as connection:
-                led |= leading.take(connection, wanted, entry, self._term())
+                led |= leading.take(connection, wanted, entry, self._term(connection))
         for kind in led:
             self._heartbeat.hold(("leader", kind), threading.main_thread())
         return led
@@ -615,7 +632,7 @@ class SqlStore:
         if leaders.name in self._missing:
             return []
         with self._read() as connection:
-            return leading.live(connection, _now())
+            return leading.live(connection, self._clock(connection))
 
     # -- sensors (``orecart.stores.sensing``) ------------------------------------------
 
@@ -681,7 +698,7 @@ class SqlStore:
         with self._read() as connection:
             found = [run_from(row) for row in connection.execute(query).mappings()]
             held = locking.locks_of(connection, {run.pipeline for run in found})
-        now = _now()
+            now = self._clock(connection)
         orphans = [run for run in found if orphaned(run) if run.host == host] + [
             run for run in found
             if run.host != host and locking.lost(run.id, held.get(run.pipeline), now)
