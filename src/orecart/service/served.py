@@ -59,7 +59,7 @@ class Metrics:
     runs_by_pipeline: dict[tuple[str, str], int] = field(default_factory=dict)
     deliveries: dict[str, int] = field(default_factory=dict)  # callback deliveries
     firings: dict[str, int] = field(default_factory=dict)  # trigger firings
-    leads: int = 0  # how many kinds of work this serve leads among the serves of its store
+    leads: tuple[str, ...] = ()  # the kinds of work this serve leads among its store's serves
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,7 @@ class Served:
         return Metrics(by_status, by_status[str(RunStatus.QUEUED)],
                        len(self.service.running()), dict(counts.member_runs),
                        dict(counts.runs_by_pipeline), dict(counts.deliveries),
-                       dict(counts.firings), len(self.leads))
+                       dict(counts.firings), tuple(sorted(self.leads)))
 
     # -- what a member run left: its log, its artifacts, its graph changes -------------
 
