@@ -17,7 +17,7 @@ own thread-safe ``submit`` and ``cancel``; ``_asking`` keeps one request at a ti
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import (
@@ -88,9 +88,13 @@ class Served:
         self.service, self.catalog, self._wake = service, catalog, wake
         self._asking = threading.Lock()
         #: what this serve leads among the serves of its store (``recovery``,
-        #: ``pipeline:<name>``; the serve loop sets it each tick): ``/healthz`` and
-        #: ``/metrics`` say so
-        self.leads: set[str] = set()
+        #: ``pipeline:<name>``), read from the serve loop (``Server`` sets it):
+        #: ``/healthz`` says how many, ``/metrics`` which
+        self.leading: Callable[[], Collection[str]] = frozenset
+
+    @property
+    def leads(self) -> frozenset[str]:
+        return frozenset(self.leading())
 
     @property
     def stopping(self) -> bool:

@@ -96,12 +96,17 @@ class Queue(Protocol):
 
 
 class ServiceRegistry(Protocol):
-    """The running services, so that clients find them; a dead one's row is not listed;
-    and which of them leads the work done once among them (``orecart.stores.leaders``)."""
+    """The running services, so that clients find them; a dead one's row is not listed."""
 
     def register_service(self, entry: ServiceEntry) -> None: ...
     def unregister_service(self, service_id: str) -> None: ...
     def services(self) -> list[ServiceEntry]: ...
+
+
+class Leaders(Protocol):
+    """Which service leads each kind of work done once among the services of a store
+    (``orecart.stores.leaders``): ``lead`` each tick, ``resign`` on the way out."""
+
     def lead(self, kinds: Collection[str], entry: ServiceEntry) -> set[str]: ...
     def resign(self, kinds: Collection[str]) -> None: ...
     def leaders(self) -> list[Leadership]: ...
@@ -224,8 +229,8 @@ ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 
 class StateStore(
-    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, TriggerLog, CallbackLog,
-    Ledger, Locks, Takeovers, NotificationLog, ApiLog, Protocol,
+    RunLog, EventLog, Queue, ServiceRegistry, Leaders, SensorLog, QueryLog, TriggerLog,
+    CallbackLog, Ledger, Locks, Takeovers, NotificationLog, ApiLog, Protocol,
 ):
     """Everything the service and runner ask of a state store."""
 

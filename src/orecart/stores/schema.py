@@ -263,7 +263,7 @@ services = sa.Table(
 leaders = sa.Table(
     "leaders",
     metadata,
-    sa.Column("kind", sa.String(64), primary_key=True),  # the work led: "serve"
+    sa.Column("kind", sa.String(64), primary_key=True),  # "recovery", "pipeline:<name>"
     sa.Column("service", sa.String(64), nullable=False),  # the leading service's id
     sa.Column("host", sa.String(255), nullable=False),
     sa.Column("pid", sa.Integer, nullable=False),

@@ -699,7 +699,7 @@ class SqlStore:
             found = [run_from(row) for row in connection.execute(query).mappings()]
             held = locking.locks_of(connection, {run.pipeline for run in found})
             now = self._clock(connection)
-        orphans = [run for run in found if orphaned(run) if run.host == host] + [
+        orphans = [run for run in found if run.host == host and orphaned(run)] + [
             run for run in found
             if run.host != host and locking.lost(run.id, held.get(run.pipeline), now)
         ]
