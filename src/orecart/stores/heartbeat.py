@@ -72,6 +72,13 @@ class Heartbeat:
             except StateError:  # a busy or unreachable store: the next beat tries again
                 continue
             for key in taken:
-                self.drop(key)
-                if self._lost is not None:
-                    self._lost(key)
+                self._taken(key)
+
+    def _taken(self, key: Key) -> None:
+        """``key`` was not renewed: lost, unless given back meanwhile (``drop`` comes
+        before the row's delete, so a row given back during the beat is not held now)."""
+        with self._guard:
+            if self._held.pop(key, None) is None:
+                return
+        if self._lost is not None:
+            self._lost(key)
