@@ -92,6 +92,19 @@ class LockedError(StateError):
         )
 
 
+class TakenOverError(StateError):
+    """Another serve took over a run's lock (or lease) after it expired and aborted the run:
+    the run's later writes are refused, and the run ends aborted with this message."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(LOST_LOCK)
+
+
+#: Why a run whose lock another serve took over ends aborted.
+LOST_LOCK = "lost its lock: another serve took it over"
+
+
 class NotFoundError(StateError):
     """A run id or prefix names no run."""
 

@@ -520,8 +520,9 @@ class ServiceEntry:
 
 @dataclass(frozen=True)
 class Leadership:
-    """Which service leads a kind of work among the services on one store (``serve``:
-    schedules, sensors, triggers, recovery), since when, and until when without a beat."""
+    """Which service leads a kind of work among the services on one store (``recovery``
+    of dead serves' runs and firings, or ``pipeline:<name>``: that pipeline's schedule,
+    sensors and triggers), since when, and until when without a beat."""
 
     kind: str
     service: str  # a ``ServiceEntry.id``

@@ -45,7 +45,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from orecart.errors import OrecartError
+from orecart.errors import OrecartError, TakenOverError
 from orecart.events import (
     AttemptFinished,
     Event,
@@ -224,6 +224,13 @@ class Runner:
         for executor in self.backends.executors.values():
             threading.Thread(target=executor.abort, args=(self.run_record.id,),
                              daemon=True).start()
+
+    def lose(self, why: str) -> None:
+        """The run is not this process's any more (another serve took its lock over and
+        aborted it): stop as ``interrupt`` does; the run ends aborted with ``why``."""
+        with self._lock:
+            self.error = self.error or why
+        self.interrupt()
 
     def cancel(self, why: str = "cancelled by request") -> None:
         """Cancel the run: as ``interrupt``, but the run ends ``cancelled`` (running members
@@ -662,6 +669,8 @@ class Runner:
             return
         try:
             sink.flush()
+        except TakenOverError as exc:
+            self.lose(str(exc))
         except Exception as exc:
             if self.error is None:
                 self._broke(f"recording failed: {self._redacted(str(exc))}")
@@ -671,6 +680,8 @@ class Runner:
         bug) is an internal error: what is recorded must not go on without it."""
         try:
             self.backends.sink.emit(event)
+        except TakenOverError as exc:  # recovery aborted the run: the store refused it
+            self.lose(str(exc))
         except Exception as exc:
             if self.error is None:
                 self._broke(f"recording {event_kind(event)} failed: {self._redacted(str(exc))}")

@@ -30,6 +30,7 @@ import pytest
 from orecart.model import Graph, Run
 from orecart.service.schedules import tick_of
 from orecart.stores import open_store
+from orecart.stores.orphans import DIED
 from tests.service.conftest import PgServed, lines, pid_gone, wait_until
 from tests.stores.conftest import fresh_database  # noqa: F401 - a fixture used below
 
@@ -175,6 +176,33 @@ def test_three_serves_on_postgresql_act_once_and_take_over_from_a_killed_leader(
     wait_until(lambda: all(_runs(three)[r].status == "succeeded" for r in pooled),
                "the pooled runs")
     _check_pool(three, pooled, folder / "pool.out")
+
+
+def test_a_serve_whose_run_another_took_over_stops_it_and_leaves_the_abort(
+        three: PgServed) -> None:
+    """Serve A freezes (as when its link to PostgreSQL drops) past the ttl: B aborts A's run
+    and runs it again. Once A goes on, its heartbeat finds the lock taken: A stops the
+    member it still runs, and its later writes do not turn B's abort into a success."""
+    folder = three.folder
+    a = three.serve("held.yaml", host="serve-a")
+    a.wait_log("leading: ")
+    held = three.enqueue(file="held.yaml")
+    pids = _pids(folder, held)
+    three.serve("held.yaml", host="serve-b")
+    a.signal(signal.SIGSTOP)
+    try:
+        again = wait_until(lambda: _requeued(three, held), "the held run queued again")
+        _pids(folder, again.id)  # B runs it
+    finally:
+        a.signal(signal.SIGCONT)
+    assert wait_until(lambda: all(pid_gone(p) for p in pids), "A's member to be stopped")
+    assert a.process.poll() is None  # A serves on
+    (folder / "gate").touch()
+    wait_until(lambda: _runs(three)[again.id].status == "succeeded", "the requeued run")
+    time.sleep(1.0)  # A's last writes of its run, were they let through, are in by now
+    shown = _runs(three)[held]
+    assert (shown.status, shown.error, shown.host) == ("aborted", DIED, "serve-a")
+    assert lines(folder / "held.out") == [held, again.id]
 
 
 def _pids(folder: Path, run_id: str) -> list[int]:

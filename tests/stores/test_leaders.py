@@ -42,7 +42,9 @@ def test_one_holder_leads_beyond_its_ttl_and_another_takes_over_once_it_expired(
     far = leader("far", FAR, dead_pid())
     assert short.lead(KINDS, far) == KINDS
     assert short.lead(KINDS, far) == KINDS  # asking again: still the leader
-    time.sleep(TTL * 2.5)  # several beats
+    for _ in range(5):  # several beats, asked as a serve's loop asks
+        time.sleep(TTL / 4)
+        assert short.lead(KINDS, far) == KINDS
     assert store.lead({*KINDS, "pipeline:b"}, leader("here")) == {"pipeline:b"}
     assert [(lead.kind, lead.service, lead.host) for lead in store.leaders()] == [
         ("pipeline:a", "far", FAR), ("pipeline:b", "here", HOST), ("recovery", "far", FAR)]
@@ -50,6 +52,17 @@ def test_one_holder_leads_beyond_its_ttl_and_another_takes_over_once_it_expired(
     took = eventually(lambda: store.lead(KINDS, leader("here")) == KINDS, within=TTL * 4)
     assert took <= TTL * 2
     assert {lead.service for lead in store.leaders()} == {"here"}
+
+
+def test_a_holder_that_stops_asking_loses_its_leads_though_its_process_lives(
+        short: SqlStore, store: SqlStore) -> None:
+    """A serve whose loop hangs (its main thread alive, its heartbeat beating) asks no
+    more: its leads are renewed no longer, and another takes them after their ttl."""
+    far = leader("far", FAR, dead_pid())
+    assert short.lead(KINDS, far) == KINDS
+    took = eventually(lambda: store.lead(KINDS, leader("here")) == KINDS, within=TTL * 5)
+    assert took <= TTL * 3
+    assert short.lead(KINDS, far) == set()  # it learns so at its next ask
 
 
 def test_a_lead_given_back_is_taken_at_once_and_its_old_holder_leads_no_more(
@@ -60,7 +73,9 @@ def test_a_lead_given_back_is_taken_at_once_and_its_old_holder_leads_no_more(
     assert [lead.kind for lead in store.leaders()] == ["pipeline:a"]
     assert store.lead(KINDS, leader("second")) == {"recovery"}
     assert short.lead(KINDS, leader("first")) == {"pipeline:a"}
-    time.sleep(TTL * 1.5)  # the beats keep both; the resign stopped first's of recovery
+    for _ in range(6):  # the beats keep both; the resign stopped first's of recovery
+        time.sleep(TTL / 4)
+        assert short.lead(KINDS, leader("first")) == {"pipeline:a"}
     assert [(lead.kind, lead.service) for lead in short.leaders()] == [
         ("pipeline:a", "first"), ("recovery", "second")]
     store.resign(KINDS)

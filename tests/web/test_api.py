@@ -147,7 +147,11 @@ def test_retry_runs_the_failed_members_again_or_from_a_member(api: Api) -> None:
 
 def test_tokens_and_scopes(api: Api) -> None:
     with api.client(None) as anonymous:
-        assert anonymous.get("/healthz").json()["status"] == "ok"
+        health = anonymous.get("/healthz")
+        assert health.json()["status"] == "ok"
+        assert isinstance(health.json()["leading"], int)  # how many, never which
+        assert "pipeline" not in health.text  # no pipeline named without a token
+        assert anonymous.get("/metrics").status_code == 401
         refused = anonymous.get("/runs")
         assert refused.status_code == 401 and refused.json()["error"]
         assert anonymous.get("/runs", headers={"Authorization": "Bearer oc_nope"}

@@ -81,3 +81,5 @@ def test_metrics_are_prometheus_text_by_pipeline_and_status(api: Api) -> None:
              if line.startswith('orecart_pipeline_runs{pipeline="quick",status="succeeded"}')]
     assert quick and int(quick[0].rpartition(" ")[2]) >= 1
     assert any(line.startswith('orecart_member_runs{status="succeeded"}') for line in lines)
+    assert 'orecart_leads{kind="recovery"} 1' in lines  # the kinds, for a read token
+    assert 'orecart_leads{kind="pipeline:quick"} 1' in lines

@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, Protocol
 
 from orecart.callbacks import SECRET_ENV, CallbackSettings, check_url
 from orecart.control import RunControl
-from orecart.errors import LockedError, NotFoundError, OrecartError, SpecError, StateError
+from orecart.errors import (
+    LOST_LOCK,
+    LockedError,
+    NotFoundError,
+    OrecartError,
+    SpecError,
+    StateError,
+)
 from orecart.events import EventSink, RunFinished
 from orecart.hooks import HookSet
 from orecart.model import Pipeline, PullPolicy, Run, RunEvent, RunStatus
@@ -161,6 +168,16 @@ class Service:
         #: evaluates the graph triggers after members end (``serve`` sets its own owner)
         self.triggers = Evaluator(self, run_owner(self.host, self.pid), IN_PROCESS,
                                   self._problem)
+        store.on_lost(self._lost)
+
+    def _lost(self, run_id: str) -> None:
+        """Another serve took over the lock of run ``run_id`` (this process could not renew
+        it in time) and aborted it: stop it here, its members with it."""
+        with self._guard:
+            runners = [a.runner for a in self._active.values()
+                       if a.run_id == run_id and a.runner is not None]
+        for runner in runners:
+            runner.lose(LOST_LOCK)
 
     # -- requests ----------------------------------------------------------------------
 

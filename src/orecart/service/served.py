@@ -17,7 +17,7 @@ own thread-safe ``submit`` and ``cancel``; ``_asking`` keeps one request at a ti
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import (
@@ -59,7 +59,7 @@ class Metrics:
     runs_by_pipeline: dict[tuple[str, str], int] = field(default_factory=dict)
     deliveries: dict[str, int] = field(default_factory=dict)  # callback deliveries
     firings: dict[str, int] = field(default_factory=dict)  # trigger firings
-    leads: int = 0  # how many kinds of work this serve leads among the serves of its store
+    leads: tuple[str, ...] = ()  # the kinds of work this serve leads among its store's serves
 
 
 @dataclass(frozen=True)
@@ -88,9 +88,13 @@ class Served:
         self.service, self.catalog, self._wake = service, catalog, wake
         self._asking = threading.Lock()
         #: what this serve leads among the serves of its store (``recovery``,
-        #: ``pipeline:<name>``; the serve loop sets it each tick): ``/healthz`` and
-        #: ``/metrics`` say so
-        self.leads: set[str] = set()
+        #: ``pipeline:<name>``), read from the serve loop (``Server`` sets it):
+        #: ``/healthz`` says how many, ``/metrics`` which
+        self.leading: Callable[[], Collection[str]] = frozenset
+
+    @property
+    def leads(self) -> frozenset[str]:
+        return frozenset(self.leading())
 
     @property
     def stopping(self) -> bool:
@@ -191,7 +195,7 @@ class Served:
         return Metrics(by_status, by_status[str(RunStatus.QUEUED)],
                        len(self.service.running()), dict(counts.member_runs),
                        dict(counts.runs_by_pipeline), dict(counts.deliveries),
-                       dict(counts.firings), len(self.leads))
+                       dict(counts.firings), tuple(sorted(self.leads)))
 
     # -- what a member run left: its log, its artifacts, its graph changes -------------
 

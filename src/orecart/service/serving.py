@@ -98,6 +98,7 @@ class Server:
         self.sensors = SensorLoop(service, notice)
         #: what the HTTP API (``serve --http``) calls, from its own threads
         self.served = Served(service, catalog, self._waker.wake)
+        self.served.leading = lambda: self.leads
         service.triggers = Evaluator(service, self.id, "serve", notice)
         self.triggers = TriggerLoop(service.triggers)
 
@@ -125,7 +126,7 @@ class Server:
             self.service.store.resign(self.leads)
         except OrecartError as exc:
             self.notice(f"error: the lead not given back (it expires): {exc}")
-        self.leads = self.served.leads = set()
+        self.leads = set()
 
     def _leave(self) -> None:
         """Leave the services table and close what serve holds, even when the store is
@@ -199,9 +200,10 @@ class Server:
                 self._last_tick.pop(entry.pipeline.name, None)  # another may have ticked
         if leads - self.leads:
             self.notice(f"leading: {', '.join(sorted(leads - self.leads))}")
-        if self.leads & kinds - leads:
-            self.notice(f"no longer leading: {', '.join(sorted(self.leads & kinds - leads))}")
-        self.leads = self.served.leads = leads
+        lost = (self.leads & kinds) - leads  # still wanted, but another serve took them
+        if lost:
+            self.notice(f"no longer leading: {', '.join(sorted(lost))}")
+        self.leads = leads
 
     def _recover(self) -> None:
         for run in self.service.recover():

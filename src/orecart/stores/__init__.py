@@ -10,7 +10,7 @@ PostgreSQL; ``open_store(url)`` picks it by URL scheme.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
@@ -96,12 +96,17 @@ class Queue(Protocol):
 
 
 class ServiceRegistry(Protocol):
-    """The running services, so that clients find them; a dead one's row is not listed;
-    and which of them leads the work done once among them (``orecart.stores.leaders``)."""
+    """The running services, so that clients find them; a dead one's row is not listed."""
 
     def register_service(self, entry: ServiceEntry) -> None: ...
     def unregister_service(self, service_id: str) -> None: ...
     def services(self) -> list[ServiceEntry]: ...
+
+
+class Leaders(Protocol):
+    """Which service leads each kind of work done once among the services of a store
+    (``orecart.stores.leaders``): ``lead`` each tick, ``resign`` on the way out."""
+
     def lead(self, kinds: Collection[str], entry: ServiceEntry) -> set[str]: ...
     def resign(self, kinds: Collection[str]) -> None: ...
     def leaders(self) -> list[Leadership]: ...
@@ -188,6 +193,13 @@ class Locks(Protocol):
     def released(self) -> Future[None]: ...
 
 
+class Takeovers(Protocol):
+    """Hears that another holder took over a lock or lease of a run held here (the run's
+    id): its ttl passed while this process could not renew it, and the run is lost."""
+
+    def on_lost(self, watcher: Callable[[str], None]) -> None: ...
+
+
 class NotificationLog(Protocol):
     """Records the notifications of runs (``orecart.notify``) and reads them back."""
 
@@ -217,8 +229,8 @@ ALIASES: dict[str, str] = {"postgres": "postgresql"}
 
 
 class StateStore(
-    RunLog, EventLog, Queue, ServiceRegistry, SensorLog, QueryLog, TriggerLog, CallbackLog,
-    Ledger, Locks, NotificationLog, ApiLog, Protocol,
+    RunLog, EventLog, Queue, ServiceRegistry, Leaders, SensorLog, QueryLog, TriggerLog,
+    CallbackLog, Ledger, Locks, Takeovers, NotificationLog, ApiLog, Protocol,
 ):
     """Everything the service and runner ask of a state store."""
 

@@ -5,7 +5,9 @@ One daemon thread per store, running only while the store holds something: every
 ``interval`` seconds it renews every row still held, in one write transaction. A row is
 renewed only while the thread that took it is alive, so a run that ended inside a live
 process without giving its rows back (its thread gone) stops being renewed and expires,
-as do the rows of a process that hangs or died on another host.
+as do the rows of a process that hangs or died on another host. A row found taken by
+another holder (its ttl passed while this process could not reach the store) is told to
+the ``lost`` callback, which stops the run that held it.
 """
 
 from __future__ import annotations
@@ -21,8 +23,11 @@ class Heartbeat:
     """Renews held rows. Call outline: ``hold(key)`` when a row is taken (the beats start)
     -> ``drop(key)`` when it is given back (they stop with the last) -> ``stop()``."""
 
-    def __init__(self, beat: Callable[[Sequence[Key]], None], interval: float) -> None:
-        self._beat, self._interval = beat, interval
+    def __init__(self, beat: Callable[[Sequence[Key]], Sequence[Key]], interval: float,
+                 lost: Callable[[Key], None] | None = None) -> None:
+        """``beat`` renews the keys and returns those it found taken by another holder;
+        each is dropped and told to ``lost``."""
+        self._beat, self._interval, self._lost = beat, interval, lost
         self._held: dict[Key, threading.Thread] = {}
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -63,6 +68,17 @@ class Heartbeat:
                     self._thread = None
                     return
             try:
-                self._beat(keys)
+                taken = self._beat(keys)
             except StateError:  # a busy or unreachable store: the next beat tries again
                 continue
+            for key in taken:
+                self._taken(key)
+
+    def _taken(self, key: Key) -> None:
+        """``key`` was not renewed: lost, unless given back meanwhile (``drop`` comes
+        before the row's delete, so a row given back during the beat is not held now)."""
+        with self._guard:
+            if self._held.pop(key, None) is None:
+                return
+        if self._lost is not None:
+            self._lost(key)

@@ -67,7 +67,7 @@ def take(connection: Connection, kinds: Collection[str], entry: ServiceEntry,
 def _write(connection: Connection, kind: str, new: bool, entry: ServiceEntry,
            term: Term) -> None:
     values = {"service": entry.id, "host": entry.host, "pid": entry.pid,
-              "acquired_at": term.now, **term.stamp()}
+              "acquired_at": term.taken_at, **term.stamp()}
     if new:
         connection.execute(sa.insert(leaders).values(kind=kind, **values))
     else:

@@ -36,12 +36,19 @@ Key = tuple[str, ...]
 
 @dataclass(frozen=True)
 class Term:
-    """One write's view of holding: the store's holder id, the time now, and the expiry
-    a row taken or renewed now gets."""
+    """One write's view of holding: the store's holder id, the time now (the database's
+    clock on PostgreSQL, so that hosts whose clocks disagree judge expiries alike), and
+    the expiry a row taken or renewed now gets. ``local`` is this host's clock, which
+    ``acquired_at`` keeps: a pid is judged against its process's start on this host."""
 
     holder: str
     now: datetime
     ttl: float = TTL_S
+    local: datetime | None = None
+
+    @property
+    def taken_at(self) -> datetime:
+        return self.local or self.now
 
     @property
     def expires_at(self) -> datetime:
@@ -120,7 +127,7 @@ def acquire_lock(connection: Connection, pipeline: str, holder: Holder, term: Te
     row = connection.execute(sa.select(locks).where(locks.c.pipeline == pipeline))
     current = row.mappings().first()
     values = {"run_id": holder.run_id, "pid": holder.pid, "host": holder.host,
-              "acquired_at": term.now, **term.stamp()}
+              "acquired_at": term.taken_at, **term.stamp()}
     if current is None:
         connection.execute(sa.insert(locks).values(pipeline=pipeline, **values))
         return
@@ -169,7 +176,7 @@ def take_lease(connection: Connection, pool: str, limit: int, holder: Holder, te
             member=holder.member,
             pid=holder.pid,
             host=holder.host,
-            acquired_at=term.now,
+            acquired_at=term.taken_at,
             pool_limit=limit,
             **term.stamp(),
         )
@@ -185,8 +192,11 @@ def may_lease(connection: Connection, pool: str, limit: int, holder: Holder, now
     return len(live) < len(rows) or _holds(live, holder) or _room(live, limit)
 
 
-def renew(connection: Connection, keys: Sequence[Key], term: Term) -> None:
-    """Push the expiry of the rows ``keys`` name, where ``term.holder`` still holds them."""
+def renew(connection: Connection, keys: Sequence[Key], term: Term) -> list[Key]:
+    """Push the expiry of the rows ``keys`` name, where ``term.holder`` still holds them;
+    the lock and lease keys it could not renew (another holder took them, or recovery
+    removed them): their runs are lost."""
+    lost: list[Key] = []
     for key in keys:
         if key[0] == "service":  # a service's registry row (``orecart.stores.registry``)
             statement = sa.update(services).where(services.c.id == key[1])
@@ -201,7 +211,9 @@ def renew(connection: Connection, keys: Sequence[Key], term: Term) -> None:
         else:
             statement = _lease_row(sa.update(leases), key[1], key[2], key[3])
             statement = statement.where(leases.c.holder == term.holder)
-        connection.execute(statement.values(**term.stamp()))
+        if connection.execute(statement.values(**term.stamp())).rowcount == 0:
+            lost.append(key)
+    return lost
 
 
 def _holds(live: Sequence[RowMapping], holder: Holder) -> bool:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-from collections.abc import Collection, Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Connection, RowMapping
 
 from orecart.access import ApiToken
 from orecart.callbacks import Attempted, Delivery
-from orecart.errors import NotFoundError, StateError
+from orecart.errors import NotFoundError, StateError, TakenOverError
 from orecart.model import (
     Attempt,
     Leadership,
@@ -104,6 +105,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_DB_NOW = sa.select(sa.func.now())
+
+
 class SqlStore:
     """The state store on one database URL (``sqlite:///...`` or ``postgresql://...``).
 
@@ -128,7 +132,9 @@ class SqlStore:
         self.url = url
         self.holder_id = f"{locking.this_host()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._ttl = lease_ttl
-        self._heartbeat = Heartbeat(self._beat, interval=lease_ttl / 4)
+        self._heartbeat = Heartbeat(self._beat, interval=lease_ttl / 4, lost=self._lost)
+        self._lost_watchers: list[Callable[[str], None]] = []
+        self._asked = 0.0  # when ``lead`` was last asked (monotonic): leads live by it
         self._wake = threading.Lock()
         self._next_release: Future[None] = Future()
         self.path = sqlite_file(engines.parse_url(url))
@@ -238,8 +244,9 @@ class SqlStore:
         ``member_runs`` (a plan's every member at once, or what ended in one runner step)
         and ``attempts`` go in as one bulk statement each, at most one row per key."""
         with self._write() as connection:
+            if run is not None and not self._upsert.run(connection, run_values(run)):
+                raise TakenOverError(run.id)  # recovery aborted it: nothing of it is written
             if run is not None:
-                self._upsert.run(connection, run_values(run))
                 if run.labels:
                     listing.save_labels(connection, run)
             if member_runs:
@@ -402,7 +409,7 @@ class SqlStore:
     def lock(self, pipeline: str, holder: Holder) -> None:
         """Take the run lock of ``pipeline``; ``LockedError`` when a live holder has it."""
         with self._write() as connection:
-            locking.acquire_lock(connection, pipeline, holder, self._term())
+            locking.acquire_lock(connection, pipeline, holder, self._term(connection))
         self._heartbeat.hold(("lock", pipeline, holder.run_id))
 
     def unlock(self, pipeline: str, holder: Holder) -> None:
@@ -423,10 +430,11 @@ class SqlStore:
         """Take a slot of ``pool`` if fewer than ``limit`` live holders have one; it is
         renewed while the calling thread lives. A full pool is seen by reading alone."""
         with self._read() as connection:
-            if not locking.may_lease(connection, pool, limit, holder, _now()):
+            if not locking.may_lease(connection, pool, limit, holder, self._clock(connection)):
                 return False
         with self._write() as connection:
-            granted = locking.take_lease(connection, pool, limit, holder, self._term())
+            granted = locking.take_lease(connection, pool, limit, holder,
+                                         self._term(connection))
         if granted:
             self._heartbeat.hold(("lease", pool, holder.run_id, holder.member))
         return granted
@@ -449,16 +457,35 @@ class SqlStore:
             done, self._next_release = self._next_release, Future()
         done.set_result(None)
 
-    def _beat(self, keys: Sequence[locking.Key]) -> None:
-        term = self._term()
-        kinds = [key[1] for key in keys if key[0] == "leader"]
+    def on_lost(self, watcher: Callable[[str], None]) -> None:
+        """Call ``watcher(run_id)`` when the heartbeat finds that another holder took a lock
+        or lease of run ``run_id`` (its ttl passed while this process could not renew it)."""
+        self._lost_watchers.append(watcher)
+
+    def _beat(self, keys: Sequence[locking.Key]) -> list[locking.Key]:
+        asking = time.monotonic() - self._asked <= self._ttl / 2
+        kinds = [key[1] for key in keys if key[0] == "leader"] if asking else []
         with self._write() as connection:
-            locking.renew(connection, keys, term)
+            term = self._term(connection)
+            lost = locking.renew(connection, keys, term)
             if kinds:
                 leading.renew(connection, kinds, term)
+        return lost
 
-    def _term(self) -> locking.Term:
-        return locking.Term(self.holder_id, _now(), self._ttl)
+    def _lost(self, key: locking.Key) -> None:
+        for watcher in list(self._lost_watchers):
+            watcher(key[2])
+
+    def _term(self, connection: Connection) -> locking.Term:
+        return locking.Term(self.holder_id, self._clock(connection), self._ttl, _now())
+
+    def _clock(self, connection: Connection) -> datetime:
+        """Now, as expiries are judged: by the database's clock on PostgreSQL (serves on
+        hosts whose clocks disagree see one time), by this host's on SQLite (one host)."""
+        if connection.dialect.name != "postgresql":
+            return _now()
+        found: datetime = connection.execute(_DB_NOW).scalar_one()
+        return found
 
     def leases(self, pool: str) -> list[Holder]:
         """Who holds slots of ``pool`` now, alive or not, oldest first."""
@@ -553,7 +580,7 @@ class SqlStore:
         """List ``entry`` as a live service; the heartbeat renews its row while this
         process's main thread lives, until ``unregister_service``."""
         with self._write() as connection:
-            registry.register(connection, entry, self._term())
+            registry.register(connection, entry, self._term(connection))
         self._heartbeat.hold(("service", entry.id), threading.main_thread())
 
     def unregister_service(self, service_id: str) -> None:
@@ -566,27 +593,29 @@ class SqlStore:
         if self._before_queue():
             return []
         with self._read() as connection:
-            return registry.live(connection, _now())
+            return registry.live(connection, self._clock(connection))
 
     # -- leadership among services (``orecart.stores.leaders``) -----------------------
 
     def lead(self, kinds: Collection[str], entry: ServiceEntry) -> set[str]:
         """The kinds of work of ``kinds`` this store leads now, for service ``entry``: those
         it led already (a read), and those that were free, taken (a write only then); the
-        heartbeat renews them while this process's main thread lives. A lead another live
-        holder has is seen by reading alone."""
+        heartbeat renews them while this process's main thread lives and asks again within
+        half their ttl (a serve whose loop hangs stops asking: its leads expire). A lead
+        another live holder has is seen by reading alone."""
         if leaders.name in self._missing or not kinds:
             return set()
+        self._asked = time.monotonic()
         with self._read() as connection:
             found = leading.rows(connection, kinds)
-        now = _now()
+            now = self._clock(connection)
         led = {k for k in kinds if leading.holds(found.get(k), self.holder_id, now)}
         wanted = {k for k in kinds if k not in led and leading.free(found.get(k), now)}
         for kind in set(kinds) - led - wanted:  # another's (this process hung past its ttl)
             self._heartbeat.drop(("leader", kind))
         if wanted:
             with self._write() as connection:
-                led |= leading.take(connection, wanted, entry, self._term())
+                led |= leading.take(connection, wanted, entry, self._term(connection))
         for kind in led:
             self._heartbeat.hold(("leader", kind), threading.main_thread())
         return led
@@ -604,7 +633,7 @@ class SqlStore:
         if leaders.name in self._missing:
             return []
         with self._read() as connection:
-            return leading.live(connection, _now())
+            return leading.live(connection, self._clock(connection))
 
     # -- sensors (``orecart.stores.sensing``) ------------------------------------------
 
@@ -670,8 +699,8 @@ class SqlStore:
         with self._read() as connection:
             found = [run_from(row) for row in connection.execute(query).mappings()]
             held = locking.locks_of(connection, {run.pipeline for run in found})
-        now = _now()
-        orphans = [run for run in found if orphaned(run) if run.host == host] + [
+            now = self._clock(connection)
+        orphans = [run for run in found if run.host == host and orphaned(run)] + [
             run for run in found
             if run.host != host and locking.lost(run.id, held.get(run.pipeline), now)
         ]

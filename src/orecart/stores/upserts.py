@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from orecart.model import RunStatus
 from orecart.stores.schema import runs
 
 if TYPE_CHECKING:
@@ -75,11 +76,12 @@ class Upserts:
             statement = self._built[shape] = self._statement(table, columns, shape[2], where)
         connection.execute(statement, values)
 
-    def run(self, connection: Connection, values: dict[str, Any]) -> None:
-        """Insert or replace the ``runs`` row ``values``, keeping its queue fields."""
+    def run(self, connection: Connection, values: dict[str, Any]) -> bool:
+        """Insert or replace the ``runs`` row ``values``, keeping its queue fields; False
+        when the row is ``aborted`` already (then it stays as it is)."""
         if self._run is None:
             self._run = self._run_statement()
-        connection.execute(self._run, values)
+        return connection.execute(self._run, values).first() is not None
 
     def _statement(
         self,
@@ -101,4 +103,10 @@ class Upserts:
         for name in QUEUE_FIELDS:
             changes[name] = sa.func.coalesce(new[name], runs.c[name])
         changes["origin"] = sa.case((new["origin"] == "", runs.c.origin), else_=new["origin"])
-        return statement.on_conflict_do_update(index_elements=["id"], set_=changes)
+        # a run recovery aborted (its lock expired, another serve took it over) is final:
+        # the later writes of the serve that lost it change nothing (no row returned;
+        # rowcount is not told by every driver)
+        aborted = runs.c.status == str(RunStatus.ABORTED)
+        return statement.on_conflict_do_update(
+            index_elements=["id"], set_=changes, where=sa.not_(aborted)
+        ).returning(runs.c.id)

@@ -1,4 +1,6 @@
-"""``/healthz`` (no token: a load balancer's probe) and ``/metrics`` (Prometheus text)."""
+"""``/healthz`` (no token: a load balancer's probe; it names no pipeline, only how many
+kinds of work this serve leads) and ``/metrics`` (Prometheus text, read scope: the kinds
+led, by name)."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ router = APIRouter(tags=["health"])
 def healthz(request: Request) -> Health:
     served = served_of(request)
     return Health(status="stopping" if served.stopping else "ok",
-                  leading=sorted(served.leads))
+                  leading=len(served.leads))
 
 
 @router.get("/metrics", dependencies=[READ], response_class=Response, responses={
@@ -38,7 +40,7 @@ def exposition(metrics: Metrics) -> str:
     lines += _family("orecart_running", "Runs this serve executes now.", {(): metrics.running})
     lines += _family("orecart_leads", "Kinds of work this serve leads among the serves "
                      "of its store (recovery, each pipeline's schedule, sensors and "
-                     "triggers).", {(): metrics.leads})
+                     "triggers), 1 by kind.", {(("kind", k),): 1 for k in metrics.leads})
     lines += _family("orecart_member_runs", "Member runs in the state store, by status.",
                      _by_status(metrics.member_runs))
     lines += _family("orecart_callback_deliveries", "Callback deliveries, by status.",

@@ -258,6 +258,6 @@ class PlanOut(BaseModel):
 
 class Health(BaseModel):
     status: str
-    #: what this serve leads among the serves of its store: ``recovery`` (of dead serves'
-    #: runs and firings), ``pipeline:<name>`` (its schedule, sensors and triggers)
-    leading: list[str] = []
+    #: how many kinds of work this serve leads among the serves of its store (``recovery``,
+    #: each pipeline's; ``/metrics`` names them, for a token with read scope)
+    leading: int = 0
