@@ -76,7 +76,7 @@ from orecart.model import (
     Task,
 )
 from orecart.planner import Decision, Plan, Step
-from orecart.secrets import Redactor
+from orecart.secrets import Redactor, shared_redactor
 from orecart.stores import Holder, Locks
 from orecart.tasks import Tasks
 from orecart.waits import Wait, Waits
@@ -559,7 +559,7 @@ class Runner:
         flight = self.flights.pop(future)
         result = _result_of(future)
         if result.error:  # a daemon's or a tool's message may quote what it was given
-            result = replace(result, error=Redactor(flight.task.secrets)(result.error))
+            result = replace(result, error=shared_redactor(flight.task.secrets)(result.error))
         if flight.leased and flight.member.pool:
             self.backends.locks.release(flight.member.pool, self._holder(flight.member))
         self._emit(AttemptFinished(self._attempt(flight, result)))

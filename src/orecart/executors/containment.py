@@ -139,14 +139,24 @@ class _CgroupCell:
         kill_all(self.pids(), signum)
 
     def finish(self, main: int | None) -> None:
+        if _removed(self.path):  # only an empty cgroup can be: nothing was left to kill
+            return
         deadline = time.monotonic() + EMPTY_WAIT
         _write(self.path / "cgroup.kill", "1")
         while self.pids() and time.monotonic() < deadline:
             time.sleep(0.01)
-        try:
-            self.path.rmdir()
-        except OSError:
-            pass  # still busy: the executor's close (or the reaper) removes it
+        _removed(self.path)  # if still busy, the executor's close (or the reaper) removes it
+
+
+def _removed(path: Path) -> bool:
+    """Remove the cgroup ``path``; False while a process is in it."""
+    try:
+        path.rmdir()
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
 
 
 def _sweep(base: Path) -> None:

@@ -10,7 +10,8 @@ left running is SIGKILLed (as Docker does when a container's main process exits)
 member run outlives its result. A reaper process (``orecart.executors.reaper``) kills the
 groups and cells if orecart itself dies by ``kill -9``.
 
-One thread per running attempt does all of its work: it starts the process, then waits in
+One thread per running attempt (taken from ``workers.Workers``, which reuses the threads
+of attempts that ended) does all of its work: it starts the process, then waits in
 ``poll`` on the two output pipes and a pidfd (Linux >= 5.3), so it wakes exactly when there
 is output or the process exits, never on a timer. The exit status is read with
 ``waitpid`` directly: ``subprocess`` reports an undeterminable status as 0, which must not
@@ -54,6 +55,7 @@ from orecart.executors.process import (
     spawn_error,
 )
 from orecart.executors.reaper import Reaper
+from orecart.executors.workers import Workers
 from orecart.model import Member, MemberStatus, Result, Task
 
 READ_SIZE = 1 << 16  # one pipe's default capacity
@@ -331,9 +333,11 @@ class LocalExecutor:
         self._aborted_runs: dict[str, None] = {}  # an ordered set, oldest first
         self._reaper: Reaper | None = None
         self.containment: Containment | None = None
+        self._workers = Workers("orecart-local")
 
     def submit(self, task: Task, output: OutputSink) -> Future[Result]:
-        """Start one attempt in its own thread and return its future at once."""
+        """Start one attempt in a thread of its own (a reused one) and return its future
+        at once."""
         attempt = _Attempt(self, task, output)
         try:
             self._ensure_guards()
@@ -346,11 +350,8 @@ class LocalExecutor:
             error = f"cannot contain member processes: {exc}"
             attempt.future.set_result(attempt._result(MemberStatus.ERRORED, error))
             return attempt.future
-        thread = threading.Thread(
-            target=attempt.run, name=f"orecart-local-{task.member.name}", daemon=True
-        )
         try:
-            thread.start()
+            self._workers.run(attempt.run)
         except RuntimeError as exc:  # out of threads: a result, like any start failure
             attempt.future.set_result(attempt._result(MemberStatus.ERRORED, str(exc)))
         return attempt.future
@@ -397,6 +398,7 @@ class LocalExecutor:
             containment.close()
         if reaper is not None:
             reaper.close()
+        self._workers.close()
 
     # -- called by attempts ------------------------------------------------------------
 

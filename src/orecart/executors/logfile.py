@@ -26,7 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple, TextIO
 
-from orecart.secrets import Redactor
+from orecart.secrets import Redactor, shared_redactor
 
 #: Streams an executor writes; ``orecart`` marks the executor's own notes.
 STREAMS = ("stdout", "stderr", "orecart")
@@ -165,6 +165,10 @@ def open_log(path: Path, secrets: Iterable[str] = ()) -> LogWriter:
     Raises OSError when the file cannot be opened; the executor turns that into an
     ``errored`` result.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    file = path.open("a", encoding="utf-8", errors="replace")
-    return LogWriter(file, Redactor(secrets))
+    try:
+        file = path.open("a", encoding="utf-8", errors="replace")
+    except FileNotFoundError:  # the run's first log: its folder is made once, not per log
+        path.parent.mkdir(parents=True, exist_ok=True)
+        file = path.open("a", encoding="utf-8", errors="replace")
+    return LogWriter(file, shared_redactor(frozenset(secrets)))
+

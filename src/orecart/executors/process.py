@@ -45,11 +45,34 @@ def launch_problem(program: str, cwd: Path, path: str | None) -> OSError | None:
     execvpe would), or None: checked before a start through the cell's shell, which would
     otherwise report a missing program as its own exit code 127."""
     if "/" in program:
-        found = cwd / program
-        if not found.is_file():
+        file = cwd / program
+        if not file.is_file():
             return FileNotFoundError(program)
-        return None if os.access(found, os.X_OK) else PermissionError(program)
-    return None if shutil.which(program, path=path or os.defpath) else FileNotFoundError(program)
+        return None if os.access(file, os.X_OK) else PermissionError(program)
+    search = path or os.defpath
+    known = _found.get((program, search))
+    if known is not None and _runnable(known):
+        return None
+    found = shutil.which(program, path=search)
+    if found is None:
+        return FileNotFoundError(program)
+    if len(_found) >= FOUND_KEPT:
+        _found.clear()
+    _found[(program, search)] = found
+    return None
+
+
+#: Where a program was last found on a PATH, by (program, PATH): checking that file again
+#: is a few system calls where walking the PATH is one per folder in it, per attempt. A
+#: program found is still found as long as that file is there (an earlier folder may hold
+#: another, but then that one is found: either way it can be run).
+_found: dict[tuple[str, str], str] = {}
+FOUND_KEPT = 1024
+
+
+def _runnable(file: str) -> bool:
+    """What ``shutil.which`` asks of a file it finds."""
+    return os.access(file, os.X_OK) and not os.path.isdir(file)
 
 
 #: What /bin/sh exits with when it cannot run the command it was given (POSIX).
