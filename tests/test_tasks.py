@@ -6,8 +6,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from orecart.model import Member, Pipeline
+from orecart.environ import inherited_env, member_env
+from orecart.model import Container, Handover, Member, Pipeline
 from orecart.planner import plan
+from orecart.secrets import known_secrets, secret_values
 from orecart.tasks import Tasks
 from tests.fixtures import command, make_task
 
@@ -50,3 +52,55 @@ def test_a_tasks_repr_holds_no_environment_and_no_secret(tmp_path: Path) -> None
     assert "s3cr3t-value" in task.secrets
     shown = repr(task)
     assert "load" in shown and "s3cr3t-value" not in shown and "ORECART_RUN_ID" not in shown
+
+
+def varied_pipeline(tmp_path: Path) -> Pipeline:
+    """Members whose environments share more or less: an override of a pipeline value that
+    only the member declares secret, Motherlode copies, a container, a passthrough, a need
+    whose name looks secret (its ORECART_INPUT_ variable does too)."""
+    members = (
+        Member(name="token-maker", shell="true"),
+        Member(name="plain", shell="true", needs=("token-maker",)),
+        Member(name="declares", shell="true", secrets=frozenset({"X_VALUE"})),
+        Member(name="replaces", shell="true", secrets=frozenset({"X_VALUE"}),
+               env={"X_VALUE": "own-value-77"}),
+        Member(name="copies", shell="true", handover=Handover.MOTHERLODE,
+               env={"DB_PASSWORD": "pw-of-copies"}),
+        Member(name="boxed", container=Container(image="x:1"), env_passthrough=("EXTRA_*",)),
+        Member(name="passes", shell="true", env_passthrough=("EXTRA_*",)),
+        Member(name="excludes", shell="true", exclude_env=frozenset({"X_VALUE"})),
+    )  # fmt: skip
+    return Pipeline(
+        name="varied", source=tmp_path / "pipeline.yaml", members=members,
+        env={"X_VALUE": "pipeline-value-1", "SHARED_TOKEN": "tok-shared-9"},
+        params={"api_key": "param-key-123"},
+    )  # fmt: skip
+
+
+def test_a_tasks_env_and_secrets_are_those_of_its_whole_environment(tmp_path: Path) -> None:
+    """What members share is built once per run, yet each task is what building it whole
+    for that member gives: ``member_env``, and the secret values of all it receives."""
+    pipeline = varied_pipeline(tmp_path)
+    environ = {"PATH": "/bin", "HOME": "/root", "EXTRA_AUTH": "inherited-secret-5"}
+    graph_env = {Handover.MOTHERLODE: {"NEO4J_PASSWORD": "graph-pw-4"}}
+    tasks = Tasks(plan(pipeline), "run-1", tmp_path / "runs", False, (graph_env, environ))
+    known = known_secrets(pipeline)
+    for step in tasks.plan.steps:
+        member = step.member
+        task = tasks.task(step, 1)
+        inherited = inherited_env(member, environ)
+        folders = (task.artifacts, dict(task.inputs))
+        env = member_env(pipeline, member, "run-1", folders,
+                         graph_env.get(member.handover, {}), inherited)  # fmt: skip
+        declared = pipeline.secrets | member.secrets
+        secrets = (secret_values(env, declared) | secret_values(pipeline.params, declared)
+                   | secret_values(inherited) | known)  # fmt: skip
+        assert task.env == env, member.name
+        assert task.secrets == secrets, member.name
+    by_name = {s.member.name: tasks.task(s, 1) for s in tasks.plan.steps}
+    assert "pipeline-value-1" in by_name["declares"].secrets
+    assert "pipeline-value-1" not in by_name["replaces"].secrets  # it never received it
+    assert "own-value-77" in by_name["replaces"].secrets
+    assert "graph-pw-4" in by_name["copies"].secrets
+    assert "inherited-secret-5" in by_name["passes"].secrets
+    assert by_name["plain"].env["ORECART_INPUT_TOKEN_MAKER"] in by_name["plain"].secrets

@@ -79,10 +79,36 @@ def member_env(
     """The complete environment of one member run. ``folders`` is (its artifacts folder,
     the artifact folders of what it needs by name); ``inherited`` what it gets of orecart's
     environment (``inherited_env``). Holds secrets: never store it."""
-    artifacts, inputs = folders
+    shared = shared_env(pipeline, member, graph_env, inherited)
+    return own_env(shared, pipeline, member, run_id, folders)
+
+
+def shared_env(
+    pipeline: Pipeline,
+    member: Member,
+    graph_env: Mapping[str, str] | None = None,
+    inherited: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The layers of ``member_env`` below the member's own ``env``: what it inherits, the
+    pipeline ``env`` less its ``exclude_env``, the graph handover. Members that agree in
+    those (most of a run's) share it, so a run builds it once (``tasks.Tasks``)."""
     env = dict(inherited or {})
     env.update((k, v) for k, v in pipeline.env.items() if k not in member.exclude_env)
     env.update(graph_env or {})
+    return env
+
+
+def own_env(
+    shared: Mapping[str, str],
+    pipeline: Pipeline,
+    member: Member,
+    run_id: str,
+    folders: tuple[Path, Mapping[str, Path]],
+) -> dict[str, str]:
+    """``member_env`` from its ``shared_env``: the member's own ``env``, the Motherlode
+    copies, then orecart's ``ORECART_*`` variables on top."""
+    artifacts, inputs = folders
+    env = dict(shared)
     env.update(member.env)
     if member.handover is Handover.MOTHERLODE:
         copies = {f"CONFIGS_{k}": v for k, v in env.items() if not k.startswith("CONFIGS_")}
