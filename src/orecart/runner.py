@@ -187,6 +187,7 @@ class Runner:
         environs = (config.graph_env, config.environ)
         self.tasks = Tasks(plan, run.id, config.runs_dir, config.keep, environs)
         self.prepared: dict[str, Task] = {}  # first attempts an executor got ready ahead
+        #: whether any executor is ``Preparing`` (asking a runtime protocol costs ~10 µs)
         self.preparing = any(isinstance(e, Preparing) for e in backends.executors.values())
 
     # -- the outline -------------------------------------------------------------------
@@ -401,12 +402,15 @@ class Runner:
         return blocked
 
     def _prepare_next(self) -> None:
-        """Let executors get ready the first attempts likely to start next (ready members
+        """Build the tasks of the first attempts likely to start next (ready members
         waiting for a slot, and those whose remaining needs are all running now), in the
-        order they would start. At most ``max_parallel`` wait prepared at a time (see
-        ``executors.Preparing``)."""
+        order they would start, and let executors that can get them ready (see
+        ``executors.Preparing``). At most ``max_parallel`` wait prepared at a time.
+
+        Done while members run, so that a slot that frees is filled without building a
+        task first: the runner's thread is otherwise idle then."""
         room = self.config.max_parallel - len(self.prepared)
-        if not self.preparing or self.stopping or room <= 0:
+        if self.stopping or room <= 0:
             return
         running = {flight.member.name for flight in self.flights.values()}
         soon = [name for _, name in self.ready[:room]]  # the heap's top, near enough
@@ -416,12 +420,11 @@ class Runner:
                 if dependent in self.pending and self.waiting[dependent] == len(needs):
                     soon.append(dependent)
         for name in sorted(soon, key=self.positions.__getitem__):  # the order they start in
-            executor = self.backends.executor(self.steps[name].member)
-            if room and name not in self.prepared and name not in self.attempts and isinstance(
-                executor, Preparing
-            ):
-                self.prepared[name] = self.tasks.task(self.steps[name], 1)
-                executor.prepare(self.prepared[name])
+            if room and name not in self.prepared and name not in self.attempts:
+                task = self.prepared[name] = self.tasks.task(self.steps[name], 1)
+                executor = self.backends.executor(task.member)
+                if self.preparing and isinstance(executor, Preparing):
+                    executor.prepare(task)
                 room -= 1
 
     def _give_up(self) -> None:
@@ -658,7 +661,7 @@ class Runner:
         if task is None:
             return
         executor = self.backends.executor(member)
-        if isinstance(executor, Preparing):
+        if self.preparing and isinstance(executor, Preparing):
             executor.discard(task)
         self.tasks.unused(task)
 
