@@ -6,7 +6,8 @@
                    run's own work before its members: graph schema, before-backup)
         -> _loop: _schedule (ready members in plan order: max_parallel, pools, backoff;
                              _flush the records held so far, then _launch each start)
-                  -> _prepare_next (executors that can get the next first attempts ready)
+                  -> _prepare_next (the next first attempts' tasks built ahead; executors
+                                    that can get them ready too)
                   -> _wait (FIRST_COMPLETED) -> _settle (record, retry or _finish)
         -> _end (_drain what still runs after an internal error, _close every unfinished
                  member, the run's final status from _verdict; after a success the

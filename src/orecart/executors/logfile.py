@@ -171,4 +171,3 @@ def open_log(path: Path, secrets: Iterable[str] = ()) -> LogWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         file = path.open("a", encoding="utf-8", errors="replace")
     return LogWriter(file, shared_redactor(frozenset(secrets)))
-
