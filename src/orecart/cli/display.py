@@ -94,16 +94,20 @@ MEMBER_ROWS = 50
 
 
 def member_table(
-    run: Run, member_runs: Sequence[MemberRun], rows: int = MEMBER_ROWS
+    run: Run, member_runs: Sequence[MemberRun], rows: int = MEMBER_ROWS,
+    unlisted: Mapping[str, int] | None = None,
 ) -> RenderableType:
-    """The members of a run and how each ended (see ``MEMBER_ROWS`` for a large run)."""
+    """The members of a run and how each ended (see ``MEMBER_ROWS`` for a large run).
+    ``unlisted``: the store summarised the run already (``RunDetail.unlisted``), so
+    ``member_runs`` are the ones to list and these the others, counted by status."""
     title = f"run {run.id} of {run.pipeline}: {run.status}"
-    listed, unlisted = _listed(member_runs, rows)
+    listed = member_runs
+    if unlisted is None:
+        listed, unlisted = _listed(member_runs, rows)
     caption = Text()
     if unlisted:
-        counts = Counter(str(mr.status) for mr in unlisted)
-        told = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        caption.append(f"{len(unlisted)} members not listed ({told}); "
+        told = ", ".join(f"{n} {status}" for status, n in sorted(unlisted.items()))
+        caption.append(f"{sum(unlisted.values())} members not listed ({told}); "
                        "--json lists every member")
     if run.error:
         caption.append(("\n" if caption else "") + f"error: {run.error}", style="red")
@@ -123,14 +127,15 @@ def member_table(
 
 def _listed(
     member_runs: Sequence[MemberRun], rows: int
-) -> tuple[Sequence[MemberRun], list[MemberRun]]:
-    """(the member runs to list, those left out): all of a small run; else the first
-    ``rows`` that did not succeed or skip, in plan order."""
+) -> tuple[Sequence[MemberRun], Counter[str]]:
+    """(the member runs to list, how many others by status): all of a small run; else the
+    first ``rows`` that did not succeed or skip, in plan order (as
+    ``orecart.stores.summary`` picks them in the store)."""
     if len(member_runs) <= rows:
-        return member_runs, []
+        return member_runs, Counter()
     notable = [mr for mr in member_runs if not mr.status.ok][:rows]
     shown = {mr.member for mr in notable}
-    return notable, [mr for mr in member_runs if mr.member not in shown]
+    return notable, Counter(str(mr.status) for mr in member_runs if mr.member not in shown)
 
 
 def runs_table(runs: Sequence[Run]) -> Table:

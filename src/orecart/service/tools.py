@@ -386,25 +386,25 @@ class Tools:
 
     # -- history -----------------------------------------------------------------------
 
-    def status(self, source: Source, attempts: bool = True) -> RunDetail | None:
-        """The latest run in detail; without its ``attempts`` when the caller shows only
-        the member runs (a 10,000-member run's attempts are as many rows again)."""
+    def status(self, source: Source, attempts: bool = True,
+               rows: int | None = None) -> RunDetail | None:
+        """The latest run in detail (see ``show``); None when the pipeline never ran."""
         with self._store(source) as (pipeline_name, store):
             run = store.latest_run(pipeline_name)
-            if run is None:
-                return None
-            tried = store.attempts(run.id) if attempts else []
-            return RunDetail(run, store.member_runs(run.id), tried, store.notifications(run.id))
+            return None if run is None else _detail(store, run, attempts, rows)
 
     def runs(self, source: Source, limit: int = 20) -> list[Run]:
         with self._store(source) as (pipeline_name, store):
             return store.runs(pipeline_name, limit)
 
-    def show(self, source: Source, run_id: str) -> RunDetail:
+    def show(self, source: Source, run_id: str, attempts: bool = True,
+             rows: int | None = None) -> RunDetail:
+        """One run in detail; without its ``attempts`` when the caller shows only the
+        member runs (a 10,000-member run's attempts are as many rows again). With
+        ``rows``, a run of more member runs lists only the first ``rows`` that did not
+        succeed or skip and counts the rest (``RunDetail.unlisted``), in the store."""
         with self._store(source) as (_, store):
-            run = store.get_run(run_id)
-            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id),
-                             store.notifications(run.id))
+            return _detail(store, store.get_run(run_id), attempts, rows)
 
     def callbacks(self, source: Source, run_id: str) -> list[Delivery]:
         """The callback deliveries of a run, first first."""
@@ -412,7 +412,7 @@ class Tools:
             return store.deliveries(run_id)
 
     def log_files(self, source: Source, run_id: str, member: str | None) -> list[Path]:
-        detail = self.show(source, run_id)
+        detail = self.show(source, run_id, attempts=False)
         known = [m for m in detail.member_runs if m.log_path]
         if member is not None:
             known = [m for m in known if m.member == member]
@@ -508,6 +508,17 @@ class Tools:
         except SpecError:
             return pipeline_name(source.file), self.state_url(source, create=False)
         return heading.name, self._state_url(source, heading.settings, create=False)
+
+
+def _detail(store: StateStore, run: Run, attempts: bool, rows: int | None) -> RunDetail:
+    """``run`` in detail, read from ``store`` (see ``Tools.show``)."""
+    if rows is None:
+        members, unlisted = store.member_runs(run.id), {}
+    else:
+        found = store.member_summary(run.id, rows)
+        members, unlisted = found.listed, dict(found.unlisted)
+    tried = store.attempts(run.id) if attempts else []
+    return RunDetail(run, members, tried, store.notifications(run.id), unlisted)
 
 
 @contextmanager
