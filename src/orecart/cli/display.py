@@ -12,11 +12,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 from rich.text import Text
 
@@ -33,6 +31,9 @@ from orecart.events import (
 )
 from orecart.model import MemberRun, MemberStatus, Notification, Run, RunStatus, to_data
 from orecart.planner import Decision, Plan
+
+if TYPE_CHECKING:  # imported where used: `status` and `show` draw no live display
+    from rich.live import Live
 
 STYLE = {
     "succeeded": "green",
@@ -213,7 +214,10 @@ class LiveProgress:
         self.console, self.quiet = console, quiet
         self.rows: dict[str, MemberRun | None] = {}
         self.title = "planning"
-        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+        from rich.live import Live
+
+        self.live: Live = Live(self._render(), console=console, refresh_per_second=4,
+                               transient=False)
         self._lock = threading.Lock()
 
     def __enter__(self) -> LiveProgress:
@@ -309,6 +313,8 @@ def comparison_tables(report: Mapping[str, Any]) -> RenderableType:
 @contextmanager
 def transfer_progress(console: Console, what: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar for a backup or restore; yields the (done, total) callback."""
+    from rich.progress import MofNCompleteColumn, Progress
+
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console,
                   transient=True) as progress:
         task = progress.add_task(what, total=None)

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from secrets import token_hex
 from typing import TYPE_CHECKING, Any
@@ -59,6 +58,9 @@ CALLBACK_DRAIN_S = 5.0
 
 
 def orecart_version() -> str:
+    """The installed version (importlib.metadata costs 10 ms: only --version reads it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("orecart")
     except PackageNotFoundError:
