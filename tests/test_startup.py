@@ -32,6 +32,9 @@ def test_run_without_a_graph_loads_no_driver(tmp_path: Path) -> None:
     (tmp_path / "pipeline.yaml").write_text(
         "pipeline: lean\nmembers:\n  - {name: a, run: [\"true\"]}\n", "utf-8")
     assert loaded_by(tmp_path, "run", "pipeline.yaml") == {"code": 0, "loaded": []}
+    # nor the HTTP client: no callback to post (its import and TLS set-up cost 0.15 s)
+    loaded = loaded_by(tmp_path, "run", "pipeline.yaml", heavy=(*HEAVY, "httpx"))
+    assert loaded == {"code": 0, "loaded": []}
 
 
 def test_help_loads_none_of_them(tmp_path: Path) -> None:

@@ -899,6 +899,13 @@ class SqlStore:
                 return []
             return calling.of_run(connection, found)
 
+    def pending_deliveries(self) -> bool:
+        """True when a delivery of some run waits to be posted, due now or later."""
+        if callback_deliveries.name in self._missing:
+            return False
+        with self._read() as connection:
+            return calling.any_pending(connection)
+
     def due_deliveries(self, limit: int = 50) -> list[Delivery]:
         """The deliveries to post now: the first pending one of each run, if due."""
         with self._read() as connection:
