@@ -72,3 +72,14 @@ def test_an_attempt_recorded_late_never_changes_a_delivery_attempted_since(
     found = store.deliveries("r4")[0]
     assert (found.status, found.attempts, found.last_error) == (
         DeliveryStatus.DELIVERED, 1, None)
+
+
+def test_pending_deliveries_tell_whether_any_waits_due_or_not(store: SqlStore) -> None:
+    store.enqueue(queued("r5"), {"params": {}})
+    assert not store.pending_deliveries()  # no callback: `orecart run` makes no HTTP client
+    store.enqueue(queued("r6"), {"callback_url": URL})
+    (delivery,) = store.deliveries("r6")
+    assert store.take_delivery(delivery, 30) and store.due_deliveries() == []
+    assert store.pending_deliveries()  # held (not due now), still to be posted
+    store.delivery_attempted(delivery, Attempted(DeliveryStatus.DELIVERED, 204, None, None))
+    assert not store.pending_deliveries()

@@ -8,7 +8,8 @@ Exit codes (one table, used everywhere):
     130 interrupted (Ctrl-C or SIGTERM)
 
 Importing this package is cheap and changes nothing; ``app`` and ``Exit`` are imported
-when first asked for, and ``main`` imports them itself.
+when first asked for, and ``main`` imports them itself; a command's module only when the
+command is (``--help`` imports them all).
 """
 
 from __future__ import annotations
@@ -19,9 +20,18 @@ from typing import Any
 
 __all__ = ["Exit", "app", "main"]
 
-#: importing registers the commands; this is their --help order
-_COMMANDS = ("running", "serving", "access", "sensing", "triggering", "history", "graph",
-             "querying")
+#: the module adding each command (importing it registers them); this is their --help
+#: order. A command is imported only when asked for (``base.Commands.lazily``).
+_COMMANDS = {
+    "running": "validate schema plan run",
+    "serving": "serve submit cancel queue callbacks",
+    "access": "token",
+    "sensing": "sensors versions",
+    "triggering": "triggers",
+    "history": "status runs show logs",
+    "graph": "images diff backup restore graph",
+    "querying": "query queries",
+}
 
 
 def main() -> None:
@@ -37,9 +47,10 @@ def main() -> None:
 
 
 def _app() -> Any:
-    for name in _COMMANDS:
-        importlib.import_module(f"orecart.cli.{name}")
-    return importlib.import_module("orecart.cli.base").app
+    app = importlib.import_module("orecart.cli.base").app
+    app.lazily({command: f"orecart.cli.{module}"
+                for module, commands in _COMMANDS.items() for command in commands.split()})
+    return app
 
 
 def __getattr__(name: str) -> Any:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import functools
 import gc
+import importlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, ParamSpec, TypeVar
@@ -45,11 +46,23 @@ class Exit(IntEnum):
 
 class Commands(click.Group):
     """A group whose --help lists its commands in the order they were added, under the
-    heading (panel) each was added with."""
+    heading (panel) each was added with. Told where each command is added (``lazily``),
+    it imports only the module of the command asked for: `orecart status` need not load
+    what `serve` or `run` import."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.panels: dict[str, str] = {}
+        self.places: dict[str, str] = {}  # command name -> the module that adds it
+
+    def lazily(self, places: Mapping[str, str]) -> None:
+        """Know which module adds each command (in --help order), to import it when asked."""
+        self.places = dict(places)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.places:
+            importlib.import_module(self.places[cmd_name])
+        return super().get_command(ctx, cmd_name)
 
     def add(self, panel: str) -> Callable[[Callable[..., Any]], click.Command]:
         """Register the decorated function as a command shown under `panel`."""
@@ -66,14 +79,15 @@ class Commands(click.Group):
         return command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(self.commands)
+        return list(dict.fromkeys([*self.places, *self.commands]))
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         sections: dict[str, list[tuple[str, str]]] = {}
-        width = max(map(len, self.commands), default=0)  # one column across the sections
-        for name in self.list_commands(ctx):
-            command = self.commands[name]
-            if not command.hidden:
+        names = self.list_commands(ctx)
+        width = max(map(len, names), default=0)  # one column across the sections
+        for name in names:
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
                 rows = sections.setdefault(self.panels.get(name, "Commands"), [])
                 rows.append((name.ljust(width), command.get_short_help_str(limit=150)))
         for panel, rows in sections.items():

@@ -12,11 +12,9 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.progress import MofNCompleteColumn, Progress
 from rich.table import Table
 from rich.text import Text
 
@@ -33,6 +31,9 @@ from orecart.events import (
 )
 from orecart.model import MemberRun, MemberStatus, Notification, Run, RunStatus, to_data
 from orecart.planner import Decision, Plan
+
+if TYPE_CHECKING:  # imported where used: `status` and `show` draw no live display
+    from rich.live import Live
 
 STYLE = {
     "succeeded": "green",
@@ -94,16 +95,20 @@ MEMBER_ROWS = 50
 
 
 def member_table(
-    run: Run, member_runs: Sequence[MemberRun], rows: int = MEMBER_ROWS
+    run: Run, member_runs: Sequence[MemberRun], rows: int = MEMBER_ROWS,
+    unlisted: Mapping[str, int] | None = None,
 ) -> RenderableType:
-    """The members of a run and how each ended (see ``MEMBER_ROWS`` for a large run)."""
+    """The members of a run and how each ended (see ``MEMBER_ROWS`` for a large run).
+    ``unlisted``: the store summarised the run already (``RunDetail.unlisted``), so
+    ``member_runs`` are the ones to list and these the others, counted by status."""
     title = f"run {run.id} of {run.pipeline}: {run.status}"
-    listed, unlisted = _listed(member_runs, rows)
+    listed = member_runs
+    if unlisted is None:
+        listed, unlisted = _listed(member_runs, rows)
     caption = Text()
     if unlisted:
-        counts = Counter(str(mr.status) for mr in unlisted)
-        told = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        caption.append(f"{len(unlisted)} members not listed ({told}); "
+        told = ", ".join(f"{n} {status}" for status, n in sorted(unlisted.items()))
+        caption.append(f"{sum(unlisted.values())} members not listed ({told}); "
                        "--json lists every member")
     if run.error:
         caption.append(("\n" if caption else "") + f"error: {run.error}", style="red")
@@ -123,14 +128,15 @@ def member_table(
 
 def _listed(
     member_runs: Sequence[MemberRun], rows: int
-) -> tuple[Sequence[MemberRun], list[MemberRun]]:
-    """(the member runs to list, those left out): all of a small run; else the first
-    ``rows`` that did not succeed or skip, in plan order."""
+) -> tuple[Sequence[MemberRun], Counter[str]]:
+    """(the member runs to list, how many others by status): all of a small run; else the
+    first ``rows`` that did not succeed or skip, in plan order (as
+    ``orecart.stores.summary`` picks them in the store)."""
     if len(member_runs) <= rows:
-        return member_runs, []
+        return member_runs, Counter()
     notable = [mr for mr in member_runs if not mr.status.ok][:rows]
     shown = {mr.member for mr in notable}
-    return notable, [mr for mr in member_runs if mr.member not in shown]
+    return notable, Counter(str(mr.status) for mr in member_runs if mr.member not in shown)
 
 
 def runs_table(runs: Sequence[Run]) -> Table:
@@ -208,7 +214,10 @@ class LiveProgress:
         self.console, self.quiet = console, quiet
         self.rows: dict[str, MemberRun | None] = {}
         self.title = "planning"
-        self.live = Live(self._render(), console=console, refresh_per_second=4, transient=False)
+        from rich.live import Live
+
+        self.live: Live = Live(self._render(), console=console, refresh_per_second=4,
+                               transient=False)
         self._lock = threading.Lock()
 
     def __enter__(self) -> LiveProgress:
@@ -304,6 +313,8 @@ def comparison_tables(report: Mapping[str, Any]) -> RenderableType:
 @contextmanager
 def transfer_progress(console: Console, what: str) -> Iterator[Callable[[int, int], None]]:
     """A progress bar for a backup or restore; yields the (done, total) callback."""
+    from rich.progress import MofNCompleteColumn, Progress
+
     with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), console=console,
                   transient=True) as progress:
         task = progress.add_task(what, total=None)

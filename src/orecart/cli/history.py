@@ -39,27 +39,37 @@ HISTORY = "History"
 def status(file: Path, profile: str | None, param: tuple[str, ...], state: str | None,
            as_json: bool) -> None:
     """The latest run of the pipeline and each member's status."""
-    detail = Tools().status(source_of(file, profile, param, state), attempts=as_json)
-    if detail is None:
-        if as_json:
-            print_json({"run": None, "members": []})
-        else:
-            out().print("no runs yet")
-        return
-    _print_detail(detail, as_json)
-
-
-def _print_detail(detail: RunDetail, as_json: bool) -> None:
+    source = source_of(file, profile, param, state)
     if as_json:
-        print_json({"run": detail.run, "members": members_json(detail.member_runs),
-                     "attempts": detail.attempts, "notifications": detail.notifications})
-    else:
-        from orecart.cli import display
+        _print_json(Tools().status(source))
+        return
+    from orecart.cli import display
 
-        out().print(display.member_table(detail.run, detail.member_runs))
-        out().print(display.run_facts(detail.run))
-        if detail.notifications:
-            out().print(display.notifications_table(detail.notifications))
+    detail = Tools().status(source, attempts=False, rows=display.MEMBER_ROWS)
+    if detail is None:
+        out().print("no runs yet")
+    else:
+        _print_text(detail)
+
+
+def _print_json(detail: RunDetail | None) -> None:
+    """A run in full (every member run and attempt): what `--json` promises."""
+    if detail is None:
+        print_json({"run": None, "members": []})
+    else:
+        print_json({"run": detail.run, "members": members_json(detail.member_runs),
+                    "attempts": detail.attempts, "notifications": detail.notifications})
+
+
+def _print_text(detail: RunDetail) -> None:
+    """A run as a table; a large one summarised (``display.MEMBER_ROWS``)."""
+    from orecart.cli import display
+
+    out().print(display.member_table(detail.run, detail.member_runs,
+                                     unlisted=detail.unlisted))
+    out().print(display.run_facts(detail.run))
+    if detail.notifications:
+        out().print(display.notifications_table(detail.notifications))
 
 
 @app.add(HISTORY)
@@ -88,7 +98,13 @@ def runs(file: Path, limit: int, state: str | None, as_json: bool) -> None:
 @guarded
 def show(run_id: str, pipeline: Path, state: str | None, as_json: bool) -> None:
     """One run in detail: parameters, members, attempts. RUN is a run id or its prefix."""
-    _print_detail(Tools().show(source_of(pipeline, None, None, state), run_id), as_json)
+    source = source_of(pipeline, None, None, state)
+    if as_json:
+        _print_json(Tools().show(source, run_id))
+        return
+    from orecart.cli import display
+
+    _print_text(Tools().show(source, run_id, attempts=False, rows=display.MEMBER_ROWS))
 
 
 @app.add(HISTORY)

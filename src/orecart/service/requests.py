@@ -72,10 +72,15 @@ class Outcome:
 
 @dataclass(frozen=True)
 class RunDetail:
+    """A run with its member runs, attempts and notifications. A summary of a large run
+    (``Tools.status`` with ``rows``) holds only the member runs worth listing and counts
+    the others in ``unlisted``, by status; empty: ``member_runs`` is every one."""
+
     run: Run
     member_runs: list[MemberRun]
     attempts: list[Attempt]
     notifications: list[Notification] = field(default_factory=list)
+    unlisted: Mapping[str, int] = field(default_factory=dict)
 
 
 def to_payload(request: RunRequest, held: frozenset[str] = frozenset()) -> dict[str, Any]:

@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from secrets import token_hex
 from typing import TYPE_CHECKING, Any
@@ -59,6 +58,9 @@ CALLBACK_DRAIN_S = 5.0
 
 
 def orecart_version() -> str:
+    """The installed version (importlib.metadata costs 10 ms: only --version reads it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("orecart")
     except PackageNotFoundError:
@@ -146,9 +148,10 @@ class Tools:
             callback_url: str | None = None) -> Outcome:
         """Run the pipeline once, here (``orecart run``): an in-process service for this
         one file; ``control`` (if given) can interrupt it. The sinks hear a ``Planned``
-        event first, then the run's story. Callback deliveries are posted meanwhile; at
-        the end, those of this run get ``CALLBACK_DRAIN_S``, then stay pending for the
-        next serve."""
+        event first, then the run's story. Callback deliveries (of this run, or pending
+        from earlier ones) are posted meanwhile; at the end, those of this run get
+        ``CALLBACK_DRAIN_S``, then stay pending for the next serve. With none to post, the
+        deliverer and its HTTP client are never made."""
         from orecart.service.core import OnePipeline, Service, ServiceConfig
         from orecart.service.requests import IN_PROCESS, RunRequest
 
@@ -165,7 +168,8 @@ class Tools:
                 service.reap_containers()
             request = RunRequest(pipeline.name, source.params, source.profile, options=options,
                                  origin=IN_PROCESS, callback_url=callback_url)
-            service.deliverer.start()
+            if callback_url is not None or store.pending_deliveries():
+                service.deliverer.start()  # its HTTP client costs 0.15 s: only when needed
             outcome = service.run(request, sinks, control, pipeline=pipeline)
             if not service.deliverer.drain([outcome.run.id], CALLBACK_DRAIN_S):
                 notes.append("callbacks still pending: the next `orecart serve` on this "
@@ -386,25 +390,25 @@ class Tools:
 
     # -- history -----------------------------------------------------------------------
 
-    def status(self, source: Source, attempts: bool = True) -> RunDetail | None:
-        """The latest run in detail; without its ``attempts`` when the caller shows only
-        the member runs (a 10,000-member run's attempts are as many rows again)."""
+    def status(self, source: Source, attempts: bool = True,
+               rows: int | None = None) -> RunDetail | None:
+        """The latest run in detail (see ``show``); None when the pipeline never ran."""
         with self._store(source) as (pipeline_name, store):
             run = store.latest_run(pipeline_name)
-            if run is None:
-                return None
-            tried = store.attempts(run.id) if attempts else []
-            return RunDetail(run, store.member_runs(run.id), tried, store.notifications(run.id))
+            return None if run is None else _detail(store, run, attempts, rows)
 
     def runs(self, source: Source, limit: int = 20) -> list[Run]:
         with self._store(source) as (pipeline_name, store):
             return store.runs(pipeline_name, limit)
 
-    def show(self, source: Source, run_id: str) -> RunDetail:
+    def show(self, source: Source, run_id: str, attempts: bool = True,
+             rows: int | None = None) -> RunDetail:
+        """One run in detail; without its ``attempts`` when the caller shows only the
+        member runs (a 10,000-member run's attempts are as many rows again). With
+        ``rows``, a run of more member runs lists only the first ``rows`` that did not
+        succeed or skip and counts the rest (``RunDetail.unlisted``), in the store."""
         with self._store(source) as (_, store):
-            run = store.get_run(run_id)
-            return RunDetail(run, store.member_runs(run.id), store.attempts(run.id),
-                             store.notifications(run.id))
+            return _detail(store, store.get_run(run_id), attempts, rows)
 
     def callbacks(self, source: Source, run_id: str) -> list[Delivery]:
         """The callback deliveries of a run, first first."""
@@ -412,7 +416,7 @@ class Tools:
             return store.deliveries(run_id)
 
     def log_files(self, source: Source, run_id: str, member: str | None) -> list[Path]:
-        detail = self.show(source, run_id)
+        detail = self.show(source, run_id, attempts=False)
         known = [m for m in detail.member_runs if m.log_path]
         if member is not None:
             known = [m for m in known if m.member == member]
@@ -508,6 +512,17 @@ class Tools:
         except SpecError:
             return pipeline_name(source.file), self.state_url(source, create=False)
         return heading.name, self._state_url(source, heading.settings, create=False)
+
+
+def _detail(store: StateStore, run: Run, attempts: bool, rows: int | None) -> RunDetail:
+    """``run`` in detail, read from ``store`` (see ``Tools.show``)."""
+    if rows is None:
+        members, unlisted = store.member_runs(run.id), {}
+    else:
+        found = store.member_summary(run.id, rows)
+        members, unlisted = found.listed, dict(found.unlisted)
+    tried = store.attempts(run.id) if attempts else []
+    return RunDetail(run, members, tried, store.notifications(run.id), unlisted)
 
 
 @contextmanager

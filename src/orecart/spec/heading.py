@@ -29,8 +29,9 @@ from orecart.spec.loader import Node, parse_document, read_text
 from orecart.spec.motherlode import is_motherlode
 from orecart.spec.native import settings_of
 
-_MEMBERS = re.compile(r"members[ \t]*:")
-_TOP_LEVEL = re.compile(r"[^\s#-]|-[^\s]")  # a line that starts a new top-level entry
+_MEMBERS = re.compile(r"^members[ \t]*:", re.MULTILINE)
+#: a line that starts a new top-level entry
+_TOP_LEVEL = re.compile(r"^(?:[^\s#-]|-[^\s])", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -66,14 +67,15 @@ def read_heading(
 
 
 def _without_members(text: str) -> str | None:
-    """``text`` with its top-level ``members:`` entry blanked, or None without one."""
-    lines = text.split("\n")
-    start = next((i for i, line in enumerate(lines) if _MEMBERS.match(line)), None)
+    """``text`` with its top-level ``members:`` entry blanked, or None without one. Two
+    regular-expression searches, not a match per line: a 10,000-member file has 40,000."""
+    start = _MEMBERS.search(text)
     if start is None:
         return None
-    end = next((i for i in range(start + 1, len(lines)) if _TOP_LEVEL.match(lines[i])),
-               len(lines))
-    return "\n".join([*lines[:start], "members:", *[""] * (end - start - 1), *lines[end:]])
+    after = _TOP_LEVEL.search(text, start.end())
+    end = len(text) if after is None else after.start()
+    blank = "\n" * text.count("\n", start.start(), end)  # every line number stays
+    return text[:start.start()] + "members:" + blank + text[end:]
 
 
 def _heading(root: Node, source: Path, params: dict[str, str],

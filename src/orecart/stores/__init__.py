@@ -37,6 +37,7 @@ if TYPE_CHECKING:  # the real import waits until a store is opened: it pulls in 
     from orecart.access import ApiToken
     from orecart.stores.listing import Counts, Page, RunFilter
     from orecart.stores.sql import SqlStore
+    from orecart.stores.summary import MemberSummary
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class RunLog(Protocol):
         self, run_id: str, member: str | None = None, *, offset: int = 0,
         limit: int | None = None,
     ) -> list[MemberRun]: ...
+    def member_summary(self, run_id: str, rows: int) -> MemberSummary: ...
 
 
 class EventLog(Protocol):
@@ -172,6 +174,7 @@ class CallbackLog(Protocol):
 
     def deliveries(self, run_id: str) -> list[Delivery]: ...
     def due_deliveries(self, limit: int = 50) -> list[Delivery]: ...
+    def pending_deliveries(self) -> bool: ...
     def take_delivery(self, delivery: Delivery, hold: float) -> bool: ...
     def delivery_attempted(self, delivery: Delivery, outcome: Attempted) -> bool: ...
 

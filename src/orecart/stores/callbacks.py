@@ -63,6 +63,12 @@ def due(connection: Connection, now: datetime, limit: int) -> list[Delivery]:
     return [_from(row) for row in connection.execute(query).mappings()]
 
 
+def any_pending(connection: Connection) -> bool:
+    """True when some delivery waits to be posted (due or not)."""
+    query = sa.select(table.c.id).where(table.c.status == _PENDING).limit(1)
+    return connection.execute(query).first() is not None
+
+
 def take(connection: Connection, delivery: Delivery, now: datetime, until: datetime) -> bool:
     """Hold ``delivery`` for one attempt until ``until``; False when another deliverer
     took it first (or it is no longer due)."""

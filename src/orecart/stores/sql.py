@@ -48,6 +48,7 @@ from orecart.stores import (
     queries,
     registry,
     sensing,
+    summary,
     tokens,
     triggers,
 )
@@ -328,6 +329,25 @@ class SqlStore:
     ) -> list[MemberRun]:
         """The member runs of a run (or its one of ``member``), in the order of its plan;
         ``offset`` and ``limit`` page them (a run may have 10,000)."""
+        where = None if member is None else member_runs.c.member == member
+        with self._read() as connection:
+            run = self._run_of(connection, run_id)
+            return self._member_runs(connection, run, run_id, where, offset, limit)
+
+    def member_summary(self, run_id: str, rows: int) -> summary.MemberSummary:
+        """A run's member runs, all of them when at most ``rows``; else the first ``rows``
+        that did not succeed or skip and the others counted by status, in SQL
+        (``orecart.stores.summary``): a 10,000-member run's status reads a page of rows."""
+        with self._read() as connection:
+            run = self._run_of(connection, run_id)
+            return summary.summarise(
+                summary.statuses(connection, run_id), run is not None and orphaned(run), rows,
+                lambda where, limit: self._member_runs(connection, run, run_id, where, 0, limit))
+
+    def _member_runs(self, connection: Connection, run: Run | None, run_id: str,
+                     where: sa.ColumnElement[bool] | None, offset: int,
+                     limit: int | None) -> list[MemberRun]:
+        """The member runs of ``run_id`` matching ``where``, in plan order, as seen."""
         query = (
             sa.select(*self._readable(member_runs))
             .where(member_runs.c.run_id == run_id)
@@ -335,11 +355,10 @@ class SqlStore:
             .offset(offset or None)
             .limit(limit)
         )
-        if member is not None:
-            query = query.where(member_runs.c.member == member)
-        with self._read() as connection:
-            found = [member_run_from(row) for row in as_dicts(connection.execute(query))]
-            return parts_as_seen(self._run_of(connection, run_id), found)
+        if where is not None:
+            query = query.where(where)
+        found = [member_run_from(row) for row in as_dicts(connection.execute(query))]
+        return parts_as_seen(run, found)
 
     def attempts(self, run_id: str, member: str | None = None,
                  retried: bool = False) -> list[Attempt]:
@@ -879,6 +898,13 @@ class SqlStore:
             if callback_deliveries.name in self._missing:
                 return []
             return calling.of_run(connection, found)
+
+    def pending_deliveries(self) -> bool:
+        """True when a delivery of some run waits to be posted, due now or later."""
+        if callback_deliveries.name in self._missing:
+            return False
+        with self._read() as connection:
+            return calling.any_pending(connection)
 
     def due_deliveries(self, limit: int = 50) -> list[Delivery]:
         """The deliveries to post now: the first pending one of each run, if due."""
