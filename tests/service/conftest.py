@@ -183,6 +183,27 @@ def lines(path: Path) -> list[str]:
     return path.read_text().split() if path.exists() else []
 
 
+def held_pipeline(count: Path, pids: Path, gate: Path, seconds: int = 20) -> str:
+    """A pipeline ``held`` whose one member appends its run id to ``count``, starts a
+    child, writes "shell-pid child-pid" to ``pids``/<run id>, then waits (at most
+    ``seconds``) for ``gate`` to exist."""
+    polls = seconds * 20
+    return f"""
+pipeline: held
+members:
+  - name: work
+    rerun: always
+    shell: |
+      echo "$ORECART_RUN_ID" >> {count}
+      sleep {seconds} &
+      out={pids}/$ORECART_RUN_ID
+      echo "$$ $!" > "$out.tmp" && mv "$out.tmp" "$out"
+      i=0; while [ ! -f {gate} ] && [ $i -lt {polls} ]; do sleep 0.05; i=$((i+1)); done
+      kill $! 2>/dev/null
+      exit 0
+"""
+
+
 def pid_gone(pid: int) -> bool:
     try:
         os.kill(pid, 0)

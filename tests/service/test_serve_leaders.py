@@ -31,7 +31,7 @@ from orecart.model import Graph, Run
 from orecart.service.schedules import tick_of
 from orecart.stores import open_store
 from orecart.stores.orphans import DIED
-from tests.service.conftest import PgServed, lines, pid_gone, wait_until
+from tests.service.conftest import PgServed, held_pipeline, lines, pid_gone, wait_until
 from tests.stores.conftest import fresh_database  # noqa: F401 - a fixture used below
 
 TICKS = """
@@ -51,22 +51,6 @@ sensors:
 members:
   - name: load
     shell: 'echo "${{params.file}}" >> {out}'
-"""
-#: appends its run id to COUNT, starts a child, writes "shell-pid child-pid" to
-#: PIDS/<run id>, then waits (at most 2 min, a loaded machine is slow) for GATE
-HELD = """
-pipeline: held
-members:
-  - name: work
-    rerun: always
-    shell: |
-      echo "$ORECART_RUN_ID" >> {count}
-      sleep 150 &
-      out={pids}/$ORECART_RUN_ID
-      echo "$$ $!" > "$out.tmp" && mv "$out.tmp" "$out"
-      i=0; while [ ! -f {gate} ] && [ $i -lt 2400 ]; do sleep 0.05; i=$((i+1)); done
-      kill $! 2>/dev/null
-      exit 0
 """
 #: two pipelines whose members share the store's pool ``writer`` of one slot
 POOLED = """
@@ -110,8 +94,9 @@ def three(tmp_path: Path, fresh_database: str) -> Iterator[PgServed]:  # noqa: F
     (tmp_path / "pids").mkdir()
     folder.write(TICKS.format(out=tmp_path / "ticks.out"), "ticks.yaml")
     folder.write(DROPS.format(out=tmp_path / "drops.out"), "drops.yaml")
-    folder.write(HELD.format(count=tmp_path / "held.out", pids=tmp_path / "pids",
-                             gate=tmp_path / "gate"), "held.yaml")
+    held = held_pipeline(tmp_path / "held.out", tmp_path / "pids", tmp_path / "gate",
+                         seconds=120)  # a loaded machine is slow
+    folder.write(held, "held.yaml")
     for name in ("pool-a", "pool-b"):
         folder.write(POOLED.format(name=name, out=tmp_path / "pool.out"), f"{name}.yaml")
     try:

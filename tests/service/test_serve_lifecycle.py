@@ -6,24 +6,7 @@ from __future__ import annotations
 import signal
 import time
 
-from tests.service.conftest import Serve, Served, lines, pid_gone, wait_until
-
-#: ``held`` appends its run id to COUNT, starts a child, writes "shell-pid child-pid" to
-#: PIDS/<run id>, then waits (at most 20 s) for GATE.
-HELD = """
-pipeline: held
-members:
-  - name: work
-    rerun: always
-    shell: |
-      echo "$ORECART_RUN_ID" >> {count}
-      sleep 20 &
-      out={pids}/$ORECART_RUN_ID
-      echo "$$ $!" > "$out.tmp" && mv "$out.tmp" "$out"
-      i=0; while [ ! -f {gate} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done
-      kill $! 2>/dev/null
-      exit 0
-"""
+from tests.service.conftest import Serve, Served, held_pipeline, lines, pid_gone, wait_until
 
 
 class Held:
@@ -34,7 +17,7 @@ class Held:
         self.count, self.gate = served.folder / "count", served.folder / "gate"
         self.pids_dir = served.folder / "pids"
         self.pids_dir.mkdir()
-        served.write(HELD.format(count=self.count, gate=self.gate, pids=self.pids_dir))
+        served.write(held_pipeline(self.count, self.pids_dir, self.gate))
 
     def ran(self) -> list[str]:
         return lines(self.count)
